@@ -1,0 +1,187 @@
+//! One configuration schema for every netboot binary.
+//!
+//! The same TOML file can be deployed to every host: `pxe-proxy` reads `[proxy]`, `pxe-tftp`
+//! reads `[tftp]`, `pxe-https` reads `[https]`, and all of them read `[log]` and `[resolver]`.
+//! Unknown keys are rejected, and [`Config::validate`] reports every bad value with its key
+//! path, so a typo never silently falls back to a default.
+//!
+//! ```
+//! let config = netboot_config::Config::from_toml_str("[log]\nlevel = \"debug\"\n").unwrap();
+//! assert_eq!(config.log.level, "debug");
+//! assert!(netboot_config::Config::from_toml_str("[log]\nlevle = \"debug\"\n").is_err());
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+mod https;
+mod log;
+mod proxy;
+mod resolver;
+mod tftp;
+
+pub use https::HttpsConfig;
+pub use log::{LogConfig, LogFormat};
+pub use proxy::ProxyConfig;
+pub use resolver::{ResolverConfig, ResolverKind};
+pub use tftp::TftpConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[log]`: level and format of the logs.
+    pub log: LogConfig,
+    /// `[proxy]`: the proxyDHCP service.
+    pub proxy: ProxyConfig,
+    /// `[tftp]`: the TFTP service.
+    pub tftp: TftpConfig,
+    /// `[https]`: the HTTPS boot-script and file service.
+    pub https: HttpsConfig,
+    /// `[resolver]`: where boot decisions come from.
+    pub resolver: ResolverConfig,
+    /// Directory of the file this was loaded from; relative paths in the file are resolved
+    /// against it. Not a TOML key.
+    #[serde(skip)]
+    pub base_dir: Option<PathBuf>,
+}
+
+/// A configuration that could not be read, parsed or validated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type.
+    #[error("{}{source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Parse {
+        /// The file, when there is one.
+        path: Option<PathBuf>,
+        /// The parser's message, which names the key and line.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// Values that parse but are not acceptable.
+    #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Invalid>),
+}
+
+/// One unacceptable value, named by its key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Dotted key path, e.g. `tftp.max_blksize`.
+    pub key: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Collects validation failures; each section adds its own with its key prefix.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<Invalid>);
+
+impl Problems {
+    /// Records that `key` is invalid.
+    pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Invalid { key: key.into(), message: message.into() });
+    }
+}
+
+impl Config {
+    /// Parses TOML text (no file, so relative paths stay relative to the working directory).
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|source| ConfigError::Parse { path: None, source })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads and validates a file; `None` gives the embedded defaults.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            let config = Self::default();
+            config.validate()?;
+            return Ok(config);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let mut config: Self =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: Some(path.into()), source })?;
+        config.base_dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }.to_path_buf());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every section and returns all problems at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Problems::default();
+        self.log.validate(&mut problems);
+        self.proxy.validate(&mut problems);
+        self.tftp.validate(&mut problems);
+        self.https.validate(&mut problems);
+        self.resolver.validate(&mut problems);
+        if problems.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems.0))
+        }
+    }
+
+    /// Resolves a path from the file against the file's directory.
+    pub fn resolve_path(&self, path: &Path) -> PathBuf {
+        match &self.base_dir {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::load(None).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml_str("[tftp]\nnot_a_key = 1\n").unwrap_err().to_string();
+        assert!(err.contains("not_a_key"), "{err}");
+    }
+
+    #[test]
+    fn every_testdata_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/config");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                Config::load(Some(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                count += 1;
+            }
+        }
+        assert!(count > 0, "no configs in {}", dir.display());
+    }
+
+    #[test]
+    fn readme_example_parses() {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+        let start = readme.find("```toml\n").expect("README has a toml example") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        Config::from_toml_str(&readme[start..end]).unwrap();
+    }
+}

@@ -1,0 +1,31 @@
+//! Shared vocabulary of the netboot suite.
+//!
+//! Every protocol server (proxyDHCP, TFTP, HTTPS) describes the machine that asked with a
+//! [`BootRequest`] and asks one [`BootResolver`] what it should boot. The answer is a
+//! [`BootDecision`]. The servers never learn whether a static file, the ConfigMgr site
+//! database or a webhook answered; the resolvers never learn which protocol asked.
+//!
+//! This crate does no I/O and has no async runtime dependency: the resolver trait returns a
+//! boxed `Send` future so binaries can pick an implementation from configuration at run time
+//! (`Arc<dyn BootResolver>`).
+//!
+//! ```
+//! use netboot_core::{BootRequest, BootStage, ClientArch, MacAddr};
+//! let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+//! let req = BootRequest::new(mac, ClientArch::EfiX64, BootStage::Ipxe);
+//! assert_eq!(req.mac.to_string(), "52:54:00:12:34:56");
+//! ```
+
+mod arch;
+mod decision;
+mod ids;
+mod request;
+mod resolver;
+mod static_resolver;
+
+pub use arch::ClientArch;
+pub use decision::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, WimbootFile};
+pub use ids::{MacAddr, ParseIdError, SmbiosUuid};
+pub use request::{BootRequest, BootStage, HardwareInfo};
+pub use resolver::{BootResolver, ResolveError, ResolveFuture};
+pub use static_resolver::{ActionSpec, MachineRule, StaticResolver, StaticRules, StaticRulesError, Unmatched};

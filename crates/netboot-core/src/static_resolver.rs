@@ -1,0 +1,248 @@
+//! The embedded default resolver: rules from the configuration file.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    BootAction, BootDecision, BootMenu, BootRequest, BootResolver, BootTarget, ClientArch, Deployment,
+    MacAddr, ResolveFuture, SmbiosUuid,
+};
+
+/// The `[resolver.static]` configuration: a catalogue of actions and rules that map machines
+/// to them. The first matching rule wins; a machine that matches none gets `unmatched`.
+///
+/// ```toml
+/// [[actions]]
+/// id = "winpe"
+/// title = "Windows PE x64"
+/// target = { kind = "wimboot", boot_wim = "winpe/boot.wim" }
+///
+/// [[machines]]
+/// mac = "52:54:00:12:34:56"
+/// required = ["winpe"]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaticRules {
+    /// Bootable actions, referenced by `id` from the rules.
+    pub actions: Vec<ActionSpec>,
+    /// Machine rules, tried in order.
+    pub machines: Vec<MachineRule>,
+    /// What machines that match no rule get: `exit` (boot the next device) or `ignore`
+    /// (no proxyDHCP answer at all).
+    pub unmatched: Unmatched,
+    /// Menu timeout in seconds for menus this resolver builds.
+    pub menu_timeout_secs: Option<u32>,
+}
+
+/// One entry of the action catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSpec {
+    /// Key used by the rules.
+    pub id: String,
+    /// Menu title.
+    pub title: String,
+    /// What to load.
+    pub target: BootTarget,
+}
+
+/// What to do with machines no rule matches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Unmatched {
+    /// Chainload iPXE, whose script exits to the next boot device.
+    #[default]
+    Exit,
+    /// Stay silent.
+    Ignore,
+}
+
+/// Matches machines by MAC, UUID and/or architecture (all given criteria must hold; a rule
+/// with none matches every machine).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MachineRule {
+    /// Free-text label for logs.
+    pub name: Option<String>,
+    /// The booting NIC.
+    pub mac: Option<MacAddr>,
+    /// SMBIOS UUID.
+    pub uuid: Option<SmbiosUuid>,
+    /// Architecture; HTTP Boot codes match their PXE twin (`x64-uefi` matches 7, 9 and 16).
+    pub arch: Option<ClientArch>,
+    /// Action ids booted automatically.
+    pub required: Vec<String>,
+    /// Action ids offered in the menu.
+    pub available: Vec<String>,
+    /// Stay silent for this machine.
+    pub ignore: bool,
+}
+
+impl MachineRule {
+    fn matches(&self, request: &BootRequest) -> bool {
+        self.mac.is_none_or(|mac| mac == request.mac)
+            && self.uuid.is_none_or(|uuid| Some(uuid) == request.uuid)
+            && self
+                .arch
+                .is_none_or(|arch| arch.boot_program_arch() == request.arch.boot_program_arch())
+    }
+}
+
+/// A rule references an action id that the catalogue does not define, or defines twice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StaticRulesError {
+    /// `machines[i].required/available` names an unknown action.
+    #[error("machines[{rule}].{field}: unknown action {id:?}")]
+    UnknownAction {
+        /// Index of the rule.
+        rule: usize,
+        /// `required` or `available`.
+        field: &'static str,
+        /// The missing id.
+        id: String,
+    },
+    /// Two catalogue entries share an id.
+    #[error("actions[{index}].id: duplicate action {id:?}")]
+    DuplicateAction {
+        /// Index of the second entry.
+        index: usize,
+        /// The id.
+        id: String,
+    },
+}
+
+/// Resolves from [`StaticRules`]; pure and instant.
+#[derive(Debug, Clone)]
+pub struct StaticResolver {
+    rules: StaticRules,
+    actions: HashMap<String, ActionSpec>,
+}
+
+impl StaticResolver {
+    /// Checks that every referenced action exists.
+    pub fn new(rules: StaticRules) -> Result<Self, StaticRulesError> {
+        let mut actions = HashMap::new();
+        for (index, action) in rules.actions.iter().enumerate() {
+            if actions.insert(action.id.clone(), action.clone()).is_some() {
+                return Err(StaticRulesError::DuplicateAction { index, id: action.id.clone() });
+            }
+        }
+        for (rule_index, rule) in rules.machines.iter().enumerate() {
+            for (field, ids) in [("required", &rule.required), ("available", &rule.available)] {
+                if let Some(id) = ids.iter().find(|id| !actions.contains_key(*id)) {
+                    return Err(StaticRulesError::UnknownAction { rule: rule_index, field, id: id.clone() });
+                }
+            }
+        }
+        Ok(Self { rules, actions })
+    }
+
+    /// The decision for a request, synchronously.
+    pub fn decide(&self, request: &BootRequest) -> BootDecision {
+        let Some(rule) = self.rules.machines.iter().find(|rule| rule.matches(request)) else {
+            return match self.rules.unmatched {
+                Unmatched::Exit => BootDecision::EXIT,
+                Unmatched::Ignore => BootDecision::Ignore,
+            };
+        };
+        if rule.ignore {
+            return BootDecision::Ignore;
+        }
+        let entries: Vec<BootAction> = [(Deployment::Required, &rule.required), (Deployment::Available, &rule.available)]
+            .into_iter()
+            .flat_map(|(deployment, ids)| {
+                ids.iter().map(move |id| {
+                    let spec = &self.actions[id];
+                    BootAction { id: spec.id.clone(), title: spec.title.clone(), deployment, target: spec.target.clone() }
+                })
+            })
+            .collect();
+        if entries.is_empty() {
+            return BootDecision::EXIT;
+        }
+        BootDecision::Boot(BootMenu { title: None, entries, timeout_secs: self.rules.menu_timeout_secs })
+    }
+}
+
+impl BootResolver for StaticResolver {
+    fn resolve<'a>(&'a self, request: &'a BootRequest) -> ResolveFuture<'a> {
+        let decision = self.decide(request);
+        Box::pin(async move { Ok(decision) })
+    }
+
+    fn name(&self) -> &'static str {
+        "static"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BootStage;
+
+    const RULES: &str = r#"
+        unmatched = "exit"
+        [[actions]]
+        id = "winpe"
+        title = "Windows PE"
+        target = { kind = "wimboot", boot_wim = "winpe/boot.wim" }
+        [[actions]]
+        id = "debian"
+        title = "Debian installer"
+        target = { kind = "linux", kernel = "debian/linux", initrds = ["debian/initrd.gz"], cmdline = "quiet" }
+        [[machines]]
+        mac = "52:54:00:00:00:01"
+        required = ["winpe"]
+        available = ["debian"]
+        [[machines]]
+        arch = "arm64-uefi"
+        available = ["debian"]
+        [[machines]]
+        uuid = "00112233-4455-6677-8899-aabbccddeeff"
+        ignore = true
+    "#;
+
+    fn request(mac: &str, arch: ClientArch) -> BootRequest {
+        BootRequest::new(mac.parse().unwrap(), arch, BootStage::Ipxe)
+    }
+
+    #[test]
+    fn rules_match_in_order() {
+        let resolver = StaticResolver::new(toml::from_str(RULES).unwrap()).unwrap();
+        let BootDecision::Boot(menu) = resolver.decide(&request("52:54:00:00:00:01", ClientArch::X86Bios)) else {
+            panic!("expected a menu")
+        };
+        assert_eq!(menu.entries.len(), 2);
+        assert_eq!(menu.first_required().unwrap().id, "winpe");
+        assert_eq!(menu.entries[1].deployment, Deployment::Available);
+
+        let arm = resolver.decide(&request("52:54:00:00:00:02", ClientArch::EfiArm64Http));
+        assert_eq!(arm.kind(), "boot");
+        assert_eq!(resolver.decide(&request("52:54:00:00:00:02", ClientArch::EfiX64)), BootDecision::EXIT);
+
+        let ignored = request("52:54:00:00:00:03", ClientArch::EfiX64)
+            .with_uuid(Some("00112233-4455-6677-8899-aabbccddeeff".parse().unwrap()));
+        assert_eq!(resolver.decide(&ignored), BootDecision::Ignore);
+    }
+
+    #[test]
+    fn unknown_action_is_named() {
+        let mut rules: StaticRules = toml::from_str(RULES).unwrap();
+        rules.machines[1].available.push("nope".into());
+        assert_eq!(
+            StaticResolver::new(rules).unwrap_err().to_string(),
+            "machines[1].available: unknown action \"nope\""
+        );
+    }
+
+    #[test]
+    fn decision_json_round_trip() {
+        let resolver = StaticResolver::new(toml::from_str(RULES).unwrap()).unwrap();
+        let decision = resolver.decide(&request("52:54:00:00:00:01", ClientArch::X86Bios));
+        let json = serde_json::to_string(&decision).unwrap();
+        assert_eq!(serde_json::from_str::<BootDecision>(&json).unwrap(), decision);
+    }
+}
