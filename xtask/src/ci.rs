@@ -15,6 +15,7 @@ pub(crate) fn run_step(name: &str, command: &mut Command) -> Result<()> {
 }
 
 pub(crate) fn run() -> Result<()> {
+    crate::deps::install()?;
     run_step("cargo fmt --check", Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
     run_step(
         "cargo clippy",

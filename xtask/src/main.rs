@@ -3,6 +3,12 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod ci;
+mod deps;
+mod e2e;
+mod fuzz;
+
 #[derive(Parser)]
 #[command(about = "netboot project automation")]
 struct Cli {
@@ -12,14 +18,39 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Everything CI checks: fmt, clippy, tests. This is what `.ci/run` calls.
+    /// Everything CI checks: Debian packages, fmt, clippy, tests, fuzz smoke, end-to-end boots.
+    /// This is what `.ci/run` calls.
     Ci,
+    /// Installs the Debian packages the tests need (when missing; needs root).
+    Deps,
+    /// Runs every fuzz target for a bounded time.
+    FuzzSmoke {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Whole-server benchmarks side by side with peer servers.
+    Bench {
+        /// `dhcp`, `tftp` or `https`.
+        target: String,
+        /// Extra arguments for that benchmark.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Boots real QEMU firmware through the project's binaries inside network namespaces.
+    E2e {
+        /// Extra arguments for the harness.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Ci => ci::run(),
+        Command::Deps => deps::install(),
+        Command::FuzzSmoke { seconds } => fuzz::smoke(seconds),
+        Command::Bench { target, args } => bench::run(&target, &args),
+        Command::E2e { args } => e2e::run(&args),
     }
 }
-
-mod ci;

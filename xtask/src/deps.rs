@@ -1,0 +1,55 @@
+//! Debian packages the test suite needs, installed when missing.
+
+use std::process::Command;
+
+use anyhow::{bail, Result};
+
+use crate::ci::run_step;
+
+/// Packages the default test run uses, with the reason each is here.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("curl", "HTTPS and TFTP client for integration tests"),
+    ("openssl", "s_client cipher checks"),
+    ("iproute2", "network namespaces for integration tests"),
+];
+
+fn missing<'a>(packages: &[(&'a str, &str)]) -> Vec<&'a str> {
+    packages
+        .iter()
+        .filter(|(name, _)| {
+            !Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", name])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
+        .map(|(name, _)| *name)
+        .collect()
+}
+
+/// Installs whatever of [`TEST_PACKAGES`] is missing.
+pub(crate) fn install() -> Result<()> {
+    install_packages(TEST_PACKAGES)
+}
+
+/// Installs the missing ones of `packages` with apt-get (needs root).
+pub(crate) fn install_packages(packages: &[(&str, &str)]) -> Result<()> {
+    let missing = missing(packages);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !nix_is_root() {
+        bail!("missing Debian packages {missing:?}; install them as root: apt-get install {}", missing.join(" "));
+    }
+    run_step("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
+    run_step(
+        "apt-get install",
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
