@@ -16,7 +16,10 @@ pub(crate) fn run_step(name: &str, command: &mut Command) -> Result<()> {
 
 pub(crate) fn run() -> Result<()> {
     crate::deps::install()?;
-    run_step("cargo fmt --check", Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+    run_step(
+        "cargo fmt --check",
+        Command::new("cargo").args(["fmt", "--all", "--", "--check"]),
+    )?;
     run_step(
         "cargo clippy",
         Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),

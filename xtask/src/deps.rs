@@ -11,6 +11,12 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTPS and TFTP client for integration tests"),
     ("openssl", "s_client cipher checks"),
     ("iproute2", "network namespaces for integration tests"),
+    ("qemu-system-x86", "end-to-end lab: QEMU firmware clients"),
+    ("ipxe-qemu", "end-to-end lab: QEMU's iPXE NIC option ROMs"),
+    ("ipxe", "end-to-end lab: undionly.kpxe and snponly.efi"),
+    ("ovmf", "end-to-end lab: UEFI firmware"),
+    ("seabios", "end-to-end lab: BIOS firmware"),
+    ("dnsmasq-base", "end-to-end lab: the site DHCP server"),
 ];
 
 fn missing<'a>(packages: &[(&'a str, &str)]) -> Vec<&'a str> {
@@ -37,8 +43,11 @@ pub(crate) fn install_packages(packages: &[(&str, &str)]) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    if !nix_is_root() {
-        bail!("missing Debian packages {missing:?}; install them as root: apt-get install {}", missing.join(" "));
+    if !is_root() {
+        bail!(
+            "missing Debian packages {missing:?}; install them as root: apt-get install {}",
+            missing.join(" ")
+        );
     }
     run_step("apt-get update", Command::new("apt-get").args(["update", "-q"]))?;
     run_step(
@@ -50,6 +59,10 @@ pub(crate) fn install_packages(packages: &[(&str, &str)]) -> Result<()> {
     )
 }
 
-fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+/// Whether this process runs as root.
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }

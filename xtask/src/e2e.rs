@@ -1,7 +1,326 @@
-//! `cargo xtask e2e`.
+//! `cargo xtask e2e`: boots unmodified QEMU firmware (SeaBIOS + iPXE ROM, OVMF PXE, OVMF HTTP
+//! Boot) through the project's services inside network namespaces, and judges every boot from
+//! both sides: the marker the per-machine script prints on the serial console, and the
+//! services' logs naming the same MAC with the expected architecture.
+//!
+//! Each repetition builds a fresh lab (namespaces named after this process's pid), starts the
+//! site DHCP server and the PXE side, boots the scenarios one after another, then stops only
+//! the processes it started and deletes its namespaces, also on failure and on Ctrl-C.
+//! Logs stay in `target/e2e/<run>/` for inspection.
 
-use anyhow::{bail, Result};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-pub(crate) fn run(_args: &[String]) -> Result<()> {
-    bail!("the end-to-end harness is not wired up yet")
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+
+mod client;
+mod lab;
+mod process;
+mod project;
+mod project_config;
+mod reference;
+mod report;
+mod scenario;
+mod site_dhcp;
+
+use lab::{Lab, Layout};
+use scenario::{ClientResult, Scenario};
+
+/// Where Debian's `ipxe` package puts the iPXE boot programs.
+pub(crate) const IPXE_DIR: &str = "/usr/lib/ipxe";
+
+/// Debian packages the lab needs (also listed in `deps.rs` for CI).
+const LAB_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86", "QEMU firmware clients"),
+    ("ipxe-qemu", "QEMU's iPXE NIC option ROMs"),
+    ("ipxe", "undionly.kpxe and snponly.efi"),
+    ("ovmf", "UEFI firmware"),
+    ("seabios", "BIOS firmware"),
+    ("dnsmasq-base", "the site DHCP server"),
+    ("iproute2", "network namespaces"),
+];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask e2e",
+    about = "Boot real firmware through the services in network namespaces"
+)]
+struct Args {
+    /// Run only this scenario (repeatable); see --list.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Every scenario, in the together layout and then again in the split layout.
+    #[arg(long)]
+    all: bool,
+    /// Boot the selected scenarios this many times, each time in a fresh lab.
+    #[arg(long, default_value_t = 1)]
+    repeat: u32,
+    /// Run each service in its own namespace ("host") with one shared configuration file.
+    #[arg(long)]
+    split: bool,
+    /// Which PXE side answers the clients.
+    #[arg(long, value_enum, default_value_t = PxeSideKind::Project)]
+    pxe_side: PxeSideKind,
+    /// Seconds each scenario may take before its clients count as failed.
+    #[arg(long, default_value_t = 180)]
+    timeout: u64,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// What stands on the PXE side of the lab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PxeSideKind {
+    /// The project's binaries, built by the harness.
+    Project,
+    /// Debian's dnsmasq in proxy mode (a reference to check the harness itself).
+    Dnsmasq,
+}
+
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Whether SIGINT, SIGTERM or SIGHUP arrived; loops check it and unwind, and the guards'
+/// `Drop` stops processes and removes namespaces.
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.get().is_some_and(|flag| flag.load(Ordering::Relaxed))
+}
+
+fn install_signal_flag() -> Result<()> {
+    let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register(signal, Arc::clone(flag)).context("installing a signal handler")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn run(raw_args: &[String]) -> Result<()> {
+    let args = Args::try_parse_from(std::iter::once("e2e".to_owned()).chain(raw_args.iter().cloned()))
+        .map_err(|e| {
+            let _ = e.print();
+            anyhow::anyhow!("bad e2e arguments")
+        })?;
+    let catalogue = scenario::catalogue();
+    if args.list {
+        for s in &catalogue {
+            println!(
+                "{:<12} {}{}",
+                s.name,
+                s.about,
+                if s.default { "" } else { " (--all)" }
+            );
+        }
+        return Ok(());
+    }
+    let selected: Vec<Scenario> = if args.scenarios.is_empty() {
+        catalogue
+            .iter()
+            .filter(|s| s.default || args.all)
+            .cloned()
+            .collect()
+    } else {
+        let mut chosen = Vec::new();
+        for name in &args.scenarios {
+            match catalogue.iter().find(|s| s.name == name) {
+                Some(s) => chosen.push(s.clone()),
+                None => bail!("unknown scenario {name:?}; `cargo xtask e2e --list` shows them"),
+            }
+        }
+        chosen
+    };
+    let layouts = match (args.all, args.split) {
+        (true, _) => vec![Layout::Together, Layout::Split],
+        (false, true) => vec![Layout::Split],
+        (false, false) => vec![Layout::Together],
+    };
+    if args.pxe_side == PxeSideKind::Dnsmasq && layouts.contains(&Layout::Split) {
+        bail!("the dnsmasq reference side runs on one host only; drop --split/--all");
+    }
+
+    preflight()?;
+    install_signal_flag()?;
+    lab::remove_stale_namespaces()?;
+    let workspace = workspace_root();
+    let binaries = match args.pxe_side {
+        PxeSideKind::Project => Some(project::build(&workspace)?),
+        PxeSideKind::Dnsmasq => None,
+    };
+    let run_dir = workspace
+        .join("target/e2e")
+        .join(format!("run-{}", std::process::id()));
+    std::fs::create_dir_all(&run_dir)?;
+    eprintln!("e2e: logs in {}", run_dir.display());
+
+    let mut results: Vec<(Layout, ClientResult)> = Vec::new();
+    let mut pass = 0;
+    for layout in &layouts {
+        for repetition in 1..=args.repeat {
+            pass += 1;
+            let dir = run_dir.join(format!("{}-{repetition}", layout_name(*layout)));
+            std::fs::create_dir_all(&dir)?;
+            eprintln!(
+                "e2e: == {} layout, run {repetition}/{} ==",
+                layout_name(*layout),
+                args.repeat
+            );
+            let outcome = run_pass(
+                &format!("{}-{pass}", std::process::id()),
+                *layout,
+                &selected,
+                &dir,
+                &args,
+                binaries.as_ref(),
+            );
+            match outcome {
+                Ok(pass_results) => results.extend(pass_results.into_iter().map(|r| (*layout, r))),
+                Err(e) => {
+                    report::print(&results);
+                    return Err(e.context(format!(
+                        "run {repetition} ({} layout); logs in {}",
+                        layout_name(*layout),
+                        dir.display()
+                    )));
+                }
+            }
+        }
+    }
+    report::print(&results);
+    let failed = results.iter().filter(|(_, r)| r.outcome.is_err()).count();
+    if failed > 0 {
+        bail!(
+            "{failed} of {} boots failed; logs in {}",
+            results.len(),
+            run_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// One fresh lab: site DHCP, PXE side, then each scenario in turn.
+fn run_pass(
+    run_id: &str,
+    layout: Layout,
+    scenarios: &[Scenario],
+    dir: &Path,
+    args: &Args,
+    binaries: Option<&project::Binaries>,
+) -> Result<Vec<ClientResult>> {
+    let taps = scenarios.iter().map(|s| s.clients.len()).max().unwrap_or(1);
+    let lab = Lab::create(run_id, layout, taps)?;
+    let mut site_dhcp = site_dhcp::start(&lab, dir)?;
+    let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
+    let mut pxe_side = match binaries {
+        Some(binaries) => PxeSide::Project(project::Services::start(binaries, &lab, dir, &every_client)?),
+        None => PxeSide::Reference(reference::start(&lab, dir, &every_client)?),
+    };
+    let mut results = Vec::new();
+    for scenario in scenarios {
+        if let PxeSide::Reference(_) = pxe_side {
+            if let Some(c) = scenario.clients.iter().find(|c| !reference::supports(c.firmware)) {
+                eprintln!(
+                    "e2e: skipping {}: the dnsmasq reference does not answer {}",
+                    scenario.name,
+                    c.firmware.label()
+                );
+                continue;
+            }
+        }
+        eprintln!("e2e: scenario {}: {}", scenario.name, scenario.about);
+        let booted = scenario::boot_all(scenario, &lab, dir, Duration::from_secs(args.timeout), || {
+            if !site_dhcp.is_running() {
+                bail!("the site DHCP server exited; see {}", site_dhcp.log().display());
+            }
+            pxe_side.check_running()
+        })?;
+        for mut result in booted {
+            if result.outcome.is_ok() {
+                if let Err(e) = pxe_side.check_service_logs(&result.spec) {
+                    eprintln!("e2e:   {} FAILED the server-side check: {e:#}", result.spec.name);
+                    result.outcome = Err(format!("server-side check: {e:#}"));
+                }
+            }
+            results.push(result);
+        }
+    }
+    // Services first, then the DHCP server, then (when `lab` drops) the namespaces.
+    drop(pxe_side);
+    drop(site_dhcp);
+    drop(lab);
+    Ok(results)
+}
+
+/// The PXE side of one pass; dropping it stops its processes.
+enum PxeSide {
+    Project(project::Services),
+    Reference(Vec<process::Spawned>),
+}
+
+impl PxeSide {
+    fn check_running(&mut self) -> Result<()> {
+        match self {
+            Self::Project(services) => services.check_running(),
+            Self::Reference(processes) => {
+                for p in processes {
+                    if !p.is_running() {
+                        bail!("{} exited; see {}", p.name(), p.log().display());
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn check_service_logs(&self, client: &client::ClientSpec) -> Result<()> {
+        match self {
+            Self::Project(services) => services.check_logs(client),
+            Self::Reference(processes) => {
+                // dnsmasq logs each proxy answer with the client's MAC.
+                let text = std::fs::read_to_string(processes[0].log())?;
+                if !text.lines().any(|l| l.contains(&client.mac)) {
+                    bail!("{} never appears in {}", client.mac, processes[0].log().display());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn layout_name(layout: Layout) -> &'static str {
+    match layout {
+        Layout::Together => "together",
+        Layout::Split => "split",
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+/// Root, packages, firmware files: fail with what to do rather than half-way through a boot.
+fn preflight() -> Result<()> {
+    if !crate::deps::is_root() {
+        bail!("the end-to-end lab creates network namespaces and tap devices: run it as root");
+    }
+    crate::deps::install_packages(LAB_PACKAGES)?;
+    for file in [
+        "/usr/lib/ipxe/undionly.kpxe",
+        "/usr/lib/ipxe/snponly.efi",
+        "/usr/share/OVMF/OVMF_CODE_4M.fd",
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+    ] {
+        if !Path::new(file).exists() {
+            bail!("{file} is missing; reinstall the Debian packages ipxe and ovmf");
+        }
+    }
+    Ok(())
 }

@@ -39,8 +39,8 @@ enum Command {
     },
     /// Boots real QEMU firmware through the project's binaries inside network namespaces.
     E2e {
-        /// Extra arguments for the harness.
-        #[arg(trailing_var_arg = true)]
+        /// Extra arguments for the harness (`cargo xtask e2e --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
 }

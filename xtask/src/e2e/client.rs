@@ -1,0 +1,232 @@
+//! QEMU firmware clients: SeaBIOS with QEMU's iPXE NIC ROM, and OVMF's own PXE and HTTP Boot
+//! stacks. Always TCG: nested KVM on the machines this runs on crashes iPXE and OVMF.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use super::lab::{tap_name, Lab};
+use super::process::Spawned;
+
+const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+/// Which firmware boots and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Firmware {
+    /// SeaBIOS with QEMU's iPXE option ROM on an e1000; the ROM is iPXE, so the proxy
+    /// chainloads `undionly.kpxe` over TFTP to exercise the PXE path.
+    Bios,
+    /// OVMF's native PXE on virtio-net without an option ROM (OVMF has no e1000 driver).
+    UefiPxe,
+    /// OVMF UEFI HTTP Boot (vendor class `HTTPClient`), PXE switched off through fw_cfg so
+    /// OVMF does not spend minutes failing PXEv4 and PXEv6 first.
+    UefiHttp,
+}
+
+impl Firmware {
+    /// Short name for reports.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Bios => "bios",
+            Self::UefiPxe => "uefi-pxe",
+            Self::UefiHttp => "uefi-http",
+        }
+    }
+
+    /// The architecture names (as the services log them) this client must show up with.
+    pub(crate) fn expected_arches(self) -> &'static [&'static str] {
+        match self {
+            Self::Bios => &["bios"],
+            Self::UefiPxe => &["x64-uefi"],
+            Self::UefiHttp => &["x64-uefi-http"],
+        }
+    }
+}
+
+/// What proves the boot worked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// The per-machine script ran: its marker line is on the serial console.
+    Script,
+    /// No action was configured: the script exited and the firmware tried its next boot device.
+    NextBootDevice,
+}
+
+/// One client of a scenario.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSpec {
+    /// Unique name, also used in the marker and the log file names.
+    pub(crate) name: String,
+    /// Firmware and boot path.
+    pub(crate) firmware: Firmware,
+    /// NIC MAC address.
+    pub(crate) mac: String,
+    /// SMBIOS system UUID.
+    pub(crate) uuid: String,
+    /// Success criterion.
+    pub(crate) expect: Expect,
+}
+
+impl ClientSpec {
+    /// A client whose MAC and UUID are derived from `scenario` and `slot`, so every client of
+    /// every scenario is distinct (and gets its own address from the site DHCP server).
+    pub(crate) fn new(name: &str, firmware: Firmware, scenario: u8, slot: u8, expect: Expect) -> Self {
+        Self {
+            name: name.to_owned(),
+            firmware,
+            mac: format!("52:54:00:e2:{scenario:02x}:{slot:02x}"),
+            uuid: format!("8d7e6f00-e2e0-4000-8000-5254e2{scenario:02x}{slot:02x}00"),
+            expect,
+        }
+    }
+
+    /// The line the per-machine script prints; the harness waits for it on the serial console.
+    pub(crate) fn marker(&self) -> String {
+        format!("NETBOOT-E2E-OK {}", self.name)
+    }
+
+    /// Serial console text that shows the firmware moved on to its next boot device.
+    pub(crate) fn next_boot_device_patterns(&self) -> &'static [&'static str] {
+        match self.firmware {
+            // SeaBIOS, once the NIC's boot entry returns and nothing else can boot.
+            Firmware::Bios => &["Booting from Hard Disk", "No bootable device"],
+            // OVMF's boot manager reports the failed entry and goes on to the next one.
+            Firmware::UefiPxe | Firmware::UefiHttp => &["BdsDxe: failed to load Boot", "Shell>"],
+        }
+    }
+}
+
+/// A booting VM.
+pub(crate) struct RunningClient {
+    /// What it is.
+    pub(crate) spec: ClientSpec,
+    /// The QEMU process.
+    pub(crate) qemu: Spawned,
+    /// Serial console log.
+    pub(crate) serial: PathBuf,
+    /// When QEMU was started.
+    pub(crate) started: Instant,
+}
+
+impl RunningClient {
+    /// Starts QEMU for `spec` on tap `slot` of `lab`, logging into `dir`.
+    pub(crate) fn start(spec: &ClientSpec, slot: usize, lab: &Lab, dir: &Path) -> Result<Self> {
+        let serial = dir.join(format!("{}.serial.log", spec.name));
+        std::fs::write(&serial, "")?;
+        let mut args: Vec<String> = [
+            "-machine",
+            "q35",
+            "-accel",
+            "tcg",
+            "-smp",
+            "1",
+            "-nographic",
+            "-nodefaults",
+            "-no-user-config",
+            "-monitor",
+            "none",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(["-serial".into(), format!("file:{}", serial.display())]);
+        args.extend(["-uuid".into(), spec.uuid.clone()]);
+        args.extend([
+            "-netdev".into(),
+            format!("tap,id=n0,ifname={},script=no,downscript=no", tap_name(slot)),
+        ]);
+        match spec.firmware {
+            Firmware::Bios => {
+                args.extend(["-m".into(), "256".into()]);
+                // QEMU's default ROM for e1000 is iPXE (Debian ipxe-qemu).
+                args.extend([
+                    "-device".into(),
+                    format!("e1000,netdev=n0,mac={},bootindex=1", spec.mac),
+                ]);
+            }
+            Firmware::UefiPxe | Firmware::UefiHttp => {
+                // A fresh copy of the NVRAM every boot: no boot order or variables carried over.
+                let vars = dir.join(format!("{}.OVMF_VARS.fd", spec.name));
+                std::fs::copy(OVMF_VARS, &vars)
+                    .with_context(|| format!("copying {OVMF_VARS} (Debian package ovmf)"))?;
+                args.extend(["-m".into(), "512".into()]);
+                args.extend([
+                    "-drive".into(),
+                    format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+                ]);
+                args.extend([
+                    "-drive".into(),
+                    format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
+                ]);
+                // romfile= empty: no iPXE option ROM, OVMF's own network stack boots.
+                args.extend([
+                    "-device".into(),
+                    format!("virtio-net-pci,netdev=n0,mac={},bootindex=1,romfile=", spec.mac),
+                ]);
+                if spec.firmware == Firmware::UefiHttp {
+                    for stack in ["IPv4PXESupport", "IPv6PXESupport"] {
+                        args.extend([
+                            "-fw_cfg".into(),
+                            format!("name=opt/org.tianocore/{stack},string=n"),
+                        ]);
+                    }
+                }
+            }
+        }
+        let log = dir.join(format!("{}.qemu.log", spec.name));
+        let qemu = Spawned::start(
+            &format!("qemu {}", spec.name),
+            &lab.clients_netns,
+            &log,
+            "qemu-system-x86_64",
+            &args,
+        )?;
+        Ok(Self {
+            spec: spec.clone(),
+            qemu,
+            serial,
+            started: Instant::now(),
+        })
+    }
+
+    /// The serial console so far (lossy: firmware writes control sequences).
+    pub(crate) fn serial_text(&self) -> String {
+        std::fs::read(&self.serial)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Whether the success criterion is on the serial console.
+    pub(crate) fn succeeded(&self) -> bool {
+        let text = self.serial_text();
+        match self.spec.expect {
+            Expect::Script => text.contains(&self.spec.marker()),
+            Expect::NextBootDevice => {
+                // The script must have been fetched ("<url>... ok" from iPXE) and the firmware
+                // must report its next boot device after that, not merely fail to netboot.
+                let fetched = text
+                    .match_indices("... ok")
+                    .filter(|(at, _)| {
+                        text[..*at]
+                            .rsplit('\n')
+                            .next()
+                            .is_some_and(|line| line.contains("://"))
+                    })
+                    .last()
+                    .map(|(at, _)| at);
+                fetched.is_some_and(|at| {
+                    self.spec
+                        .next_boot_device_patterns()
+                        .iter()
+                        .any(|p| text[at..].contains(p))
+                })
+            }
+        }
+    }
+}
+
+/// What the reference side's script prints for a machine without an action, before `exit`.
+pub(crate) fn exit_marker() -> &'static str {
+    "NETBOOT-E2E-EXIT"
+}

@@ -1,0 +1,160 @@
+//! The project's own services on the PXE side: built with `cargo build`, started from one
+//! shared configuration file written by the harness, either together in one namespace or
+//! each in its own.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use super::client::ClientSpec;
+use super::lab::Lab;
+use super::process::Spawned;
+
+/// The services, in start order, with the lab role that runs each in the split layout.
+const SERVICES: &[(&str, &str)] = &[
+    ("pxe-https", "https"),
+    ("pxe-tftp", "tftp"),
+    ("pxe-proxy", "proxy"),
+];
+
+/// How long a service may take to log `listening on`.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Paths of the built service binaries.
+pub(crate) struct Binaries {
+    dir: PathBuf,
+}
+
+/// Builds the service binaries (debug profile, like `cargo test`).
+pub(crate) fn build(workspace: &Path) -> Result<Binaries> {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(workspace).arg("build");
+    for (package, _) in SERVICES {
+        command.args(["-p", package]);
+    }
+    crate::ci::run_step("cargo build (services for the lab)", &mut command)?;
+    Ok(Binaries {
+        dir: workspace.join("target/debug"),
+    })
+}
+
+/// Running services; dropping stops them.
+pub(crate) struct Services {
+    processes: Vec<Spawned>,
+}
+
+impl Services {
+    /// Writes the shared configuration and the per-machine scripts, then starts each service
+    /// on its host and waits until each has logged `listening on`.
+    pub(crate) fn start(binaries: &Binaries, lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Self> {
+        let config = super::project_config::write(lab, dir, clients)?;
+        let mut processes = Vec::new();
+        for (package, role) in SERVICES {
+            let host = lab.host(role);
+            let program = binaries.dir.join(package);
+            let log = dir.join(format!("{package}.log"));
+            let args = vec!["--config".to_owned(), config.display().to_string()];
+            let mut process =
+                Spawned::start(package, &host.netns, &log, &program.display().to_string(), &args)?;
+            wait_listening(&mut process)?;
+            processes.push(process);
+        }
+        Ok(Self { processes })
+    }
+
+    /// Fails when a service has exited.
+    pub(crate) fn check_running(&mut self) -> Result<()> {
+        for p in &mut self.processes {
+            if !p.is_running() {
+                bail!("{} exited; see {}", p.name(), p.log().display());
+            }
+        }
+        Ok(())
+    }
+
+    /// The services' side of a boot: some service logged the client's MAC together with the
+    /// architecture this firmware must report.
+    pub(crate) fn check_logs(&self, client: &ClientSpec) -> Result<()> {
+        let mut seen_mac = false;
+        for p in &self.processes {
+            let text = std::fs::read_to_string(p.log()).unwrap_or_default();
+            for line in text.lines().filter(|l| l.contains(&client.mac)) {
+                seen_mac = true;
+                if client
+                    .firmware
+                    .expected_arches()
+                    .iter()
+                    .any(|arch| mentions_arch(line, arch))
+                {
+                    return Ok(());
+                }
+            }
+        }
+        if seen_mac {
+            bail!(
+                "the services logged {} but never with arch {:?}",
+                client.mac,
+                client.firmware.expected_arches()
+            );
+        }
+        bail!("no service logged {}", client.mac)
+    }
+}
+
+/// Whether `line` names `arch` as a whole word (`x64-uefi` must not match `x64-uefi-http`).
+fn mentions_arch(line: &str, arch: &str) -> bool {
+    line.match_indices(arch).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + arch.len()..].chars().next();
+        let boundary =
+            |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        boundary(before) && boundary(after)
+    })
+}
+
+/// Waits for the `listening on` log line, failing early when the process exits.
+fn wait_listening(process: &mut Spawned) -> Result<()> {
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(process.log()).unwrap_or_default();
+        if text.contains("listening on") {
+            return Ok(());
+        }
+        if !process.is_running() {
+            bail!("{} exited during start-up:\n{}", process.name(), tail(&text));
+        }
+        if Instant::now() >= deadline || super::interrupted() {
+            bail!(
+                "{} did not log `listening on` within {:?}:\n{}",
+                process.name(),
+                STARTUP_TIMEOUT,
+                tail(&text)
+            );
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_arch;
+
+    #[test]
+    fn arch_names_match_whole_words_only() {
+        assert!(mentions_arch(
+            "mac=52:54:00:e2:02:00 arch=x64-uefi stage=ipxe",
+            "x64-uefi"
+        ));
+        assert!(!mentions_arch("arch=x64-uefi-http", "x64-uefi"));
+        assert!(mentions_arch("arch=\"x64-uefi-http\"", "x64-uefi-http"));
+        assert!(!mentions_arch("arch=x86-bios", "bios"));
+    }
+}

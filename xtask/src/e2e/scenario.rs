@@ -1,0 +1,145 @@
+//! The scenarios and the loop that boots their clients and judges them.
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+
+use super::client::{ClientSpec, Expect, Firmware, RunningClient};
+use super::interrupted;
+use super::lab::Lab;
+
+/// A named set of clients booted at the same time.
+#[derive(Debug, Clone)]
+pub(crate) struct Scenario {
+    /// Name for `--scenario`.
+    pub(crate) name: &'static str,
+    /// What it proves.
+    pub(crate) about: &'static str,
+    /// Part of the default run (otherwise only with `--all` or by name).
+    pub(crate) default: bool,
+    /// Its clients, started together.
+    pub(crate) clients: Vec<ClientSpec>,
+}
+
+/// Every scenario, in the order they run.
+pub(crate) fn catalogue() -> Vec<Scenario> {
+    use Expect::{NextBootDevice, Script};
+    use Firmware::{Bios, UefiHttp, UefiPxe};
+    vec![
+        Scenario {
+            name: "bios-chain",
+            about: "SeaBIOS + iPXE ROM -> proxy offer -> TFTP undionly.kpxe -> iPXE -> script",
+            default: true,
+            clients: vec![ClientSpec::new("bios-chain", Bios, 1, 0, Script)],
+        },
+        Scenario {
+            name: "uefi-pxe",
+            about: "OVMF native PXE -> proxy offer + 4011 exchange -> TFTP snponly.efi -> iPXE -> script",
+            default: true,
+            clients: vec![ClientSpec::new("uefi-pxe", UefiPxe, 2, 0, Script)],
+        },
+        Scenario {
+            name: "uefi-http",
+            about: "OVMF HTTP Boot (HTTPClient) -> proxy offer with URL -> NBP over HTTP -> iPXE -> script",
+            default: true,
+            clients: vec![ClientSpec::new("uefi-http", UefiHttp, 3, 0, Script)],
+        },
+        Scenario {
+            name: "no-action",
+            about:
+                "a machine without an action: the script exits and the firmware tries its next boot device",
+            default: true,
+            clients: vec![ClientSpec::new("no-action", Bios, 5, 0, NextBootDevice)],
+        },
+        Scenario {
+            name: "mixed",
+            about: "four clients of mixed kinds at once",
+            default: false,
+            clients: vec![
+                ClientSpec::new("mixed-bios", Bios, 6, 0, Script),
+                ClientSpec::new("mixed-uefi-pxe", UefiPxe, 6, 1, Script),
+                ClientSpec::new("mixed-uefi-http", UefiHttp, 6, 2, Script),
+                ClientSpec::new("mixed-no-action", Bios, 6, 3, NextBootDevice),
+            ],
+        },
+    ]
+}
+
+/// How one client's boot ended.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientResult {
+    /// The client.
+    pub(crate) spec: ClientSpec,
+    /// Seconds from QEMU start to the success criterion, or why it failed.
+    pub(crate) outcome: Result<f64, String>,
+}
+
+/// Boots every client of `scenario` at once on taps 0.. and waits (bounded by `timeout`) until
+/// each has met its criterion, died or run out of time. `service_check` is asked whether the
+/// services are still up on every round, so a crashed service fails fast.
+pub(crate) fn boot_all(
+    scenario: &Scenario,
+    lab: &Lab,
+    dir: &std::path::Path,
+    timeout: Duration,
+    mut service_check: impl FnMut() -> Result<()>,
+) -> Result<Vec<ClientResult>> {
+    let mut running = Vec::new();
+    for (slot, spec) in scenario.clients.iter().enumerate() {
+        running.push(RunningClient::start(spec, slot, lab, dir)?);
+    }
+    let mut results: Vec<Option<ClientResult>> = vec![None; running.len()];
+    let deadline = Instant::now() + timeout;
+    while results.iter().any(Option::is_none) {
+        if interrupted() {
+            bail!("interrupted");
+        }
+        service_check()?;
+        for (client, result) in running.iter_mut().zip(results.iter_mut()) {
+            if result.is_some() {
+                continue;
+            }
+            if client.succeeded() {
+                let seconds = client.started.elapsed().as_secs_f64();
+                eprintln!("e2e:   {} booted in {seconds:.1} s", client.spec.name);
+                // The VM has done its job; stopping it now frees CPU for the others.
+                client.qemu.stop();
+                *result = Some(ClientResult {
+                    spec: client.spec.clone(),
+                    outcome: Ok(seconds),
+                });
+            } else if !client.qemu.is_running() {
+                *result = Some(failure(
+                    client,
+                    format!("QEMU exited early (see {})", client.qemu.log().display()),
+                ));
+            } else if Instant::now() >= deadline {
+                *result = Some(failure(
+                    client,
+                    format!("no success within {} s", timeout.as_secs()),
+                ));
+            }
+        }
+        sleep(Duration::from_millis(200));
+    }
+    Ok(results.into_iter().flatten().collect())
+}
+
+fn failure(client: &mut RunningClient, reason: String) -> ClientResult {
+    client.qemu.stop();
+    eprintln!(
+        "e2e:   {} FAILED: {reason}; serial log {}",
+        client.spec.name,
+        client.serial.display()
+    );
+    let text = client.serial_text();
+    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+    for line in tail.into_iter().rev() {
+        eprintln!("e2e:     | {}", line.trim_end());
+    }
+    ClientResult {
+        spec: client.spec.clone(),
+        outcome: Err(reason),
+    }
+}

@@ -1,0 +1,63 @@
+//! The site's ordinary DHCP server: Debian's dnsmasq handing out addresses and nothing else (no
+//! boot file, no next-server, no option 60/43/66/67), so the PXE side must work as a proxyDHCP
+//! next to it. It also sends IPv6 router advertisements: without a router on the link, iPXE's
+//! "Configuring" waits about 15 s per DHCP round for IPv6 autoconfiguration.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::lab::{Lab, IPV6_PREFIX, LAB_NET, SERVER_IF};
+use super::process::{in_netns, Spawned};
+
+/// Starts dnsmasq in the lab's DHCP namespace.
+pub(crate) fn start(lab: &Lab, dir: &Path) -> Result<Spawned> {
+    let ns = &lab.dhcp_netns;
+    in_netns(
+        ns,
+        &[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{SERVER_IF}.disable_ipv6=0"),
+        ],
+    )?;
+    in_netns(
+        ns,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "replace",
+            &format!("{IPV6_PREFIX}::2/64"),
+            "dev",
+            SERVER_IF,
+            "nodad",
+        ],
+    )?;
+    let [a, b, c] = LAB_NET;
+    let leases = dir.join("site-dhcp.leases");
+    std::fs::write(&leases, "")?;
+    let args = [
+        "--no-daemon".to_owned(),
+        "--conf-file=/dev/null".to_owned(),
+        "--user=root".to_owned(),
+        "--group=root".to_owned(),
+        // DNS off: this is only the address-giving DHCP server.
+        "--port=0".to_owned(),
+        format!("--interface={SERVER_IF}"),
+        "--bind-interfaces".to_owned(),
+        format!("--dhcp-range={a}.{b}.{c}.100,{a}.{b}.{c}.199,255.255.255.0,10m"),
+        "--dhcp-authoritative".to_owned(),
+        format!("--dhcp-leasefile={}", leases.display()),
+        // Empty router and DNS options: nothing on this link routes anywhere.
+        "--dhcp-option=option:router".to_owned(),
+        "--dhcp-option=option:dns-server".to_owned(),
+        // The ICMP conflict check delays every first offer by 3 s.
+        "--no-ping".to_owned(),
+        "--enable-ra".to_owned(),
+        format!("--dhcp-range={IPV6_PREFIX}::,ra-only,64"),
+        "--log-dhcp".to_owned(),
+        "--log-facility=-".to_owned(),
+    ];
+    Spawned::start("site-dhcp", ns, &dir.join("site-dhcp.log"), "dnsmasq", &args)
+}
