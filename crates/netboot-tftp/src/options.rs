@@ -1,0 +1,219 @@
+//! Option negotiation: RFC 2347 (OACK), 2348 `blksize`, 2349 `tsize`/`timeout`, 7440 `windowsize`.
+
+use std::time::Duration;
+
+use crate::wire::{Options, Request};
+use crate::BlockSize;
+
+/// Server-side limits for every transfer, set by the embedder (quinn-style: `Default` + fields).
+///
+/// ```
+/// use netboot_tftp::{BlockSize, TftpLimits};
+/// let limits = TftpLimits { max_blksize: BlockSize::try_from(1468u16).unwrap(), ..TftpLimits::default() };
+/// assert_eq!(limits.max_window, 64);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TftpLimits {
+    /// Largest `blksize` granted; bigger requests are lowered to it.
+    pub max_blksize: BlockSize,
+    /// Largest `windowsize` granted; bigger requests are lowered to it.
+    pub max_window: u16,
+    /// Retransmission timeout when the client does not ask for one.
+    pub default_timeout: Duration,
+    /// Retransmissions of the same packet before the transfer is abandoned.
+    pub retries: u32,
+}
+
+impl Default for TftpLimits {
+    fn default() -> Self {
+        Self {
+            max_blksize: BlockSize::try_from(BlockSize::MAX).expect("MAX is in range"),
+            max_window: 64,
+            default_timeout: Duration::from_secs(1),
+            retries: 5,
+        }
+    }
+}
+
+/// The transfer mode of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Bytes as they are.
+    Octet,
+    /// Text with CR LF line ends and CR NUL for a bare CR (RFC 1350 appendix, RFC 764).
+    Netascii,
+}
+
+impl Mode {
+    /// Parses the mode string (case-insensitive); `mail` and anything else is `None`.
+    #[must_use]
+    pub fn parse(mode: &[u8]) -> Option<Self> {
+        if mode.eq_ignore_ascii_case(b"octet") {
+            Some(Self::Octet)
+        } else if mode.eq_ignore_ascii_case(b"netascii") {
+            Some(Self::Netascii)
+        } else {
+            None
+        }
+    }
+}
+
+/// What was agreed for one transfer, and the OACK that says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// Data bytes per block.
+    pub blksize: BlockSize,
+    /// Blocks sent before waiting for an ACK (1 is RFC 1350 lock-step).
+    pub windowsize: u16,
+    /// Retransmission timeout.
+    pub timeout: Duration,
+    /// `(name, value)` pairs for the OACK, names spelt as the client spelt them, in its order.
+    /// Empty when nothing was accepted, in which case the transfer starts with DATA 1 (RFC 2347).
+    pub oack: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// The options this server understands; `tsize` last.
+const KNOWN: [&str; 4] = ["blksize", "windowsize", "timeout", "tsize"];
+
+fn decimal(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || value.len() > 10 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Decides the options of a read request for a file of `size` bytes (`None` when unknown).
+/// Unknown options and invalid values are ignored, as RFC 2347 asks; accepted ones are echoed.
+///
+/// ```
+/// use netboot_tftp::{negotiate, Packet, TftpLimits};
+/// let wire = b"\x00\x01f\x00octet\x00BlkSize\x0070000\x00tsize\x000\x00windowsize\x0016\x00";
+/// let Packet::Rrq(request) = Packet::parse(wire).unwrap() else { unreachable!() };
+/// let agreed = negotiate(&request, Some(1234), &TftpLimits::default());
+/// assert_eq!(agreed.blksize.get(), 65464);
+/// assert_eq!(agreed.windowsize, 16);
+/// assert_eq!(agreed.oack[0], (b"BlkSize".to_vec(), b"65464".to_vec()));
+/// assert_eq!(agreed.oack[1], (b"tsize".to_vec(), b"1234".to_vec()));
+/// ```
+#[must_use]
+pub fn negotiate(request: &Request<'_>, size: Option<u64>, limits: &TftpLimits) -> Negotiated {
+    negotiate_options(&request.options, size, limits)
+}
+
+fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimits) -> Negotiated {
+    let mut agreed = Negotiated {
+        blksize: BlockSize::DEFAULT,
+        windowsize: 1,
+        timeout: limits.default_timeout,
+        oack: Vec::new(),
+    };
+    let mut seen = [false; 4];
+    for option in options.iter() {
+        let name = option.name;
+        let Some(slot) = KNOWN
+            .iter()
+            .position(|known| name.eq_ignore_ascii_case(known.as_bytes()))
+        else {
+            continue;
+        };
+        // Only the first spelling of an option counts.
+        if std::mem::replace(&mut seen[slot], true) {
+            continue;
+        }
+        let value = decimal(option.value);
+        let reply = match KNOWN[slot] {
+            "blksize" => value
+                .filter(|&v| v >= u64::from(BlockSize::MIN))
+                .map(|v| v.min(u64::from(limits.max_blksize.get())))
+                .and_then(|v| BlockSize::try_from(v).ok())
+                .map(|b| {
+                    agreed.blksize = b;
+                    u64::from(b.get())
+                }),
+            "windowsize" => value.filter(|&v| (1..=65535).contains(&v)).map(|v| {
+                let w = v.min(u64::from(limits.max_window.max(1)));
+                agreed.windowsize = w as u16;
+                w
+            }),
+            "timeout" => value.filter(|&v| (1..=255).contains(&v)).inspect(|&t| {
+                agreed.timeout = Duration::from_secs(t);
+            }),
+            _ => size.filter(|_| value.is_some()),
+        };
+        if let Some(reply) = reply {
+            agreed.oack.push((name.to_vec(), reply.to_string().into_bytes()));
+        }
+    }
+    agreed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Packet;
+
+    fn agree(wire: &[u8], size: Option<u64>) -> Negotiated {
+        let Packet::Rrq(request) = Packet::parse(wire).unwrap() else {
+            panic!("not an RRQ")
+        };
+        negotiate(
+            &request,
+            size,
+            &TftpLimits {
+                max_window: 32,
+                ..TftpLimits::default()
+            },
+        )
+    }
+
+    #[test]
+    fn no_options_means_no_oack() {
+        let agreed = agree(b"\x00\x01f\x00octet\x00", Some(10));
+        assert!(agreed.oack.is_empty());
+        assert_eq!(agreed.blksize, BlockSize::DEFAULT);
+        assert_eq!(agreed.windowsize, 1);
+    }
+
+    #[test]
+    fn invalid_and_unknown_options_are_ignored() {
+        let agreed = agree(b"\x00\x01f\x00octet\x00blksize\x004\x00timeout\x00300\x00msftwindow\x0031416\x00windowsize\x000\x00", Some(1));
+        assert!(agreed.oack.is_empty(), "{:?}", agreed.oack);
+    }
+
+    #[test]
+    fn window_is_capped_and_timeout_honoured() {
+        let agreed = agree(
+            b"\x00\x01f\x00octet\x00windowsize\x00100\x00timeout\x003\x00",
+            None,
+        );
+        assert_eq!(agreed.windowsize, 32);
+        assert_eq!(agreed.timeout, Duration::from_secs(3));
+        assert_eq!(
+            agreed.oack,
+            [
+                (b"windowsize".to_vec(), b"32".to_vec()),
+                (b"timeout".to_vec(), b"3".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn tsize_needs_a_known_size_and_duplicates_count_once() {
+        assert!(agree(b"\x00\x01f\x00octet\x00tsize\x000\x00", None)
+            .oack
+            .is_empty());
+        let agreed = agree(
+            b"\x00\x01f\x00octet\x00blksize\x001024\x00BLKSIZE\x00512\x00",
+            None,
+        );
+        assert_eq!(agreed.blksize.get(), 1024);
+        assert_eq!(agreed.oack.len(), 1);
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(Mode::parse(b"OCTET"), Some(Mode::Octet));
+        assert_eq!(Mode::parse(b"NetAscii"), Some(Mode::Netascii));
+        assert_eq!(Mode::parse(b"mail"), None);
+    }
+}

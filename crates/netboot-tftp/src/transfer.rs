@@ -1,0 +1,442 @@
+//! The per-transfer state machine of a read request (the server sends the file).
+//!
+//! Drive it like a quinn-proto connection:
+//! 1. feed every datagram from the client's address to [`ReadTransfer::handle_datagram`];
+//! 2. when the instant from [`ReadTransfer::poll_timeout`] passes, call
+//!    [`ReadTransfer::handle_timeout`];
+//! 3. after either, call [`ReadTransfer::poll_transmit`] until it returns `None`, sending each
+//!    packet to the client;
+//! 4. stop when [`ReadTransfer::outcome`] is `Some`.
+//!
+//! Window semantics (RFC 7440): the server sends `windowsize` blocks, then waits. An ACK for
+//! the last block of the window opens the next window; an ACK for an earlier block of the window
+//! restarts sending right after it; an ACK for a block already acknowledged is a duplicate and is
+//! ignored (retransmitting on duplicates is the Sorcerer's Apprentice bug). A timeout resends the
+//! window from the first unacknowledged block; after `retries` timeouts in a row the transfer is
+//! abandoned.
+
+use std::time::{Duration, Instant};
+
+use crate::options::{Negotiated, TftpLimits};
+use crate::source::BlockSource;
+use crate::wire::{write_data_header, ErrorCode, Packet, DATA_HEADER_LEN};
+use crate::BlockNum;
+
+/// How a transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The client acknowledged the last block.
+    Complete,
+    /// The client answered the OACK with an ERROR (RFC 2347 refusal, or a `tsize` probe that
+    /// only wanted the size).
+    OptionsDeclined {
+        /// The error code the client sent, normally 8.
+        code: ErrorCode,
+    },
+    /// The client sent an ERROR during the transfer.
+    ClientError {
+        /// Its code.
+        code: ErrorCode,
+        /// Its message, lossily decoded.
+        message: String,
+    },
+    /// Every block was sent but the final ACK never came; the client probably has the file.
+    FinalAckMissing,
+    /// The client stopped answering before the end.
+    TimedOut,
+    /// Reading the file failed or it shrank while being served; the client got an ERROR.
+    ReadFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for ACK 0 of the OACK.
+    Oack { unsent: bool },
+    /// Sending data blocks.
+    Data,
+    /// An ERROR is queued, then the transfer ends with the outcome.
+    Failing,
+    /// Over.
+    Done,
+}
+
+/// A read transfer: sends one file to one client.
+#[derive(Debug)]
+pub struct ReadTransfer {
+    blksize: usize,
+    window: u64,
+    timeout: Duration,
+    max_retries: u32,
+    size: u64,
+    /// 1-based index of the final block: the first block shorter than `blksize`.
+    last_block: u64,
+    /// Highest block index the client acknowledged.
+    acked: u64,
+    /// Next block index to send.
+    next_send: u64,
+    /// Last block index of the current window.
+    window_end: u64,
+    oack: Vec<u8>,
+    phase: Phase,
+    outcome: Option<Outcome>,
+    deadline: Option<Instant>,
+    retries: u32,
+    retransmitted_blocks: u64,
+}
+
+impl ReadTransfer {
+    /// Starts sending a file of `size` bytes with the agreed options. `negotiated.oack` is sent
+    /// first when it is not empty; otherwise block 1 goes out at once (RFC 2347).
+    #[must_use]
+    pub fn new(negotiated: &Negotiated, size: u64, limits: &TftpLimits) -> Self {
+        let blksize = negotiated.blksize.bytes();
+        let mut oack = Vec::new();
+        if !negotiated.oack.is_empty() {
+            let options = negotiated
+                .oack
+                .iter()
+                .map(|(n, v)| crate::wire::RawOption { name: n, value: v })
+                .collect();
+            // Option names and values come from the client's request or are decimal digits,
+            // neither of which can contain NUL, so encoding cannot fail.
+            Packet::Oack(crate::wire::Options(options))
+                .emit(&mut oack)
+                .expect("OACK strings have no NUL");
+        }
+        let mut transfer = Self {
+            blksize,
+            window: u64::from(negotiated.windowsize.max(1)),
+            timeout: negotiated.timeout,
+            max_retries: limits.retries,
+            size,
+            last_block: size / blksize as u64 + 1,
+            acked: 0,
+            next_send: 1,
+            window_end: 0,
+            phase: if oack.is_empty() {
+                Phase::Data
+            } else {
+                Phase::Oack { unsent: true }
+            },
+            oack,
+            outcome: None,
+            deadline: None,
+            retries: 0,
+            retransmitted_blocks: 0,
+        };
+        transfer.open_window(1);
+        transfer
+    }
+
+    /// Buffer size [`Self::poll_transmit`] needs: a DATA packet of the agreed block size.
+    #[must_use]
+    pub fn max_packet_len(&self) -> usize {
+        (DATA_HEADER_LEN + self.blksize)
+            .max(self.oack.len())
+            .max(crate::wire::DATA_HEADER_LEN + 64)
+    }
+
+    /// The agreed block size in bytes.
+    #[must_use]
+    pub fn blksize(&self) -> usize {
+        self.blksize
+    }
+
+    /// The agreed window size in blocks.
+    #[must_use]
+    pub fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// How the transfer ended, once it has.
+    #[must_use]
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    /// Bytes the client has acknowledged.
+    #[must_use]
+    pub fn bytes_acked(&self) -> u64 {
+        (self.acked * self.blksize as u64).min(self.size)
+    }
+
+    /// Blocks sent more than once (window restarts and timeouts).
+    #[must_use]
+    pub fn retransmitted_blocks(&self) -> u64 {
+        self.retransmitted_blocks
+    }
+
+    /// When [`Self::handle_timeout`] must be called next, if anything is outstanding.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Done | Phase::Failing => None,
+            _ => self.deadline,
+        }
+    }
+
+    fn open_window(&mut self, from: u64) {
+        if from <= self.acked {
+            return;
+        }
+        if from < self.next_send {
+            self.retransmitted_blocks += self.next_send - from;
+        }
+        self.next_send = from;
+        self.window_end = (self.acked + self.window).min(self.last_block);
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        self.phase = Phase::Done;
+        self.deadline = None;
+        self.outcome = Some(outcome);
+    }
+
+    /// Processes a datagram from the client. Malformed and unexpected packets are ignored.
+    pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
+        let Ok(packet) = Packet::parse(datagram) else {
+            return;
+        };
+        match (self.phase, packet) {
+            (Phase::Done | Phase::Failing, _) => {}
+            (
+                Phase::Oack { .. },
+                Packet::Ack {
+                    block: BlockNum(0), ..
+                },
+            ) => {
+                self.phase = Phase::Data;
+                self.retries = 0;
+                self.deadline = Some(now + self.timeout);
+                self.open_window(1);
+            }
+            (Phase::Oack { .. }, Packet::Error { code, .. }) => {
+                self.finish(Outcome::OptionsDeclined { code })
+            }
+            (Phase::Data, Packet::Ack { block, .. }) => self.handle_ack(now, block),
+            (Phase::Data, Packet::Error { code, message }) => self.finish(Outcome::ClientError {
+                code,
+                message: String::from_utf8_lossy(message).into_owned(),
+            }),
+            _ => {}
+        }
+    }
+
+    fn handle_ack(&mut self, now: Instant, block: BlockNum) {
+        let sent_unacked = self.next_send - 1 - self.acked;
+        let advance = u64::from(BlockNum::from_index(self.acked).distance_to(block));
+        if advance == 0 || advance > sent_unacked {
+            // A duplicate, or an ACK for something not sent (stale, from before a wrap).
+            return;
+        }
+        self.acked += advance;
+        self.retries = 0;
+        if self.acked == self.last_block {
+            self.finish(Outcome::Complete);
+            return;
+        }
+        self.deadline = Some(now + self.timeout);
+        // Whole window acknowledged: next window. Part of it: the client lost or reordered a
+        // block, so resend from the first one it lacks.
+        self.window_end = self.acked;
+        self.open_window(self.acked + 1);
+    }
+
+    /// Processes the passing of the deadline from [`Self::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(deadline) = self.deadline else { return };
+        if now < deadline || matches!(self.phase, Phase::Done | Phase::Failing) {
+            return;
+        }
+        if self.retries >= self.max_retries {
+            let all_sent = self.phase == Phase::Data && self.next_send > self.last_block;
+            self.finish(if all_sent {
+                Outcome::FinalAckMissing
+            } else {
+                Outcome::TimedOut
+            });
+            return;
+        }
+        self.retries += 1;
+        self.deadline = Some(now + self.timeout);
+        match self.phase {
+            Phase::Oack { .. } => self.phase = Phase::Oack { unsent: true },
+            Phase::Data => {
+                self.window_end = self.acked;
+                self.open_window(self.acked + 1);
+            }
+            Phase::Failing | Phase::Done => {}
+        }
+    }
+
+    /// Writes the next packet to send into `buf` and returns its length, or `None` when there is
+    /// nothing to send now. `buf` must hold [`Self::max_packet_len`] bytes. Blocks are read from
+    /// `source` straight into `buf`, so sending allocates nothing.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        source: &mut dyn BlockSource,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        match self.phase {
+            Phase::Done => None,
+            Phase::Failing => {
+                let len = write_error(buf, ErrorCode::NotDefined, "Read error");
+                self.finish(Outcome::ReadFailed);
+                Some(len)
+            }
+            Phase::Oack { unsent: false } => None,
+            Phase::Oack { unsent: true } => {
+                self.phase = Phase::Oack { unsent: false };
+                self.deadline = Some(now + self.timeout);
+                buf[..self.oack.len()].copy_from_slice(&self.oack);
+                Some(self.oack.len())
+            }
+            Phase::Data => {
+                if self.next_send > self.window_end {
+                    return None;
+                }
+                let index = self.next_send;
+                let offset = (index - 1) * self.blksize as u64;
+                let expected = self.size.saturating_sub(offset).min(self.blksize as u64) as usize;
+                let payload = &mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + expected];
+                if read_fully(source, offset, payload) != Some(expected) {
+                    self.phase = Phase::Failing;
+                    return self.poll_transmit(now, source, buf);
+                }
+                write_data_header(buf, BlockNum::from_index(index));
+                self.next_send += 1;
+                self.deadline = Some(now + self.timeout);
+                Some(DATA_HEADER_LEN + expected)
+            }
+        }
+    }
+}
+
+fn read_fully(source: &mut dyn BlockSource, offset: u64, buf: &mut [u8]) -> Option<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read_at(offset + filled as u64, &mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(filled)
+}
+
+/// Writes an ERROR packet into `buf` (truncating the message to fit) and returns its length.
+///
+/// # Panics
+/// If `buf` is shorter than 5 bytes.
+pub fn write_error(buf: &mut [u8], code: ErrorCode, message: &str) -> usize {
+    let room = buf.len() - 5;
+    let message = &message.as_bytes()[..message.len().min(room)];
+    buf[..2].copy_from_slice(&5u16.to_be_bytes());
+    buf[2..4].copy_from_slice(&u16::from(code).to_be_bytes());
+    for (slot, &byte) in buf[4..].iter_mut().zip(message) {
+        *slot = if byte.is_ascii_control() { b'?' } else { byte };
+    }
+    buf[4 + message.len()] = 0;
+    5 + message.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::negotiate;
+    use crate::source::MemorySource;
+
+    fn transfer(request: &[u8], file: &[u8]) -> ReadTransfer {
+        let Packet::Rrq(request) = Packet::parse(request).unwrap() else {
+            panic!("not an RRQ")
+        };
+        let limits = TftpLimits::default();
+        ReadTransfer::new(
+            &negotiate(&request, Some(file.len() as u64), &limits),
+            file.len() as u64,
+            &limits,
+        )
+    }
+
+    fn drain(t: &mut ReadTransfer, now: Instant, source: &mut MemorySource) -> Vec<Vec<u8>> {
+        let mut buf = vec![0; t.max_packet_len()];
+        std::iter::from_fn(|| t.poll_transmit(now, source, &mut buf).map(|n| buf[..n].to_vec())).collect()
+    }
+
+    fn ack(block: u16) -> Vec<u8> {
+        let mut wire = vec![0, 4];
+        wire.extend_from_slice(&block.to_be_bytes());
+        wire
+    }
+
+    #[test]
+    fn lock_step_without_options_ends_with_a_short_block() {
+        let file = vec![7u8; 1024];
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(b"\x00\x01f\x00octet\x00", &file);
+        let now = Instant::now();
+        let sent = drain(&mut t, now, &mut source);
+        assert_eq!(sent.len(), 1);
+        assert_eq!(&sent[0][..4], &[0, 3, 0, 1]);
+        assert_eq!(sent[0].len(), 516);
+        t.handle_datagram(now, &ack(1));
+        assert_eq!(drain(&mut t, now, &mut source)[0][..4], [0, 3, 0, 2]);
+        // A duplicate ACK must not trigger a resend.
+        t.handle_datagram(now, &ack(1));
+        assert!(drain(&mut t, now, &mut source).is_empty());
+        t.handle_datagram(now, &ack(2));
+        let last = drain(&mut t, now, &mut source);
+        assert_eq!(last, [vec![0, 3, 0, 3]], "1024 bytes end with an empty block 3");
+        t.handle_datagram(now, &ack(3));
+        assert_eq!(t.outcome(), Some(&Outcome::Complete));
+    }
+
+    #[test]
+    fn oack_then_window_then_restart_after_partial_ack() {
+        let file: Vec<u8> = (0..100u8).collect();
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(
+            b"\x00\x01f\x00octet\x00blksize\x0010\x00windowsize\x004\x00",
+            &file,
+        );
+        let now = Instant::now();
+        let oack = drain(&mut t, now, &mut source);
+        assert_eq!(oack, [b"\x00\x06blksize\x0010\x00windowsize\x004\x00".to_vec()]);
+        t.handle_datagram(now, &ack(0));
+        let window = drain(&mut t, now, &mut source);
+        assert_eq!(window.iter().map(|p| p[3]).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        t.handle_datagram(now, &ack(2));
+        let resent = drain(&mut t, now, &mut source);
+        assert_eq!(resent.iter().map(|p| p[3]).collect::<Vec<_>>(), [3, 4, 5, 6]);
+        assert_eq!(t.retransmitted_blocks(), 2);
+    }
+
+    #[test]
+    fn timeouts_retransmit_then_give_up() {
+        let file = vec![1u8; 10];
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(b"\x00\x01f\x00octet\x00", &file);
+        let mut now = Instant::now();
+        assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        for _ in 0..TftpLimits::default().retries {
+            now = t.poll_timeout().unwrap();
+            t.handle_timeout(now);
+            assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        }
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        assert_eq!(t.outcome(), Some(&Outcome::FinalAckMissing));
+    }
+
+    #[test]
+    fn a_file_that_shrinks_fails_with_an_error_packet() {
+        let mut t = transfer(b"\x00\x01f\x00octet\x00", &[0; 600]);
+        let mut source = MemorySource::new(vec![0u8; 100].into());
+        let sent = drain(&mut t, Instant::now(), &mut source);
+        assert_eq!(&sent[0][..4], &[0, 5, 0, 0]);
+        assert_eq!(t.outcome(), Some(&Outcome::ReadFailed));
+    }
+}

@@ -1,0 +1,259 @@
+//! The state machine against a simulated client over a seeded lossy, duplicating, reordering
+//! link, in virtual time: every transfer must end with the client holding identical bytes.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Duration, Instant};
+
+use netboot_tftp::request::{classify, Incoming};
+use netboot_tftp::{negotiate, MemorySource, Outcome, Packet, ReadTransfer, TftpLimits};
+
+/// xorshift64*: deterministic, dependency-free randomness for the link.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Impairments {
+    loss: u64,
+    duplicate: u64,
+    /// Extra delay of up to this many ms, which reorders packets.
+    jitter_ms: u64,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Dest {
+    Server,
+    Client,
+}
+
+/// One direction-tagged datagram in flight, ordered by arrival time then send order.
+type InFlight = Reverse<(Instant, u64, Dest, Vec<u8>)>;
+
+struct Link {
+    rng: Rng,
+    impairments: Impairments,
+    queue: BinaryHeap<InFlight>,
+    sequence: u64,
+}
+
+impl Link {
+    fn send(&mut self, now: Instant, dest: Dest, datagram: Vec<u8>) {
+        if self.rng.chance(self.impairments.loss) {
+            return;
+        }
+        let copies = if self.rng.chance(self.impairments.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let delay =
+                Duration::from_micros(200 + self.rng.next() % (self.impairments.jitter_ms * 1000 + 1));
+            self.sequence += 1;
+            let dest = if matches!(dest, Dest::Server) {
+                Dest::Server
+            } else {
+                Dest::Client
+            };
+            self.queue
+                .push(Reverse((now + delay, self.sequence, dest, datagram.clone())));
+        }
+    }
+}
+
+/// An RFC 7440 client: acknowledges every `window` in-order blocks, acknowledges the last good
+/// block when one arrives out of order, and repeats its last ACK when data stops coming.
+struct Client {
+    window: u64,
+    expected: u16,
+    received: Vec<u8>,
+    in_window: u64,
+    blksize: usize,
+    done: bool,
+    last_ack: Vec<u8>,
+    deadline: Instant,
+}
+
+impl Client {
+    fn ack(&mut self, block: u16, now: Instant, link: &mut Link) {
+        self.last_ack = [&[0u8, 4][..], &block.to_be_bytes()].concat();
+        self.deadline = now + Duration::from_millis(1500);
+        link.send(now, Dest::Server, self.last_ack.clone());
+    }
+
+    fn receive(&mut self, now: Instant, datagram: &[u8], link: &mut Link) {
+        match Packet::parse(datagram).unwrap() {
+            Packet::Oack(_) if self.expected == 1 => self.ack(0, now, link),
+            Packet::Data { block, data } if block.0 == self.expected => {
+                self.received.extend_from_slice(data);
+                self.expected = self.expected.wrapping_add(1);
+                self.in_window += 1;
+                let last = data.len() < self.blksize;
+                if last || self.in_window == self.window {
+                    self.in_window = 0;
+                    self.ack(block.0, now, link);
+                    self.done |= last;
+                }
+            }
+            Packet::Data { .. } if !self.done => {
+                // Out of order: tell the server where to restart.
+                self.in_window = 0;
+                self.ack(self.expected.wrapping_sub(1), now, link);
+            }
+            Packet::Data { .. } => self.ack(self.expected.wrapping_sub(1), now, link),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+fn simulate(seed: u64, impairments: Impairments, size: usize, blksize: u16, window: u16) -> (Outcome, u64) {
+    let file: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+    let rrq = format!("\0\x01big.bin\0octet\0blksize\0{blksize}\0windowsize\0{window}\0");
+    let Ok(Incoming::Read(read)) = classify(rrq.as_bytes()) else {
+        panic!("refused")
+    };
+    let limits = TftpLimits {
+        retries: 30,
+        ..TftpLimits::default()
+    };
+    let agreed = negotiate(&read.request, Some(size as u64), &limits);
+    let mut server = ReadTransfer::new(&agreed, size as u64, &limits);
+    let mut source = MemorySource::new(file.clone().into());
+    let start = Instant::now();
+    let mut now = start;
+    let mut link = Link {
+        rng: Rng(seed | 1),
+        impairments,
+        queue: BinaryHeap::new(),
+        sequence: 0,
+    };
+    let mut client = Client {
+        window: u64::from(window),
+        expected: 1,
+        received: Vec::with_capacity(size),
+        in_window: 0,
+        blksize: usize::from(blksize),
+        done: false,
+        last_ack: Vec::new(),
+        deadline: now + Duration::from_millis(1500),
+    };
+    let mut buf = vec![0; server.max_packet_len()];
+    let mut pump = |server: &mut ReadTransfer, link: &mut Link, now: Instant| {
+        while let Some(len) = server.poll_transmit(now, &mut source, &mut buf) {
+            link.send(now, Dest::Client, buf[..len].to_vec());
+        }
+    };
+    pump(&mut server, &mut link, now);
+    // Bounded: a transfer that needs more events than this is stuck.
+    for _ in 0..50_000_000u64 {
+        if let Some(outcome) = server.outcome() {
+            assert!(
+                client.done,
+                "server finished ({outcome:?}) before the client had everything"
+            );
+            assert!(client.received == file, "client bytes differ from the file");
+            return (outcome.clone(), server.retransmitted_blocks());
+        }
+        let next_arrival = link.queue.peek().map(|Reverse((t, ..))| *t);
+        let server_deadline = server.poll_timeout();
+        let client_deadline = (!client.done && !client.last_ack.is_empty()).then_some(client.deadline);
+        let next = [next_arrival, server_deadline, client_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("something pending");
+        now = now.max(next);
+        if next_arrival == Some(next) {
+            let Reverse((_, _, dest, datagram)) = link.queue.pop().unwrap();
+            match dest {
+                Dest::Server => server.handle_datagram(now, &datagram),
+                Dest::Client => client.receive(now, &datagram, &mut link),
+            }
+        } else if server_deadline == Some(next) {
+            server.handle_timeout(now);
+        } else {
+            let ack = client.last_ack.clone();
+            client.deadline = now + Duration::from_millis(1500);
+            link.send(now, Dest::Server, ack);
+        }
+        pump(&mut server, &mut link, now);
+    }
+    panic!("simulation did not finish");
+}
+
+const CLEAN: Impairments = Impairments {
+    loss: 0,
+    duplicate: 0,
+    jitter_ms: 0,
+};
+const HOSTILE: Impairments = Impairments {
+    loss: 8,
+    duplicate: 5,
+    jitter_ms: 5,
+};
+
+#[test]
+fn clean_link_sends_each_block_once() {
+    for window in [1, 4, 16, 64] {
+        let (outcome, retransmitted) = simulate(1, CLEAN, 100_000, 512, window);
+        assert_eq!(outcome, Outcome::Complete);
+        assert_eq!(retransmitted, 0, "window {window}");
+    }
+}
+
+#[test]
+fn lossy_duplicating_reordering_link_delivers_identical_bytes() {
+    for seed in 1..=6u64 {
+        for window in [1, 8, 16] {
+            let (outcome, retransmitted) =
+                simulate(seed * 7919, HOSTILE, 150_000 + seed as usize * 333, 512, window);
+            // The very last ACK may be lost for good; the client still has every byte.
+            assert!(
+                matches!(outcome, Outcome::Complete | Outcome::FinalAckMissing),
+                "{outcome:?}"
+            );
+            assert!(
+                retransmitted > 0,
+                "seed {seed} window {window}: the link lost nothing?"
+            );
+        }
+    }
+}
+
+#[test]
+fn block_numbers_roll_over_under_loss() {
+    // 70 000 blocks of 8 bytes: the numbers pass 65535 and restart at 0.
+    let (outcome, _) = simulate(
+        42,
+        Impairments {
+            loss: 2,
+            duplicate: 2,
+            jitter_ms: 1,
+        },
+        8 * 70_000 + 3,
+        8,
+        16,
+    );
+    assert!(
+        matches!(outcome, Outcome::Complete | Outcome::FinalAckMissing),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn file_of_exact_block_multiple_ends_with_an_empty_block() {
+    let (outcome, _) = simulate(3, CLEAN, 512 * 64, 512, 16);
+    assert_eq!(outcome, Outcome::Complete);
+}
