@@ -1,5 +1,3 @@
 #![no_main]
-// Placeholder until the crate under test exposes its fuzzing entry point.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+// Untrusted bytes as client identity and resolver text: every rendered script must stay safe.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netboot_ipxe::fuzzing::render_untrusted(data));

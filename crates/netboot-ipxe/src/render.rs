@@ -1,0 +1,291 @@
+//! Scripts for the HTTPS service: the entry script, decisions and the resolver fallback.
+
+use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr};
+
+use crate::error::ScriptError;
+use crate::script::{KernelArgs, Script, Wimboot};
+use crate::text::{DisplayText, Identifier, Label};
+use crate::url::{Setting, Url};
+
+/// How decisions are turned into scripts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Base URL that relative boot-file paths resolve against (`/` or `https://host/files/`).
+    pub files_base: Url,
+    /// Where wimboot is, relative to `files_base` or absolute.
+    pub wimboot: String,
+    /// Seconds a single Required action waits for a key press before booting (0 = at once).
+    pub countdown_secs: u32,
+    /// Menu timeout when the decision does not set one (0 = wait for a choice).
+    pub menu_timeout_secs: u32,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        Self {
+            files_base: Url::path("/"),
+            wimboot: "wimboot".into(),
+            countdown_secs: 5,
+            menu_timeout_secs: 30,
+        }
+    }
+}
+
+/// What the client does when no decision could be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// Exit to the firmware's next boot device.
+    Exit,
+    /// Wait and fetch the entry script again.
+    Retry {
+        /// Seconds to wait.
+        delay_secs: u32,
+        /// The entry script's URL.
+        entry: Url,
+    },
+}
+
+/// The static script iPXE fetches first. It reports the booting interface's MAC, the SMBIOS
+/// UUID, the firmware type and SMBIOS strings to `decide` and replaces itself with the answer.
+///
+/// Free-text SMBIOS strings are sent in iPXE's `:hex` form so a crafted value never meets
+/// iPXE's recursive `${...}` expansion as text.
+pub fn entry_script(decide: &Url) -> Script {
+    let failed = Label::fixed("failed");
+    let url = decide
+        .clone()
+        .query("mac", Setting::typed("netX/mac", "hexhyp"))
+        .query("uuid", Setting::new("uuid"))
+        .query("buildarch", Setting::new("buildarch"))
+        .query("platform", Setting::new("platform"))
+        .query("manufacturer_hex", Setting::typed("manufacturer", "hex"))
+        .query("product_hex", Setting::typed("product", "hex"))
+        .query("serial_hex", Setting::typed("serial", "hex"))
+        .query("asset_hex", Setting::typed("asset", "hex"));
+    let mut script = Script::new();
+    script
+        .comment(DisplayText::fixed(
+            "Report this machine and run the boot decision for it",
+        ))
+        .chain(&url)
+        .or_goto(&failed)
+        .label(&failed)
+        .echo(DisplayText::fixed(
+            "Could not fetch the boot decision, trying the next boot device",
+        ))
+        .prompt(Some(5000), DisplayText::fixed("Press any key to continue"))
+        .or_continue()
+        .exit(1);
+    script
+}
+
+/// The answer for a decision: `exit`, a cancellable countdown for one Required action, or a
+/// menu with `[R]`/`[A]` markers and the first Required entry preselected.
+///
+/// Fails when an action holds an invalid id, file name, URL or command line; the caller then
+/// serves [`fallback_script`].
+pub fn decision_script(
+    decision: &BootDecision,
+    mac: &MacAddr,
+    options: &RenderOptions,
+) -> Result<Script, ScriptError> {
+    let menu = match decision {
+        BootDecision::Boot(menu) if !menu.entries.is_empty() => menu,
+        BootDecision::Exit {
+            message: Some(message),
+        } => return Ok(exit_script(Some(message))),
+        _ => return Ok(exit_script(None)),
+    };
+    let keys: Vec<Label> = (0..menu.entries.len()).map(|i| Label::indexed("a", i)).collect();
+    let exit = Label::fixed("exit");
+    let failed = Label::fixed("failed");
+    let show_menu = Label::fixed("menu");
+    let mut script = Script::new();
+    script.comment(DisplayText::new(&format!("Boot decision for {mac}")));
+
+    let single_required = menu.entries.len() == 1 && menu.entries[0].deployment == Deployment::Required;
+    if single_required && options.countdown_secs > 0 {
+        let title = DisplayText::new(&menu.entries[0].title);
+        let text = format!(
+            "Booting {title} in {} seconds, press any key for the menu",
+            options.countdown_secs
+        );
+        script
+            .prompt(
+                Some(u64::from(options.countdown_secs) * 1000),
+                DisplayText::with_max(&text, 120),
+            )
+            .and_goto(&show_menu)
+            .goto(&keys[0]);
+    } else if single_required {
+        script.goto(&keys[0]);
+    }
+    script.label(&show_menu);
+    render_menu(&mut script, menu, mac, &keys, options, single_required);
+
+    for (action, key) in menu.entries.iter().zip(&keys) {
+        script.label(key);
+        render_action(&mut script, action, options, &failed)?;
+    }
+    script
+        .label(&failed)
+        .echo(DisplayText::fixed("Boot failed"))
+        .prompt(
+            Some(10_000),
+            DisplayText::fixed("Press any key to return to the menu"),
+        )
+        .and_goto(&show_menu)
+        .label(&exit)
+        .exit(1);
+    Ok(script)
+}
+
+fn render_menu(
+    script: &mut Script,
+    menu: &BootMenu,
+    mac: &MacAddr,
+    keys: &[Label],
+    options: &RenderOptions,
+    interrupted: bool,
+) {
+    let exit = Label::fixed("exit");
+    let title = match &menu.title {
+        Some(title) => DisplayText::new(title),
+        None => DisplayText::new(&format!("Boot menu for {mac}")),
+    };
+    script.menu(title);
+    for (heading, deployment) in [
+        ("Required", Deployment::Required),
+        ("Available", Deployment::Available),
+    ] {
+        let mut entries = menu
+            .entries
+            .iter()
+            .zip(keys)
+            .filter(|(a, _)| a.deployment == deployment)
+            .peekable();
+        if entries.peek().is_some() {
+            script.item_gap(Some(DisplayText::fixed(heading)));
+        }
+        for (action, key) in entries {
+            let text = format!("[{}] {}", deployment.marker(), DisplayText::new(&action.title));
+            script.item(key, DisplayText::with_max(&text, 80));
+        }
+    }
+    script.item_gap(None).item_with_shortcut(
+        'x',
+        &exit,
+        DisplayText::fixed("Exit and continue with the next boot device"),
+    );
+    let default = menu.first_required().and_then(|required| {
+        menu.entries
+            .iter()
+            .position(|a| std::ptr::eq(a, required))
+            .map(|i| keys[i].clone())
+    });
+    // After someone interrupted a countdown, the menu waits for them instead of timing out.
+    let timeout_secs = if interrupted {
+        0
+    } else {
+        menu.timeout_secs.unwrap_or(options.menu_timeout_secs)
+    };
+    let timeout = (timeout_secs > 0).then(|| u64::from(timeout_secs) * 1000);
+    let selection = Label::fixed("selected");
+    script
+        .choose(&selection, timeout, Some(default.as_ref().unwrap_or(&exit)))
+        .or_goto(&exit)
+        .goto_setting(Setting::new("selected"));
+}
+
+fn render_action(
+    script: &mut Script,
+    action: &BootAction,
+    options: &RenderOptions,
+    failed: &Label,
+) -> Result<(), ScriptError> {
+    Identifier::new("action id", &action.id)?;
+    let resolve = |reference: &str| Url::resolve(&options.files_base, reference);
+    script.echo(DisplayText::new(&format!(
+        "Booting {}",
+        DisplayText::new(&action.title)
+    )));
+    match &action.target {
+        BootTarget::Wimboot {
+            boot_wim,
+            bcd,
+            boot_sdi,
+            files,
+            wimboot_args,
+        } => {
+            let spec = Wimboot {
+                wimboot: resolve(&options.wimboot)?,
+                args: KernelArgs::parse(wimboot_args.as_deref().unwrap_or(""))?,
+                bcd: bcd.as_deref().map(resolve).transpose()?,
+                boot_sdi: boot_sdi.as_deref().map(resolve).transpose()?,
+                boot_wim: resolve(boot_wim)?,
+                files: files
+                    .iter()
+                    .map(|f| Ok((Identifier::new("file name", &f.name)?, resolve(&f.path)?)))
+                    .collect::<Result<_, ScriptError>>()?,
+            };
+            script.wimboot(&spec, failed);
+        }
+        BootTarget::Linux {
+            kernel,
+            initrds,
+            cmdline,
+        } => {
+            let args = KernelArgs::parse(cmdline.as_deref().unwrap_or(""))?;
+            script.kernel(&resolve(kernel)?, &args).or_goto(failed);
+            for initrd in initrds {
+                script.initrd(&resolve(initrd)?, None).or_goto(failed);
+            }
+            script.boot().or_goto(failed);
+        }
+        BootTarget::Chain { url } => {
+            script.chain(&resolve(url)?).or_goto(failed);
+        }
+        _ => {
+            script
+                .echo(DisplayText::fixed(
+                    "This boot target is not supported by this server",
+                ))
+                .goto(failed);
+        }
+    }
+    Ok(())
+}
+
+/// A script that shows `message` (sanitised) and exits to the next boot device.
+pub fn exit_script(message: Option<&str>) -> Script {
+    let mut script = Script::new();
+    if let Some(message) = message {
+        script.echo(DisplayText::with_max(message, 120));
+    }
+    script.exit(1);
+    script
+}
+
+/// The script served when no decision could be made: an explanation, then `fallback`.
+pub fn fallback_script(reason: &str, fallback: &Fallback) -> Script {
+    let mut script = Script::new();
+    script.echo(DisplayText::with_max(&format!("No boot decision: {reason}"), 120));
+    match fallback {
+        Fallback::Exit => {
+            script
+                .echo(DisplayText::fixed("Continuing with the next boot device"))
+                .exit(1);
+        }
+        Fallback::Retry { delay_secs, entry } => {
+            let failed = Label::fixed("failed");
+            script
+                .echo(DisplayText::new(&format!("Retrying in {delay_secs} seconds")))
+                .sleep(*delay_secs)
+                .chain(entry)
+                .or_goto(&failed)
+                .label(&failed)
+                .exit(1);
+        }
+    }
+    script
+}

@@ -1,0 +1,244 @@
+//! Untrusted text and validated identifiers.
+//!
+//! iPXE has no quoting, splits lines on whitespace and expands `${...}` recursively inside
+//! expanded values, so untrusted text is reduced to a whitelist rather than escaped.
+
+use std::fmt;
+
+use crate::error::{excerpt, ScriptError};
+
+/// Longest display text kept, in characters; longer text is cut and marked with `...`.
+pub const DISPLAY_TEXT_MAX: usize = 60;
+
+/// Untrusted text made safe to show in `echo`, `menu`, `item` and `prompt`.
+///
+/// Keeps only `[A-Za-z0-9 ._,()[]/+:=@'-]`; every other character (including `$`, `{`, `}`,
+/// `#`, `|`, `&`, `;`, `\`, quotes, escape and every control character) becomes `_`.
+/// Whitespace runs collapse to one space, the result is trimmed, capped at
+/// [`DISPLAY_TEXT_MAX`] characters and never empty.
+///
+/// ```
+/// use netboot_ipxe::DisplayText;
+/// assert_eq!(DisplayText::new("x${password}y").as_str(), "x__password_y");
+/// assert_eq!(DisplayText::new("a || shell\r\n:label").as_str(), "a __ shell :label");
+/// assert_eq!(DisplayText::new("\u{1b}[2J").as_str(), "_[2J");
+/// assert_eq!(DisplayText::new("   ").as_str(), "-");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DisplayText(String);
+
+impl DisplayText {
+    /// Sanitises `untrusted` with the default length cap.
+    pub fn new(untrusted: &str) -> Self {
+        Self::with_max(untrusted, DISPLAY_TEXT_MAX)
+    }
+
+    /// Sanitises `untrusted`, keeping at most `max` characters (at least 4).
+    pub fn with_max(untrusted: &str, max: usize) -> Self {
+        let max = max.max(4);
+        let mut out = String::with_capacity(untrusted.len().min(max).saturating_add(3));
+        let mut kept = 0;
+        let mut pending_space = false;
+        for c in untrusted.chars() {
+            if c.is_whitespace() {
+                pending_space = kept > 0;
+                continue;
+            }
+            if kept + usize::from(pending_space) >= max {
+                out.push_str("...");
+                break;
+            }
+            if pending_space {
+                out.push(' ');
+                kept += 1;
+                pending_space = false;
+            }
+            out.push(if is_display_safe(c) { c } else { '_' });
+            kept += 1;
+        }
+        if out.is_empty() {
+            out.push('-');
+        }
+        Self(out)
+    }
+
+    /// Text known at compile time, checked against the same whitelist.
+    ///
+    /// # Panics
+    /// When `text` is not already safe; this is a programming error, not bad input.
+    pub fn fixed(text: &'static str) -> Self {
+        let sanitised = Self::with_max(text, usize::MAX);
+        assert_eq!(sanitised.0, text, "fixed display text must already be safe");
+        sanitised
+    }
+
+    /// The sanitised text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DisplayText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// True for characters allowed in display text.
+pub fn is_display_safe(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " ._,()[]/+:=@'-".contains(c)
+}
+
+/// A validated identifier: 1 to 64 characters of `[A-Za-z0-9._-]`, not starting with `-` or `.`.
+///
+/// Used for action ids, menu keys and file names wimboot injects. Unlike display text an
+/// identifier is never altered: a bad one is refused.
+///
+/// ```
+/// use netboot_ipxe::Identifier;
+/// assert!(Identifier::new("action id", "PS120010").is_ok());
+/// assert!(Identifier::new("action id", "a b").is_err());
+/// assert!(Identifier::new("action id", "${x}").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Identifier(String);
+
+impl Identifier {
+    /// Longest accepted identifier.
+    pub const MAX_LEN: usize = 64;
+
+    /// Validates `value`; `kind` names it in the error (`action id`, `file name`, ...).
+    pub fn new(kind: &'static str, value: &str) -> Result<Self, ScriptError> {
+        let refuse = |reason| {
+            Err(ScriptError::InvalidIdentifier {
+                kind,
+                value: excerpt(value),
+                reason,
+            })
+        };
+        if value.is_empty() {
+            return refuse("is empty");
+        }
+        if value.len() > Self::MAX_LEN {
+            return refuse("is longer than 64 characters");
+        }
+        if value.starts_with(['-', '.']) {
+            return refuse("starts with '-' or '.'");
+        }
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return refuse("may only contain A-Z, a-z, 0-9, '.', '_' and '-'");
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    /// The identifier.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A script label or menu key, generated by the server (`a0`, `failed`, `exit`).
+///
+/// ```
+/// use netboot_ipxe::Label;
+/// assert_eq!(Label::indexed("a", 3).as_str(), "a3");
+/// assert!(Label::new("bad label").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Label(String);
+
+impl Label {
+    /// Validates a label: 1 to 32 characters of `[A-Za-z0-9_-]`, starting with a letter.
+    pub fn new(name: &str) -> Result<Self, ScriptError> {
+        let refuse = |reason| {
+            Err(ScriptError::InvalidIdentifier {
+                kind: "label",
+                value: excerpt(name),
+                reason,
+            })
+        };
+        if name.is_empty() || name.len() > 32 {
+            return refuse("must be 1 to 32 characters");
+        }
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return refuse("must start with a letter");
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return refuse("may only contain A-Z, a-z, 0-9, '_' and '-'");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// A fixed label known at compile time.
+    ///
+    /// # Panics
+    /// When `name` is not a valid label; this is a programming error.
+    pub fn fixed(name: &'static str) -> Self {
+        Self::new(name).expect("fixed labels are valid")
+    }
+
+    /// `prefix` followed by a number, for generated menu keys.
+    ///
+    /// # Panics
+    /// When `prefix` is not a valid label prefix; this is a programming error.
+    pub fn indexed(prefix: &'static str, index: usize) -> Self {
+        Self::new(&format!("{prefix}{index}")).expect("generated labels are valid")
+    }
+
+    /// The label.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adversarial_names_are_neutralised() {
+        for (input, expected) in [
+            ("${password}", "__password_"),
+            ("a || shell", "a __ shell"),
+            ("#x", "_x"),
+            ("line\\", "line_"),
+            ("\r\n:label", ":label"),
+            ("\u{1b}[2J", "_[2J"),
+            ("a && b ; c", "a __ b _ c"),
+            ("Windows 11 23H2 x64 (PS120010)", "Windows 11 23H2 x64 (PS120010)"),
+            ("Zürich", "Z_rich"),
+        ] {
+            assert_eq!(DisplayText::new(input).as_str(), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn long_text_is_capped() {
+        let text = DisplayText::new(&"A".repeat(10_000));
+        assert_eq!(text.as_str().len(), DISPLAY_TEXT_MAX + 3);
+        assert!(text.as_str().ends_with("..."));
+    }
+
+    #[test]
+    fn identifiers_are_strict() {
+        for bad in ["", "-x", ".x", "a/b", "a b", "a\nb", "${x}", &"a".repeat(65)] {
+            assert!(Identifier::new("id", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            Identifier::new("id", "win-pe_1.0").unwrap().as_str(),
+            "win-pe_1.0"
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! Rendered scripts compared with `testdata/ipxe/*.ipxe`. `UPDATE_GOLDEN=1 cargo test -p
+//! netboot-ipxe` rewrites the files; review the diff before committing.
+
+use std::path::{Path, PathBuf};
+
+use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr, WimbootFile};
+use netboot_ipxe::{
+    check_script, decision_script, emit_script, entry_script, fallback_script, fuzzing, Fallback,
+    RenderOptions, Url,
+};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ipxe")
+}
+
+fn assert_golden(name: &str, rendered: &str) {
+    fuzzing::assert_safe(rendered);
+    let path = golden_dir().join(format!("{name}.ipxe"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, rendered).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
+    assert_eq!(
+        rendered,
+        expected,
+        "{} differs (UPDATE_GOLDEN=1 rewrites it)",
+        path.display()
+    );
+}
+
+fn mac() -> MacAddr {
+    "52:54:00:12:34:56".parse().unwrap()
+}
+
+fn winpe(deployment: Deployment) -> BootAction {
+    BootAction {
+        id: "PS120010".into(),
+        title: "Windows 11 23H2 x64 (PS120010)".into(),
+        deployment,
+        target: BootTarget::Wimboot {
+            boot_wim: "sources/boot.wim".into(),
+            bcd: Some("boot/BCD".into()),
+            boot_sdi: Some("boot/boot.sdi".into()),
+            files: vec![WimbootFile {
+                name: "winpeshl.ini".into(),
+                path: "inject/winpeshl.ini".into(),
+            }],
+            wimboot_args: Some("gui".into()),
+        },
+    }
+}
+
+fn debian() -> BootAction {
+    BootAction {
+        id: "debian".into(),
+        title: "Debian 12 installer".into(),
+        deployment: Deployment::Available,
+        target: BootTarget::Linux {
+            kernel: "debian/linux".into(),
+            initrds: vec!["debian/initrd.gz".into()],
+            cmdline: Some("auto=true priority=critical console=ttyS0,115200".into()),
+        },
+    }
+}
+
+fn tools() -> BootAction {
+    BootAction {
+        id: "tools".into(),
+        title: "Rescue tools".into(),
+        deployment: Deployment::Available,
+        target: BootTarget::Chain {
+            url: "https://tools.example/menu.ipxe".into(),
+        },
+    }
+}
+
+fn render(decision: BootDecision) -> String {
+    decision_script(&decision, &mac(), &RenderOptions::default())
+        .unwrap()
+        .render()
+}
+
+#[test]
+fn exit() {
+    assert_golden("exit", &render(BootDecision::EXIT));
+    let message = BootDecision::Exit {
+        message: Some("No deployment for ${serial}\nbye".into()),
+    };
+    assert_golden("exit-message", &render(message));
+}
+
+#[test]
+fn one_required_counts_down() {
+    let menu = BootMenu {
+        title: None,
+        entries: vec![winpe(Deployment::Required)],
+        timeout_secs: None,
+    };
+    assert_golden("required-wimboot", &render(BootDecision::Boot(menu)));
+}
+
+#[test]
+fn one_required_without_countdown() {
+    let menu = BootMenu {
+        title: None,
+        entries: vec![winpe(Deployment::Required)],
+        timeout_secs: None,
+    };
+    let options = RenderOptions {
+        countdown_secs: 0,
+        ..RenderOptions::default()
+    };
+    let script = decision_script(&BootDecision::Boot(menu), &mac(), &options)
+        .unwrap()
+        .render();
+    assert_golden("required-immediate", &script);
+}
+
+#[test]
+fn several_actions_make_a_menu() {
+    let menu = BootMenu {
+        title: Some("Deployments for THIS-PC01".into()),
+        entries: vec![winpe(Deployment::Required), debian(), tools()],
+        timeout_secs: Some(20),
+    };
+    assert_golden("menu-required", &render(BootDecision::Boot(menu)));
+    let menu = BootMenu {
+        title: None,
+        entries: vec![debian(), tools()],
+        timeout_secs: None,
+    };
+    assert_golden("menu-available", &render(BootDecision::Boot(menu)));
+}
+
+#[test]
+fn absolute_file_base() {
+    let options = RenderOptions {
+        files_base: Url::absolute("https://pxe.example:8443/").unwrap(),
+        wimboot: "ipxe/wimboot".into(),
+        ..RenderOptions::default()
+    };
+    let menu = BootMenu {
+        title: None,
+        entries: vec![winpe(Deployment::Available)],
+        timeout_secs: Some(0),
+    };
+    let script = decision_script(&BootDecision::Boot(menu), &mac(), &options)
+        .unwrap()
+        .render();
+    assert_golden("menu-absolute-base", &script);
+}
+
+#[test]
+fn entry_and_fallbacks() {
+    assert_golden("entry", &entry_script(&Url::path("/boot.ipxe/decide")).render());
+    assert_golden(
+        "fallback-exit",
+        &fallback_script("resolver did not answer within 2s", &Fallback::Exit).render(),
+    );
+    let retry = Fallback::Retry {
+        delay_secs: 10,
+        entry: Url::path("/boot.ipxe"),
+    };
+    assert_golden(
+        "fallback-retry",
+        &fallback_script("static unavailable", &retry).render(),
+    );
+}
+
+#[test]
+fn malicious_titles_are_neutralised() {
+    let mut action = debian();
+    action.title = "x${password}y || shell\n:label \u{1b}[2J #comment line\\".into();
+    let menu = BootMenu {
+        title: Some("${net0/ip}\r\nchain http://evil/".into()),
+        entries: vec![action],
+        timeout_secs: None,
+    };
+    assert_golden("menu-malicious", &render(BootDecision::Boot(menu)));
+}
+
+#[test]
+fn invalid_ids_are_refused() {
+    let mut action = winpe(Deployment::Required);
+    action.id = "bad id".into();
+    let menu = BootMenu {
+        title: None,
+        entries: vec![action],
+        timeout_secs: None,
+    };
+    assert!(decision_script(&BootDecision::Boot(menu), &mac(), &RenderOptions::default()).is_err());
+    let mut action = debian();
+    action.target = BootTarget::Linux {
+        kernel: "k".into(),
+        initrds: vec![],
+        cmdline: Some("a=${password}".into()),
+    };
+    let menu = BootMenu {
+        title: None,
+        entries: vec![action],
+        timeout_secs: None,
+    };
+    assert!(decision_script(&BootDecision::Boot(menu), &mac(), &RenderOptions::default()).is_err());
+}
+
+#[test]
+fn every_golden_file_is_valid_ipxe() {
+    let mut count = 0;
+    for entry in std::fs::read_dir(golden_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ipxe") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let lines = check_script(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(
+                emit_script(&lines),
+                text,
+                "{} is not in canonical form",
+                path.display()
+            );
+            count += 1;
+        }
+    }
+    assert!(
+        count >= 10,
+        "expected the golden scripts in {}",
+        golden_dir().display()
+    );
+}
+
+#[test]
+fn fuzz_corpus_renders_safely() {
+    let dir = golden_dir().join("corpus");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        fuzzing::render_untrusted(&std::fs::read(entry.unwrap().path()).unwrap());
+        count += 1;
+    }
+    assert!(count > 0, "no corpus in {}", dir.display());
+}
