@@ -1,14 +1,157 @@
-//! `[tftp]`.
+//! `[tftp]`: the TFTP service (`pxe-tftp`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
 
-/// Settings of the tftp service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings of the TFTP service.
+///
+/// ```
+/// let config = netboot_config::Config::from_toml_str("[tftp]\nroot = \"/srv/tftp\"\nmax_window = 16\n").unwrap();
+/// assert_eq!(config.tftp.max_window, 16);
+/// assert!(netboot_config::Config::from_toml_str("[tftp]\nmax_blksize = 70000\n").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct TftpConfig {}
+pub struct TftpConfig {
+    /// Directory served. Unset: `/srv/tftp` if it exists, else `/usr/lib/ipxe`.
+    pub root: Option<PathBuf>,
+    /// Addresses the request port listens on.
+    pub listen: Vec<SocketAddr>,
+    /// Answer every transfer from the listening port instead of one new port per transfer
+    /// (for NAT, firewalls that only open 69, and containers).
+    pub single_port: bool,
+    /// Largest `blksize` granted (8..=65464). Lower it to 1468 when clients sit behind links
+    /// that drop IP fragments.
+    pub max_blksize: u16,
+    /// Largest RFC 7440 `windowsize` granted.
+    pub max_window: u16,
+    /// Retransmission timeout in milliseconds, unless the client asks for one (`timeout` option).
+    pub timeout_ms: u64,
+    /// Retransmissions of one packet before a transfer is abandoned.
+    pub retries: u32,
+    /// Transfers served at once; requests beyond it are refused with a "server busy" ERROR,
+    /// which PXE firmware answers by retrying.
+    pub max_transfers: usize,
+    /// Look names up case-insensitively when the exact name does not exist (Windows clients
+    /// ask for `\Boot\BCD` when the file is `boot/bcd`).
+    pub case_insensitive: bool,
+    /// Files up to this many bytes are kept in memory and shared by all transfers.
+    pub cache_max_file_bytes: u64,
+    /// Total bytes the in-memory cache may hold.
+    pub cache_total_bytes: u64,
+    /// Accept write requests. Off by default; needs `upload_dir`.
+    pub allow_upload: bool,
+    /// Where uploaded files go (never inside `root`'s tree unless you point it there).
+    pub upload_dir: Option<PathBuf>,
+}
+
+impl Default for TftpConfig {
+    fn default() -> Self {
+        Self {
+            root: None,
+            listen: vec![SocketAddr::from(([0, 0, 0, 0], 69))],
+            single_port: false,
+            max_blksize: 65464,
+            max_window: 64,
+            timeout_ms: 1000,
+            retries: 5,
+            max_transfers: 1024,
+            case_insensitive: false,
+            cache_max_file_bytes: 16 << 20,
+            cache_total_bytes: 48 << 20,
+            allow_upload: false,
+            upload_dir: None,
+        }
+    }
+}
 
 impl TftpConfig {
-    pub(crate) fn validate(&self, _problems: &mut Problems) {}
+    /// Served root when `root` is not set and `/srv/tftp` exists.
+    pub const DEFAULT_ROOT: &'static str = "/srv/tftp";
+    /// Served root when `root` is not set and `/srv/tftp` does not exist: Debian's `ipxe` package.
+    pub const FALLBACK_ROOT: &'static str = "/usr/lib/ipxe";
+
+    /// The root to serve: `root`, else `/srv/tftp` if it is a directory, else `/usr/lib/ipxe`.
+    #[must_use]
+    pub fn effective_root(&self) -> PathBuf {
+        match &self.root {
+            Some(root) => root.clone(),
+            None if std::path::Path::new(Self::DEFAULT_ROOT).is_dir() => PathBuf::from(Self::DEFAULT_ROOT),
+            None => PathBuf::from(Self::FALLBACK_ROOT),
+        }
+    }
+
+    pub(crate) fn validate(&self, problems: &mut Problems) {
+        if !(8..=65464).contains(&self.max_blksize) {
+            problems.push(
+                "tftp.max_blksize",
+                format!("{} is outside 8..=65464", self.max_blksize),
+            );
+        }
+        if self.max_window == 0 {
+            problems.push("tftp.max_window", "must be at least 1");
+        }
+        if !(10..=255_000).contains(&self.timeout_ms) {
+            problems.push(
+                "tftp.timeout_ms",
+                format!("{} is outside 10..=255000", self.timeout_ms),
+            );
+        }
+        if !(1..=100).contains(&self.retries) {
+            problems.push("tftp.retries", format!("{} is outside 1..=100", self.retries));
+        }
+        if self.max_transfers == 0 {
+            problems.push("tftp.max_transfers", "must be at least 1");
+        }
+        if self.listen.is_empty() {
+            problems.push("tftp.listen", "needs at least one address");
+        }
+        if self.cache_max_file_bytes > self.cache_total_bytes {
+            problems.push(
+                "tftp.cache_max_file_bytes",
+                "is larger than tftp.cache_total_bytes",
+            );
+        }
+        if self.allow_upload {
+            problems.push(
+                "tftp.allow_upload",
+                "uploads are not supported by this version of pxe-tftp",
+            );
+        } else if self.upload_dir.is_some() {
+            problems.push("tftp.upload_dir", "is set but tftp.allow_upload is false");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn bad_values_are_named_by_key() {
+        let err =
+            Config::from_toml_str("[tftp]\nmax_blksize = 4\nmax_window = 0\nretries = 0\nlisten = []\n")
+                .unwrap_err()
+                .to_string();
+        for key in [
+            "tftp.max_blksize",
+            "tftp.max_window",
+            "tftp.retries",
+            "tftp.listen",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn defaults_listen_on_69_without_uploads() {
+        let config = Config::load(None).unwrap();
+        assert_eq!(config.tftp.listen[0].port(), 69);
+        assert!(!config.tftp.allow_upload);
+        assert!(!config.tftp.effective_root().as_os_str().is_empty());
+    }
 }
