@@ -1,14 +1,182 @@
-//! `[https]`.
+//! `[https]`: the iPXE script and boot-file service (`pxe-https`).
 
-use serde::{Deserialize, Serialize};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Problems;
 
-/// Settings of the https service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings of the HTTPS boot-script and boot-file service.
+///
+/// The defaults let real firmware boot with no configuration file: HTTPS on port 443 with a
+/// self-signed certificate created on first start, plain HTTP on port 80 for UEFI HTTP Boot
+/// and iPXE builds without TLS, boot files from `/srv/netboot` and iPXE's own binaries from
+/// `/usr/lib/ipxe` (Debian's `ipxe` package).
+///
+/// ```toml
+/// [https]
+/// listen = "0.0.0.0:443"
+/// http_listen = "off"
+/// root = "/srv/netboot"
+/// cert = "/etc/netboot/tls.crt"
+/// key = "/etc/netboot/tls.key"
+/// countdown_secs = 5
+/// on_resolver_error = "retry"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct HttpsConfig {}
+pub struct HttpsConfig {
+    /// HTTPS address and port.
+    pub listen: SocketAddr,
+    /// Plain HTTP address and port, or `"off"`. Needed by UEFI HTTP Boot (which is handed an
+    /// `http://` URL for the iPXE binary) and by iPXE builds without HTTPS support.
+    #[serde(serialize_with = "ser_listen", deserialize_with = "de_listen")]
+    pub http_listen: Option<SocketAddr>,
+    /// The boot-file root (wimboot, BCD, boot.sdi, boot.wim, kernels). Files are served at
+    /// `/<path>`; relative paths in boot decisions resolve against it.
+    pub root: PathBuf,
+    /// A second, read-only root searched when a file is not under `root`: by default the
+    /// directory of Debian's iPXE binaries, so `/ipxe.efi` and `/undionly.kpxe` work without
+    /// copying. An empty string disables it.
+    pub ipxe_dir: PathBuf,
+    /// PEM certificate chain. With `key`; when both are absent a self-signed certificate is
+    /// generated on first start.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// Where the generated certificate is stored when there is no configuration file (with a
+    /// file, it is stored beside it).
+    pub state_dir: PathBuf,
+    /// Extra DNS names or IP addresses for the generated certificate (the host name,
+    /// `localhost`, the loopback addresses and a specific `listen` address are always in it).
+    pub cert_names: Vec<String>,
+    /// Absolute base URL (`https://pxe.example:443/`) used in scripts instead of paths
+    /// relative to the script's own URL. Rarely needed.
+    pub public_url: Option<String>,
+    /// wimboot's path under the roots, or an absolute URL.
+    pub wimboot: String,
+    /// Seconds a single Required action waits for a key press before booting (0 = at once).
+    pub countdown_secs: u32,
+    /// Menu timeout when the resolver gives none (0 = wait for a choice).
+    pub menu_timeout_secs: u32,
+    /// What a client does when the resolver fails or is too slow.
+    pub on_resolver_error: ResolverFallback,
+    /// Seconds before a retry when `on_resolver_error = "retry"`.
+    pub retry_delay_secs: u32,
+}
+
+/// What a client does when no boot decision could be made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResolverFallback {
+    /// Explain on the console and exit to the next boot device.
+    #[default]
+    Exit,
+    /// Explain, wait `retry_delay_secs` and ask again.
+    Retry,
+}
+
+impl Default for HttpsConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 443)),
+            http_listen: Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80))),
+            root: PathBuf::from("/srv/netboot"),
+            ipxe_dir: PathBuf::from("/usr/lib/ipxe"),
+            cert: None,
+            key: None,
+            state_dir: PathBuf::from("/var/lib/netboot"),
+            cert_names: Vec::new(),
+            public_url: None,
+            wimboot: "wimboot".into(),
+            countdown_secs: 5,
+            menu_timeout_secs: 30,
+            on_resolver_error: ResolverFallback::Exit,
+            retry_delay_secs: 10,
+        }
+    }
+}
+
+fn ser_listen<S: Serializer>(listen: &Option<SocketAddr>, serializer: S) -> Result<S::Ok, S::Error> {
+    match listen {
+        Some(addr) => serializer.collect_str(addr),
+        None => serializer.serialize_str("off"),
+    }
+}
+
+fn de_listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.is_empty() || text == "off" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not ADDRESS:PORT or \"off\"")))
+}
 
 impl HttpsConfig {
-    pub(crate) fn validate(&self, _problems: &mut Problems) {}
+    pub(crate) fn validate(&self, problems: &mut Problems) {
+        if self.cert.is_some() != self.key.is_some() {
+            problems.push("https.cert", "cert and key must be given together");
+        }
+        if self.http_listen == Some(self.listen) && self.listen.port() != 0 {
+            problems.push("https.http_listen", "must differ from https.listen");
+        }
+        if self.countdown_secs > 3600 {
+            problems.push("https.countdown_secs", format!("{} is outside 0..=3600", self.countdown_secs));
+        }
+        if self.menu_timeout_secs > 86_400 {
+            problems.push("https.menu_timeout_secs", format!("{} is outside 0..=86400", self.menu_timeout_secs));
+        }
+        if !(1..=3600).contains(&self.retry_delay_secs) {
+            problems.push("https.retry_delay_secs", format!("{} is outside 1..=3600", self.retry_delay_secs));
+        }
+        if let Some(url) = &self.public_url {
+            let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+            if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control() || "${}".contains(c)) {
+                problems.push("https.public_url", "must be an http:// or https:// URL without spaces, `$`, `{` or `}`");
+            }
+        }
+        if self.wimboot.is_empty() || self.wimboot.chars().any(|c| c.is_control()) {
+            problems.push("https.wimboot", "must be a path or URL");
+        }
+        for (index, name) in self.cert_names.iter().enumerate() {
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-:*".contains(c)) {
+                problems.push(format!("https.cert_names[{index}]"), format!("{name:?} is not a DNS name or IP address"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn defaults_serve_real_firmware_without_a_file() {
+        let https = Config::load(None).unwrap().https;
+        assert_eq!(https.listen.to_string(), "0.0.0.0:443");
+        assert_eq!(https.http_listen.unwrap().to_string(), "0.0.0.0:80");
+    }
+
+    #[test]
+    fn http_listener_can_be_disabled() {
+        let config = Config::from_toml_str("[https]\nhttp_listen = \"off\"\nlisten = \"127.0.0.1:8443\"\n").unwrap();
+        assert_eq!(config.https.http_listen, None);
+        let text = toml::to_string(&config.https).unwrap();
+        assert!(text.contains("http_listen = \"off\""), "{text}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::from_toml_str("[https]\ncert = \"a.pem\"\nretry_delay_secs = 0\npublic_url = \"ftp://x\"\n")
+            .unwrap_err()
+            .to_string();
+        for key in ["https.cert", "https.retry_delay_secs", "https.public_url"] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+        let err = Config::from_toml_str("[https]\nhttp_listen = \"nope\"\n").unwrap_err().to_string();
+        assert!(err.contains("http_listen"), "{err}");
+    }
 }

@@ -22,7 +22,7 @@ mod proxy;
 mod resolver;
 mod tftp;
 
-pub use https::HttpsConfig;
+pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
 pub use proxy::ProxyConfig;
 pub use resolver::{ResolverConfig, ResolverKind};
