@@ -1,5 +1,3 @@
 #![no_main]
-// Placeholder until the crate under test exposes its fuzzing entry point.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+// Parse, re-encode byte for byte, classify and answer arbitrary datagrams.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netboot_dhcp::fuzzing::parse_round_trip(data));

@@ -1,0 +1,43 @@
+//! Entry points shared by the cargo-fuzz targets and the corpus test.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use netboot_core::BootDecision;
+
+use crate::proxy::{classify, ListenPort, ProxySettings, RequestMeta};
+use crate::pxe::{user_classes, IpxeFeatures, PxeVendorOptions};
+use crate::wire::DhcpMessage;
+
+/// Parses arbitrary bytes; whatever parses must re-encode to exactly the same bytes. Then
+/// runs the option helpers and the whole responder on it.
+pub fn parse_round_trip(data: &[u8]) {
+    let Ok(message) = DhcpMessage::parse(data) else {
+        return;
+    };
+    let bytes = message.to_bytes();
+    assert_eq!(bytes, data, "emit(parse(b)) == b");
+    if let Some(vendor) = message.vendor_specific() {
+        if let Ok(pxe) = PxeVendorOptions::parse(vendor) {
+            assert_eq!(PxeVendorOptions::parse(&pxe.to_bytes()).as_ref(), Ok(&pxe));
+        }
+    }
+    if let Some(classes) = message.user_class() {
+        assert!(!user_classes(classes).is_empty());
+    }
+    if let Some(ipxe) = message.ipxe_encapsulated() {
+        let _ = IpxeFeatures::parse(ipxe);
+    }
+    for port in [ListenPort::Dhcp, ListenPort::PxeBootServer] {
+        let meta = RequestMeta {
+            source: SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 9), 68),
+            server_addr: Ipv4Addr::new(192, 0, 2, 1),
+            port,
+        };
+        if let Ok(pending) = classify(&meta, data) {
+            let _ = pending.request();
+            if let Ok(reply) = pending.respond(&BootDecision::EXIT, &ProxySettings::default()) {
+                DhcpMessage::parse(&reply.bytes).expect("replies parse");
+            }
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The proxyDHCP responder as pure functions: classify a datagram, let the caller consult
+//! its resolver, then build the reply and say where it goes.
+//!
+//! ```
+//! use std::net::{Ipv4Addr, SocketAddrV4};
+//! use netboot_core::BootDecision;
+//! use netboot_dhcp::proxy::{classify, ListenPort, ProxySettings, ReplyTarget, RequestMeta};
+//! use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
+//! use netboot_core::ClientArch;
+//!
+//! let mut discover = DhcpMessage::new_request(7, [0x52, 0x54, 0, 0, 0, 1]);
+//! discover.options.push(DhcpOption::MessageType(MessageType::Discover));
+//! discover.options.push(DhcpOption::VendorClass(b"PXEClient:Arch:00000:UNDI:002001".to_vec()));
+//! discover.options.push(DhcpOption::ClientArch(vec![ClientArch::X86Bios]));
+//! let server = Ipv4Addr::new(10, 0, 0, 1);
+//! let meta = RequestMeta { source: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 68), server_addr: server, port: ListenPort::Dhcp };
+//! let pending = classify(&meta, &discover.to_bytes()).unwrap();
+//! // ... the driver asks its resolver about pending.request() here ...
+//! let reply = pending.respond(&BootDecision::EXIT, &ProxySettings::default()).unwrap();
+//! assert_eq!(reply.target, ReplyTarget::Broadcast { port: 68 });
+//! let offer = DhcpMessage::parse(&reply.bytes).unwrap();
+//! assert_eq!(offer.message_type(), Some(MessageType::Offer));
+//! assert_eq!(offer.siaddr, server);
+//! assert!(offer.file.starts_with(b"undionly.kpxe\0"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+
+use netboot_core::{BootDecision, BootRequest, ClientArch};
+
+use crate::pxe::{
+    ClientClass, ClientKind, DropReason, PxeSubOption, PxeVendorOptions, DISCOVERY_USE_BOOTFILE,
+};
+use crate::wire::{DhcpMessage, DhcpOption, MessageType, BOOTREPLY};
+
+/// BOOTP's minimum message size; shorter replies are padded because some PXE ROMs drop them.
+pub const MIN_REPLY_LEN: usize = 300;
+
+/// Which of the proxy's two sockets a datagram arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenPort {
+    /// The DHCP port (67): broadcast DISCOVERs, answered with proxy OFFERs.
+    Dhcp,
+    /// The PXE boot-server port (4011): unicast REQUESTs, answered with ACKs.
+    PxeBootServer,
+}
+
+/// Where a datagram came from and what it arrived on, as the driver saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestMeta {
+    /// Sender address and port.
+    pub source: SocketAddrV4,
+    /// The address this server answers as (option 54, `siaddr`): the configured override or
+    /// the address of the interface the datagram arrived on.
+    pub server_addr: Ipv4Addr,
+    /// Which socket.
+    pub port: ListenPort,
+}
+
+/// Where a reply must be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyTarget {
+    /// Unicast to a relay agent (`giaddr`) on the server port.
+    Relay(SocketAddrV4),
+    /// Unicast to the client.
+    Unicast(SocketAddrV4),
+    /// Limited broadcast (255.255.255.255) on the interface the request came in on.
+    Broadcast {
+        /// Destination UDP port.
+        port: u16,
+    },
+}
+
+/// The destination of a reply, per RFC 2131 section 4.1:
+///
+/// "If the 'giaddr' field in a DHCP message from a client is non-zero, the server sends any
+/// return messages to the 'DHCP server' port on the BOOTP relay agent whose address appears
+/// in 'giaddr'. If the 'giaddr' field is zero and the 'ciaddr' field is nonzero, then the
+/// server unicasts DHCPOFFER and DHCPACK messages to the address in 'ciaddr'. If 'giaddr' is
+/// zero and 'ciaddr' is zero, and the broadcast bit is set, then the server broadcasts
+/// DHCPOFFER and DHCPACK messages to 0xffffffff. If the broadcast bit is not set and 'giaddr'
+/// is zero and 'ciaddr' is zero, then the server unicasts DHCPOFFER and DHCPACK messages to
+/// the client's hardware address and 'yiaddr' address."
+///
+/// A proxy never sets `yiaddr`, so that last case is a broadcast too. Port 4011 requests are
+/// unicast boot-server requests (PXE 2.1): the answer goes back to the sender's address and
+/// port, which is 4011 for EDK2 firmware and 68 for iPXE.
+///
+/// ```
+/// use std::net::{Ipv4Addr, SocketAddrV4};
+/// use netboot_dhcp::proxy::{reply_target, ListenPort, ReplyTarget};
+/// let zero = Ipv4Addr::UNSPECIFIED;
+/// let src = SocketAddrV4::new(zero, 68);
+/// assert_eq!(reply_target(ListenPort::Dhcp, src, zero, zero, 68, 67), ReplyTarget::Broadcast { port: 68 });
+/// let relay = Ipv4Addr::new(10, 1, 0, 1);
+/// assert_eq!(
+///     reply_target(ListenPort::Dhcp, src, zero, relay, 68, 67),
+///     ReplyTarget::Relay(SocketAddrV4::new(relay, 67))
+/// );
+/// ```
+pub fn reply_target(
+    port: ListenPort,
+    source: SocketAddrV4,
+    ciaddr: Ipv4Addr,
+    giaddr: Ipv4Addr,
+    client_port: u16,
+    relay_port: u16,
+) -> ReplyTarget {
+    match port {
+        ListenPort::PxeBootServer if source.ip().is_unspecified() => {
+            ReplyTarget::Broadcast { port: source.port() }
+        }
+        ListenPort::PxeBootServer => ReplyTarget::Unicast(source),
+        ListenPort::Dhcp if !giaddr.is_unspecified() => {
+            ReplyTarget::Relay(SocketAddrV4::new(giaddr, relay_port))
+        }
+        ListenPort::Dhcp if !ciaddr.is_unspecified() => {
+            ReplyTarget::Unicast(SocketAddrV4::new(ciaddr, client_port))
+        }
+        ListenPort::Dhcp => ReplyTarget::Broadcast { port: client_port },
+    }
+}
+
+/// What the responder hands out, independent of the TOML schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// Boot program (NBP) file name per architecture; HTTP Boot and EBC codes use their PXE
+    /// twin's entry ([`ClientArch::boot_program_arch`]).
+    pub boot_files: BTreeMap<ClientArch, String>,
+    /// TFTP server for `siaddr`; the server address when `None`.
+    pub tftp_server: Option<Ipv4Addr>,
+    /// The iPXE script URL given to clients already running iPXE. `{server}` is replaced
+    /// by the server address.
+    pub ipxe_script_url: String,
+    /// The script URL for iPXE builds whose option 175 lacks HTTPS support (such as the
+    /// iPXE in QEMU's option ROMs and Debian 12); `None` gives them `ipxe_script_url` too.
+    pub ipxe_script_url_without_https: Option<String>,
+    /// Base URL for UEFI HTTP Boot clients; the boot file name is appended. `{server}` is
+    /// replaced by the server address.
+    pub http_boot_url: String,
+    /// Client port for port-67 replies (68; other values only for tests and labs).
+    pub client_port: u16,
+    /// Relay agent port for relayed replies (67).
+    pub relay_port: u16,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        let boot_files = [
+            (ClientArch::X86Bios, "undionly.kpxe"),
+            (ClientArch::EfiIa32, "snponly-i386.efi"),
+            (ClientArch::EfiX64, "snponly.efi"),
+            (ClientArch::EfiArm32, "snponly-arm32.efi"),
+            (ClientArch::EfiArm64, "snponly-arm64.efi"),
+        ]
+        .into_iter()
+        .map(|(arch, name)| (arch, name.to_string()))
+        .collect();
+        Self {
+            boot_files,
+            tftp_server: None,
+            ipxe_script_url: "https://{server}/boot.ipxe".into(),
+            ipxe_script_url_without_https: None,
+            http_boot_url: "http://{server}/".into(),
+            client_port: 68,
+            relay_port: 67,
+        }
+    }
+}
+
+impl ProxySettings {
+    /// The boot program for an architecture.
+    pub fn boot_file(&self, arch: ClientArch) -> Option<&str> {
+        self.boot_files.get(&arch.boot_program_arch()).map(String::as_str)
+    }
+}
+
+/// A classified client message waiting for a boot decision.
+#[derive(Debug, Clone)]
+pub struct PendingClient {
+    message: DhcpMessage,
+    class: ClientClass,
+    meta: RequestMeta,
+}
+
+/// Why a classified client gets no reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoReply {
+    /// The resolver said to ignore this machine.
+    #[error("the resolver ignores this machine")]
+    Ignored,
+    /// No boot program is configured for the client's architecture.
+    #[error("no boot file configured for architecture {0}")]
+    NoBootFile(ClientArch),
+}
+
+/// A reply ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The datagram.
+    pub bytes: Vec<u8>,
+    /// Where it goes.
+    pub target: ReplyTarget,
+}
+
+/// Parses and classifies a datagram received on `meta.port`.
+pub fn classify(meta: &RequestMeta, bytes: &[u8]) -> Result<PendingClient, DropReason> {
+    let message = DhcpMessage::parse(bytes)?;
+    let class = ClientClass::of(&message)?;
+    match (meta.port, class.message_type) {
+        (ListenPort::Dhcp, MessageType::Discover) => {}
+        (ListenPort::Dhcp, MessageType::Request) => {
+            // A firmware REQUEST on 67 is normally for the address server; answer only the
+            // ones that name us.
+            let server_id = message.server_id();
+            if server_id != Some(meta.server_addr) {
+                return Err(DropReason::AddressedElsewhere(server_id));
+            }
+        }
+        (ListenPort::PxeBootServer, MessageType::Request | MessageType::Inform) => {}
+        (_, other) => return Err(DropReason::UnsupportedMessageType(other)),
+    }
+    Ok(PendingClient {
+        message,
+        class,
+        meta: *meta,
+    })
+}
+
+impl PendingClient {
+    /// What the packet says about the client.
+    pub fn class(&self) -> &ClientClass {
+        &self.class
+    }
+
+    /// The parsed message.
+    pub fn message(&self) -> &DhcpMessage {
+        &self.message
+    }
+
+    /// The question for the resolver.
+    pub fn request(&self) -> BootRequest {
+        let mut request = BootRequest::new(self.class.mac, self.class.arch, self.class.kind.stage())
+            .with_uuid(self.class.uuid);
+        request.user_class = self.class.user_class.clone();
+        request.remote = Some(IpAddr::V4(self.class.relay.unwrap_or(*self.meta.source.ip())));
+        request
+    }
+
+    /// Builds the reply for a decision. Any decision but `Ignore` chainloads iPXE (or hands a
+    /// running iPXE its script URL): what to boot is decided again when iPXE fetches its script.
+    pub fn respond(&self, decision: &BootDecision, settings: &ProxySettings) -> Result<Reply, NoReply> {
+        if matches!(decision, BootDecision::Ignore) {
+            return Err(NoReply::Ignored);
+        }
+        let server = self.meta.server_addr;
+        let (boot_file, vendor_class) = match self.class.kind {
+            ClientKind::Ipxe => {
+                let lacks_https = self.class.ipxe_features.as_ref().is_some_and(|f| !f.https());
+                let url = match &settings.ipxe_script_url_without_https {
+                    Some(plain) if lacks_https => plain,
+                    _ => &settings.ipxe_script_url,
+                };
+                (expand(url, server), &b"PXEClient"[..])
+            }
+            ClientKind::PxeFirmware => {
+                let name = settings
+                    .boot_file(self.class.arch)
+                    .ok_or(NoReply::NoBootFile(self.class.arch))?;
+                (name.to_string(), &b"PXEClient"[..])
+            }
+            ClientKind::HttpBoot => {
+                let name = settings
+                    .boot_file(self.class.arch)
+                    .ok_or(NoReply::NoBootFile(self.class.arch))?;
+                (
+                    join_url(&expand(&settings.http_boot_url, server), name),
+                    &b"HTTPClient"[..],
+                )
+            }
+        };
+        let request = &self.message;
+        let answer_type = match self.class.message_type {
+            MessageType::Discover => MessageType::Offer,
+            _ => MessageType::Ack,
+        };
+        let mut reply = DhcpMessage::new_request(request.xid, [0; 6]);
+        reply.op = BOOTREPLY;
+        reply.htype = request.htype;
+        reply.hlen = request.hlen;
+        reply.chaddr = request.chaddr;
+        reply.flags = request.flags;
+        reply.giaddr = request.giaddr;
+        if answer_type == MessageType::Ack {
+            reply.ciaddr = request.ciaddr;
+        }
+        reply.siaddr = match self.class.kind {
+            ClientKind::PxeFirmware => settings.tftp_server.unwrap_or(server),
+            _ => server,
+        };
+        if boot_file.len() < reply.file.len() {
+            reply.file[..boot_file.len()].copy_from_slice(boot_file.as_bytes());
+        }
+
+        let options = &mut reply.options;
+        options.push(DhcpOption::MessageType(answer_type));
+        options.push(DhcpOption::ServerId(server));
+        options.push(DhcpOption::VendorClass(vendor_class.to_vec()));
+        if let Some(machine_id) = request.client_machine_id() {
+            options.push(machine_id);
+        }
+        if let Some(vendor) = self.vendor_options() {
+            options.push(DhcpOption::VendorSpecific(vendor.to_bytes()));
+        }
+        options.push(DhcpOption::BootfileName(boot_file.into_bytes()));
+        if let Some(relay_info) = request.relay_agent_info() {
+            options.push(DhcpOption::RelayAgentInfo(relay_info.to_vec()));
+        }
+
+        let mut bytes = Vec::with_capacity(MIN_REPLY_LEN + 64);
+        reply.emit(&mut bytes);
+        if bytes.len() < MIN_REPLY_LEN {
+            bytes.resize(MIN_REPLY_LEN, 0);
+        }
+        let target = reply_target(
+            self.meta.port,
+            self.meta.source,
+            request.ciaddr,
+            request.giaddr,
+            settings.client_port,
+            settings.relay_port,
+        );
+        Ok(Reply { bytes, target })
+    }
+
+    /// Option 43 for the reply: firmware PXE is told to use this offer's boot file without
+    /// boot-server discovery; a requested boot item (43.71) is echoed.
+    fn vendor_options(&self) -> Option<PxeVendorOptions> {
+        let mut items = Vec::new();
+        if self.class.kind == ClientKind::PxeFirmware && self.meta.port == ListenPort::Dhcp {
+            items.push(PxeSubOption::DiscoveryControl(DISCOVERY_USE_BOOTFILE));
+        }
+        if let Some((kind, layer)) = self.class.boot_item {
+            items.push(PxeSubOption::BootItem { kind, layer });
+        }
+        (!items.is_empty()).then_some(PxeVendorOptions {
+            items,
+            has_end: true,
+            trailer: Vec::new(),
+        })
+    }
+}
+
+fn expand(template: &str, server: Ipv4Addr) -> String {
+    template.replace("{server}", &server.to_string())
+}
+
+fn join_url(base: &str, name: &str) -> String {
+    match (base.ends_with('/'), name.starts_with('/')) {
+        (true, true) => format!("{base}{}", &name[1..]),
+        (false, false) => format!("{base}/{name}"),
+        _ => format!("{base}{name}"),
+    }
+}

@@ -1,0 +1,92 @@
+//! A small reader for classic pcap files (not pcapng) holding Ethernet/IPv4/UDP frames.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// One UDP datagram found in a capture.
+#[derive(Debug, Clone)]
+pub struct UdpDatagram {
+    /// Index of the frame in the capture (0-based).
+    pub frame: usize,
+    /// Sender.
+    pub src: SocketAddrV4,
+    /// Receiver.
+    pub dst: SocketAddrV4,
+    /// UDP payload.
+    pub payload: Vec<u8>,
+}
+
+const LINKTYPE_ETHERNET: u32 = 1;
+
+/// Every IPv4/UDP datagram of an Ethernet capture; other frames are skipped. Panics with a
+/// message on a file that is not a classic pcap, since that is a broken fixture.
+pub fn udp_datagrams(file: &[u8]) -> Vec<UdpDatagram> {
+    assert!(file.len() >= 24, "pcap shorter than its global header");
+    let magic = u32::from_le_bytes(file[0..4].try_into().unwrap());
+    let little = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+        other => panic!("not a classic pcap file (magic {other:#x})"),
+    };
+    let read_u32 = |b: &[u8]| {
+        let b: [u8; 4] = b.try_into().unwrap();
+        if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }
+    };
+    assert_eq!(
+        read_u32(&file[20..24]),
+        LINKTYPE_ETHERNET,
+        "only Ethernet captures are supported"
+    );
+    let mut datagrams = Vec::new();
+    let mut offset = 24;
+    let mut frame = 0;
+    while offset + 16 <= file.len() {
+        let captured = read_u32(&file[offset + 8..offset + 12]) as usize;
+        let start = offset + 16;
+        let end = start
+            .checked_add(captured)
+            .filter(|&e| e <= file.len())
+            .expect("record runs past end of file");
+        if let Some(datagram) = parse_ethernet(frame, &file[start..end]) {
+            datagrams.push(datagram);
+        }
+        offset = end;
+        frame += 1;
+    }
+    datagrams
+}
+
+fn parse_ethernet(frame: usize, bytes: &[u8]) -> Option<UdpDatagram> {
+    let mut ethertype = u16::from_be_bytes(bytes.get(12..14)?.try_into().ok()?);
+    let mut ip_start = 14;
+    if ethertype == 0x8100 {
+        ethertype = u16::from_be_bytes(bytes.get(16..18)?.try_into().ok()?);
+        ip_start = 18;
+    }
+    if ethertype != 0x0800 {
+        return None;
+    }
+    let ip = bytes.get(ip_start..)?;
+    let header_len = usize::from(ip.first()? & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes(ip.get(2..4)?.try_into().ok()?));
+    let fragment = u16::from_be_bytes(ip.get(6..8)?.try_into().ok()?);
+    if *ip.get(9)? != 17 || fragment & 0x3fff != 0 || ip.first()? >> 4 != 4 {
+        return None;
+    }
+    let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let udp = ip.get(header_len..total_len)?;
+    let src_port = u16::from_be_bytes(udp.get(0..2)?.try_into().ok()?);
+    let dst_port = u16::from_be_bytes(udp.get(2..4)?.try_into().ok()?);
+    let udp_len = usize::from(u16::from_be_bytes(udp.get(4..6)?.try_into().ok()?));
+    let payload = udp.get(8..udp_len)?.to_vec();
+    Some(UdpDatagram {
+        frame,
+        src: SocketAddrV4::new(src_ip, src_port),
+        dst: SocketAddrV4::new(dst_ip, dst_port),
+        payload,
+    })
+}

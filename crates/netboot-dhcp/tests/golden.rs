@@ -1,0 +1,132 @@
+//! Golden tests from real firmware captures: every DHCP datagram parses, re-encodes byte for
+//! byte, and its rendering and classification match `testdata/dhcp/<capture>.txt`.
+
+mod common;
+
+use std::fmt::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use netboot_core::BootDecision;
+use netboot_dhcp::proxy::{classify, ListenPort, ProxySettings, RequestMeta};
+use netboot_dhcp::wire::{DhcpMessage, BOOTREQUEST};
+
+const DHCP_PORTS: [u16; 3] = [67, 68, 4011];
+
+fn captures() -> Vec<std::path::PathBuf> {
+    let mut paths: Vec<_> = std::fs::read_dir(common::testdata().join("pcap"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
+        .collect();
+    paths.sort();
+    assert!(!paths.is_empty());
+    paths
+}
+
+#[test]
+fn captured_packets_round_trip_and_match_golden() {
+    let mut corpus = Vec::new();
+    for path in captures() {
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let datagrams = common::pcap::udp_datagrams(&std::fs::read(&path).unwrap());
+        let mut golden = String::new();
+        let mut count = 0;
+        for datagram in datagrams.iter().filter(|d| DHCP_PORTS.contains(&d.dst.port())) {
+            let message = DhcpMessage::parse(&datagram.payload)
+                .unwrap_or_else(|e| panic!("{name} frame {}: {e}", datagram.frame));
+            assert_eq!(
+                message.to_bytes(),
+                datagram.payload,
+                "{name} frame {} re-encodes",
+                datagram.frame
+            );
+            count += 1;
+            let _ = writeln!(
+                golden,
+                "frame {} {} -> {} ({} bytes)",
+                datagram.frame,
+                datagram.src,
+                datagram.dst,
+                datagram.payload.len()
+            );
+            golden.push_str(&common::render(&message));
+            if message.op == BOOTREQUEST {
+                golden.push_str(&classification(&datagram.payload, datagram.src, datagram.dst));
+                corpus.push((format!("{name}-{}", datagram.frame), datagram.payload.clone()));
+            }
+        }
+        assert!(count > 0, "{name} has no DHCP packets");
+        common::check_golden(
+            &common::testdata().join("dhcp").join(format!("{name}.txt")),
+            &golden,
+        );
+    }
+    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
+        let dir = common::testdata().join("dhcp/corpus");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in corpus {
+            std::fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
+        }
+    }
+}
+
+/// The classification and the reply this proxy would give, as golden text.
+fn classification(payload: &[u8], src: SocketAddrV4, dst: SocketAddrV4) -> String {
+    let port = if dst.port() == 4011 {
+        ListenPort::PxeBootServer
+    } else {
+        ListenPort::Dhcp
+    };
+    let server_addr = Ipv4Addr::new(10, 77, 0, 1);
+    let meta = RequestMeta {
+        source: src,
+        server_addr,
+        port,
+    };
+    match classify(&meta, payload) {
+        Err(reason) => format!("  => drop: {reason}\n"),
+        Ok(pending) => {
+            let class = pending.class();
+            let request = pending.request();
+            let reply = pending
+                .respond(&BootDecision::EXIT, &ProxySettings::default())
+                .unwrap();
+            let answer = DhcpMessage::parse(&reply.bytes).unwrap();
+            let file = String::from_utf8_lossy(answer.bootfile_name().unwrap_or_default()).into_owned();
+            format!(
+                "  => {:?} arch={} mac={} uuid={} user_class={:?} ndi={:?} stage={:?}\n  => reply {:?} to {:?} siaddr={} file={file:?}\n",
+                class.kind,
+                class.arch,
+                class.mac,
+                request.uuid.map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+                class.user_class,
+                class.ndi,
+                request.stage,
+                answer.message_type().unwrap(),
+                reply.target,
+                answer.siaddr,
+            )
+        }
+    }
+}
+
+#[test]
+fn corpus_runs_through_the_fuzzing_entry_point() {
+    let dir = common::testdata().join("dhcp/corpus");
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        netboot_dhcp::fuzzing::parse_round_trip(&bytes);
+        // Every prefix and a few corruptions of real packets must not panic either.
+        for len in (0..bytes.len()).step_by(7) {
+            netboot_dhcp::fuzzing::parse_round_trip(&bytes[..len]);
+        }
+        let mut flipped = bytes.clone();
+        for i in (240..flipped.len()).step_by(11) {
+            flipped[i] ^= 0xff;
+            netboot_dhcp::fuzzing::parse_round_trip(&flipped);
+        }
+        count += 1;
+    }
+    assert!(count > 0, "empty corpus in {}", dir.display());
+}
