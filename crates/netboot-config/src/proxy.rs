@@ -1,14 +1,202 @@
-//! `[proxy]`.
+//! `[proxy]`: the proxyDHCP service (`pxe-proxy`).
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use netboot_core::ClientArch;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
 
-/// Settings of the proxy service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Settings of the proxyDHCP service.
+///
+/// With no `[proxy]` section it listens on 0.0.0.0 ports 67 and 4011 on every interface and
+/// answers as the address of the interface each request arrived on.
+///
+/// ```
+/// let config = netboot_config::Config::from_toml_str(
+///     "[proxy]\ndhcp_port = 1067\ninterfaces = [\"eth1\"]\n[proxy.boot_files]\nx64-uefi = \"ipxe.efi\"\n",
+/// )
+/// .unwrap();
+/// assert_eq!(config.proxy.dhcp_port, 1067);
+/// let files = config.proxy.effective_boot_files();
+/// assert_eq!(files[&netboot_core::ClientArch::EfiX64], "ipxe.efi");
+/// assert_eq!(files[&netboot_core::ClientArch::X86Bios], "undionly.kpxe");
+/// assert!(netboot_config::Config::from_toml_str("[proxy.boot_files]\nvax = \"x\"\n").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct ProxyConfig {}
+pub struct ProxyConfig {
+    /// Address both sockets bind to. Keep 0.0.0.0 to receive broadcast DISCOVERs.
+    pub listen: Ipv4Addr,
+    /// DHCP port (67). 0 picks a free port (tests).
+    pub dhcp_port: u16,
+    /// PXE boot-server port (4011). 0 picks a free port (tests).
+    pub pxe_port: u16,
+    /// Interfaces to serve (SO_BINDTODEVICE, needs root or CAP_NET_RAW); empty serves all.
+    pub interfaces: Vec<String>,
+    /// The address to answer as (option 54, `siaddr`, `{server}` in URLs). Unset: the
+    /// address of the interface each request arrived on.
+    pub server_address: Option<Ipv4Addr>,
+    /// The TFTP server handed to firmware as next-server. Unset: the server address.
+    pub tftp_server: Option<Ipv4Addr>,
+    /// Boot programs per architecture (`bios`, `x64-uefi`, `arm64-uefi`, ... or a number).
+    /// Entries here replace the built-in ones for that architecture; an empty name stops
+    /// answering that architecture.
+    pub boot_files: BTreeMap<String, String>,
+    /// Script URL handed to clients already running iPXE, so they never chainload again.
+    /// `{server}` is replaced by the server address.
+    pub ipxe_script_url: String,
+    /// Script URL for iPXE builds that report no HTTPS support (QEMU's ROMs, Debian 12's
+    /// iPXE). Empty: they get `ipxe_script_url` too.
+    pub ipxe_script_url_without_https: String,
+    /// Base URL for UEFI HTTP Boot clients; the boot file name is appended.
+    pub http_boot_url: String,
+    /// Destination port of port-67 replies. Only labs and tests change it.
+    pub client_port: u16,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            listen: Ipv4Addr::UNSPECIFIED,
+            dhcp_port: 67,
+            pxe_port: 4011,
+            interfaces: Vec::new(),
+            server_address: None,
+            tftp_server: None,
+            boot_files: BTreeMap::new(),
+            ipxe_script_url: "https://{server}/boot.ipxe".into(),
+            ipxe_script_url_without_https: "http://{server}/boot.ipxe".into(),
+            http_boot_url: "http://{server}/".into(),
+            client_port: 68,
+        }
+    }
+}
+
+/// Boot programs used when `[proxy.boot_files]` does not name one: iPXE builds, loaded by
+/// the firmware over TFTP. `snponly.efi` drives the NIC through the firmware's own network
+/// stack, so it works on any NIC the firmware supports.
+pub const DEFAULT_BOOT_FILES: &[(ClientArch, &str)] = &[
+    (ClientArch::X86Bios, "undionly.kpxe"),
+    (ClientArch::EfiIa32, "snponly-i386.efi"),
+    (ClientArch::EfiX64, "snponly.efi"),
+    (ClientArch::EfiArm32, "snponly-arm32.efi"),
+    (ClientArch::EfiArm64, "snponly-arm64.efi"),
+];
 
 impl ProxyConfig {
-    pub(crate) fn validate(&self, _problems: &mut Problems) {}
+    /// The built-in boot files with `boot_files` applied; keys are PXE (non-HTTP) architectures.
+    pub fn effective_boot_files(&self) -> BTreeMap<ClientArch, String> {
+        let mut files: BTreeMap<ClientArch, String> = DEFAULT_BOOT_FILES
+            .iter()
+            .map(|(arch, name)| (*arch, name.to_string()))
+            .collect();
+        for (key, name) in &self.boot_files {
+            let Some(arch) = ClientArch::from_name(key) else {
+                continue;
+            };
+            let arch = arch.boot_program_arch();
+            if name.is_empty() {
+                files.remove(&arch);
+            } else {
+                files.insert(arch, name.clone());
+            }
+        }
+        files
+    }
+
+    pub(crate) fn validate(&self, problems: &mut Problems) {
+        for (key, name) in &self.boot_files {
+            if ClientArch::from_name(key).is_none() {
+                problems.push(
+                    format!("proxy.boot_files.{key}"),
+                    "unknown architecture (use bios, x64-uefi, arm64-uefi, ... or a number)",
+                );
+            }
+            if name.len() > 255 || name.chars().any(|c| c.is_control()) {
+                problems.push(
+                    format!("proxy.boot_files.{key}"),
+                    "must be at most 255 characters without control characters",
+                );
+            }
+        }
+        let urls = [
+            ("proxy.ipxe_script_url", &self.ipxe_script_url, false),
+            (
+                "proxy.ipxe_script_url_without_https",
+                &self.ipxe_script_url_without_https,
+                true,
+            ),
+            ("proxy.http_boot_url", &self.http_boot_url, false),
+        ];
+        for (key, url, may_be_empty) in urls {
+            if url.is_empty() && may_be_empty {
+                continue;
+            }
+            let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
+            if !scheme_ok || url.len() > 255 || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                problems.push(
+                    key,
+                    "must be an http:// or https:// URL of at most 255 characters without spaces",
+                );
+            }
+        }
+        for (index, name) in self.interfaces.iter().enumerate() {
+            if name.is_empty() || name.len() > 15 || name.contains('/') {
+                problems.push(
+                    format!("proxy.interfaces[{index}]"),
+                    format!("{name:?} is not an interface name"),
+                );
+            }
+        }
+        if self.dhcp_port == self.pxe_port && self.dhcp_port != 0 {
+            problems.push("proxy.pxe_port", "must differ from proxy.dhcp_port");
+        }
+        if self.client_port == 0 {
+            problems.push("proxy.client_port", "must not be 0");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn defaults() {
+        let proxy = Config::load(None).unwrap().proxy;
+        assert_eq!(
+            (proxy.dhcp_port, proxy.pxe_port, proxy.client_port),
+            (67, 4011, 68)
+        );
+        assert_eq!(proxy.effective_boot_files().len(), 5);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::from_toml_str(
+            "[proxy]\npxe_port = 67\nipxe_script_url = \"ftp://x\"\ninterfaces = [\"\"]\n[proxy.boot_files]\nbios = \"\"\nnope = \"a\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "proxy.pxe_port",
+            "proxy.ipxe_script_url",
+            "proxy.interfaces[0]",
+            "proxy.boot_files.nope",
+        ] {
+            assert!(err.contains(key), "{key} missing in {err}");
+        }
+        assert!(!err.contains("proxy.boot_files.bios"), "{err}");
+    }
+
+    #[test]
+    fn empty_name_disables_an_architecture() {
+        let config =
+            Config::from_toml_str("[proxy.boot_files]\nbios = \"\"\nx64-uefi-http = \"ipxe.efi\"\n").unwrap();
+        let files = config.proxy.effective_boot_files();
+        assert!(!files.contains_key(&netboot_core::ClientArch::X86Bios));
+        assert_eq!(files[&netboot_core::ClientArch::EfiX64], "ipxe.efi");
+    }
 }
