@@ -77,7 +77,7 @@ impl Default for ProxyConfig {
 /// Boot programs used when `[proxy.boot_files]` does not name one: iPXE builds, loaded by
 /// the firmware over TFTP. `snponly.efi` drives the NIC through the firmware's own network
 /// stack, so it works on any NIC the firmware supports.
-pub const DEFAULT_BOOT_FILES: &[(ClientArch, &str)] = &[
+pub(crate) const DEFAULT_BOOT_FILES: &[(ClientArch, &str)] = &[
     (ClientArch::X86Bios, "undionly.kpxe"),
     (ClientArch::EfiIa32, "snponly-i386.efi"),
     (ClientArch::EfiX64, "snponly.efi"),
