@@ -3,6 +3,8 @@
 //! Protocol crates stay sans-IO; this crate and the binaries are the only places that own
 //! sockets, timers and the async runtime.
 
+pub mod udp;
+
 use std::sync::Arc;
 use std::time::Duration;
 
