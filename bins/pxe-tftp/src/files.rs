@@ -1,0 +1,296 @@
+//! Files under the served root: safe opening (symlinks checked after open), optional
+//! case-insensitive lookup, and a shared in-memory cache for small, hot files such as NBPs.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use netboot_tftp::path::SafePath;
+use netboot_tftp::{BlockSource, FileProvider, MemorySource, Mode, OpenError};
+
+/// Netascii conversion happens in memory, so it is limited to text-sized files.
+const MAX_NETASCII_FILE: u64 = 16 << 20;
+
+/// An opened file: shared cached bytes, or positioned reads from the file itself.
+#[derive(Debug)]
+pub enum FileSource {
+    /// From the cache (or converted to netascii).
+    Memory(MemorySource),
+    /// Read from the open file with `pread`, which needs no seek and no buffer of its own.
+    Disk {
+        /// The open file.
+        file: File,
+        /// Its length when opened.
+        len: u64,
+    },
+}
+
+impl BlockSource for FileSource {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Memory(source) => source.len(),
+            Self::Disk { len, .. } => *len,
+        }
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Memory(source) => source.read_at(offset, buf),
+            Self::Disk { file, .. } => file.read_at(buf, offset),
+        }
+    }
+}
+
+/// What a cached entry was read from; a change of any of these means the file was replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    inode: u64,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    entries: HashMap<PathBuf, (Identity, Arc<[u8]>, u64)>,
+    total: u64,
+    clock: u64,
+}
+
+impl Cache {
+    fn get(&mut self, path: &Path, identity: Identity) -> Option<Arc<[u8]>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let entry = self.entries.get_mut(path).filter(|(id, ..)| *id == identity)?;
+        entry.2 = clock;
+        Some(entry.1.clone())
+    }
+
+    fn insert(&mut self, path: PathBuf, identity: Identity, bytes: Arc<[u8]>, limit: u64) {
+        if let Some((_, old, _)) = self.entries.remove(&path) {
+            self.total -= old.len() as u64;
+        }
+        while self.total + bytes.len() as u64 > limit {
+            // Evict the least recently used entry.
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.2)
+                .map(|(p, _)| p.clone())
+            else {
+                break;
+            };
+            if let Some((_, evicted, _)) = self.entries.remove(&oldest) {
+                self.total -= evicted.len() as u64;
+            }
+        }
+        self.total += bytes.len() as u64;
+        self.clock += 1;
+        self.entries.insert(path, (identity, bytes, self.clock));
+    }
+}
+
+/// The served directory.
+#[derive(Debug)]
+pub struct RootDir {
+    root: PathBuf,
+    case_insensitive: bool,
+    cache_max_file: u64,
+    cache_total: u64,
+    cache: Mutex<Cache>,
+}
+
+impl RootDir {
+    /// Serves `root`, which must exist; it is canonicalised so the symlink check compares real
+    /// paths.
+    pub fn new(
+        root: &Path,
+        case_insensitive: bool,
+        cache_max_file: u64,
+        cache_total: u64,
+    ) -> io::Result<Self> {
+        let root = root.canonicalize()?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(Self {
+            root,
+            case_insensitive,
+            cache_max_file,
+            cache_total,
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    /// The canonical root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Finds `path` below the root, trying a case-insensitive match per component when the
+    /// exact name is absent and that is enabled.
+    fn locate(&self, path: &SafePath) -> PathBuf {
+        let exact = self.root.join(path.to_relative_path());
+        if !self.case_insensitive || exact.symlink_metadata().is_ok() {
+            return exact;
+        }
+        let mut found = self.root.clone();
+        for component in path.components() {
+            let exact_child = found.join(component);
+            if exact_child.symlink_metadata().is_ok() {
+                found = exact_child;
+                continue;
+            }
+            let wanted = component.to_lowercase();
+            let matched = std::fs::read_dir(&found).ok().and_then(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .find(|name| name.to_str().is_some_and(|n| n.to_lowercase() == wanted))
+            });
+            match matched {
+                Some(name) => found.push(name),
+                None => return exact,
+            }
+        }
+        found
+    }
+
+    /// Opens `path` in `mode`.
+    pub fn open_mode(&self, path: &SafePath, mode: Mode) -> Result<FileSource, OpenError> {
+        let location = self.locate(path);
+        let file = File::open(&location).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
+            io::ErrorKind::PermissionDenied => OpenError::AccessDenied,
+            _ => OpenError::Io(e),
+        })?;
+        let metadata = file.metadata()?;
+        if !metadata.is_file() {
+            return Err(OpenError::NotFound);
+        }
+        // The name was clean, but a symlink (or a directory swapped for one) can still lead
+        // out of the root: ask the kernel where the open file really is.
+        let real = real_path(&file, &location)?;
+        if !real.starts_with(&self.root) {
+            return Err(OpenError::AccessDenied);
+        }
+        let identity = Identity {
+            inode: metadata.ino(),
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+        };
+        match mode {
+            Mode::Netascii => {
+                if identity.len > MAX_NETASCII_FILE {
+                    return Err(OpenError::TooLarge("netascii"));
+                }
+                let bytes = read_all(file, identity.len)?;
+                Ok(FileSource::Memory(MemorySource::new(
+                    netboot_tftp::netascii::encode(&bytes).into(),
+                )))
+            }
+            Mode::Octet if identity.len <= self.cache_max_file => {
+                // Held while reading so a storm of clients reads a new file once, not once each.
+                let mut cache = self
+                    .cache
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if let Some(bytes) = cache.get(&real, identity) {
+                    return Ok(FileSource::Memory(MemorySource::new(bytes)));
+                }
+                let bytes: Arc<[u8]> = read_all(file, identity.len)?.into();
+                cache.insert(real, identity, bytes.clone(), self.cache_total);
+                Ok(FileSource::Memory(MemorySource::new(bytes)))
+            }
+            Mode::Octet => Ok(FileSource::Disk {
+                file,
+                len: identity.len,
+            }),
+        }
+    }
+}
+
+impl FileProvider for RootDir {
+    type Source = FileSource;
+
+    fn open(&self, path: &SafePath) -> Result<FileSource, OpenError> {
+        self.open_mode(path, Mode::Octet)
+    }
+}
+
+fn read_all(mut file: File, len: u64) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    if bytes.len() as u64 != len {
+        return Err(io::Error::other("file changed while being read"));
+    }
+    Ok(bytes)
+}
+
+fn real_path(file: &File, fallback: &Path) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(path) => Ok(path),
+        Err(_) => fallback.canonicalize(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netboot_tftp::path::normalize;
+
+    fn open(root: &RootDir, name: &str) -> Result<Vec<u8>, OpenError> {
+        let mut source = root.open_mode(&normalize(name.as_bytes()).unwrap(), Mode::Octet)?;
+        let mut buf = vec![0; source.len() as usize];
+        source.read_at(0, &mut buf)?;
+        Ok(buf)
+    }
+
+    #[test]
+    fn symlinks_out_of_the_root_are_refused_and_inside_allowed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("real.efi"), b"nbp").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("escape")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("escdir")).unwrap();
+        std::os::unix::fs::symlink("real.efi", dir.path().join("alias.efi")).unwrap();
+        let root = RootDir::new(dir.path(), false, 1 << 20, 4 << 20).unwrap();
+        assert!(matches!(open(&root, "escape"), Err(OpenError::AccessDenied)));
+        assert!(matches!(
+            open(&root, "escdir/secret"),
+            Err(OpenError::AccessDenied)
+        ));
+        assert_eq!(open(&root, "alias.efi").unwrap(), b"nbp");
+        assert!(matches!(open(&root, "missing"), Err(OpenError::NotFound)));
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(matches!(open(&root, "sub"), Err(OpenError::NotFound)));
+    }
+
+    #[test]
+    fn case_insensitive_lookup_and_cache_invalidation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("boot/x64")).unwrap();
+        std::fs::write(dir.path().join("boot/x64/bcd"), b"one").unwrap();
+        let strict = RootDir::new(dir.path(), false, 1 << 20, 4 << 20).unwrap();
+        assert!(matches!(
+            open(&strict, r"\Boot\X64\BCD"),
+            Err(OpenError::NotFound)
+        ));
+        let relaxed = RootDir::new(dir.path(), true, 1 << 20, 4 << 20).unwrap();
+        assert_eq!(open(&relaxed, r"\Boot\X64\BCD").unwrap(), b"one");
+        std::fs::write(dir.path().join("boot/x64/bcd"), b"two!").unwrap();
+        assert_eq!(
+            open(&relaxed, "boot/x64/bcd").unwrap(),
+            b"two!",
+            "a rewritten file is re-read"
+        );
+    }
+}

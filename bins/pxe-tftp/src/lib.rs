@@ -1,0 +1,31 @@
+//! `pxe-tftp`: serves the boot programs of a directory over TFTP.
+//!
+//! The protocol lives in `netboot-tftp` (sans-IO); this crate owns sockets, files and time, so
+//! an all-in-one binary can run it next to the other services:
+//!
+//! ```no_run
+//! # async fn example(config: netboot_config::Config) -> anyhow::Result<()> {
+//! let server = pxe_tftp::TftpServer::bind(&config.tftp, &config.tftp.effective_root()).await?;
+//! println!("tftp on {:?}", server.local_addrs()?);
+//! server.serve(std::future::pending()).await
+//! # }
+//! ```
+
+use std::future::Future;
+use std::sync::Arc;
+
+mod files;
+mod server;
+
+pub use files::{FileSource, RootDir};
+pub use server::{limits_from_config, TftpServer};
+
+/// Binds `[tftp]` and serves until `shutdown` resolves.
+pub async fn run(
+    config: Arc<netboot_config::Config>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let root = config.resolve_path(&config.tftp.effective_root());
+    let server = TftpServer::bind(&config.tftp, &root).await?;
+    server.serve(shutdown).await
+}
