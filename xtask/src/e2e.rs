@@ -17,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
 
 mod client;
+mod journey;
 mod lab;
 mod process;
 mod project;
@@ -52,15 +53,19 @@ struct Args {
     /// Run only this scenario (repeatable); see --list.
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
-    /// Every scenario, in the together layout and then again in the split layout.
+    /// Every scenario, with the services together, split across hosts, and as the all-in-one
+    /// `pxe-server`.
     #[arg(long)]
     all: bool,
     /// Boot the selected scenarios this many times, each time in a fresh lab.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
     /// Run each service in its own namespace ("host") with one shared configuration file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "all_in_one")]
     split: bool,
+    /// Run the all-in-one `pxe-server` instead of the three services.
+    #[arg(long)]
+    all_in_one: bool,
     /// Which PXE side answers the clients.
     #[arg(long, value_enum, default_value_t = PxeSideKind::Project)]
     pxe_side: PxeSideKind,
@@ -135,13 +140,17 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
         }
         chosen
     };
-    let layouts = match (args.all, args.split) {
-        (true, _) => vec![Layout::Together, Layout::Split],
-        (false, true) => vec![Layout::Split],
-        (false, false) => vec![Layout::Together],
+    let layouts = if args.all {
+        vec![Layout::Together, Layout::Split, Layout::AllInOne]
+    } else if args.split {
+        vec![Layout::Split]
+    } else if args.all_in_one {
+        vec![Layout::AllInOne]
+    } else {
+        vec![Layout::Together]
     };
-    if args.pxe_side == PxeSideKind::Dnsmasq && layouts.contains(&Layout::Split) {
-        bail!("the dnsmasq reference side runs on one host only; drop --split/--all");
+    if args.pxe_side == PxeSideKind::Dnsmasq && layouts != [Layout::Together] {
+        bail!("the dnsmasq reference side runs on one host only; drop --split, --all-in-one and --all");
     }
 
     preflight()?;
@@ -163,11 +172,11 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     for layout in &layouts {
         for repetition in 1..=args.repeat {
             pass += 1;
-            let dir = run_dir.join(format!("{}-{repetition}", layout_name(*layout)));
+            let dir = run_dir.join(format!("{}-{repetition}", layout.name()));
             std::fs::create_dir_all(&dir)?;
             eprintln!(
                 "e2e: == {} layout, run {repetition}/{} ==",
-                layout_name(*layout),
+                layout.name(),
                 args.repeat
             );
             let outcome = run_pass(
@@ -175,8 +184,9 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
                 *layout,
                 &selected,
                 &dir,
-                &args,
+                Duration::from_secs(args.timeout),
                 binaries.as_ref(),
+                false,
             );
             match outcome {
                 Ok(pass_results) => results.extend(pass_results.into_iter().map(|r| (*layout, r))),
@@ -184,7 +194,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
                     report::print(&results);
                     return Err(e.context(format!(
                         "run {repetition} ({} layout); logs in {}",
-                        layout_name(*layout),
+                        layout.name(),
                         dir.display()
                     )));
                 }
@@ -203,23 +213,85 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask demo`: the lab with the all-in-one `pxe-server`, one BIOS and one UEFI client
+/// booting at once, and their journey printed as it happens.
+pub(crate) fn demo() -> Result<()> {
+    use client::{ClientSpec, Expect, Firmware};
+    preflight()?;
+    install_signal_flag()?;
+    lab::remove_stale_namespaces()?;
+    let workspace = workspace_root();
+    let binaries = project::build(&workspace)?;
+    let dir = workspace
+        .join("target/e2e")
+        .join(format!("demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let scenario = Scenario {
+        name: "demo",
+        about: "a BIOS and a UEFI machine boot through pxe-server",
+        default: false,
+        clients: vec![
+            ClientSpec::new("demo-bios", Firmware::Bios, 0xd, 0, Expect::Script),
+            ClientSpec::new("demo-uefi", Firmware::UefiPxe, 0xd, 1, Expect::Script),
+        ],
+    };
+    println!("Booting a BIOS (SeaBIOS) and a UEFI (OVMF) virtual machine through pxe-server.");
+    println!(
+        "Lab network: site DHCP 10.77.0.2 (addresses only), pxe-server 10.77.0.1; logs in {}",
+        dir.display()
+    );
+    let run_id = format!("{}-demo", std::process::id());
+    let results = run_pass(
+        &run_id,
+        Layout::AllInOne,
+        std::slice::from_ref(&scenario),
+        &dir,
+        Duration::from_secs(180),
+        Some(&binaries),
+        true,
+    )?;
+    report::print(
+        &results
+            .into_iter()
+            .map(|r| (Layout::AllInOne, r))
+            .collect::<Vec<_>>(),
+    );
+    Ok(())
+}
+
 /// One fresh lab: site DHCP, PXE side, then each scenario in turn.
 fn run_pass(
     run_id: &str,
     layout: Layout,
     scenarios: &[Scenario],
     dir: &Path,
-    args: &Args,
+    timeout: Duration,
     binaries: Option<&project::Binaries>,
+    narrate: bool,
 ) -> Result<Vec<ClientResult>> {
     let taps = scenarios.iter().map(|s| s.clients.len()).max().unwrap_or(1);
     let lab = Lab::create(run_id, layout, taps)?;
     let mut site_dhcp = site_dhcp::start(&lab, dir)?;
     let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
     let mut pxe_side = match binaries {
-        Some(binaries) => PxeSide::Project(project::Services::start(binaries, &lab, dir, &every_client)?),
+        Some(binaries) => PxeSide::Project(project::Services::start(
+            binaries,
+            &lab,
+            layout,
+            dir,
+            &every_client,
+        )?),
         None => PxeSide::Reference(reference::start(&lab, dir, &every_client)?),
     };
+    let mut journey = narrate.then(|| {
+        let mut journey = journey::Journey::new(every_client.iter().map(|c| c.mac.clone()).collect());
+        if let PxeSide::Project(services) = &pxe_side {
+            for (name, log) in services.logs() {
+                journey.follow_service(name, log.to_path_buf());
+            }
+        }
+        journey
+    });
     let mut results = Vec::new();
     for scenario in scenarios {
         if let PxeSide::Reference(_) = pxe_side {
@@ -233,7 +305,7 @@ fn run_pass(
             }
         }
         eprintln!("e2e: scenario {}: {}", scenario.name, scenario.about);
-        let booted = scenario::boot_all(scenario, &lab, dir, Duration::from_secs(args.timeout), || {
+        let booted = scenario::boot_all(scenario, &lab, dir, timeout, journey.as_mut(), || {
             if !site_dhcp.is_running() {
                 bail!("the site DHCP server exited; see {}", site_dhcp.log().display());
             }
@@ -289,13 +361,6 @@ impl PxeSide {
                 Ok(())
             }
         }
-    }
-}
-
-fn layout_name(layout: Layout) -> &'static str {
-    match layout {
-        Layout::Together => "together",
-        Layout::Split => "split",
     }
 }
 

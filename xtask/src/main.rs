@@ -37,6 +37,8 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
+    /// Boots a BIOS and a UEFI virtual machine through `pxe-server` in a lab network, narrating.
+    Demo,
     /// Boots real QEMU firmware through the project's binaries inside network namespaces.
     E2e {
         /// Extra arguments for the harness (`cargo xtask e2e --help` lists them).
@@ -51,6 +53,7 @@ fn main() -> Result<()> {
         Command::Deps => deps::install(),
         Command::FuzzSmoke { seconds } => fuzz::smoke(seconds),
         Command::Bench { target, args } => bench::run(&target, &args),
+        Command::Demo => e2e::demo(),
         Command::E2e { args } => e2e::run(&args),
     }
 }

@@ -36,6 +36,19 @@ pub(crate) enum Layout {
     Together,
     /// Each service in its own namespace, as on three hosts sharing one configuration file.
     Split,
+    /// The all-in-one `pxe-server` binary: one process, all three roles.
+    AllInOne,
+}
+
+impl Layout {
+    /// Name for logs and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Together => "together",
+            Self::Split => "split",
+            Self::AllInOne => "all-in-one",
+        }
+    }
 }
 
 /// A namespace standing in for one server host.
@@ -72,7 +85,7 @@ impl Lab {
             ip: Ipv4Addr::new(LAB_NET[0], LAB_NET[1], LAB_NET[2], last),
         };
         let hosts = match layout {
-            Layout::Together => vec![host("pxe", 1)],
+            Layout::Together | Layout::AllInOne => vec![host("pxe", 1)],
             Layout::Split => vec![host("proxy", 1), host("tftp", 3), host("https", 4)],
         };
         let mut lab = Self {
@@ -153,6 +166,10 @@ impl Lab {
             in_netns(&net, &["ip", "link", "set", &bridge_end, "master", "br0", "up"])?;
             in_netns(&ns, &["ip", "addr", "add", &format!("{ip}/24"), "dev", SERVER_IF])?;
             in_netns(&ns, &["ip", "link", "set", SERVER_IF, "up"])?;
+            // Like any real server, a default route: sending to 255.255.255.255 needs one
+            // unless the service pins its socket to the interface. The link only reaches the
+            // lab's bridge, so nothing can leave the namespaces.
+            in_netns(&ns, &["ip", "route", "add", "default", "dev", SERVER_IF])?;
         }
         for index in 0..self.taps {
             let tap = tap_name(index);

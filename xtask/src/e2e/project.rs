@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::client::ClientSpec;
-use super::lab::Lab;
+use super::lab::{Lab, Layout};
 use super::process::Spawned;
 
 /// The services, in start order, with the lab role that runs each in the split layout.
@@ -19,6 +19,9 @@ const SERVICES: &[(&str, &str)] = &[
     ("pxe-tftp", "tftp"),
     ("pxe-proxy", "proxy"),
 ];
+
+/// The all-in-one binary, which runs all three roles in one process.
+const ALL_IN_ONE: &str = "pxe-server";
 
 /// How long a service may take to log `listening on`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,7 +35,7 @@ pub(crate) struct Binaries {
 pub(crate) fn build(workspace: &Path) -> Result<Binaries> {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command.current_dir(workspace).arg("build");
-    for (package, _) in SERVICES {
+    for package in SERVICES.iter().map(|(package, _)| *package).chain([ALL_IN_ONE]) {
         command.args(["-p", package]);
     }
     crate::ci::run_step("cargo build (services for the lab)", &mut command)?;
@@ -49,10 +52,22 @@ pub(crate) struct Services {
 impl Services {
     /// Writes the shared configuration and the per-machine scripts, then starts each service
     /// on its host and waits until each has logged `listening on`.
-    pub(crate) fn start(binaries: &Binaries, lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Self> {
+    pub(crate) fn start(
+        binaries: &Binaries,
+        lab: &Lab,
+        layout: Layout,
+        dir: &Path,
+        clients: &[ClientSpec],
+    ) -> Result<Self> {
         let config = super::project_config::write(lab, dir, clients)?;
+        let all_in_one = [(ALL_IN_ONE, "pxe")];
+        let services = if layout == Layout::AllInOne {
+            &all_in_one[..]
+        } else {
+            SERVICES
+        };
         let mut processes = Vec::new();
-        for (package, role) in SERVICES {
+        for (package, role) in services {
             let host = lab.host(role);
             let program = binaries.dir.join(package);
             let log = dir.join(format!("{package}.log"));
@@ -63,6 +78,11 @@ impl Services {
             processes.push(process);
         }
         Ok(Self { processes })
+    }
+
+    /// The services' log files, labelled by binary.
+    pub(crate) fn logs(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.processes.iter().map(|p| (p.name(), p.log()))
     }
 
     /// Fails when a service has exited.

@@ -1,5 +1,6 @@
 //! The one configuration file every service of the lab reads, and the per-machine scripts it
-//! points at.
+//! points at. In the split layout the same file goes to all three hosts: the proxy hands out
+//! the TFTP and HTTPS hosts' addresses.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,12 +10,40 @@ use anyhow::Result;
 use super::client::{ClientSpec, Expect};
 use super::lab::Lab;
 
+/// Plain HTTP port of the HTTPS service (Debian's iPXE and UEFI HTTP Boot have no TLS).
+pub(crate) const HTTP_PORT: u16 = 80;
+/// TLS port of the HTTPS service.
+pub(crate) const HTTPS_PORT: u16 = 443;
+
 /// Writes `netboot.toml` and the scripts into `dir`; returns the configuration's path.
 pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<PathBuf> {
     let files = dir.join("files");
     std::fs::create_dir_all(files.join("e2e"))?;
+    let tftp = lab.host("tftp").ip;
+    let https = lab.host("https").ip;
+    let ipxe = super::IPXE_DIR;
     let mut toml = String::new();
-    writeln!(toml, "[log]\nlevel = \"info,netboot=debug\"\n")?;
+    // Debug level: the services then log each request's MAC, UUID and architecture, which the
+    // harness checks against what each client is.
+    writeln!(
+        toml,
+        "[log]\nlevel = \"info,pxe_proxy=debug,pxe_tftp=debug,pxe_https=debug,pxe_server=debug\"\n"
+    )?;
+    writeln!(
+        toml,
+        "[proxy]\ntftp_server = \"{tftp}\"\n\
+         ipxe_script_url = \"https://{https}:{HTTPS_PORT}/boot.ipxe\"\n\
+         ipxe_script_url_without_https = \"http://{https}:{HTTP_PORT}/boot.ipxe\"\n\
+         http_boot_url = \"http://{https}:{HTTP_PORT}/\"\n"
+    )?;
+    writeln!(toml, "[tftp]\nroot = \"{ipxe}\"\n")?;
+    writeln!(
+        toml,
+        "[https]\nlisten = \"0.0.0.0:{HTTPS_PORT}\"\nhttp_listen = \"0.0.0.0:{HTTP_PORT}\"\n\
+         root = \"{}\"\nipxe_dir = \"{ipxe}\"\nstate_dir = \"{}\"\ncountdown_secs = 0\n",
+        files.display(),
+        dir.join("state").display()
+    )?;
     writeln!(toml, "[resolver]\nkind = \"static\"\n")?;
     writeln!(toml, "[resolver.static]\nunmatched = \"exit\"\n")?;
     for client in clients.iter().filter(|c| c.expect == Expect::Script) {
@@ -22,16 +51,18 @@ pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Pat
         std::fs::write(files.join(&script), super::reference::machine_script(client))?;
         writeln!(
             toml,
-            "[[resolver.static.actions]]\nid = \"{name}\"\ntitle = \"e2e {name}\"\ntarget = {{ kind = \"chain\", url = \"{script}\" }}\n",
+            "[[resolver.static.actions]]\nid = \"{name}\"\ntitle = \"e2e {name}\"\n\
+             target = {{ kind = \"chain\", url = \"{script}\" }}\n",
             name = client.name
         )?;
         writeln!(
             toml,
-            "[[resolver.static.machines]]\nname = \"{}\"\nmac = \"{}\"\nrequired = [\"{}\"]\n",
-            client.name, client.mac, client.name
+            "[[resolver.static.machines]]\nname = \"{name}\"\nmac = \"{mac}\"\nuuid = \"{uuid}\"\nrequired = [\"{name}\"]\n",
+            name = client.name,
+            mac = client.mac,
+            uuid = client.uuid,
         )?;
     }
-    let _ = lab;
     let path = dir.join("netboot.toml");
     std::fs::write(&path, toml)?;
     Ok(path)

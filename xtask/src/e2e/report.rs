@@ -18,7 +18,7 @@ pub(crate) fn print(results: &[(Layout, ClientResult)]) {
             .push(result);
     }
     println!(
-        "{:<9} {:<18} {:<10} {:>7}  boot seconds (min / median / max)",
+        "{:<10} {:<18} {:<10} {:>7}  boot seconds (min / median / max)",
         "layout", "client", "firmware", "passed"
     );
     for ((layout, name), runs) in &by_client {
@@ -33,7 +33,7 @@ pub(crate) fn print(results: &[(Layout, ClientResult)]) {
             _ => "-".to_owned(),
         };
         println!(
-            "{layout:<9} {name:<18} {:<10} {passed:>7}  {timing}",
+            "{layout:<10} {name:<18} {:<10} {passed:>7}  {timing}",
             runs[0].spec.firmware.label()
         );
     }

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 
 use super::client::{ClientSpec, Expect, Firmware, RunningClient};
 use super::interrupted;
+use super::journey::Journey;
 use super::lab::Lab;
 
 /// A named set of clients booted at the same time.
@@ -83,11 +84,16 @@ pub(crate) fn boot_all(
     lab: &Lab,
     dir: &std::path::Path,
     timeout: Duration,
+    mut journey: Option<&mut Journey>,
     mut service_check: impl FnMut() -> Result<()>,
 ) -> Result<Vec<ClientResult>> {
     let mut running = Vec::new();
     for (slot, spec) in scenario.clients.iter().enumerate() {
-        running.push(RunningClient::start(spec, slot, lab, dir)?);
+        let client = RunningClient::start(spec, slot, lab, dir)?;
+        if let Some(journey) = journey.as_deref_mut() {
+            journey.follow_serial(&spec.name, client.serial.clone());
+        }
+        running.push(client);
     }
     let mut results: Vec<Option<ClientResult>> = vec![None; running.len()];
     let deadline = Instant::now() + timeout;
@@ -96,6 +102,9 @@ pub(crate) fn boot_all(
             bail!("interrupted");
         }
         service_check()?;
+        if let Some(journey) = journey.as_deref_mut() {
+            journey.poll();
+        }
         for (client, result) in running.iter_mut().zip(results.iter_mut()) {
             if result.is_some() {
                 continue;
@@ -122,6 +131,9 @@ pub(crate) fn boot_all(
             }
         }
         sleep(Duration::from_millis(200));
+    }
+    if let Some(journey) = journey {
+        journey.poll();
     }
     Ok(results.into_iter().flatten().collect())
 }
