@@ -138,7 +138,9 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
             "timeout" => value.filter(|&v| (1..=255).contains(&v)).inspect(|&t| {
                 agreed.timeout = Duration::from_secs(t);
             }),
-            _ => size.filter(|_| value.is_some()),
+            // An empty file gets no `tsize`: curl rejects `tsize 0` in an OACK as invalid, and
+            // leaving an option out is always allowed (RFC 2347).
+            _ => size.filter(|&s| s > 0 && value.is_some()),
         };
         if let Some(reply) = reply {
             agreed.oack.push((name.to_vec(), reply.to_string().into_bytes()));
@@ -200,6 +202,10 @@ mod tests {
     #[test]
     fn tsize_needs_a_known_size_and_duplicates_count_once() {
         assert!(agree(b"\x00\x01f\x00octet\x00tsize\x000\x00", None)
+            .oack
+            .is_empty());
+        // curl rejects `tsize 0`, so an empty file gets no tsize.
+        assert!(agree(b"\x00\x01f\x00octet\x00tsize\x000\x00", Some(0))
             .oack
             .is_empty());
         let agreed = agree(

@@ -20,14 +20,24 @@ pub struct Server {
 impl Server {
     /// Starts the binary on a free loopback port serving `root`, with extra arguments.
     pub fn start(root: &Path, extra: &[&str]) -> Self {
-        Self::start_with(Command::new(env!("CARGO_BIN_EXE_pxe-tftp")), root, "127.0.0.1:0", extra)
+        Self::start_with(
+            Command::new(env!("CARGO_BIN_EXE_pxe-tftp")),
+            root,
+            "127.0.0.1:0",
+            extra,
+        )
     }
 
     /// Starts `command` (the binary, possibly wrapped in `ip netns exec`) and waits for its
     /// "listening on" line.
     pub fn start_with(mut command: Command, root: &Path, listen: &str, extra: &[&str]) -> Self {
         command
-            .args(["--root".as_ref(), root.as_os_str(), "--listen".as_ref(), listen.as_ref()])
+            .args([
+                "--root".as_ref(),
+                root.as_os_str(),
+                "--listen".as_ref(),
+                listen.as_ref(),
+            ])
             .args(extra)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "info")
@@ -44,7 +54,10 @@ impl Server {
                     let _ = writeln!(std::io::stderr(), "[pxe-tftp] {line}");
                 }
                 if let Some(rest) = line.split("listening on ").nth(1) {
-                    let text: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '\u{1b}').collect();
+                    let text: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
+                        .collect();
                     if let (Some(sender), Ok(addr)) = (found.take(), text.parse::<SocketAddr>()) {
                         let _ = sender.send(addr);
                     }
@@ -74,7 +87,10 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
     let found = std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
     if !found {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is missing; install the Debian package {package} (cargo xtask deps)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing; install the Debian package {package} (cargo xtask deps)"
+        );
         eprintln!("skipping: {tool} not installed (Debian package {package})");
     }
     found
@@ -82,9 +98,15 @@ pub fn have_tool(tool: &str, package: &str) -> bool {
 
 /// Whether the tests run as root (needed for network namespaces). Not root under `CI` fails.
 pub fn is_root() -> bool {
-    let root = Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
     if !root {
-        assert!(std::env::var_os("CI").is_none(), "this test needs root for network namespaces");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test needs root for network namespaces"
+        );
         eprintln!("skipping: needs root for network namespaces");
     }
     root
@@ -115,15 +137,28 @@ pub fn write_test_file(path: &Path, len: usize, seed: u64) {
 pub fn assert_same_file(expected: &Path, actual: &Path) {
     let a = std::fs::read(expected).unwrap();
     let b = std::fs::read(actual).unwrap_or_else(|e| panic!("{}: {e}", actual.display()));
-    assert_eq!(a.len(), b.len(), "{} has {} bytes, expected {}", actual.display(), b.len(), a.len());
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "{} has {} bytes, expected {}",
+        actual.display(),
+        b.len(),
+        a.len()
+    );
     if let Some(at) = a.iter().zip(&b).position(|(x, y)| x != y) {
-        panic!("{} differs from {} at byte {at}", actual.display(), expected.display());
+        panic!(
+            "{} differs from {} at byte {at}",
+            actual.display(),
+            expected.display()
+        );
     }
 }
 
 /// Runs a client command, failing with its output when it does not succeed.
 pub fn run_client(mut command: Command) {
-    let output = command.output().unwrap_or_else(|e| panic!("running {command:?}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
     assert!(
         output.status.success(),
         "{command:?} failed: {}\nstdout: {}\nstderr: {}",
