@@ -1,0 +1,225 @@
+//! Starting the real `pxe-proxy` binary and building client packets.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use netboot_core::ClientArch;
+use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
+
+/// Upper bound on waiting for a reply or a log line, so a broken server fails the test
+/// instead of hanging it. Not a performance expectation.
+pub const LIVENESS: Duration = Duration::from_secs(20);
+
+/// A running `pxe-proxy` process, killed on drop.
+pub struct Proxy {
+    child: Child,
+    pub dhcp_port: u16,
+    pub pxe_port: u16,
+    _dir: tempfile::TempDir,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Proxy {
+    /// Starts the binary with `config` (TOML) and waits for both "listening on" lines.
+    pub fn start(config: &str) -> Self {
+        Self::start_with(config, None)
+    }
+
+    /// Same, run inside network namespace `netns` through `ip netns exec`.
+    pub fn start_with(config: &str, netns: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("netboot.toml");
+        std::fs::write(&path, config).unwrap();
+        let binary = env!("CARGO_BIN_EXE_pxe-proxy");
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, binary]);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "debug")
+            .env("NO_COLOR", "1")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawning pxe-proxy");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let line = strip_ansi(&line);
+                eprintln!("pxe-proxy: {line}");
+                if tx.send(line).is_err() {
+                    // Keep draining so the child never blocks on a full pipe.
+                    continue;
+                }
+            }
+        });
+        let (mut dhcp_port, mut pxe_port) = (None, None);
+        while dhcp_port.is_none() || pxe_port.is_none() {
+            let line = log
+                .recv_timeout(LIVENESS)
+                .expect("pxe-proxy did not log its listening addresses");
+            let Some(rest) = line.split("listening on ").nth(1) else {
+                continue;
+            };
+            let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            if rest.contains("(dhcp") {
+                dhcp_port = Some(addr.port());
+            } else {
+                pxe_port = Some(addr.port());
+            }
+        }
+        Self {
+            child,
+            dhcp_port: dhcp_port.unwrap(),
+            pxe_port: pxe_port.unwrap(),
+            _dir: dir,
+            log,
+        }
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A UDP socket with the liveness timeout set.
+pub fn client_socket(addr: &str) -> UdpSocket {
+    let socket = UdpSocket::bind(addr).unwrap();
+    socket.set_read_timeout(Some(LIVENESS)).unwrap();
+    socket
+}
+
+/// Receives one datagram and parses it as DHCP.
+pub fn receive(socket: &UdpSocket) -> (DhcpMessage, SocketAddr, Vec<u8>) {
+    let mut buf = [0u8; 2048];
+    let (len, from) = socket.recv_from(&mut buf).expect("no reply from pxe-proxy");
+    let message = DhcpMessage::parse(&buf[..len]).expect("reply parses");
+    (message, from, buf[..len].to_vec())
+}
+
+/// The wire form of a UUID used by the test clients (option 97 type 0 + 16 bytes).
+pub const UUID_WIRE: [u8; 16] = [
+    0x33, 0x22, 0x11, 0x00, 0x55, 0x44, 0x77, 0x66, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+];
+
+/// A firmware-shaped client message, as EDK2 or a PXE ROM sends it.
+pub fn firmware_message(
+    kind: MessageType,
+    xid: u32,
+    mac: [u8; 6],
+    arch: ClientArch,
+    vendor_prefix: &str,
+) -> DhcpMessage {
+    let mut message = DhcpMessage::new_request(xid, mac);
+    message.flags = 0x8000;
+    let code = u16::from(arch);
+    let undi = if arch == ClientArch::X86Bios {
+        "002001"
+    } else {
+        "003016"
+    };
+    message.options = vec![
+        DhcpOption::MessageType(kind),
+        DhcpOption::MaxMessageSize(1472),
+        DhcpOption::ParameterRequestList(vec![1, 3, 6, 43, 60, 66, 67, 97]),
+        DhcpOption::ClientMachineId {
+            kind: 0,
+            id: UUID_WIRE.to_vec(),
+        },
+        DhcpOption::ClientNdi {
+            kind: 1,
+            major: 3,
+            minor: 16,
+        },
+        DhcpOption::ClientArch(vec![arch]),
+        DhcpOption::VendorClass(format!("{vendor_prefix}:Arch:{code:05}:UNDI:{undi}").into_bytes()),
+    ];
+    message
+}
+
+/// iPXE's DISCOVER: raw user class `iPXE` and option 175 with the given feature codes.
+pub fn ipxe_discover(xid: u32, mac: [u8; 6], arch: ClientArch, features: &[u8]) -> DhcpMessage {
+    let mut message = firmware_message(MessageType::Discover, xid, mac, arch, "PXEClient");
+    message.options.push(DhcpOption::UserClass(b"iPXE".to_vec()));
+    let mut encapsulated = Vec::new();
+    for feature in features {
+        encapsulated.extend_from_slice(&[*feature, 1, 1]);
+    }
+    message.options.push(DhcpOption::IpxeEncapsulated(encapsulated));
+    message
+}
+
+/// The value of the first option `code` in a reply, encoded.
+pub fn option_bytes(message: &DhcpMessage, code: u8) -> Option<Vec<u8>> {
+    message.options.iter().find(|o| o.code() == code).map(|o| {
+        let mut value = Vec::new();
+        o.encode_value(&mut value);
+        value
+    })
+}
+
+/// `file` up to the first NUL, as text.
+pub fn file_field(message: &DhcpMessage) -> String {
+    let end = message.file.iter().position(|&b| b == 0).unwrap_or(128);
+    String::from_utf8_lossy(&message.file[..end]).into_owned()
+}
+
+/// Checks the fields every proxy reply must have.
+pub fn assert_proxy_reply(reply: &DhcpMessage, request: &DhcpMessage, kind: MessageType, server: Ipv4Addr) {
+    assert_eq!(reply.op, 2, "BOOTREPLY");
+    assert_eq!(reply.xid, request.xid);
+    assert_eq!(reply.chaddr, request.chaddr);
+    assert_eq!(reply.htype, 1);
+    assert_eq!(reply.hlen, 6);
+    assert_eq!(reply.flags, request.flags);
+    assert_eq!(reply.giaddr, request.giaddr);
+    assert_eq!(
+        reply.yiaddr,
+        Ipv4Addr::UNSPECIFIED,
+        "a proxy never offers an address"
+    );
+    assert_eq!(reply.message_type(), Some(kind));
+    assert_eq!(reply.server_id(), Some(server));
+    assert_eq!(
+        reply.client_machine_id(),
+        request.client_machine_id(),
+        "option 97 echoed"
+    );
+    assert!(reply.to_bytes().len() >= 300, "padded to the BOOTP minimum");
+}
