@@ -16,15 +16,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod admin;
 mod https;
 mod log;
 mod proxy;
+mod records;
 mod resolver;
 mod tftp;
 
+pub use admin::AdminConfig;
 pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
 pub use proxy::ProxyConfig;
+pub use records::{RecordsConfig, RecordsDatabase};
 pub use resolver::{ResolverConfig, ResolverKind};
 pub use tftp::TftpConfig;
 
@@ -42,6 +46,10 @@ pub struct Config {
     pub https: HttpsConfig,
     /// `[resolver]`: where boot decisions come from.
     pub resolver: ResolverConfig,
+    /// `[records]`: the boot-records database.
+    pub records: RecordsConfig,
+    /// `[admin]`: reports page, JSON API and metrics.
+    pub admin: AdminConfig,
     /// Directory of the file this was loaded from; relative paths in the file are resolved
     /// against it. Not a TOML key.
     #[serde(skip)]
@@ -132,6 +140,8 @@ impl Config {
         self.tftp.validate(&mut problems);
         self.https.validate(&mut problems);
         self.resolver.validate(&mut problems);
+        self.records.validate(&mut problems);
+        self.admin.validate(&mut problems);
         if problems.0.is_empty() {
             Ok(())
         } else {
