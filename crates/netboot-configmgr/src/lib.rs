@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod fixture;
 pub mod flags;
 pub mod identity;
 mod resolver;

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
-use tiberius::{Client, ColumnData, Config, FromSql, Query, Row};
+use futures::TryStreamExt;
+use tiberius::{Client, ColumnData, Config, FromSql, Query, QueryItem, Row};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
@@ -136,13 +137,34 @@ impl TdsSite {
         query.bind(keys.guid.as_str());
         query.bind(keys.mac.as_str());
         query.bind(keys.cpu_type.as_str());
-        let sets = query
+        let mut stream = query
             .query(&mut conn)
             .await
-            .map_err(|e| SourceError::Query(Box::new(e)))?
-            .into_results()
-            .await
             .map_err(|e| SourceError::Query(Box::new(e)))?;
+        // Grouped by the result-set index of each item rather than with `into_results`,
+        // which loses empty result sets between non-empty ones.
+        let mut sets: Vec<Vec<Row>> = Vec::with_capacity(sql::STATEMENTS.len());
+        while let Some(item) = stream
+            .try_next()
+            .await
+            .map_err(|e| SourceError::Query(Box::new(e)))?
+        {
+            match item {
+                QueryItem::Metadata(meta) => {
+                    while sets.len() <= meta.result_index() {
+                        sets.push(Vec::new());
+                    }
+                }
+                QueryItem::Row(row) => {
+                    let index = row.result_index();
+                    while sets.len() <= index {
+                        sets.push(Vec::new());
+                    }
+                    sets[index].push(row);
+                }
+            }
+        }
+        drop(stream);
         // Only a connection that finished its work cleanly goes back to the pool.
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(conn);
         Ok(sets)
