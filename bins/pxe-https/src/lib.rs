@@ -1,0 +1,18 @@
+//! `pxe-https`: the iPXE boot-script service and boot-file server.
+//!
+//! * `GET /boot.ipxe`: the static entry script; it calls back with the machine's identity.
+//! * `GET|POST /boot.ipxe/decide`: asks the [`netboot_core::BootResolver`] (with the
+//!   `[resolver] deadline_ms` deadline) and answers `exit`, a countdown, a menu or the
+//!   configured fallback.
+//! * `GET|HEAD /<path>`: boot files from `https.root`, then `https.ipxe_dir`, with ranges,
+//!   validators and streaming.
+//! * `GET /healthz`.
+//!
+//! Everything is served on the HTTPS listener and, when enabled, on the plain HTTP one.
+
+pub mod app;
+pub mod files;
+pub mod server;
+pub mod tls;
+
+pub use server::{run, Server};

@@ -1,0 +1,228 @@
+//! Listeners: HTTPS (rustls) and optional plain HTTP, each connection served by hyper with
+//! HTTP/1.1 keep-alive or HTTP/2, and a graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use netboot_config::{Config, ResolverFallback};
+use netboot_core::BootResolver;
+use netboot_ipxe::{entry_script, Fallback, RenderOptions, Url};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+
+use crate::app::{self, AppState, Peer};
+use crate::files::Roots;
+use crate::tls::{self, Tls};
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long open connections get to finish after shutdown was requested.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A bound, not yet serving, `pxe-https`.
+#[derive(Debug)]
+pub struct Server {
+    https: TcpListener,
+    http: Option<TcpListener>,
+    tls: Tls,
+    router: Router,
+}
+
+impl Server {
+    /// Loads TLS material, binds the listeners and prepares the routes.
+    pub async fn bind(config: Arc<Config>, resolver: Arc<dyn BootResolver>) -> Result<Self> {
+        let https_config = &config.https;
+        let tls = tls::load_or_generate(&config)?;
+        let roots = [
+            config.resolve_path(&https_config.root),
+            https_config.ipxe_dir.clone(),
+        ];
+        let (roots, skipped) = Roots::new(&roots);
+        for dir in skipped {
+            tracing::warn!(dir = %dir.display(), "file root does not exist, not serving it");
+        }
+        let files_base = match &https_config.public_url {
+            Some(url) => Url::absolute(url).context("https.public_url")?,
+            None => Url::path("/"),
+        };
+        let decide = Url::join(&files_base, app::DECIDE_PATH);
+        let fallback = match https_config.on_resolver_error {
+            ResolverFallback::Exit => Fallback::Exit,
+            ResolverFallback::Retry => Fallback::Retry {
+                delay_secs: https_config.retry_delay_secs,
+                entry: Url::join(&files_base, app::ENTRY_PATH),
+            },
+        };
+        let state = AppState {
+            resolver,
+            deadline: Duration::from_millis(config.resolver.deadline_ms),
+            render: RenderOptions {
+                files_base,
+                wimboot: https_config.wimboot.clone(),
+                countdown_secs: https_config.countdown_secs,
+                menu_timeout_secs: https_config.menu_timeout_secs,
+            },
+            fallback,
+            entry: entry_script(&decide).render().into(),
+            roots,
+        };
+        let https = TcpListener::bind(https_config.listen)
+            .await
+            .with_context(|| format!("binding https {}", https_config.listen))?;
+        let http = match https_config.http_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding http {addr}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            https,
+            http,
+            tls,
+            router: app::router(Arc::new(state)),
+        })
+    }
+
+    /// The bound HTTPS address (useful with port 0).
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https.local_addr().expect("a bound listener has an address")
+    }
+
+    /// The bound plain HTTP address, when enabled.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// The certificate's SHA-256 fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.tls.fingerprint
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish (bounded).
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
+        let https_addr = self.https_addr();
+        tracing::info!(
+            fingerprint = %self.tls.fingerprint, cert = %self.tls.cert_path.display(), generated = self.tls.generated,
+            "TLS certificate SHA-256 {}", self.tls.fingerprint
+        );
+        tracing::info!("listening on {https_addr} (https)");
+        if let Some(addr) = self.http_addr() {
+            tracing::info!("listening on {addr} (http)");
+        }
+        let acceptor = TlsAcceptor::from(self.tls.server_config.clone());
+        let graceful = GracefulShutdown::new();
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30));
+        let builder = Arc::new(builder);
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer, tls) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.https.accept() => match accepted {
+                    Ok((stream, peer)) => (stream, peer, Some(acceptor.clone())),
+                    Err(e) => { accept_failed(&e).await; continue; }
+                },
+                accepted = accept_optional(self.http.as_ref()) => match accepted {
+                    Ok((stream, peer)) => (stream, peer, None),
+                    Err(e) => { accept_failed(&e).await; continue; }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(serve_connection(
+                stream,
+                peer,
+                tls,
+                self.router.clone(),
+                builder.clone(),
+                graceful.watcher(),
+            ));
+        }
+        tracing::info!(open = graceful.count(), "shutting down");
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}, closing them");
+        }
+        Ok(())
+    }
+}
+
+/// Binds and serves until `shutdown`: what the binary and an all-in-one composition call.
+pub async fn run(
+    config: Arc<Config>,
+    resolver: Arc<dyn BootResolver>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    Server::bind(config, resolver).await?.serve(shutdown).await
+}
+
+async fn accept_optional(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accept errors are usually transient (e.g. out of file descriptors); pause instead of
+/// spinning.
+async fn accept_failed(error: &std::io::Error) {
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+    builder: Arc<Builder<TokioExecutor>>,
+    watcher: Watcher,
+) {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(Peer(peer));
+        router.clone().oneshot(request)
+    });
+    let result = match tls {
+        Some(acceptor) => {
+            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+        None => {
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
