@@ -11,6 +11,7 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTPS and TFTP client for integration tests"),
     ("openssl", "s_client cipher checks"),
     ("iproute2", "network namespaces for integration tests"),
+    ("freetds-bin", "tsql, an independent TDS client checked against the TDS test endpoint"),
     ("qemu-system-x86", "end-to-end lab: QEMU firmware clients"),
     ("ipxe-qemu", "end-to-end lab: QEMU's iPXE NIC option ROMs"),
     ("ipxe", "end-to-end lab: undionly.kpxe and snponly.efi"),
