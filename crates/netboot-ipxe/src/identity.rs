@@ -31,8 +31,8 @@ pub enum IdentityError {
 ///
 /// Accepted keys: `mac`, `uuid`, `buildarch`, `platform`, `manufacturer`, `product`,
 /// `serial`, `asset`, and `<name>_hex` variants of the four SMBIOS strings carrying iPXE's
-/// `:hex` format (`41:42:43`), which the entry script uses so the values never pass through
-/// iPXE's setting expansion as text. Unknown keys are ignored; repeated keys keep the first.
+/// `:hexhyp` (`41-42-43`) or `:hex` (`41:42:43`) format, which the entry script uses so the
+/// values never pass through iPXE's setting expansion as text. Unknown keys are ignored; repeated keys keep the first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientIdentity {
     /// `${netX/mac}` in any common notation.
@@ -200,13 +200,13 @@ fn hex_pair(pair: Option<&[u8]>) -> Option<u8> {
     u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()
 }
 
-/// Decodes iPXE's `:hex` format (`41:42:43`); `None` when malformed.
+/// Decodes iPXE's `:hexhyp` (`41-42-43`) or `:hex` (`41:42:43`) format; `None` when malformed.
 fn decode_ipxe_hex(text: &str) -> Option<String> {
     if text.is_empty() {
         return Some(String::new());
     }
     let bytes: Option<Vec<u8>> = text
-        .split(':')
+        .split([':', '-'])
         .map(|pair| hex_pair(Some(pair.as_bytes())))
         .collect();
     Some(String::from_utf8_lossy(&bytes?).into_owned())
@@ -239,6 +239,14 @@ mod tests {
         assert_eq!(request.mac.to_string(), "52:54:00:12:34:56");
         assert_eq!(request.arch, ClientArch::EfiX64);
         assert!(request.uuid.is_some());
+    }
+
+    #[test]
+    fn hexhyp_and_hex_smbios_strings_decode_alike() {
+        let hyphens = ClientIdentity::parse_form(b"mac=52-54-00-12-34-56&manufacturer_hex=51-45-4d-55");
+        let colons = ClientIdentity::parse_form(b"mac=52-54-00-12-34-56&manufacturer_hex=51:45:4d:55");
+        assert_eq!(hyphens.manufacturer.as_deref(), Some("QEMU"));
+        assert_eq!(colons.manufacturer, hyphens.manufacturer);
     }
 
     #[test]

@@ -45,10 +45,10 @@ pub const RENDERED_SETTINGS: &[&str] = &[
     "${uuid}",
     "${buildarch}",
     "${platform}",
-    "${manufacturer:hex}",
-    "${product:hex}",
-    "${serial:hex}",
-    "${asset:hex}",
+    "${manufacturer:hexhyp}",
+    "${product:hexhyp}",
+    "${serial:hexhyp}",
+    "${asset:hexhyp}",
     "${selected}",
 ];
 

@@ -48,8 +48,10 @@ pub enum Fallback {
 /// The static script iPXE fetches first. It reports the booting interface's MAC, the SMBIOS
 /// UUID, the firmware type and SMBIOS strings to `decide` and replaces itself with the answer.
 ///
-/// Free-text SMBIOS strings are sent in iPXE's `:hex` form so a crafted value never meets
-/// iPXE's recursive `${...}` expansion as text.
+/// Free-text SMBIOS strings are sent in iPXE's `:hexhyp` form so a crafted value never meets
+/// iPXE's recursive `${...}` expansion as text. Not `:hex`: its colons would make the relative
+/// decision URL look absolute to iPXE, whose URI parser takes everything before the first
+/// `:` anywhere in the string as the scheme ("Operation not supported", 3c092003).
 pub fn entry_script(decide: &Url) -> Script {
     let failed = Label::fixed("failed");
     let url = decide
@@ -58,10 +60,10 @@ pub fn entry_script(decide: &Url) -> Script {
         .query("uuid", Setting::new("uuid"))
         .query("buildarch", Setting::new("buildarch"))
         .query("platform", Setting::new("platform"))
-        .query("manufacturer_hex", Setting::typed("manufacturer", "hex"))
-        .query("product_hex", Setting::typed("product", "hex"))
-        .query("serial_hex", Setting::typed("serial", "hex"))
-        .query("asset_hex", Setting::typed("asset", "hex"));
+        .query("manufacturer_hex", Setting::typed("manufacturer", "hexhyp"))
+        .query("product_hex", Setting::typed("product", "hexhyp"))
+        .query("serial_hex", Setting::typed("serial", "hexhyp"))
+        .query("asset_hex", Setting::typed("asset", "hexhyp"));
     let mut script = Script::new();
     script
         .comment(DisplayText::fixed(
@@ -288,4 +290,25 @@ pub fn fallback_script(reason: &str, fallback: &Fallback) -> Script {
         }
     }
     script
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// iPXE (at least up to the Debian 12 build) treats any URI containing `:` as absolute,
+    /// taking everything before the first colon as the scheme; a relative decision URL must
+    /// therefore stay colon-free after expansion.
+    #[test]
+    fn relative_entry_url_has_no_colon() {
+        let rendered = entry_script(&Url::path("/boot.ipxe/decide")).render();
+        let chain = rendered
+            .lines()
+            .find(|l| l.starts_with("chain "))
+            .expect("a chain line");
+        let url = chain.split_whitespace().nth(3).expect("a URL");
+        // Settings are written `${name:type}`; their formats must not produce colons either.
+        let without_types = url.replace(":hexhyp}", "}");
+        assert!(!without_types.contains(':'), "{url}");
+    }
 }
