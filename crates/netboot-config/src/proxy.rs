@@ -161,6 +161,7 @@ impl ProxyConfig {
 
 #[cfg(test)]
 mod tests {
+    use super::ProxyConfig;
     use crate::Config;
 
     #[test]
@@ -189,6 +190,29 @@ mod tests {
             assert!(err.contains(key), "{key} missing in {err}");
         }
         assert!(!err.contains("proxy.boot_files.bios"), "{err}");
+    }
+
+    #[test]
+    fn readme_reference_parses_and_matches_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let section = &readme[readme
+            .find("## pxe-proxy")
+            .expect("README has a pxe-proxy section")..];
+        let start = section.find("```toml\n").unwrap() + 8;
+        let end = start + section[start..].find("```").unwrap();
+        let config = Config::from_toml_str(&section[start..end]).unwrap();
+        let defaults = Config::default().proxy;
+        assert_eq!(
+            config.proxy.effective_boot_files(),
+            defaults.effective_boot_files()
+        );
+        assert_eq!(
+            ProxyConfig {
+                boot_files: Default::default(),
+                ..config.proxy
+            },
+            defaults
+        );
     }
 
     #[test]
