@@ -1,1 +1,14 @@
-//! Placeholder, filled in by its own change.
+//! Boot resolvers beyond the static one: an HTTP webhook and a caching wrapper.
+//!
+//! - [`WebhookResolver`] POSTs the [`netboot_core::BootRequest`] as JSON to a service of the
+//!   site's own and reads a [`netboot_core::BootDecision`] back (schema in [`webhook`]), for
+//!   sites whose deployment data lives somewhere this suite does not read directly.
+//! - [`Cached`] wraps any resolver with a TTL cache, a shorter TTL for "nothing to boot"
+//!   answers, single-flight (identical concurrent lookups share one backend call) and
+//!   stale-if-error (the last answer covers a backend outage).
+
+mod cache;
+pub mod webhook;
+
+pub use cache::{CacheOptions, CacheStats, Cached};
+pub use webhook::{WebhookError, WebhookOptions, WebhookResolver};
