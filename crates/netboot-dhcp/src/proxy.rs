@@ -364,3 +364,115 @@ fn join_url(base: &str, name: &str) -> String {
         _ => format!("{base}{name}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::DhcpOption;
+
+    const ZERO: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
+    const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+
+    #[test]
+    fn reply_target_follows_rfc_2131() {
+        let from_client = SocketAddrV4::new(ZERO, 68);
+        let relay = Ipv4Addr::new(10, 2, 0, 1);
+        let ciaddr = Ipv4Addr::new(10, 0, 0, 50);
+        // giaddr wins over everything.
+        assert_eq!(
+            reply_target(ListenPort::Dhcp, from_client, ciaddr, relay, 68, 67),
+            ReplyTarget::Relay(SocketAddrV4::new(relay, 67))
+        );
+        assert_eq!(
+            reply_target(ListenPort::Dhcp, from_client, ciaddr, ZERO, 68, 67),
+            ReplyTarget::Unicast(SocketAddrV4::new(ciaddr, 68))
+        );
+        assert_eq!(
+            reply_target(ListenPort::Dhcp, from_client, ZERO, ZERO, 68, 67),
+            ReplyTarget::Broadcast { port: 68 }
+        );
+        // 4011: back to the sender, whatever its port.
+        let ovmf = SocketAddrV4::new(ciaddr, 4011);
+        assert_eq!(
+            reply_target(ListenPort::PxeBootServer, ovmf, ciaddr, relay, 68, 67),
+            ReplyTarget::Unicast(ovmf)
+        );
+        assert_eq!(
+            reply_target(
+                ListenPort::PxeBootServer,
+                SocketAddrV4::new(ZERO, 68),
+                ZERO,
+                ZERO,
+                68,
+                67
+            ),
+            ReplyTarget::Broadcast { port: 68 }
+        );
+    }
+
+    fn message(kind: MessageType, vendor: &[u8]) -> DhcpMessage {
+        let mut message = DhcpMessage::new_request(1, [2, 0, 0, 0, 0, 1]);
+        message.options = vec![
+            DhcpOption::MessageType(kind),
+            DhcpOption::VendorClass(vendor.to_vec()),
+        ];
+        message
+    }
+
+    fn meta(port: ListenPort) -> RequestMeta {
+        RequestMeta {
+            source: SocketAddrV4::new(ZERO, 68),
+            server_addr: SERVER,
+            port,
+        }
+    }
+
+    #[test]
+    fn ports_accept_only_their_message_types() {
+        let discover = message(MessageType::Discover, b"PXEClient").to_bytes();
+        assert!(classify(&meta(ListenPort::Dhcp), &discover).is_ok());
+        assert_eq!(
+            classify(&meta(ListenPort::PxeBootServer), &discover).unwrap_err(),
+            DropReason::UnsupportedMessageType(MessageType::Discover)
+        );
+
+        let mut request = message(MessageType::Request, b"PXEClient");
+        assert_eq!(
+            classify(&meta(ListenPort::Dhcp), &request.to_bytes()).unwrap_err(),
+            DropReason::AddressedElsewhere(None)
+        );
+        assert!(classify(&meta(ListenPort::PxeBootServer), &request.to_bytes()).is_ok());
+        request.options.push(DhcpOption::ServerId(SERVER));
+        assert!(classify(&meta(ListenPort::Dhcp), &request.to_bytes()).is_ok());
+
+        let release = message(MessageType::Release, b"PXEClient").to_bytes();
+        assert!(classify(&meta(ListenPort::Dhcp), &release).is_err());
+        let windows = message(MessageType::Discover, b"MSFT 5.0").to_bytes();
+        assert_eq!(
+            classify(&meta(ListenPort::Dhcp), &windows).unwrap_err(),
+            DropReason::NotBootClient
+        );
+    }
+
+    #[test]
+    fn arch_falls_back_to_the_vendor_class_and_long_urls_go_to_option_67_only() {
+        let mut discover = message(MessageType::Discover, b"HTTPClient:Arch:00019:UNDI:003000");
+        let pending = classify(&meta(ListenPort::Dhcp), &discover.to_bytes()).unwrap();
+        assert_eq!(pending.class().arch, ClientArch::EfiArm64Http);
+
+        discover.options.push(DhcpOption::UserClass(b"iPXE".to_vec()));
+        let pending = classify(&meta(ListenPort::Dhcp), &discover.to_bytes()).unwrap();
+        let long = format!("https://{{server}}/{}", "x".repeat(200));
+        let settings = ProxySettings {
+            ipxe_script_url: long,
+            ..ProxySettings::default()
+        };
+        let reply =
+            DhcpMessage::parse(&pending.respond(&BootDecision::EXIT, &settings).unwrap().bytes).unwrap();
+        assert_eq!(reply.file, [0; 128], "too long for the file field");
+        assert_eq!(
+            reply.bootfile_name().unwrap().len(),
+            "https://10.0.0.1/".len() + 200
+        );
+    }
+}
