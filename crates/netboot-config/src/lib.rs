@@ -29,7 +29,10 @@ pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
 pub use proxy::ProxyConfig;
 pub use records::{RecordsConfig, RecordsDatabase};
-pub use resolver::{ResolverConfig, ResolverKind};
+pub use resolver::{
+    parse_utc_offset, CacheConfig, ConfigMgrBackend, ConfigMgrConfig, MenuOrderConfig, NothingDeployedConfig,
+    ResolverConfig, ResolverKind, Secret, WebhookConfig,
+};
 pub use tftp::TftpConfig;
 
 /// The whole configuration file.

@@ -1,7 +1,10 @@
-//! `[resolver]`.
+//! `[resolver]`, `[resolver.cache]`, `[resolver.configmgr]`, `[resolver.webhook]`.
 
-use netboot_core::{StaticResolver, StaticRules};
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::PathBuf;
+
+use netboot_core::{MacAddr, SmbiosUuid, StaticResolver, StaticRules};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Problems;
 
@@ -16,6 +19,12 @@ pub struct ResolverConfig {
     /// `[resolver.static]`: rules for the static resolver.
     #[serde(rename = "static")]
     pub static_rules: StaticRules,
+    /// `[resolver.cache]`: the cache in front of the resolver.
+    pub cache: CacheConfig,
+    /// `[resolver.configmgr]`: the ConfigMgr site database.
+    pub configmgr: ConfigMgrConfig,
+    /// `[resolver.webhook]`: the HTTP decision service.
+    pub webhook: WebhookConfig,
 }
 
 /// The resolver implementations.
@@ -26,21 +35,459 @@ pub enum ResolverKind {
     /// Rules from this file.
     #[default]
     Static,
+    /// Task-sequence deployments from the ConfigMgr site database.
+    Configmgr,
+    /// An HTTP service of the site's own.
+    Webhook,
 }
 
 impl Default for ResolverConfig {
     fn default() -> Self {
-        Self { kind: ResolverKind::Static, deadline_ms: 2000, static_rules: StaticRules::default() }
+        Self {
+            kind: ResolverKind::Static,
+            deadline_ms: 2000,
+            static_rules: StaticRules::default(),
+            cache: CacheConfig::default(),
+            configmgr: ConfigMgrConfig::default(),
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+/// A secret from the file: never shown by `Debug` and written back as `<redacted>`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
+/// `[resolver.cache]`.
+///
+/// Every boot asks the resolver several times (proxyDHCP, PXE 4011, the iPXE script), and a
+/// lab powering on asks for many machines at once; the cache answers repeats and lets
+/// identical concurrent lookups share one backend query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Put the cache in front of the resolver (not used for `static`, which is in memory).
+    pub enabled: bool,
+    /// Seconds a menu is reused.
+    pub ttl_secs: u64,
+    /// Seconds an "exit"/"ignore" answer is reused (short, so new deployments show soon).
+    pub negative_ttl_secs: u64,
+    /// Seconds past expiry an answer may still be served while the backend is failing.
+    pub stale_if_error_secs: u64,
+    /// Machines remembered at most.
+    pub max_entries: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_secs: 60,
+            negative_ttl_secs: 10,
+            stale_if_error_secs: 600,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// Which database holds the ConfigMgr data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigMgrBackend {
+    /// The site database on SQL Server (`CM_<site code>`), through TDS.
+    #[default]
+    SqlServer,
+    /// A SQLite file shaped like the site database (fixture and demo).
+    Sqlite,
+}
+
+/// Order of entries after "required first, exact architecture first".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MenuOrderConfig {
+    /// Newest deployment ID first (ConfigMgr's choice).
+    #[default]
+    Newest,
+    /// Oldest deployment ID first.
+    Oldest,
+    /// Task sequence name.
+    Name,
+}
+
+/// What a machine with nothing deployed gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NothingDeployedConfig {
+    /// Exit to the next boot device at once.
+    #[default]
+    Exit,
+    /// No answer, like ConfigMgr's "Not serviced".
+    Ignore,
+}
+
+/// `[resolver.configmgr]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConfigMgrConfig {
+    /// `sql-server` or `sqlite`.
+    pub backend: ConfigMgrBackend,
+    /// ADO.NET connection string (`server=tcp:cm01,1433;database=CM_PS1;user=..;password=..;
+    /// encrypt=true`). Prefer `connection_string_env`.
+    pub connection_string: Option<Secret>,
+    /// Name of the environment variable holding the connection string.
+    pub connection_string_env: Option<String>,
+    /// SQLite file for the `sqlite` backend.
+    pub sqlite: Option<PathBuf>,
+    /// Migration directory applied to the SQLite file at start (creates the demo fixture).
+    pub sqlite_migrations: Option<PathBuf>,
+    /// Primary site code; its unknown-computer objects are preferred.
+    pub site_code: Option<String>,
+    /// Offer the deployments of the "Unknown Computer" objects to machines not in the database.
+    pub unknown_computers: bool,
+    /// Entry order.
+    pub order: MenuOrderConfig,
+    /// Answer for machines with nothing deployed.
+    pub nothing_deployed: NothingDeployedConfig,
+    /// Directory with one folder per boot image PackageID holding `boot.wim`
+    /// (or `boot.<PackageID>.wim`), `BCD` and `boot.sdi`. A boot image whose folder is
+    /// missing is "not on this server".
+    pub boot_image_dir: PathBuf,
+    /// The same directory as a path under the HTTPS file root.
+    pub boot_image_url: String,
+    /// Menu title.
+    pub menu_title: Option<String>,
+    /// Menu countdown in seconds.
+    pub menu_timeout_secs: Option<u32>,
+    /// Extra wimboot arguments.
+    pub wimboot_args: Option<String>,
+    /// BIOS clients count as x64-capable unless iPXE reports a 32-bit build.
+    pub bios_assume_x64: bool,
+    /// MACs never used to find a device (shared USB NICs, docks).
+    pub duplicate_macs: Vec<MacAddr>,
+    /// SMBIOS UUIDs never used to find a device.
+    pub duplicate_uuids: Vec<SmbiosUuid>,
+    /// MACs never answered at all.
+    pub excluded_macs: Vec<MacAddr>,
+    /// UTC offset (`+01:00`) for ConfigMgr's non-UTC start/expiry times; this host's zone when
+    /// absent.
+    pub utc_offset: Option<String>,
+    /// Open database connections at most.
+    pub pool_size: usize,
+    /// Milliseconds for connecting and logging in.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds for one lookup; keep it below `resolver.deadline_ms`.
+    pub query_timeout_ms: u64,
+}
+
+impl Default for ConfigMgrConfig {
+    fn default() -> Self {
+        Self {
+            backend: ConfigMgrBackend::SqlServer,
+            connection_string: None,
+            connection_string_env: None,
+            sqlite: None,
+            sqlite_migrations: None,
+            site_code: None,
+            unknown_computers: true,
+            order: MenuOrderConfig::Newest,
+            nothing_deployed: NothingDeployedConfig::Exit,
+            boot_image_dir: PathBuf::from("/srv/netboot/configmgr"),
+            boot_image_url: "configmgr".into(),
+            menu_title: None,
+            menu_timeout_secs: None,
+            wimboot_args: None,
+            bios_assume_x64: true,
+            duplicate_macs: Vec::new(),
+            duplicate_uuids: Vec::new(),
+            excluded_macs: Vec::new(),
+            utc_offset: None,
+            pool_size: 4,
+            connect_timeout_ms: 1500,
+            query_timeout_ms: 1500,
+        }
+    }
+}
+
+/// Parses `+HH:MM` / `-HH:MM` / `Z` into seconds east of UTC.
+pub fn parse_utc_offset(text: &str) -> Option<i32> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("z") || text == "+00:00" || text == "-00:00" {
+        return Some(0);
+    }
+    let sign = match text.as_bytes().first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (hours, minutes) = text[1..].split_once(':')?;
+    let (hours, minutes): (i32, i32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    if hours > 14 || minutes > 59 || hours < 0 || minutes < 0 {
+        return None;
+    }
+    Some(sign * (hours * 3600 + minutes * 60))
+}
+
+/// `[resolver.webhook]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` or `https://` URL the request is POSTed to.
+    pub url: String,
+    /// Milliseconds per attempt.
+    pub timeout_ms: u64,
+    /// Retries after connection failures, timeouts, 429 and 5xx.
+    pub retries: u32,
+    /// Milliseconds before the first retry (doubling).
+    pub retry_backoff_ms: u64,
+    /// Bearer token. Prefer `bearer_token_env`.
+    pub bearer_token: Option<Secret>,
+    /// Name of the environment variable holding the bearer token.
+    pub bearer_token_env: Option<String>,
+    /// PEM CAs trusted for `https://` (default: the system bundle).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            timeout_ms: 1000,
+            retries: 1,
+            retry_backoff_ms: 100,
+            bearer_token: None,
+            bearer_token_env: None,
+            ca_file: None,
+        }
     }
 }
 
 impl ResolverConfig {
     pub(crate) fn validate(&self, problems: &mut Problems) {
         if !(10..=60_000).contains(&self.deadline_ms) {
-            problems.push("resolver.deadline_ms", format!("{} is outside 10..=60000", self.deadline_ms));
+            problems.push(
+                "resolver.deadline_ms",
+                format!("{} is outside 10..=60000", self.deadline_ms),
+            );
         }
         if let Err(e) = StaticResolver::new(self.static_rules.clone()) {
             problems.push("resolver.static", e.to_string());
         }
+        self.cache.validate(problems);
+        match self.kind {
+            ResolverKind::Static => {}
+            ResolverKind::Configmgr => self.configmgr.validate(self.deadline_ms, problems),
+            ResolverKind::Webhook => self.webhook.validate(self.deadline_ms, problems),
+        }
+    }
+}
+
+impl CacheConfig {
+    fn validate(&self, problems: &mut Problems) {
+        if self.ttl_secs > 86_400 {
+            problems.push(
+                "resolver.cache.ttl_secs",
+                format!("{} is over a day", self.ttl_secs),
+            );
+        }
+        if self.negative_ttl_secs > self.ttl_secs {
+            problems.push("resolver.cache.negative_ttl_secs", "must not exceed ttl_secs");
+        }
+        if self.max_entries == 0 {
+            problems.push("resolver.cache.max_entries", "must be at least 1");
+        }
+    }
+}
+
+impl ConfigMgrConfig {
+    fn validate(&self, deadline_ms: u64, problems: &mut Problems) {
+        const KEY: &str = "resolver.configmgr";
+        match self.backend {
+            ConfigMgrBackend::SqlServer => match (&self.connection_string, &self.connection_string_env) {
+                (None, None) => problems.push(
+                    format!("{KEY}.connection_string_env"),
+                    "sql-server needs connection_string_env (or connection_string)",
+                ),
+                (Some(_), Some(_)) => problems.push(
+                    format!("{KEY}.connection_string"),
+                    "give connection_string or connection_string_env, not both",
+                ),
+                (None, Some(var)) if var.is_empty() || var.contains('=') => problems.push(
+                    format!("{KEY}.connection_string_env"),
+                    "not a valid environment variable name",
+                ),
+                _ => {}
+            },
+            ConfigMgrBackend::Sqlite if self.sqlite.is_none() => problems.push(
+                format!("{KEY}.sqlite"),
+                "the sqlite backend needs the database file",
+            ),
+            ConfigMgrBackend::Sqlite => {}
+        }
+        if self.boot_image_dir.as_os_str().is_empty() {
+            problems.push(format!("{KEY}.boot_image_dir"), "must not be empty");
+        }
+        if self.boot_image_url.contains("..") || self.boot_image_url.contains("://") {
+            problems.push(
+                format!("{KEY}.boot_image_url"),
+                "must be a plain path under the HTTPS root",
+            );
+        }
+        if let Some(offset) = &self.utc_offset {
+            if parse_utc_offset(offset).is_none() {
+                problems.push(
+                    format!("{KEY}.utc_offset"),
+                    format!("{offset:?} is not +HH:MM or -HH:MM"),
+                );
+            }
+        }
+        if !(1..=64).contains(&self.pool_size) {
+            problems.push(
+                format!("{KEY}.pool_size"),
+                format!("{} is outside 1..=64", self.pool_size),
+            );
+        }
+        if self.query_timeout_ms == 0 || self.query_timeout_ms >= deadline_ms {
+            problems.push(
+                format!("{KEY}.query_timeout_ms"),
+                format!(
+                    "{} must be above 0 and below resolver.deadline_ms ({deadline_ms})",
+                    self.query_timeout_ms
+                ),
+            );
+        }
+        if self.connect_timeout_ms == 0 {
+            problems.push(format!("{KEY}.connect_timeout_ms"), "must be above 0");
+        }
+        if let Some(site) = &self.site_code {
+            if site.len() != 3 || !site.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                problems.push(
+                    format!("{KEY}.site_code"),
+                    format!("{site:?} is not a three-character site code"),
+                );
+            }
+        }
+    }
+}
+
+impl WebhookConfig {
+    fn validate(&self, deadline_ms: u64, problems: &mut Problems) {
+        const KEY: &str = "resolver.webhook";
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            problems.push(format!("{KEY}.url"), "must be an http:// or https:// URL");
+        }
+        if self.timeout_ms == 0 || self.timeout_ms >= deadline_ms {
+            problems.push(
+                format!("{KEY}.timeout_ms"),
+                format!(
+                    "{} must be above 0 and below resolver.deadline_ms ({deadline_ms})",
+                    self.timeout_ms
+                ),
+            );
+        }
+        if self.retries > 5 {
+            problems.push(format!("{KEY}.retries"), format!("{} is over 5", self.retries));
+        }
+        if self.bearer_token.is_some() && self.bearer_token_env.is_some() {
+            problems.push(
+                format!("{KEY}.bearer_token"),
+                "give bearer_token or bearer_token_env, not both",
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Config, ConfigError};
+
+    fn problems(text: &str) -> Vec<String> {
+        match Config::from_toml_str(text) {
+            Err(ConfigError::Invalid(list)) => list.into_iter().map(|p| p.key).collect(),
+            Err(other) => panic!("{other}"),
+            Ok(_) => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn configmgr_needs_a_connection_and_sane_timeouts() {
+        assert_eq!(
+            problems("[resolver]\nkind = \"configmgr\"\n"),
+            ["resolver.configmgr.connection_string_env"]
+        );
+        let text = "[resolver]\nkind = \"configmgr\"\ndeadline_ms = 1000\n[resolver.configmgr]\n\
+                    connection_string_env = \"CM_SQL\"\nquery_timeout_ms = 1000\nsite_code = \"PS12\"\nutc_offset = \"1h\"\n";
+        assert_eq!(
+            problems(text),
+            [
+                "resolver.configmgr.utc_offset",
+                "resolver.configmgr.query_timeout_ms",
+                "resolver.configmgr.site_code"
+            ]
+        );
+        let ok = "[resolver]\nkind = \"configmgr\"\n[resolver.configmgr]\nbackend = \"sqlite\"\nsqlite = \"cm.sqlite\"\n\
+                  duplicate_macs = [\"00:15:5d:00:00:99\"]\nutc_offset = \"+01:00\"\norder = \"name\"\n";
+        assert!(problems(ok).is_empty());
+    }
+
+    #[test]
+    fn webhook_needs_a_url() {
+        assert_eq!(
+            problems("[resolver]\nkind = \"webhook\"\n"),
+            ["resolver.webhook.url"]
+        );
+        assert!(
+            problems("[resolver]\nkind = \"webhook\"\n[resolver.webhook]\nurl = \"https://cmdb/pxe\"\n")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_shown() {
+        let text = "[resolver]\nkind = \"configmgr\"\n[resolver.configmgr]\nconnection_string = \"server=x;password=hunter2\"\n";
+        let config = Config::from_toml_str(text).unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!toml::to_string(&config).unwrap().contains("hunter2"));
+        assert_eq!(
+            config.resolver.configmgr.connection_string.unwrap().expose(),
+            "server=x;password=hunter2"
+        );
+    }
+
+    #[test]
+    fn utc_offsets() {
+        assert_eq!(super::parse_utc_offset("+01:00"), Some(3600));
+        assert_eq!(super::parse_utc_offset("-05:30"), Some(-19800));
+        assert_eq!(super::parse_utc_offset("Z"), Some(0));
+        assert_eq!(super::parse_utc_offset("01:00"), None);
     }
 }
