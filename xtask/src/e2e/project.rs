@@ -100,7 +100,8 @@ impl Services {
     pub(crate) fn check_logs(&self, client: &ClientSpec) -> Result<()> {
         let mut seen_mac = false;
         for p in &self.processes {
-            let text = std::fs::read_to_string(p.log()).unwrap_or_default();
+            // Logs may be coloured; compare the text without escape sequences.
+            let text = super::journey::clean(&std::fs::read_to_string(p.log()).unwrap_or_default());
             for line in text.lines().filter(|l| l.contains(&client.mac)) {
                 seen_mac = true;
                 if client

@@ -1,0 +1,163 @@
+//! The `pxe-server` binary: starts all three services from one file on loopback, serves, and
+//! stops cleanly on SIGTERM; refuses to start without the iPXE boot programs.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Bounded waits: a hung server fails the test instead of hanging it.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn write_config(dir: &Path, ipxe_dir: &Path) -> std::path::PathBuf {
+    let config = format!(
+        r#"
+[log]
+level = "info"
+
+[proxy]
+listen = "127.0.0.1"
+dhcp_port = 0
+pxe_port = 0
+
+[tftp]
+root = "{ipxe}"
+listen = ["127.0.0.1:0"]
+
+[https]
+listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+root = "{files}"
+ipxe_dir = "{ipxe}"
+"#,
+        ipxe = ipxe_dir.display(),
+        files = dir.display(),
+    );
+    let path = dir.join("netboot.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn fake_ipxe_dir(dir: &Path) -> std::path::PathBuf {
+    let ipxe = dir.join("ipxe");
+    std::fs::create_dir_all(&ipxe).unwrap();
+    std::fs::write(ipxe.join("undionly.kpxe"), b"bios boot program").unwrap();
+    std::fs::write(ipxe.join("snponly.efi"), b"uefi boot program").unwrap();
+    ipxe
+}
+
+/// Reads stderr until `count` "listening on" lines arrived; returns them.
+fn listening_lines(child: &mut Child, count: usize) -> Vec<String> {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        // Keep draining after the test stopped listening: a closed pipe would fail the
+        // server's later log writes.
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut found = Vec::new();
+    while found.len() < count {
+        let line = rx
+            .recv_timeout(WAIT)
+            .expect("pxe-server logged fewer `listening on` lines than expected");
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            found.push(rest.to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn serves_all_three_roles_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipxe = fake_ipxe_dir(dir.path());
+    let config = write_config(dir.path(), &ipxe);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
+        .arg("--config")
+        .arg(&config)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // proxyDHCP (dhcp + pxe boot server), TFTP, HTTPS and plain HTTP.
+    let lines = listening_lines(&mut child, 5);
+    let http_line = lines
+        .iter()
+        .find(|l| l.contains("(http)"))
+        .expect("an http listener");
+    let http: SocketAddr = http_line.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(lines.iter().any(|l| l.contains("dhcp")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("pxe boot server")), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains("(https)")), "{lines:?}");
+
+    let mut stream = TcpStream::connect_timeout(&http, WAIT).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    write!(
+        stream,
+        "GET /boot.ipxe HTTP/1.1\r\nHost: pxe\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("#!ipxe"), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait()).unwrap());
+    let exit = rx
+        .recv_timeout(WAIT)
+        .expect("pxe-server did not stop after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+}
+
+#[test]
+fn missing_boot_programs_name_the_debian_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let config = write_config(dir.path(), &empty);
+    let output = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("Error: "), "{stderr}");
+    assert!(
+        stderr.contains("undionly.kpxe") && stderr.contains("`ipxe` package"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_validates_without_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipxe = fake_ipxe_dir(dir.path());
+    let config = write_config(dir.path(), &ipxe);
+    let output = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
+        .args(["--check-config", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "configuration OK");
+}
