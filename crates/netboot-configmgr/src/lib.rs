@@ -50,5 +50,5 @@ pub use identity::{DuplicateIdentifiers, Firmware, ImageArch, Platform};
 pub use resolver::{ConfigMgrResolver, ImageStore, ResolverSettings};
 pub use rules::{BootImageFiles, MenuOrder, NothingDeployed, Policy};
 pub use source::{LookupKeys, SiteDatabase, SourceError};
-pub use sqlite::SqliteSite;
+pub use sqlite::{LazySqliteSite, SqliteSite};
 pub use tds::{TdsOptions, TdsSite};

@@ -5,12 +5,13 @@
 //! plain SQL migrations (`testdata/configmgr/migrations`).
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use chrono::NaiveDateTime;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
+use tokio::sync::OnceCell;
 
 use crate::source::{site_rows, LookupFuture, LookupKeys, RowAccess, SiteDatabase, SourceError};
 use crate::sql;
@@ -139,5 +140,41 @@ impl RowAccess for SqliteRow {
     fn datetime(&self, column: &'static str) -> Result<Option<NaiveDateTime>, SourceError> {
         let text = self.text(column)?;
         self.text_datetime(column, text)
+    }
+}
+
+/// A [`SqliteSite`] opened on first use, so it can be built outside an async context.
+/// A failed open is retried on the next lookup.
+#[derive(Debug)]
+pub struct LazySqliteSite {
+    location: String,
+    migrations: Option<PathBuf>,
+    site: OnceCell<SqliteSite>,
+}
+
+impl LazySqliteSite {
+    /// Remembers where the database is; see [`SqliteSite::open`].
+    pub fn new(location: impl Into<String>, migrations: Option<PathBuf>) -> Self {
+        Self {
+            location: location.into(),
+            migrations,
+            site: OnceCell::new(),
+        }
+    }
+}
+
+impl SiteDatabase for LazySqliteSite {
+    fn lookup<'a>(&'a self, keys: &'a LookupKeys) -> LookupFuture<'a> {
+        Box::pin(async move {
+            let site = self
+                .site
+                .get_or_try_init(|| SqliteSite::open(&self.location, self.migrations.as_deref()))
+                .await?;
+            site.lookup(keys).await
+        })
+    }
+
+    fn backend(&self) -> &'static str {
+        "configmgr-sqlite"
     }
 }

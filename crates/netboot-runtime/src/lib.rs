@@ -55,9 +55,134 @@ pub async fn shutdown_signal() {
 
 /// Builds the resolver `[resolver]` asks for. Every binary gets its resolver here, so adding
 /// a resolver kind is one change in one place.
+///
+/// `configmgr` and `webhook` resolvers sit behind the `[resolver.cache]` cache and connect
+/// lazily: the server starts while the database or service is down, and lookups recover by
+/// themselves when it returns. Connection strings and tokens named by `*_env` keys are read
+/// from the environment here; their values are never logged.
 pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn BootResolver>> {
-    let rules = config.resolver.static_rules.clone();
-    let resolver = netboot_core::StaticResolver::new(rules)
-        .map_err(|e| anyhow::anyhow!("resolver.static.{e}"))?;
-    Ok(Arc::new(resolver))
+    use anyhow::{bail, Context};
+    use netboot_config::{ConfigMgrBackend, MenuOrderConfig, NothingDeployedConfig, ResolverKind, Secret};
+
+    /// The secret from the file, or from the environment variable the file names.
+    fn secret(inline: &Option<Secret>, env: &Option<String>, key: &str) -> anyhow::Result<Option<String>> {
+        match (inline, env) {
+            (Some(value), _) => Ok(Some(value.expose().to_string())),
+            (None, Some(var)) => std::env::var(var)
+                .map(Some)
+                .with_context(|| format!("{key}_env: environment variable {var} is not set")),
+            (None, None) => Ok(None),
+        }
+    }
+
+    let section = &config.resolver;
+    let resolver: Arc<dyn BootResolver> = match section.kind {
+        ResolverKind::Static => {
+            let resolver = netboot_core::StaticResolver::new(section.static_rules.clone())
+                .map_err(|e| anyhow::anyhow!("resolver.static.{e}"))?;
+            return Ok(Arc::new(resolver));
+        }
+        ResolverKind::Configmgr => {
+            let cm = &section.configmgr;
+            let db: Arc<dyn netboot_configmgr::SiteDatabase> = match cm.backend {
+                ConfigMgrBackend::SqlServer => {
+                    let key = "resolver.configmgr.connection_string";
+                    let Some(ado) = secret(&cm.connection_string, &cm.connection_string_env, key)? else {
+                        bail!("{key}_env: not set");
+                    };
+                    let options = netboot_configmgr::TdsOptions {
+                        max_connections: cm.pool_size,
+                        connect_timeout: Duration::from_millis(cm.connect_timeout_ms),
+                        query_timeout: Duration::from_millis(cm.query_timeout_ms),
+                    };
+                    let site = netboot_configmgr::TdsSite::from_ado_string(&ado, options).context(key)?;
+                    tracing::info!(
+                        server = site.server(),
+                        "configmgr resolver: SQL Server site database"
+                    );
+                    Arc::new(site)
+                }
+                ConfigMgrBackend::Sqlite => {
+                    let path = config.resolve_path(
+                        cm.sqlite
+                            .as_deref()
+                            .context("resolver.configmgr.sqlite: not set")?,
+                    );
+                    let migrations = cm.sqlite_migrations.as_deref().map(|m| config.resolve_path(m));
+                    if migrations.is_none() && !path.is_file() {
+                        bail!("resolver.configmgr.sqlite: {} does not exist", path.display());
+                    }
+                    let location = path
+                        .to_str()
+                        .context("resolver.configmgr.sqlite: path is not UTF-8")?;
+                    tracing::info!(database = location, "configmgr resolver: SQLite fixture");
+                    Arc::new(netboot_configmgr::LazySqliteSite::new(location, migrations))
+                }
+            };
+            let local_offset = match &cm.utc_offset {
+                Some(text) => Some(
+                    netboot_config::parse_utc_offset(text)
+                        .and_then(chrono::FixedOffset::east_opt)
+                        .with_context(|| format!("resolver.configmgr.utc_offset: {text:?}"))?,
+                ),
+                None => None,
+            };
+            let settings = netboot_configmgr::ResolverSettings {
+                policy: netboot_configmgr::Policy {
+                    unknown_computers: cm.unknown_computers,
+                    site_code: cm.site_code.clone(),
+                    order: match cm.order {
+                        MenuOrderConfig::Newest => netboot_configmgr::MenuOrder::Newest,
+                        MenuOrderConfig::Oldest => netboot_configmgr::MenuOrder::Oldest,
+                        MenuOrderConfig::Name => netboot_configmgr::MenuOrder::Name,
+                    },
+                    nothing_deployed: match cm.nothing_deployed {
+                        NothingDeployedConfig::Exit => netboot_configmgr::NothingDeployed::Exit,
+                        NothingDeployedConfig::Ignore => netboot_configmgr::NothingDeployed::Ignore,
+                    },
+                    menu_title: cm.menu_title.clone(),
+                    menu_timeout_secs: cm.menu_timeout_secs,
+                    wimboot_args: cm.wimboot_args.clone(),
+                },
+                duplicates: netboot_configmgr::DuplicateIdentifiers {
+                    macs: cm.duplicate_macs.iter().copied().collect(),
+                    uuids: cm.duplicate_uuids.iter().copied().collect(),
+                },
+                excluded_macs: cm.excluded_macs.iter().copied().collect(),
+                bios_assume_x64: cm.bios_assume_x64,
+                images: netboot_configmgr::ImageStore {
+                    dir: config.resolve_path(&cm.boot_image_dir),
+                    url_prefix: cm.boot_image_url.clone(),
+                },
+                local_offset,
+            };
+            Arc::new(netboot_configmgr::ConfigMgrResolver::new(db, settings))
+        }
+        ResolverKind::Webhook => {
+            let hook = &section.webhook;
+            let key = "resolver.webhook.bearer_token";
+            let options = netboot_resolver::WebhookOptions {
+                url: hook.url.clone(),
+                timeout: Duration::from_millis(hook.timeout_ms),
+                retries: hook.retries,
+                retry_backoff: Duration::from_millis(hook.retry_backoff_ms),
+                bearer_token: secret(&hook.bearer_token, &hook.bearer_token_env, key)?,
+                ca_file: hook.ca_file.as_deref().map(|p| config.resolve_path(p)),
+            };
+            tracing::info!(url = %hook.url, "webhook resolver");
+            Arc::new(netboot_resolver::WebhookResolver::new(options).context("resolver.webhook")?)
+        }
+        other => bail!("resolver.kind: {other:?} is not supported by this build"),
+    };
+    let cache = &section.cache;
+    if !cache.enabled {
+        return Ok(resolver);
+    }
+    let options = netboot_resolver::CacheOptions {
+        ttl: Duration::from_secs(cache.ttl_secs),
+        negative_ttl: Duration::from_secs(cache.negative_ttl_secs),
+        stale_if_error: Duration::from_secs(cache.stale_if_error_secs),
+        max_entries: cache.max_entries,
+    };
+    Ok(Arc::new(netboot_resolver::Cached::new(resolver, options)))
 }
