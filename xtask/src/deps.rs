@@ -18,6 +18,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("ovmf", "end-to-end lab: UEFI firmware"),
     ("seabios", "end-to-end lab: BIOS firmware"),
     ("dnsmasq-base", "end-to-end lab: the site DHCP server"),
+    ("postgresql", "boot records: the same storage suite on a private PostgreSQL server"),
+    ("chromium", "admin page: loaded, navigated and screenshotted headless"),
 ];
 
 fn missing<'a>(packages: &[(&'a str, &str)]) -> Vec<&'a str> {

@@ -1,0 +1,1 @@
+//! Reports page, JSON API and Prometheus metrics over the boot records (in progress).

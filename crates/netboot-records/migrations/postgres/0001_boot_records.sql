@@ -1,0 +1,39 @@
+-- Boot events and the machine records derived from them (PostgreSQL).
+CREATE TABLE events (
+    id          BIGSERIAL PRIMARY KEY,
+    at_ms       BIGINT  NOT NULL,
+    mac         TEXT    NOT NULL,
+    uuid        TEXT,
+    stage       TEXT    NOT NULL,
+    kind        TEXT    NOT NULL,
+    ok          BIGINT  NOT NULL,
+    boot_start  BIGINT  NOT NULL,
+    arch        TEXT,
+    duration_ms BIGINT,
+    detail      TEXT    NOT NULL
+);
+CREATE INDEX events_mac_at ON events (mac, at_ms);
+CREATE INDEX events_at ON events (at_ms);
+CREATE INDEX events_failures ON events (ok, at_ms);
+
+CREATE TABLE machines (
+    mac           TEXT PRIMARY KEY,
+    uuid          TEXT,
+    firmware      TEXT,
+    arches        TEXT    NOT NULL DEFAULT '',
+    nic           TEXT,
+    ipxe_platform TEXT,
+    ipxe_features TEXT,
+    tls           BIGINT,
+    manufacturer  TEXT,
+    product       TEXT,
+    serial        TEXT,
+    asset         TEXT,
+    first_seen_ms BIGINT  NOT NULL,
+    last_seen_ms  BIGINT  NOT NULL,
+    boot_count    BIGINT  NOT NULL DEFAULT 0,
+    last_outcome  TEXT    NOT NULL
+);
+CREATE INDEX machines_last_seen ON machines (last_seen_ms);
+CREATE INDEX machines_uuid ON machines (uuid);
+CREATE INDEX machines_serial ON machines (serial);

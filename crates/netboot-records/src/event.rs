@@ -1,0 +1,377 @@
+//! What happened during a boot: one [`Event`] per step, keyed by MAC (and UUID when known).
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use netboot_core::{BootDecision, BootStage, ClientArch, HardwareInfo, MacAddr, SmbiosUuid};
+use serde::{Deserialize, Serialize};
+
+/// One step of one machine's boot.
+///
+/// ```
+/// use netboot_records::{Event, EventDetail, TftpTransfer};
+/// let mac = "52:54:00:12:34:56".parse().unwrap();
+/// let event = Event::now(mac, EventDetail::TftpTransfer(TftpTransfer {
+///     file: "ipxe.efi".into(), bytes: 1_048_576, duration_ms: 180, ..TftpTransfer::default()
+/// }));
+/// assert!(event.detail.is_ok());
+/// assert_eq!(event.detail.stage().as_str(), "tftp");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened (UTC, millisecond precision once stored).
+    pub at: DateTime<Utc>,
+    /// The machine's MAC address.
+    pub mac: MacAddr,
+    /// The machine's SMBIOS UUID, when the protocol carried it.
+    pub uuid: Option<SmbiosUuid>,
+    /// What happened.
+    pub detail: EventDetail,
+}
+
+impl Event {
+    /// An event stamped with the current time.
+    #[must_use]
+    pub fn now(mac: MacAddr, detail: EventDetail) -> Self {
+        Self {
+            at: Utc::now(),
+            mac,
+            uuid: None,
+            detail,
+        }
+    }
+
+    /// Adds the machine's UUID.
+    #[must_use]
+    pub fn with_uuid(mut self, uuid: Option<SmbiosUuid>) -> Self {
+        self.uuid = uuid.filter(|u| !u.is_placeholder());
+        self
+    }
+}
+
+/// The service that saw an event, which is also its place in the boot journey
+/// (DHCP → TFTP → HTTPS → image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// proxyDHCP offer or PXE boot-server reply.
+    Dhcp,
+    /// TFTP download of a boot program.
+    Tftp,
+    /// iPXE script entry and decision over HTTP(S).
+    Https,
+    /// Boot image download (wimboot, BCD, WIM, kernel, initrd).
+    Image,
+}
+
+impl Stage {
+    /// Every stage in journey order.
+    pub const ALL: [Self; 4] = [Self::Dhcp, Self::Tftp, Self::Https, Self::Image];
+
+    /// The lowercase name used in the database and the API.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dhcp => "dhcp",
+            Self::Tftp => "tftp",
+            Self::Https => "https",
+            Self::Image => "image",
+        }
+    }
+
+    /// Parses [`Stage::as_str`] output.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// The kinds of event and their facts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventDetail {
+    /// The proxyDHCP service answered a PXE client.
+    ProxyOffer(ProxyOffer),
+    /// A TFTP read transfer ended (completed or not).
+    TftpTransfer(TftpTransfer),
+    /// iPXE called the entry script and reported its identity.
+    HttpsEntry(HttpsEntry),
+    /// A boot decision was made and sent.
+    Decision(DecisionRecord),
+    /// A boot file was downloaded over HTTP(S).
+    ImageDownload(ImageDownload),
+    /// A step failed; the cause says why.
+    Error(ErrorRecord),
+}
+
+impl EventDetail {
+    /// The stored name of the kind.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ProxyOffer(_) => "proxy_offer",
+            Self::TftpTransfer(_) => "tftp_transfer",
+            Self::HttpsEntry(_) => "https_entry",
+            Self::Decision(_) => "decision",
+            Self::ImageDownload(_) => "image_download",
+            Self::Error(_) => "error",
+        }
+    }
+
+    /// The journey stage this event belongs to.
+    #[must_use]
+    pub fn stage(&self) -> Stage {
+        match self {
+            Self::ProxyOffer(_) => Stage::Dhcp,
+            Self::TftpTransfer(_) => Stage::Tftp,
+            Self::HttpsEntry(_) | Self::Decision(_) => Stage::Https,
+            Self::ImageDownload(_) => Stage::Image,
+            Self::Error(e) => e.stage,
+        }
+    }
+
+    /// Whether the step succeeded.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        match self {
+            Self::TftpTransfer(t) => t.error.is_none(),
+            Self::ImageDownload(d) => d.error.is_none() && d.status < 400,
+            Self::Error(_) => false,
+            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Decision(_) => true,
+        }
+    }
+
+    /// Whether this event begins a new boot: the firmware's first proxyDHCP answer. The
+    /// answers to iPXE's own DHCP and to the port 4011 request belong to the same boot.
+    #[must_use]
+    pub fn starts_boot(&self) -> bool {
+        matches!(self, Self::ProxyOffer(o) if o.stage == BootStage::PxeFirmware && o.server_port != 4011)
+            || matches!(self, Self::ProxyOffer(o) if o.stage == BootStage::UefiHttp)
+    }
+
+    /// How long the step took, when it has a duration.
+    #[must_use]
+    pub fn duration_ms(&self) -> Option<u64> {
+        match self {
+            Self::TftpTransfer(t) => Some(t.duration_ms),
+            Self::ImageDownload(d) => Some(d.duration_ms),
+            Self::Decision(d) => Some(d.duration_ms),
+            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Error(_) => None,
+        }
+    }
+
+    /// The client architecture the event reports, if any.
+    #[must_use]
+    pub fn arch(&self) -> Option<ClientArch> {
+        match self {
+            Self::ProxyOffer(o) => Some(o.arch),
+            Self::HttpsEntry(e) => e.arch,
+            _ => None,
+        }
+    }
+
+    /// Where the machine stands after this event, for its record's "last outcome".
+    #[must_use]
+    pub fn outcome(&self) -> Outcome {
+        if !self.is_ok() {
+            return Outcome::Failed;
+        }
+        match self {
+            Self::ProxyOffer(_) => Outcome::Offered,
+            Self::TftpTransfer(_) => Outcome::BootProgramLoaded,
+            Self::HttpsEntry(_) => Outcome::IpxeStarted,
+            Self::Decision(d) if d.kind == DecisionKind::Boot => Outcome::Decided,
+            Self::Decision(_) => Outcome::Exited,
+            Self::ImageDownload(_) => Outcome::ImageLoaded,
+            Self::Error(_) => Outcome::Failed,
+        }
+    }
+}
+
+/// How far a machine's latest boot got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It received a proxyDHCP offer.
+    Offered,
+    /// It downloaded its boot program over TFTP.
+    BootProgramLoaded,
+    /// iPXE runs and fetched its entry script.
+    IpxeStarted,
+    /// It was told what to boot.
+    Decided,
+    /// It was told to leave network boot (boot from disk, or ignored).
+    Exited,
+    /// It downloaded a boot image.
+    ImageLoaded,
+    /// A step failed.
+    Failed,
+}
+
+impl Outcome {
+    /// Every outcome, in journey order.
+    pub const ALL: [Self; 7] = [
+        Self::Offered,
+        Self::BootProgramLoaded,
+        Self::IpxeStarted,
+        Self::Decided,
+        Self::Exited,
+        Self::ImageLoaded,
+        Self::Failed,
+    ];
+
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Offered => "offered",
+            Self::BootProgramLoaded => "boot_program_loaded",
+            Self::IpxeStarted => "ipxe_started",
+            Self::Decided => "decided",
+            Self::Exited => "exited",
+            Self::ImageLoaded => "image_loaded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses [`Outcome::as_str`] output.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == name)
+    }
+}
+
+/// A proxyDHCP (port 67) or PXE boot-server (port 4011) answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyOffer {
+    /// Client architecture (DHCP option 93).
+    pub arch: ClientArch,
+    /// Which program asked: firmware PXE, UEFI HTTP Boot or iPXE.
+    pub stage: BootStage,
+    /// Firmware kind as classified by the proxy (`bios`, `uefi`, `ipxe`, ...).
+    pub firmware: String,
+    /// Relay agent address (giaddr) when the request was relayed.
+    pub relay: Option<IpAddr>,
+    /// Network interface identifier (option 94, e.g. `UNDI 2.1`).
+    pub nic: Option<String>,
+    /// The boot file offered.
+    pub boot_file: Option<String>,
+    /// The port the request came in on (67 or 4011).
+    pub server_port: u16,
+}
+
+/// A finished TFTP read transfer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TftpTransfer {
+    /// Requested file name.
+    pub file: String,
+    /// Negotiated block size, when the option was acknowledged.
+    pub blksize: Option<u16>,
+    /// Negotiated RFC 7440 window size.
+    pub windowsize: Option<u16>,
+    /// Transfer size reported to the client.
+    pub tsize: Option<u64>,
+    /// Bytes of file data sent.
+    pub bytes: u64,
+    /// From request to last acknowledgement.
+    pub duration_ms: u64,
+    /// Packets sent again after a timeout or a duplicate acknowledgement.
+    pub retransmits: u32,
+    /// Why the transfer ended early; `None` when it completed.
+    pub error: Option<String>,
+}
+
+/// iPXE's call to the entry or decision endpoint, with what it says about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpsEntry {
+    /// Client architecture as iPXE reported it.
+    pub arch: Option<ClientArch>,
+    /// SMBIOS facts and iPXE platform/build architecture.
+    pub hardware: HardwareInfo,
+    /// iPXE version string, when sent.
+    pub ipxe_version: Option<String>,
+    /// iPXE features (DHCP option 175 / `${features}`), e.g. `HTTPS`, `EFI`, `Menu`.
+    pub features: Vec<String>,
+    /// Whether the request came over TLS.
+    pub tls: bool,
+}
+
+/// The shape of a boot decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    /// Something to boot (a menu or a single action).
+    Boot,
+    /// Leave network boot.
+    Exit,
+    /// Stay silent.
+    Ignore,
+    /// The resolver failed and the configured fallback was served.
+    Fallback,
+}
+
+/// A boot decision as it was served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    /// Which resolver answered (`static`, `configmgr`, ...).
+    pub resolver: String,
+    /// What kind of answer it was (stored as `decision`: `kind` names the event kind).
+    #[serde(rename = "decision")]
+    pub kind: DecisionKind,
+    /// Titles of the menu entries offered.
+    pub entries: Vec<String>,
+    /// The entry chosen or booted automatically, when known.
+    pub choice: Option<String>,
+    /// Time the resolver took.
+    pub duration_ms: u64,
+}
+
+impl DecisionRecord {
+    /// Summarises a resolver's answer.
+    #[must_use]
+    pub fn from_decision(resolver: &str, decision: &BootDecision, duration_ms: u64) -> Self {
+        let (kind, entries, choice) = match decision {
+            BootDecision::Boot(menu) if !menu.entries.is_empty() => {
+                let entries: Vec<String> = menu.entries.iter().map(|a| a.title.clone()).collect();
+                let choice = menu.first_required().map(|a| a.title.clone());
+                (DecisionKind::Boot, entries, choice)
+            }
+            BootDecision::Ignore => (DecisionKind::Ignore, Vec::new(), None),
+            // Exit, an empty menu, and any kind added to the core later all leave network boot.
+            _ => (DecisionKind::Exit, Vec::new(), None),
+        };
+        Self {
+            resolver: resolver.to_string(),
+            kind,
+            entries,
+            choice,
+            duration_ms,
+        }
+    }
+}
+
+/// A boot file served over HTTP(S).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageDownload {
+    /// Path requested.
+    pub path: String,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// The `Range` header, when the client asked for part of the file.
+    pub range: Option<String>,
+    /// From request to last byte written.
+    pub duration_ms: u64,
+    /// HTTP status sent.
+    pub status: u16,
+    /// Why the download did not complete, when it did not.
+    pub error: Option<String>,
+}
+
+/// A failure with its cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    /// Where it failed.
+    pub stage: Stage,
+    /// Why, in words an administrator can act on.
+    pub cause: String,
+}

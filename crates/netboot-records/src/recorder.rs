@@ -1,0 +1,335 @@
+//! The services' side: [`Recorder::record`] queues an event without waiting; one writer task
+//! drains the queue into the [`Store`] in batches.
+//!
+//! The queue is bounded. When it is full (the database is slow) or the writer cannot reach
+//! the database, events are dropped and counted in [`RecorderStats`], never silently lost and
+//! never allowed to delay a client.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use netboot_config::Config;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use crate::event::Event;
+use crate::store::{Store, StoreError};
+
+/// Counters of the recording pipeline, shared by every [`Recorder`] clone and the writer.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    enqueued: AtomicU64,
+    written: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_store_error: AtomicU64,
+    store_up: AtomicBool,
+    capacity: AtomicU64,
+}
+
+/// A point-in-time copy of [`RecorderStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatsSnapshot {
+    /// Events accepted into the queue.
+    pub enqueued: u64,
+    /// Events committed to the database.
+    pub written: u64,
+    /// Events refused because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Events lost because the database was unreachable or rejected the write.
+    pub dropped_store_error: u64,
+    /// Events waiting in the queue.
+    pub queue_depth: u64,
+    /// Queue capacity.
+    pub queue_capacity: u64,
+    /// Whether the last write (or connection attempt) succeeded.
+    pub store_up: bool,
+}
+
+impl StatsSnapshot {
+    /// Every dropped event, whatever the reason.
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_store_error
+    }
+}
+
+impl RecorderStats {
+    /// Reads the counters.
+    #[must_use]
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let enqueued = self.enqueued.load(Ordering::Relaxed);
+        let written = self.written.load(Ordering::Relaxed);
+        let dropped_store_error = self.dropped_store_error.load(Ordering::Relaxed);
+        StatsSnapshot {
+            enqueued,
+            written,
+            dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_store_error,
+            queue_depth: enqueued.saturating_sub(written + dropped_store_error),
+            queue_capacity: self.capacity.load(Ordering::Relaxed),
+            store_up: self.store_up.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where the writer gets its database from.
+#[derive(Debug, Clone)]
+pub enum StoreSource {
+    /// An already open store.
+    Open(Store),
+    /// Open from `[records]` in this configuration, retrying while it is unreachable.
+    Config(Arc<Config>),
+}
+
+/// How the writer batches and retains.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecorderOptions {
+    /// Queue capacity.
+    pub queue_capacity: usize,
+    /// Events per transaction.
+    pub batch_size: usize,
+    /// Delete events older than this (`None` keeps them).
+    pub retention: Option<Duration>,
+    /// Keep at most this many events (0 = no limit).
+    pub max_events: u64,
+    /// Time between retention passes.
+    pub retention_interval: Duration,
+    /// Wait between connection attempts while the database is unreachable.
+    pub reconnect_delay: Duration,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        Self::from_config(&netboot_config::RecordsConfig::default())
+    }
+}
+
+impl RecorderOptions {
+    /// Options from `[records]`.
+    #[must_use]
+    pub fn from_config(records: &netboot_config::RecordsConfig) -> Self {
+        Self {
+            queue_capacity: records.queue_capacity,
+            batch_size: records.batch_size,
+            retention: (records.retention_days > 0)
+                .then(|| Duration::from_secs(u64::from(records.retention_days) * 86_400)),
+            max_events: records.max_events,
+            retention_interval: Duration::from_secs(records.retention_interval_secs),
+            reconnect_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The handle services record through. Cloning is cheap; [`Recorder::disabled`] records
+/// nothing.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use netboot_records::{Event, EventDetail, ErrorRecord, Recorder, Stage};
+/// let recorder = Recorder::disabled();
+/// recorder.record(Event::now("52:54:00:12:34:56".parse().unwrap(),
+///     EventDetail::Error(ErrorRecord { stage: Stage::Tftp, cause: "file not found".into() })));
+/// assert_eq!(recorder.stats().enqueued, 0);
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    queue: Option<mpsc::Sender<Event>>,
+    stats: Arc<RecorderStats>,
+}
+
+/// The running writer task; [`Writer::shutdown`] flushes what is queued and stops it.
+#[derive(Debug)]
+pub struct Writer {
+    stop: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Writer {
+    /// Stops accepting new events, writes what is queued (waiting at most `grace`) and ends.
+    pub async fn shutdown(self, grace: Duration) {
+        self.stop.notify_one();
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!("records writer did not flush within {grace:?}; queued events are lost");
+            abort.abort();
+        }
+    }
+}
+
+impl Recorder {
+    /// A recorder that drops every event without counting (records are off).
+    #[must_use]
+    pub fn disabled() -> Self {
+        Self {
+            queue: None,
+            stats: Arc::default(),
+        }
+    }
+
+    /// Starts the writer task and returns the recorder the services share. Must be called
+    /// inside a tokio runtime. The database is opened by the writer, so an unreachable one
+    /// delays nothing: its events are counted as dropped until it comes back.
+    #[must_use]
+    pub fn start(source: StoreSource, options: RecorderOptions) -> (Self, Writer) {
+        let (queue, receiver) = mpsc::channel(options.queue_capacity.max(1));
+        let stats = Arc::new(RecorderStats::default());
+        stats
+            .capacity
+            .store(options.queue_capacity as u64, Ordering::Relaxed);
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(write_loop(
+            source,
+            options,
+            receiver,
+            Arc::clone(&stats),
+            Arc::clone(&stop),
+        ));
+        (
+            Self {
+                queue: Some(queue),
+                stats,
+            },
+            Writer { stop, task },
+        )
+    }
+
+    /// Starts recording as `[records]` says, or returns a disabled recorder when it is off.
+    #[must_use]
+    pub fn from_config(config: &Arc<Config>) -> (Self, Option<Writer>) {
+        if !config.records.enabled {
+            return (Self::disabled(), None);
+        }
+        let (recorder, writer) = Self::start(
+            StoreSource::Config(Arc::clone(config)),
+            RecorderOptions::from_config(&config.records),
+        );
+        (recorder, Some(writer))
+    }
+
+    /// Whether events go anywhere.
+    #[must_use]
+    pub fn is_enabled(&self) -> bool {
+        self.queue.is_some()
+    }
+
+    /// Queues an event. Never waits: when the queue is full the event is counted as dropped.
+    pub fn record(&self, event: Event) {
+        let Some(queue) = &self.queue else { return };
+        match queue.try_send(event) {
+            Ok(()) => {
+                self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The pipeline's counters.
+    #[must_use]
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The shared counters, for a metrics exporter.
+    #[must_use]
+    pub fn stats_handle(&self) -> Arc<RecorderStats> {
+        Arc::clone(&self.stats)
+    }
+}
+
+async fn open(source: &StoreSource) -> Result<Store, StoreError> {
+    match source {
+        StoreSource::Open(store) => Ok(store.clone()),
+        StoreSource::Config(config) => Store::open_config(config).await,
+    }
+}
+
+async fn write_loop(
+    source: StoreSource,
+    options: RecorderOptions,
+    mut receiver: mpsc::Receiver<Event>,
+    stats: Arc<RecorderStats>,
+    stop: Arc<Notify>,
+) {
+    let mut store: Option<Store> = None;
+    let mut next_connect = tokio::time::Instant::now();
+    // The first pass waits one interval: a service start should not begin with a mass delete.
+    let mut retention = tokio::time::interval_at(
+        tokio::time::Instant::now() + options.retention_interval,
+        options.retention_interval,
+    );
+    retention.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut batch = Vec::with_capacity(options.batch_size);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            received = receiver.recv_many(&mut batch, options.batch_size) => {
+                if received == 0 {
+                    break;
+                }
+            }
+            _ = retention.tick(), if store.is_some() && !stopping => {
+                if let Some(store) = &store {
+                    run_retention(store, &options).await;
+                }
+                continue;
+            }
+            () = stop.notified(), if !stopping => {
+                // Refuse new events; the loop ends once the queue is drained.
+                stopping = true;
+                receiver.close();
+                continue;
+            }
+        }
+        if store.is_none() && tokio::time::Instant::now() >= next_connect {
+            match open(&source).await {
+                Ok(opened) => store = Some(opened),
+                Err(error) => {
+                    tracing::warn!(%error, "records database unavailable; events are dropped and counted until it is back");
+                    next_connect = tokio::time::Instant::now() + options.reconnect_delay;
+                }
+            }
+        }
+        let count = batch.len() as u64;
+        let result = match &store {
+            Some(store) => store.insert(&batch).await.map_err(Some),
+            None => Err(None),
+        };
+        batch.clear();
+        match result {
+            Ok(()) => {
+                stats.written.fetch_add(count, Ordering::Relaxed);
+                stats.store_up.store(true, Ordering::Relaxed);
+            }
+            Err(error) => {
+                stats.dropped_store_error.fetch_add(count, Ordering::Relaxed);
+                stats.store_up.store(false, Ordering::Relaxed);
+                if let Some(error) = error {
+                    tracing::warn!(%error, dropped = count, "writing boot records failed; reconnecting");
+                    store = None;
+                    next_connect = tokio::time::Instant::now() + options.reconnect_delay;
+                }
+            }
+        }
+    }
+    // A store the writer opened itself is closed cleanly; one handed in stays open for its owner.
+    if let (Some(store), StoreSource::Config(_)) = (store, &source) {
+        store.close().await;
+    }
+}
+
+async fn run_retention(store: &Store, options: &RecorderOptions) {
+    let cutoff = options
+        .retention
+        .and_then(|age| chrono::Duration::from_std(age).ok())
+        .map(|age| Utc::now() - age);
+    match store.apply_retention(cutoff, options.max_events).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "records retention removed old events"),
+        Err(error) => tracing::warn!(%error, "records retention failed"),
+    }
+}

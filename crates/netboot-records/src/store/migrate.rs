@@ -1,0 +1,48 @@
+//! Embedded schema migrations, one directory per back end.
+
+use futures::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+/// Migrations compiled into the binary, so a deployed service needs no SQL files on disk.
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        (*description).into(),
+                        MigrationType::Simple,
+                        (*sql).into(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+const SQLITE: &[(i64, &str, &str)] = &[(
+    1,
+    "boot records",
+    include_str!("../../migrations/sqlite/0001_boot_records.sql"),
+)];
+const POSTGRES: &[(i64, &str, &str)] = &[(
+    1,
+    "boot records",
+    include_str!("../../migrations/postgres/0001_boot_records.sql"),
+)];
+
+pub(super) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(SQLITE)).await
+}
+
+pub(super) async fn postgres() -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(POSTGRES)).await
+}

@@ -1,0 +1,180 @@
+//! The database: SQLite (one file, WAL) or PostgreSQL, behind one [`Store`] type.
+//!
+//! Both back ends share every query (written in the SQL both accept) and have their own
+//! migration directory. Timestamps are stored as Unix milliseconds so the two behave the
+//! same and day buckets are plain integer division.
+
+mod migrate;
+mod read;
+mod rows;
+mod write;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use netboot_config::{Config, RecordsDatabase};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use read::{split_into_boots, BootJourney, MachineQuery};
+pub use rows::{Count, DayCount, Machine, StoredEvent};
+
+/// A database that could not be opened, migrated, written or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Connecting (or opening the SQLite file) failed.
+    #[error("connecting to {target}: {source}")]
+    Connect {
+        /// The database, with any password removed.
+        target: String,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Applying the schema migrations failed.
+    #[error("migrating the records schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("records query: {0}")]
+    Query(#[from] sqlx::Error),
+    /// The configured database URL is not one this crate understands.
+    #[error("unsupported records database {0:?}")]
+    Unsupported(String),
+}
+
+/// The connection pool of whichever back end is configured.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same statement text against whichever pool is open.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// An open, migrated records database. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the database `[records] database` names (relative SQLite paths resolve against
+    /// the configuration file's directory) and applies any pending migration.
+    pub async fn open_config(config: &Config) -> Result<Self, StoreError> {
+        let timeout = Duration::from_secs(config.records.connect_timeout_secs);
+        match config.records.parsed_database() {
+            Some(RecordsDatabase::Sqlite(path)) => {
+                Self::open_sqlite(&config.resolve_path(&path), timeout).await
+            }
+            Some(RecordsDatabase::Postgres(url)) => Self::open_postgres(&url, timeout).await,
+            None => Err(StoreError::Unsupported(config.records.database.clone())),
+        }
+    }
+
+    /// Opens (creating it if needed) a SQLite file in WAL mode and migrates it.
+    ///
+    /// WAL lets the admin page read while the writer writes, and lets several services on one
+    /// host share the file; `busy_timeout` makes a writer wait for another process's commit
+    /// instead of failing.
+    pub async fn open_sqlite(path: &Path, timeout: Duration) -> Result<Self, StoreError> {
+        let target = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(false);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(timeout)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect { target, source })?;
+        let store = Self {
+            backend: Backend::Sqlite(pool),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to PostgreSQL and migrates the schema.
+    pub async fn open_postgres(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+        let target = redact_password(url);
+        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
+            target: target.clone(),
+            source,
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(timeout)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Connect { target, source })?;
+        let store = Self {
+            backend: Backend::Postgres(pool),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// `sqlite` or `postgres`.
+    #[must_use]
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => migrate::sqlite().await?.run(pool).await?,
+            Backend::Postgres(pool) => migrate::postgres().await?.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for error messages.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            super::redact_password("postgres://u:p@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(super::redact_password("postgres://h/d"), "postgres://h/d");
+    }
+}

@@ -1,0 +1,199 @@
+//! Writing events and keeping the machine records and retention limits up to date.
+
+use chrono::{DateTime, Utc};
+
+use super::{on_pool, Store, StoreError};
+use crate::event::{Event, EventDetail};
+
+const INSERT_EVENT: &str = "INSERT INTO events \
+    (at_ms, mac, uuid, stage, kind, ok, boot_start, arch, duration_ms, detail) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+// Every capability column keeps its old value unless the event brings a new one; the
+// architecture list grows; the outcome follows the newest event even when batches from
+// several services arrive out of order. Written in the SQL SQLite and PostgreSQL share.
+const UPSERT_MACHINE: &str = "INSERT INTO machines \
+    (mac, uuid, firmware, arches, nic, ipxe_platform, ipxe_features, tls, manufacturer, product, \
+     serial, asset, first_seen_ms, last_seen_ms, boot_count, last_outcome) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+    ON CONFLICT (mac) DO UPDATE SET \
+    uuid = COALESCE(excluded.uuid, machines.uuid), \
+    firmware = COALESCE(excluded.firmware, machines.firmware), \
+    arches = CASE \
+        WHEN excluded.arches = '' OR (',' || machines.arches || ',') LIKE ('%,' || excluded.arches || ',%') \
+            THEN machines.arches \
+        WHEN machines.arches = '' THEN excluded.arches \
+        ELSE machines.arches || ',' || excluded.arches END, \
+    nic = COALESCE(excluded.nic, machines.nic), \
+    ipxe_platform = COALESCE(excluded.ipxe_platform, machines.ipxe_platform), \
+    ipxe_features = COALESCE(excluded.ipxe_features, machines.ipxe_features), \
+    tls = COALESCE(excluded.tls, machines.tls), \
+    manufacturer = COALESCE(excluded.manufacturer, machines.manufacturer), \
+    product = COALESCE(excluded.product, machines.product), \
+    serial = COALESCE(excluded.serial, machines.serial), \
+    asset = COALESCE(excluded.asset, machines.asset), \
+    first_seen_ms = CASE WHEN excluded.first_seen_ms < machines.first_seen_ms \
+        THEN excluded.first_seen_ms ELSE machines.first_seen_ms END, \
+    last_seen_ms = CASE WHEN excluded.last_seen_ms > machines.last_seen_ms \
+        THEN excluded.last_seen_ms ELSE machines.last_seen_ms END, \
+    boot_count = machines.boot_count + excluded.boot_count, \
+    last_outcome = CASE WHEN excluded.last_seen_ms >= machines.last_seen_ms \
+        THEN excluded.last_outcome ELSE machines.last_outcome END";
+
+/// The columns of one event row.
+struct EventRow {
+    at_ms: i64,
+    mac: String,
+    uuid: Option<String>,
+    stage: &'static str,
+    kind: &'static str,
+    ok: i64,
+    boot_start: i64,
+    arch: Option<String>,
+    duration_ms: Option<i64>,
+    detail: String,
+}
+
+/// What one event teaches about its machine.
+#[derive(Default)]
+struct MachineUpdate {
+    firmware: Option<String>,
+    arch: String,
+    nic: Option<String>,
+    ipxe_platform: Option<String>,
+    ipxe_features: Option<String>,
+    tls: Option<i64>,
+    manufacturer: Option<String>,
+    product: Option<String>,
+    serial: Option<String>,
+    asset: Option<String>,
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn event_row(event: &Event) -> EventRow {
+    let detail = &event.detail;
+    EventRow {
+        at_ms: millis(event.at),
+        mac: event.mac.to_string(),
+        uuid: event.uuid.map(|u| u.to_string()),
+        stage: detail.stage().as_str(),
+        kind: detail.kind(),
+        ok: i64::from(detail.is_ok()),
+        boot_start: i64::from(detail.starts_boot()),
+        arch: detail.arch().map(|a| a.name().into_owned()),
+        duration_ms: detail.duration_ms().map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+        // Serialising our own plain data types cannot fail.
+        detail: serde_json::to_string(detail).unwrap_or_default(),
+    }
+}
+
+/// Free text from clients is cut to a sane length before it reaches an index.
+fn clip(text: &Option<String>) -> Option<String> {
+    text.as_ref()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| t.chars().take(128).collect())
+}
+
+fn machine_update(detail: &EventDetail) -> MachineUpdate {
+    let mut update = MachineUpdate {
+        arch: detail.arch().map(|a| a.name().into_owned()).unwrap_or_default(),
+        ..MachineUpdate::default()
+    };
+    match detail {
+        EventDetail::ProxyOffer(offer) => {
+            update.firmware = clip(&Some(offer.firmware.clone()));
+            update.nic = clip(&offer.nic);
+        }
+        EventDetail::HttpsEntry(entry) => {
+            update.ipxe_platform = clip(&entry.hardware.platform);
+            update.ipxe_features = (!entry.features.is_empty()).then(|| entry.features.join(","));
+            update.tls = Some(i64::from(entry.tls));
+            update.manufacturer = clip(&entry.hardware.manufacturer);
+            update.product = clip(&entry.hardware.product);
+            update.serial = clip(&entry.hardware.serial);
+            update.asset = clip(&entry.hardware.asset);
+        }
+        _ => {}
+    }
+    update
+}
+
+impl Store {
+    /// Writes events and updates their machines' records, in one transaction.
+    pub async fn insert(&self, events: &[Event]) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for event in events {
+                let row = event_row(event);
+                sqlx::query(INSERT_EVENT)
+                    .bind(row.at_ms)
+                    .bind(&row.mac)
+                    .bind(&row.uuid)
+                    .bind(row.stage)
+                    .bind(row.kind)
+                    .bind(row.ok)
+                    .bind(row.boot_start)
+                    .bind(&row.arch)
+                    .bind(row.duration_ms)
+                    .bind(&row.detail)
+                    .execute(&mut *tx)
+                    .await?;
+                let update = machine_update(&event.detail);
+                sqlx::query(UPSERT_MACHINE)
+                    .bind(&row.mac)
+                    .bind(&row.uuid)
+                    .bind(update.firmware)
+                    .bind(update.arch)
+                    .bind(update.nic)
+                    .bind(update.ipxe_platform)
+                    .bind(update.ipxe_features)
+                    .bind(update.tls)
+                    .bind(update.manufacturer)
+                    .bind(update.product)
+                    .bind(update.serial)
+                    .bind(update.asset)
+                    .bind(row.at_ms)
+                    .bind(row.at_ms)
+                    .bind(row.boot_start)
+                    .bind(event.detail.outcome().as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes events (and machines not seen since) older than `older_than`, then the oldest
+    /// events beyond `max_events` (0 = no row limit). Returns the events deleted.
+    pub async fn apply_retention(
+        &self,
+        older_than: Option<DateTime<Utc>>,
+        max_events: u64,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        if let Some(cutoff) = older_than {
+            let cutoff = millis(cutoff);
+            on_pool!(self, pool => {
+                deleted += sqlx::query("DELETE FROM events WHERE at_ms < $1").bind(cutoff).execute(pool).await?.rows_affected();
+                sqlx::query("DELETE FROM machines WHERE last_seen_ms < $1").bind(cutoff).execute(pool).await?;
+            });
+        }
+        if max_events > 0 {
+            let keep = i64::try_from(max_events).unwrap_or(i64::MAX);
+            on_pool!(self, pool => {
+                deleted += sqlx::query(
+                    "DELETE FROM events WHERE id <= (SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET $1)",
+                )
+                .bind(keep)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            });
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,104 @@
+//! Event details are decoded from database text: properties of that decoder.
+
+use netboot_core::{BootStage, ClientArch};
+use netboot_records::{
+    fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, ProxyOffer, Stage,
+    TftpTransfer,
+};
+use proptest::prelude::*;
+
+fn text() -> impl Strategy<Value = String> {
+    "[ -~\u{e9}\u{4e2d}\"\\\\\n]{0,24}"
+}
+
+fn detail() -> impl Strategy<Value = EventDetail> {
+    prop_oneof![
+        (any::<u16>(), text(), proptest::option::of(text()), any::<u16>()).prop_map(
+            |(arch, firmware, nic, port)| {
+                EventDetail::ProxyOffer(ProxyOffer {
+                    arch: ClientArch::from(arch),
+                    stage: BootStage::PxeFirmware,
+                    firmware,
+                    relay: None,
+                    nic,
+                    boot_file: None,
+                    server_port: port,
+                })
+            }
+        ),
+        (
+            text(),
+            any::<u64>(),
+            any::<u32>(),
+            proptest::option::of(text()),
+            proptest::option::of(any::<u16>())
+        )
+            .prop_map(
+                |(file, bytes, retransmits, error, blksize)| EventDetail::TftpTransfer(TftpTransfer {
+                    file,
+                    bytes,
+                    retransmits,
+                    error,
+                    blksize,
+                    ..TftpTransfer::default()
+                })
+            ),
+        (text(), proptest::collection::vec(text(), 0..4), any::<u64>()).prop_map(
+            |(resolver, entries, duration_ms)| {
+                EventDetail::Decision(DecisionRecord {
+                    resolver,
+                    kind: DecisionKind::Boot,
+                    choice: entries.first().cloned(),
+                    entries,
+                    duration_ms,
+                })
+            }
+        ),
+        (text(), any::<u64>(), any::<u16>()).prop_map(|(path, bytes, status)| EventDetail::ImageDownload(
+            ImageDownload {
+                path,
+                bytes,
+                status,
+                ..ImageDownload::default()
+            }
+        )),
+        text().prop_map(|cause| EventDetail::Error(ErrorRecord {
+            stage: Stage::Image,
+            cause
+        })),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn round_trip(detail in detail()) {
+        let text = serde_json::to_string(&detail).unwrap();
+        prop_assert_eq!(serde_json::from_str::<EventDetail>(&text).unwrap(), detail);
+        fuzzing::event_detail_round_trip(text.as_bytes());
+    }
+
+    #[test]
+    fn every_truncated_prefix_errors(detail in detail()) {
+        let text = serde_json::to_string(&detail).unwrap();
+        for end in (0..text.len()).filter(|end| text.is_char_boundary(*end)) {
+            prop_assert!(serde_json::from_str::<EventDetail>(&text[..end]).is_err(), "prefix {} decoded", end);
+        }
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        fuzzing::event_detail_round_trip(&bytes);
+    }
+}
+
+#[test]
+fn corpus() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/records/corpus");
+    let mut decoded = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        fuzzing::event_detail_round_trip(&bytes);
+        decoded += usize::from(serde_json::from_slice::<EventDetail>(&bytes).is_ok());
+    }
+    assert!(decoded >= 6, "the corpus holds one valid example of each kind");
+}

@@ -1,0 +1,369 @@
+//! The storage test suite, run once on SQLite and once on a real PostgreSQL server.
+
+mod support;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use netboot_records::{
+    ExportFormat, MachineQuery, Outcome, Recorder, RecorderOptions, Stage, Store, StoreSource,
+};
+use support::events::{at, failed_boot, full_boot, mac};
+
+type Case = fn(Store) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        const CASES: &[(&str, Case)] = &[$((stringify!($name), |store| Box::pin($name(store)))),*];
+    };
+}
+
+cases!(
+    full_boot_builds_machine_and_timeline,
+    search_finds_mac_uuid_and_serial,
+    statistics_count_boots_and_outcomes,
+    failures_list_the_failed_steps,
+    retention_deletes_by_age_and_rows,
+    export_pages_through_every_event,
+    recorder_writes_through_the_queue,
+    out_of_order_batches_keep_the_newest_outcome,
+);
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_suite() {
+    for (name, case) in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("records.db");
+        let store = Store::open_sqlite(&path, TIMEOUT).await.unwrap();
+        eprintln!("sqlite: {name}");
+        case(store.clone()).await;
+        store.close().await;
+        // Reopening migrates nothing and keeps the data.
+        let again = Store::open_sqlite(&path, TIMEOUT).await.unwrap();
+        assert!(path.exists());
+        again.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_suite() {
+    let Some(server) = support::pg::start_or_skip() else {
+        return;
+    };
+    for (index, (name, case)) in CASES.iter().enumerate() {
+        let database = format!("suite_{index}");
+        server.create_database(&database).await;
+        let store = Store::open_postgres(&server.url(&database), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(store.backend_name(), "postgres");
+        eprintln!("postgres: {name}");
+        case(store.clone()).await;
+        store.close().await;
+        let again = Store::open_postgres(&server.url(&database), TIMEOUT)
+            .await
+            .unwrap();
+        again.close().await;
+    }
+}
+
+fn base() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 14, 9, 0, 0).unwrap()
+}
+
+async fn full_boot_builds_machine_and_timeline(store: Store) {
+    let machine_mac = mac("52:54:00:12:34:56");
+    store.insert(&full_boot(machine_mac, base())).await.unwrap();
+    let machine = store.machine(machine_mac).await.unwrap().expect("machine record");
+    assert_eq!(machine.boot_count, 1);
+    assert_eq!(machine.last_outcome, Outcome::ImageLoaded);
+    assert_eq!(machine.firmware.as_deref(), Some("ipxe"));
+    assert_eq!(machine.arches, vec!["x64-uefi".to_string()]);
+    assert_eq!(machine.nic.as_deref(), Some("UNDI 3.16"));
+    assert_eq!(machine.ipxe_features, vec!["HTTPS", "EFI", "Menu"]);
+    assert_eq!(machine.tls, Some(true));
+    assert_eq!(machine.serial.as_deref(), Some("SN-0042"));
+    assert_eq!(
+        machine.uuid.unwrap().to_string(),
+        "8c4d7a2e-1f3b-4c5d-9e6f-0a1b2c3d4e5f"
+    );
+    assert_eq!(machine.first_seen, base());
+    assert_eq!(machine.last_seen, at(base(), 1600));
+
+    // A second boot from BIOS the next day adds an architecture and a boot.
+    store
+        .insert(&failed_boot(machine_mac, at(base(), 86_400_000)))
+        .await
+        .unwrap();
+    let machine = store.machine(machine_mac).await.unwrap().unwrap();
+    assert_eq!(machine.boot_count, 2);
+    assert_eq!(machine.arches, vec!["x64-uefi".to_string(), "bios".to_string()]);
+    assert_eq!(machine.last_outcome, Outcome::Failed);
+
+    let timeline = store.timeline(machine_mac, 10).await.unwrap();
+    assert_eq!(timeline.len(), 2, "two boots");
+    let (latest, first) = (&timeline[0], &timeline[1]);
+    assert_eq!(latest.outcome, Outcome::Failed);
+    assert_eq!(latest.reached, Stage::Tftp);
+    assert_eq!(first.outcome, Outcome::ImageLoaded);
+    let stages: Vec<Stage> = first.events.iter().map(|e| e.stage).collect();
+    assert_eq!(
+        stages,
+        [
+            Stage::Dhcp,
+            Stage::Tftp,
+            Stage::Dhcp,
+            Stage::Https,
+            Stage::Https,
+            Stage::Image,
+            Stage::Image,
+            Stage::Image
+        ]
+    );
+    assert_eq!(first.events[1].duration_ms, Some(420));
+    assert_eq!(first.events, store.events_of(machine_mac, 11).await.unwrap()[..8]);
+    assert!(store.machine(mac("00:00:00:00:00:01")).await.unwrap().is_none());
+}
+
+async fn search_finds_mac_uuid_and_serial(store: Store) {
+    let a = mac("52:54:00:aa:00:01");
+    let b = mac("52:54:00:bb:00:02");
+    store.insert(&full_boot(a, base())).await.unwrap();
+    store.insert(&failed_boot(b, at(base(), 10_000))).await.unwrap();
+    let search = |text: &str| MachineQuery {
+        search: Some(text.into()),
+        limit: 50,
+        ..MachineQuery::default()
+    };
+    let macs = |found: Vec<netboot_records::Machine>| found.into_iter().map(|m| m.mac).collect::<Vec<_>>();
+
+    assert_eq!(
+        macs(
+            store
+                .machines(&MachineQuery {
+                    limit: 50,
+                    ..MachineQuery::default()
+                })
+                .await
+                .unwrap()
+        ),
+        [b, a]
+    );
+    assert_eq!(
+        macs(store.machines(&search("52-54-00-AA-00-01")).await.unwrap()),
+        [a]
+    );
+    assert_eq!(macs(store.machines(&search("8C4D7A2E")).await.unwrap()), [a]);
+    assert_eq!(macs(store.machines(&search("sn-00")).await.unwrap()), [a]);
+    assert_eq!(macs(store.machines(&search("bb:00")).await.unwrap()), [b]);
+    assert_eq!(macs(store.machines(&search("100%")).await.unwrap()), []);
+    let bios = MachineQuery {
+        arch: Some("bios".into()),
+        limit: 50,
+        ..MachineQuery::default()
+    };
+    assert_eq!(macs(store.machines(&bios).await.unwrap()), [b]);
+    let failed = MachineQuery {
+        outcome: Some(Outcome::Failed),
+        limit: 50,
+        ..MachineQuery::default()
+    };
+    assert_eq!(macs(store.machines(&failed).await.unwrap()), [b]);
+    let paged = MachineQuery {
+        limit: 1,
+        offset: 1,
+        ..MachineQuery::default()
+    };
+    assert_eq!(macs(store.machines(&paged).await.unwrap()), [a]);
+}
+
+async fn statistics_count_boots_and_outcomes(store: Store) {
+    for (i, day) in [0, 0, 1, 3].iter().enumerate() {
+        let machine = mac(&format!("52:54:00:00:00:{i:02x}"));
+        store
+            .insert(&full_boot(machine, at(base(), day * 86_400_000)))
+            .await
+            .unwrap();
+    }
+    store
+        .insert(&failed_boot(mac("52:54:00:00:00:ff"), at(base(), 3 * 86_400_000)))
+        .await
+        .unwrap();
+    let now = at(base(), 3 * 86_400_000 + 3_600_000);
+    let per_day = store.boots_per_day(now, 5).await.unwrap();
+    let counts: Vec<(String, u64)> = per_day.iter().map(|d| (d.day.to_string(), d.boots)).collect();
+    assert_eq!(
+        counts,
+        [
+            ("2026-03-13".to_string(), 0),
+            ("2026-03-14".to_string(), 2),
+            ("2026-03-15".to_string(), 1),
+            ("2026-03-16".to_string(), 0),
+            ("2026-03-17".to_string(), 2),
+        ]
+    );
+    let arches = store.boots_per_arch(base()).await.unwrap();
+    let arches: Vec<(&str, u64)> = arches.iter().map(|c| (c.key.as_str(), c.count)).collect();
+    assert_eq!(arches, [("x64-uefi", 4), ("bios", 1)]);
+    let outcomes = store.outcomes(base()).await.unwrap();
+    let outcomes: Vec<(&str, u64)> = outcomes.iter().map(|c| (c.key.as_str(), c.count)).collect();
+    assert_eq!(outcomes, [("image_loaded", 4), ("failed", 1)]);
+    assert_eq!(
+        store.outcomes(now).await.unwrap().len(),
+        0,
+        "nothing seen after `now`"
+    );
+}
+
+async fn failures_list_the_failed_steps(store: Store) {
+    store
+        .insert(&full_boot(mac("52:54:00:00:00:01"), base()))
+        .await
+        .unwrap();
+    store
+        .insert(&failed_boot(mac("52:54:00:00:00:02"), at(base(), 5_000)))
+        .await
+        .unwrap();
+    let failures = store.failures(base(), 10).await.unwrap();
+    assert_eq!(failures.len(), 2);
+    assert_eq!(failures[0].detail.kind(), "error", "newest first");
+    assert_eq!(failures[1].detail.kind(), "tftp_transfer");
+    assert!(failures
+        .iter()
+        .all(|f| !f.ok && f.mac == mac("52:54:00:00:00:02")));
+    assert_eq!(store.failures(at(base(), 6_000), 10).await.unwrap().len(), 0);
+}
+
+async fn retention_deletes_by_age_and_rows(store: Store) {
+    store
+        .insert(&full_boot(mac("52:54:00:00:00:01"), base()))
+        .await
+        .unwrap();
+    store
+        .insert(&full_boot(mac("52:54:00:00:00:02"), at(base(), 86_400_000)))
+        .await
+        .unwrap();
+    assert_eq!(store.event_count().await.unwrap(), 16);
+    let deleted = store
+        .apply_retention(Some(at(base(), 3_600_000)), 0)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 8);
+    assert!(
+        store.machine(mac("52:54:00:00:00:01")).await.unwrap().is_none(),
+        "machine not seen since is gone"
+    );
+    assert!(store.machine(mac("52:54:00:00:00:02")).await.unwrap().is_some());
+    let deleted = store.apply_retention(None, 3).await.unwrap();
+    assert_eq!(deleted, 5);
+    let left = store.events_of(mac("52:54:00:00:00:02"), 100).await.unwrap();
+    assert_eq!(left.len(), 3, "the newest three remain");
+    assert_eq!(
+        left[2].detail,
+        full_boot(mac("52:54:00:00:00:02"), base())[7].detail
+    );
+    assert_eq!(store.apply_retention(None, 3).await.unwrap(), 0);
+}
+
+async fn export_pages_through_every_event(store: Store) {
+    store
+        .insert(&full_boot(mac("52:54:00:00:00:01"), base()))
+        .await
+        .unwrap();
+    store
+        .insert(&failed_boot(mac("52:54:00:00:00:02"), base()))
+        .await
+        .unwrap();
+    let mut after = 0;
+    let mut csv = ExportFormat::Csv.begin().to_string();
+    let mut json = ExportFormat::Json.begin().to_string();
+    let mut first = true;
+    loop {
+        let page = store.events_after(after, 4).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for event in &page {
+            csv.push_str(&ExportFormat::Csv.row(event, first));
+            json.push_str(&ExportFormat::Json.row(event, first));
+            first = false;
+        }
+    }
+    json.push_str(ExportFormat::Json.end());
+    assert_eq!(csv.lines().count(), 1 + 11);
+    assert!(csv.contains("\"{\"\"kind\"\":\"\"tftp_transfer\"\""), "{csv}");
+    let parsed: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed.len(), 11);
+    assert_eq!(parsed[1]["detail"]["file"], "ipxe.efi");
+    assert_eq!(parsed[0]["mac"], "52:54:00:00:00:01");
+}
+
+async fn recorder_writes_through_the_queue(store: Store) {
+    // Fixture timestamps are in the past; retention is tested on its own above.
+    let options = RecorderOptions {
+        batch_size: 7,
+        retention: None,
+        ..RecorderOptions::default()
+    };
+    let (recorder, writer) = Recorder::start(StoreSource::Open(store.clone()), options);
+    let mut expected = 0;
+    for i in 0..40u8 {
+        for event in full_boot(
+            mac(&format!("52:54:00:00:01:{i:02x}")),
+            at(base(), i64::from(i) * 1000),
+        ) {
+            recorder.record(event);
+            expected += 1;
+        }
+    }
+    writer.shutdown(Duration::from_secs(60)).await;
+    let stats = recorder.stats();
+    assert_eq!(stats.enqueued, expected);
+    assert_eq!(stats.written, expected);
+    assert_eq!(stats.dropped(), 0);
+    assert_eq!(stats.queue_depth, 0);
+    assert_eq!(store.event_count().await.unwrap(), expected);
+    assert_eq!(
+        store
+            .machines(&MachineQuery {
+                limit: 1000,
+                ..MachineQuery::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        40
+    );
+}
+
+async fn out_of_order_batches_keep_the_newest_outcome(store: Store) {
+    let machine = mac("52:54:00:00:00:09");
+    let events = full_boot(machine, base());
+    // The image service's batch lands before the proxy's.
+    store.insert(&events[5..]).await.unwrap();
+    store.insert(&events[..5]).await.unwrap();
+    let record = store.machine(machine).await.unwrap().unwrap();
+    assert_eq!(record.last_outcome, Outcome::ImageLoaded);
+    assert_eq!(record.first_seen, base());
+    assert_eq!(record.last_seen, at(base(), 1600));
+    assert_eq!(record.boot_count, 1);
+}
+
+#[test]
+fn fixture_details_survive_storage_encoding() {
+    // Every fixture kind decodes back to itself (a field clashing with the `kind` tag would not).
+    for event in full_boot(mac("52:54:00:00:00:01"), base())
+        .into_iter()
+        .chain(failed_boot(mac("52:54:00:00:00:02"), base()))
+    {
+        let text = serde_json::to_string(&event.detail).unwrap();
+        assert_eq!(
+            serde_json::from_str::<netboot_records::EventDetail>(&text).unwrap(),
+            event.detail,
+            "{text}"
+        );
+    }
+}
