@@ -1,0 +1,192 @@
+//! ConfigMgr menus end to end: `pxe-https` with the ConfigMgr resolver built from the
+//! configuration by `netboot_runtime::build_resolver`, once reading the SQLite fixture
+//! directly and once through SQL Server's wire protocol (tiberius against the TDS test
+//! endpoint serving the same fixture). Both must render the same iPXE scripts, and the
+//! boot image a menu entry names must be downloadable from the same server.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use netboot_config::Config;
+use netboot_configmgr::fixture;
+use netboot_tds_testserver::{Credentials, TdsTestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+const COMMON: &str = r#"
+[https]
+listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+root = "images"
+ipxe_dir = ""
+state_dir = "state"
+countdown_secs = 5
+menu_timeout_secs = 30
+
+[resolver]
+kind = "configmgr"
+deadline_ms = 3000
+
+[resolver.configmgr]
+boot_image_dir = "images"
+boot_image_url = ""
+site_code = "PS1"
+duplicate_macs = ["00:15:5d:00:00:99"]
+"#;
+
+/// A served `pxe-https`; stops when dropped.
+struct Served {
+    http: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+async fn serve(dir: &Path, name: &str, backend_toml: &str) -> Served {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, format!("{COMMON}{backend_toml}")).unwrap();
+    let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let resolver = netboot_runtime::build_resolver(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+    let server = pxe_https::Server::bind(Arc::new(config), resolver).await.unwrap();
+    let http = server.http_addr().expect("plain HTTP listener");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(server.serve(async move {
+        let _ = stopped.await;
+    }));
+    Served { http, _stop: stop }
+}
+
+/// `(status, body)` of a plain HTTP/1.0 GET (the connection closes after the answer).
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: pxe\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_string())
+}
+
+fn decide(mac: &str, uuid: &str, platform: &str, buildarch: &str) -> String {
+    format!("/boot.ipxe/decide?mac={mac}&uuid={uuid}&buildarch={buildarch}&platform={platform}")
+}
+
+/// (what, query, text the script must contain).
+fn cases() -> Vec<(&'static str, String, &'static str)> {
+    let efi = |mac: &str, uuid: &str| decide(mac, uuid, "efi", "x86_64");
+    vec![
+        (
+            "one available",
+            efi("00-15-5d-00-00-01", "4c4c4544-0001-4a10-8000-b1c04f000001"),
+            "Windows 11 Enterprise 24H2",
+        ),
+        (
+            "one required",
+            efi("00-15-5d-00-00-02", "4c4c4544-0002-4a10-8000-b1c04f000002"),
+            "Windows 11 Enterprise (required)",
+        ),
+        (
+            "both",
+            efi("00-15-5d-00-00-03", "4c4c4544-0003-4a10-8000-b1c04f000003"),
+            "Windows 11 Enterprise 24H2",
+        ),
+        (
+            "required already ran",
+            efi("00-15-5d-00-00-06", "4c4c4544-0006-4a10-8000-b1c04f000006"),
+            "(required)",
+        ),
+        (
+            "rules",
+            efi("00-15-5d-00-00-07", "4c4c4544-0007-4a10-8000-b1c04f000007"),
+            "Hardware inventory (WinPE)",
+        ),
+        (
+            "nothing deployed",
+            efi("00-15-5d-00-00-08", "4c4c4544-0008-4a10-8000-b1c04f000008"),
+            "exit",
+        ),
+        (
+            "unknown x64",
+            efi("00-15-5d-00-10-00", ""),
+            "Windows 11 Enterprise 24H2",
+        ),
+        (
+            "unknown BIOS",
+            decide("00-15-5d-00-10-01", "", "pcbios", "i386"),
+            "Windows 10 x86 legacy",
+        ),
+        (
+            "unknown ARM64",
+            decide("00-15-5d-00-10-03", "", "efi", "arm64"),
+            "exit",
+        ),
+        (
+            "shared USB NIC",
+            efi("00-15-5d-00-00-99", "4c4c4544-000a-4a10-8000-b1c04f00000a"),
+            "(required)",
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_and_tds_backends_render_the_same_menus() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = fixture::create(dir.path()).await.unwrap();
+    let credentials = Credentials {
+        user: "pxe_reader".into(),
+        password: "e2e-Secret".into(),
+        database: "CM_PS1".into(),
+    };
+    let tds = TdsTestServer::start(&fixture.database, credentials)
+        .await
+        .unwrap();
+    // The connection string comes from the environment, as the configuration recommends.
+    let variable = format!("NETBOOT_E2E_CONFIGMGR_SQL_{}", std::process::id());
+    std::env::set_var(&variable, tds.ado_string());
+
+    let sqlite = serve(
+        dir.path(),
+        "sqlite",
+        "backend = \"sqlite\"\nsqlite = \"configmgr.sqlite\"\n",
+    )
+    .await;
+    let sql_server = serve(
+        dir.path(),
+        "sql-server",
+        &format!("backend = \"sql-server\"\nconnection_string_env = \"{variable}\"\n"),
+    )
+    .await;
+
+    for (what, query, expected) in cases() {
+        let (status_a, from_sqlite) = get(sqlite.http, &query).await;
+        let (status_b, from_tds) = get(sql_server.http, &query).await;
+        assert_eq!((status_a, status_b), (200, 200), "{what}");
+        assert!(from_sqlite.starts_with("#!ipxe"), "{what}: {from_sqlite}");
+        assert!(from_sqlite.contains(expected), "{what}: {from_sqlite}");
+        assert_eq!(from_tds, from_sqlite, "{what}: the two backends disagree");
+    }
+    assert!(tds.queries() > 0, "the SQL Server path was not used");
+
+    // Required counts down and names the deployment's boot image, which the server serves.
+    let (_, script) = get(sqlite.http, &cases()[1].1).await;
+    assert!(script.contains("prompt --timeout 5000"), "{script}");
+    assert!(script.contains("/PS100004/boot.wim"), "{script}");
+    let (status, wim) = get(sqlite.http, "/PS100004/boot.wim").await;
+    assert_eq!((status, wim.as_str()), (200, "placeholder boot image PS100004\n"));
+    // "Both": a menu with R and A markers.
+    let (_, menu) = get(sql_server.http, &cases()[2].1).await;
+    assert!(
+        menu.contains("item a0 [R] Windows 11 Enterprise (required)"),
+        "{menu}"
+    );
+    assert!(menu.contains("item a1 [A] Windows 11 Enterprise 24H2"), "{menu}");
+    std::env::remove_var(&variable);
+}
