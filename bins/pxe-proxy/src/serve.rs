@@ -10,7 +10,6 @@ use std::time::Duration;
 use netboot_core::{BootDecision, BootResolver};
 use netboot_dhcp::proxy::{classify, ListenPort, PendingClient, ProxySettings, ReplyTarget, RequestMeta};
 use netboot_runtime::udp::{PktInfoSocket, Received};
-use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::BoundProxy;
@@ -42,47 +41,33 @@ pub(crate) async fn serve(
         server_address: proxy.config.proxy.server_address,
         pending_lookups: AtomicUsize::new(0),
     });
-    let (stop, stopped) = watch::channel(false);
     let mut loops = JoinSet::new();
     for bound in proxy.sockets {
-        loops.spawn(receive_loop(
-            Arc::new(bound.socket),
-            bound.port,
-            shared.clone(),
-            stopped.clone(),
-        ));
+        loops.spawn(receive_loop(Arc::new(bound.socket), bound.port, shared.clone()));
     }
     tokio::pin!(shutdown);
     tokio::select! {
-        () = &mut shutdown => {
-            tracing::info!("shutting down");
-            let _ = stop.send(true);
-        }
+        () = &mut shutdown => tracing::info!("shutting down"),
         Some(result) = loops.join_next() => {
-            let _ = stop.send(true);
+            loops.shutdown().await;
             result??;
         }
     }
-    while let Some(result) = loops.join_next().await {
-        result??;
-    }
+    // The loops hold no state worth finishing; answers already being resolved finish in
+    // their own tasks while the runtime lives.
+    loops.shutdown().await;
     Ok(())
 }
 
+/// Receives and answers until an unrecoverable socket error; cancelled at shutdown.
 async fn receive_loop(
     socket: Arc<PktInfoSocket>,
     port: ListenPort,
     shared: Arc<Shared>,
-    mut stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let mut buf = vec![0u8; RECEIVE_BUFFER];
     loop {
-        let received = tokio::select! {
-            biased;
-            _ = stopped.changed() => return Ok(()),
-            received = socket.recv(&mut buf) => received,
-        };
-        match received {
+        match socket.recv(&mut buf).await {
             Ok(received) => handle(&shared, &socket, port, received, &buf[..received.len]),
             // ICMP errors from earlier sends surface here on Linux; they concern one client.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
