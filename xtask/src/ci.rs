@@ -25,5 +25,20 @@ pub(crate) fn run() -> Result<()> {
         Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     )?;
     run_step("cargo test", Command::new("cargo").args(["test", "--workspace"]))?;
-    Ok(())
+    end_to_end()
+}
+
+/// Boots the default real-firmware scenarios (`cargo xtask e2e`). They need root for network
+/// namespaces and tap devices: CI (which runs as root) fails without it, a developer's
+/// unprivileged run skips them with a note.
+fn end_to_end() -> Result<()> {
+    if !crate::deps::is_root() {
+        if std::env::var_os("CI").is_some() {
+            bail!("the end-to-end boots need root (network namespaces, tap devices)");
+        }
+        eprintln!("==> skipping cargo xtask e2e: it needs root (network namespaces, tap devices)");
+        return Ok(());
+    }
+    eprintln!("==> cargo xtask e2e");
+    crate::e2e::run(&[])
 }

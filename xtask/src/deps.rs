@@ -11,15 +11,24 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTPS and TFTP client for integration tests"),
     ("openssl", "s_client cipher checks"),
     ("iproute2", "network namespaces for integration tests"),
-    ("freetds-bin", "tsql, an independent TDS client checked against the TDS test endpoint"),
+    (
+        "freetds-bin",
+        "tsql, an independent TDS client checked against the TDS test endpoint",
+    ),
     ("qemu-system-x86", "end-to-end lab: QEMU firmware clients"),
     ("ipxe-qemu", "end-to-end lab: QEMU's iPXE NIC option ROMs"),
     ("ipxe", "end-to-end lab: undionly.kpxe and snponly.efi"),
     ("ovmf", "end-to-end lab: UEFI firmware"),
     ("seabios", "end-to-end lab: BIOS firmware"),
     ("dnsmasq-base", "end-to-end lab: the site DHCP server"),
-    ("postgresql", "boot records: the same storage suite on a private PostgreSQL server"),
-    ("chromium", "admin page: loaded, navigated and screenshotted headless"),
+    (
+        "postgresql",
+        "boot records: the same storage suite on a private PostgreSQL server",
+    ),
+    (
+        "chromium",
+        "admin page: loaded, navigated and screenshotted headless",
+    ),
 ];
 
 fn missing<'a>(packages: &[(&'a str, &str)]) -> Vec<&'a str> {

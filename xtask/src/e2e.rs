@@ -271,8 +271,8 @@ fn run_pass(
 ) -> Result<Vec<ClientResult>> {
     let taps = scenarios.iter().map(|s| s.clients.len()).max().unwrap_or(1);
     let lab = Lab::create(run_id, layout, taps)?;
-    let mut site_dhcp = site_dhcp::start(&lab, dir)?;
     let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
+    let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client)?;
     let mut pxe_side = match binaries {
         Some(binaries) => PxeSide::Project(project::Services::start(
             binaries,

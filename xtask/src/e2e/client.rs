@@ -197,6 +197,18 @@ impl RunningClient {
             .unwrap_or_default()
     }
 
+    /// Whether the firmware has given up network booting although the script was expected to
+    /// run: no point waiting for the timeout then.
+    pub(crate) fn gave_up(&self) -> bool {
+        self.spec.expect == Expect::Script && {
+            let text = self.serial_text();
+            self.spec
+                .next_boot_device_patterns()
+                .iter()
+                .any(|p| text.contains(p))
+        }
+    }
+
     /// Whether the success criterion is on the serial console.
     pub(crate) fn succeeded(&self) -> bool {
         let text = self.serial_text();

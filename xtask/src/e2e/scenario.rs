@@ -118,6 +118,11 @@ pub(crate) fn boot_all(
                     spec: client.spec.clone(),
                     outcome: Ok(seconds),
                 });
+            } else if client.gave_up() {
+                *result = Some(failure(
+                    client,
+                    "the firmware gave up and moved to its next boot device".into(),
+                ));
             } else if !client.qemu.is_running() {
                 *result = Some(failure(
                     client,
@@ -145,8 +150,13 @@ fn failure(client: &mut RunningClient, reason: String) -> ClientResult {
         client.spec.name,
         client.serial.display()
     );
-    let text = client.serial_text();
-    let tail: Vec<&str> = text.lines().rev().take(15).collect();
+    let text = super::journey::clean(&client.serial_text());
+    let tail: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(15)
+        .collect();
     for line in tail.into_iter().rev() {
         eprintln!("e2e:     | {}", line.trim_end());
     }

@@ -5,13 +5,18 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
+use super::client::ClientSpec;
 use super::lab::{Lab, IPV6_PREFIX, LAB_NET, SERVER_IF};
 use super::process::{in_netns, Spawned};
 
-/// Starts dnsmasq in the lab's DHCP namespace.
-pub(crate) fn start(lab: &Lab, dir: &Path) -> Result<Spawned> {
+/// Starts dnsmasq in the lab's DHCP namespace, with a reserved address for each client.
+///
+/// Reservations matter when clients boot at once: dnsmasq may offer the same free address
+/// to two of them, NAKs the second REQUEST, and OVMF's HTTP Boot gives up after a NAK
+/// instead of starting over.
+pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Spawned> {
     let ns = &lab.dhcp_netns;
     in_netns(
         ns,
@@ -37,7 +42,7 @@ pub(crate) fn start(lab: &Lab, dir: &Path) -> Result<Spawned> {
     let [a, b, c] = LAB_NET;
     let leases = dir.join("site-dhcp.leases");
     std::fs::write(&leases, "")?;
-    let args = [
+    let mut args = vec![
         "--no-daemon".to_owned(),
         "--conf-file=/dev/null".to_owned(),
         "--user=root".to_owned(),
@@ -59,5 +64,9 @@ pub(crate) fn start(lab: &Lab, dir: &Path) -> Result<Spawned> {
         "--log-dhcp".to_owned(),
         "--log-facility=-".to_owned(),
     ];
+    for (index, client) in clients.iter().enumerate() {
+        let host = 100 + u8::try_from(index).context("more than 100 lab clients")?;
+        args.push(format!("--dhcp-host={},{a}.{b}.{c}.{host}", client.mac));
+    }
     Spawned::start("site-dhcp", ns, &dir.join("site-dhcp.log"), "dnsmasq", &args)
 }
