@@ -219,7 +219,15 @@ pub struct Login {
 /// Parses a LOGIN7 message.
 pub fn parse_login7(bytes: &[u8]) -> Result<Login, WireError> {
     let mut fixed = Reader::new(bytes, "LOGIN7");
-    let _length = fixed.u32()?;
+    let length = fixed.u32()? as usize;
+    if length > bytes.len() {
+        return Err(WireError::Truncated {
+            what: "LOGIN7",
+            needed: length,
+            offset: 0,
+            len: bytes.len(),
+        });
+    }
     let tds_version = u32::from_be_bytes(fixed.u32()?.to_le_bytes());
     let packet_size = fixed.u32()?;
     fixed.take(24)?; // program version, pid, connection id, option flags, time zone, LCID
@@ -487,9 +495,236 @@ pub fn prelogin_response() -> Vec<u8> {
     out
 }
 
+/// Client side: encodes a LOGIN7 message (for tests, fuzz seeds and test clients).
+pub fn encode_login7(login: &Login) -> Vec<u8> {
+    const FIXED: usize = 94;
+    let utf16 = |text: &str| -> Vec<u8> {
+        let mut out = Vec::new();
+        put_ucs2(&mut out, text);
+        out
+    };
+    let password: Vec<u8> = utf16(&login.password)
+        .into_iter()
+        .map(|b| b.rotate_left(4) ^ 0xA5)
+        .collect();
+    // host, user, password, app, server, extension, library, language, database
+    let fields: [Vec<u8>; 9] = [
+        utf16("test-host"),
+        utf16(&login.user),
+        password,
+        utf16(&login.app_name),
+        utf16("127.0.0.1"),
+        Vec::new(),
+        utf16("netboot"),
+        Vec::new(),
+        utf16(&login.database),
+    ];
+    let total = FIXED + fields.iter().map(Vec::len).sum::<usize>();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(&(total as u32).to_le_bytes());
+    out.extend_from_slice(&login.tds_version.to_be_bytes());
+    out.extend_from_slice(&login.packet_size.to_le_bytes());
+    out.extend_from_slice(&[0u8; 24]);
+    let mut offset = FIXED;
+    for field in &fields {
+        out.extend_from_slice(&(offset as u16).to_le_bytes());
+        out.extend_from_slice(&((field.len() / 2) as u16).to_le_bytes());
+        offset += field.len();
+    }
+    out.extend_from_slice(&[0u8; 6]); // client ID
+    for _ in 0..3 {
+        out.extend_from_slice(&(offset as u16).to_le_bytes()); // SSPI, attach file, new password
+        out.extend_from_slice(&0u16.to_le_bytes());
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // long SSPI
+    for field in fields {
+        out.extend_from_slice(&field);
+    }
+    out
+}
+
+/// The ALL_HEADERS block with a transaction descriptor of zero and one outstanding request.
+fn put_all_headers(out: &mut Vec<u8>) {
+    out.extend_from_slice(&22u32.to_le_bytes());
+    out.extend_from_slice(&18u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&[0u8; 8]);
+    out.extend_from_slice(&1u32.to_le_bytes());
+}
+
+/// Client side: encodes an SQL batch.
+pub fn encode_sql_batch(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_all_headers(&mut out);
+    put_ucs2(&mut out, text);
+    out
+}
+
+fn put_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Null => out.extend_from_slice(&[0x26, 8, 0]),
+        Value::Int(v) => {
+            out.extend_from_slice(&[0x26, 8, 8]);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Float(v) => {
+            out.extend_from_slice(&[0x6D, 8, 8]);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Value::Text(text) => {
+            let mut bytes = Vec::new();
+            put_ucs2(&mut bytes, text);
+            out.push(0xE7);
+            if bytes.len() <= 8000 {
+                out.extend_from_slice(&8000u16.to_le_bytes());
+                out.extend_from_slice(&[0u8; 5]);
+                out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+                out.extend_from_slice(&bytes);
+            } else {
+                // nvarchar(max): partially length-prefixed chunks.
+                out.extend_from_slice(&0xFFFFu16.to_le_bytes());
+                out.extend_from_slice(&[0u8; 5]);
+                out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+                for chunk in bytes.chunks(4000) {
+                    out.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+                    out.extend_from_slice(chunk);
+                }
+                out.extend_from_slice(&0u32.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Client side: encodes an `sp_executesql` RPC the way tiberius does (statement, parameter
+/// declaration, then the named values).
+pub fn encode_rpc(call: &ExecuteSql) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_all_headers(&mut out);
+    out.extend_from_slice(&0xFFFFu16.to_le_bytes());
+    out.extend_from_slice(&SP_EXECUTESQL.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    let declaration = call
+        .params
+        .iter()
+        .map(|(name, _)| format!("{name} sql_variant"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for (name, value) in [
+        ("stmt", &Value::Text(call.statement.clone())),
+        ("params", &Value::Text(declaration)),
+    ]
+    .into_iter()
+    .chain(call.params.iter().map(|(n, v)| (n.as_str(), v)))
+    {
+        put_b_varchar(&mut out, name);
+        out.push(0); // status
+        put_value(&mut out, value);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    fn login_strategy() -> impl Strategy<Value = Login> {
+        (
+            any::<u32>(),
+            any::<u32>(),
+            ".{0,20}",
+            ".{0,20}",
+            ".{0,20}",
+            ".{0,20}",
+        )
+            .prop_map(
+                |(tds_version, packet_size, user, password, database, app_name)| Login {
+                    tds_version,
+                    packet_size,
+                    user,
+                    password,
+                    database,
+                    app_name,
+                },
+            )
+    }
+
+    fn value_strategy(long_text: bool) -> impl Strategy<Value = Value> {
+        // Long enough for the nvarchar(max) chunked form.
+        let long = if long_text { 4001..4100usize } else { 0..40 };
+        prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::Int),
+            (-1e12f64..1e12).prop_map(Value::Float),
+            ".{0,40}".prop_map(Value::Text),
+            long.prop_map(|n| Value::Text("x".repeat(n))),
+        ]
+    }
+
+    fn call_strategy(long_text: bool) -> impl Strategy<Value = ExecuteSql> {
+        (
+            ".{0,60}",
+            proptest::collection::vec(value_strategy(long_text), 0..5),
+        )
+            .prop_map(|(statement, values)| ExecuteSql {
+                statement,
+                params: values
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (format!("@P{}", i + 1), v))
+                    .collect(),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn login7_round_trip(login in login_strategy()) {
+            prop_assert_eq!(parse_login7(&encode_login7(&login))?, login);
+        }
+
+        #[test]
+        fn login7_every_truncated_prefix_errors(login in login_strategy()) {
+            let bytes = encode_login7(&login);
+            for len in 0..bytes.len() {
+                prop_assert!(parse_login7(&bytes[..len]).is_err(), "prefix {len} parsed");
+            }
+        }
+
+        #[test]
+        fn rpc_round_trip(call in call_strategy(true)) {
+            prop_assert_eq!(parse_rpc(&encode_rpc(&call))?, call);
+        }
+
+        /// Parameters are self-delimiting, so a prefix may end exactly between two of them;
+        /// such a prefix parses to the same statement with trailing parameters missing (only
+        /// a call without parameters can lose just its optional declaration).
+        #[test]
+        fn rpc_truncated_prefixes_error_or_lose_parameters(call in call_strategy(false)) {
+            let bytes = encode_rpc(&call);
+            for len in 0..bytes.len() {
+                if let Ok(partial) = parse_rpc(&bytes[..len]) {
+                    prop_assert_eq!(&partial.statement, &call.statement);
+                    prop_assert!(call.params.starts_with(&partial.params));
+                    prop_assert!(partial.params.len() < call.params.len() || call.params.is_empty(), "prefix {} parsed whole", len);
+                }
+            }
+        }
+
+        #[test]
+        fn sql_batch_round_trip_and_header_prefixes(text in ".{0,80}") {
+            let bytes = encode_sql_batch(&text);
+            prop_assert_eq!(parse_sql_batch(&bytes)?, text);
+            for len in 0..22 {
+                prop_assert!(parse_sql_batch(&bytes[..len]).is_err());
+            }
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            crate::fuzzing::parse_client_message(&bytes);
+        }
+    }
 
     #[test]
     fn ucs2_round_trip() {
