@@ -40,7 +40,14 @@ impl Server {
             ])
             .args(extra)
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
+            // TFTP_TEST_LOG=debug shows the server's log on the test's stderr.
+            .env(
+                "RUST_LOG",
+                std::env::var("TFTP_TEST_LOG")
+                    .ok()
+                    .filter(|l| l.contains("debug"))
+                    .unwrap_or("info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
