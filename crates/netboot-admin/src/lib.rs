@@ -1,1 +1,190 @@
-//! Reports page, JSON API and Prometheus metrics over the boot records (in progress).
+//! The administration interface of the boot records: a web page, a JSON API and Prometheus
+//! metrics, as one axum [`Router`].
+//!
+//! * `{base}/`: machines (search, filters), charts of boots per day and outcome shares,
+//!   recent failures. Server-rendered HTML with inline SVG: no script, no CDN, works offline.
+//! * `{base}/machines/{mac}`: one machine's capabilities and boot timelines
+//!   (DHCP → TFTP → HTTPS → image, with durations and where it stopped).
+//! * `{base}/api/v1/...`: the JSON API, described by `{base}/api/openapi.json`.
+//! * `{base}/metrics`: Prometheus text exposition of every service's counters and the
+//!   records queue.
+//!
+//! Every route needs the configured bearer token or basic-auth user (`/metrics` can be made
+//! public). Mount it on a TLS listener (`pxe-https` does) or on loopback.
+//!
+//! ```no_run
+//! # async fn demo(config: std::sync::Arc<netboot_config::Config>) -> anyhow::Result<()> {
+//! use std::sync::Arc;
+//! let metrics = Arc::new(netboot_records::Metrics::default());
+//! let (recorder, _writer) = netboot_records::Recorder::from_config(&config);
+//! let state = netboot_admin::AdminState::open(&config, recorder, metrics).await?;
+//! let app: axum::Router = netboot_admin::router(state);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9180").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+
+mod api;
+mod auth;
+mod html;
+mod openapi;
+mod pages;
+mod svg;
+
+use std::sync::Arc;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use netboot_config::Config;
+use netboot_records::{Metrics, Recorder, Store};
+
+pub use auth::{Credentials, CredentialsError};
+pub use openapi::openapi_document;
+
+/// What the admin handlers share.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    store: Option<Store>,
+    store_problem: String,
+    recorder: Recorder,
+    metrics: Arc<Metrics>,
+    credentials: Arc<Credentials>,
+    base: Arc<str>,
+}
+
+impl AdminState {
+    /// State over an open store (or none, when recording is off), served under `base`
+    /// (`/admin`, or `""` for the root).
+    #[must_use]
+    pub fn new(
+        store: Option<Store>,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        credentials: Credentials,
+        base: &str,
+    ) -> Self {
+        Self {
+            store_problem: if store.is_some() {
+                String::new()
+            } else {
+                "records are disabled ([records] enabled = false)".into()
+            },
+            store,
+            recorder,
+            metrics,
+            credentials: Arc::new(credentials),
+            base: base.trim_end_matches('/').into(),
+        }
+    }
+
+    /// State from `[admin]` and `[records]`. An unreachable records database does not fail
+    /// this (the page says so, metrics still work); missing credentials do.
+    pub async fn open(
+        config: &Config,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, CredentialsError> {
+        let credentials = Credentials::from_config(config)?;
+        let mut state = Self::new(None, recorder, metrics, credentials, &config.admin.path);
+        if config.records.enabled {
+            match Store::open_config(config).await {
+                Ok(store) => state.store = Some(store),
+                Err(error) => {
+                    tracing::warn!(%error, "admin: boot records database unavailable");
+                    state.store_problem = error.to_string();
+                }
+            }
+        }
+        Ok(state)
+    }
+
+    /// The URL prefix.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// The admin routes under `state.base()`, with authentication and security headers.
+pub fn router(state: AdminState) -> Router {
+    let base = state.base.to_string();
+    let at = |path: &str| format!("{base}{path}");
+    let protected = Router::new()
+        .route(&at("/"), get(pages::index))
+        .route(&at("/machines/{mac}"), get(pages::machine))
+        .route(&at("/api/v1/machines"), get(api::machines))
+        .route(&at("/api/v1/machines/{mac}"), get(api::machine))
+        .route(&at("/api/v1/machines/{mac}/timeline"), get(api::timeline))
+        .route(&at("/api/v1/failures"), get(api::failures))
+        .route(&at("/api/v1/stats/boots-per-day"), get(api::boots_per_day))
+        .route(&at("/api/v1/stats/architectures"), get(api::architectures))
+        .route(&at("/api/v1/stats/outcomes"), get(api::outcomes))
+        .route(&at("/api/v1/status"), get(api::status))
+        .route(&at("/api/v1/export"), get(api::export))
+        .route(&at("/api/openapi.json"), get(openapi::serve));
+    let protected = if base.is_empty() {
+        protected
+    } else {
+        protected.route(&base, get(pages::redirect_to_index))
+    };
+    let metrics = Router::new().route(&at("/metrics"), get(metrics));
+    let credentials = Arc::clone(&state.credentials);
+    let guard = axum::middleware::from_fn_with_state(Arc::clone(&credentials), auth::require);
+    let protected = if credentials.metrics_public {
+        protected
+    } else {
+        protected.merge(metrics.clone())
+    };
+    let mut app = protected.route_layer(guard);
+    if credentials.metrics_public {
+        app = app.merge(metrics);
+    }
+    app.layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<AdminState>) -> Response {
+    let records = state.recorder.is_enabled().then(|| state.recorder.stats());
+    let text = state.metrics.render(records.as_ref());
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// The pages hold client-supplied text (SMBIOS strings): forbid scripts and framing outright.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    response
+}
+
+/// Serves the admin router on `listener` until `shutdown` resolves, logging
+/// `listening on <addr>` once bound.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!("admin interface listening on {addr}");
+    tracing::info!("listening on {addr}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

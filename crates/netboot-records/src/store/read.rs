@@ -59,6 +59,17 @@ fn like_pattern(text: &str) -> String {
     pattern
 }
 
+/// A complete MAC in colon or dash notation; anything else (a UUID fragment that happens to
+/// have twelve hex digits, a partial MAC) is searched as text.
+fn parse_full_mac(text: &str) -> Option<MacAddr> {
+    let groups: Vec<&str> = text.split([':', '-']).collect();
+    let well_formed = groups.len() == 6
+        && groups
+            .iter()
+            .all(|g| g.len() == 2 && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    well_formed.then(|| text.replace('-', ":").parse().ok()).flatten()
+}
+
 /// Groups events (oldest first) into boots, each starting at a boot-start event.
 #[must_use]
 pub fn split_into_boots(events: Vec<StoredEvent>) -> Vec<BootJourney> {
@@ -94,9 +105,9 @@ impl Store {
     /// Machines matching `query`, most recently seen first.
     pub async fn machines(&self, query: &MachineQuery) -> Result<Vec<Machine>, StoreError> {
         let (exact_mac, pattern) = match query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            Some(text) => match text.replace('-', ":").parse::<MacAddr>() {
-                Ok(mac) => (Some(mac.to_string()), None),
-                Err(_) => (None, Some(like_pattern(text))),
+            Some(text) => match parse_full_mac(text) {
+                Some(mac) => (Some(mac.to_string()), None),
+                None => (None, Some(like_pattern(text))),
             },
             None => (None, None),
         };
@@ -259,6 +270,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::like_pattern;
+
+    #[test]
+    fn only_complete_macs_are_exact_searches() {
+        assert!(super::parse_full_mac("52-54-00-AA-00-01").is_some());
+        assert!(super::parse_full_mac("8C4D7A2E-1F3B").is_none());
+        assert!(super::parse_full_mac("52:54:00").is_none());
+    }
 
     #[test]
     fn like_patterns_match_literally() {

@@ -1,0 +1,368 @@
+//! The admin router: authentication, JSON API, OpenAPI document, pages and metrics.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use serde_json::Value;
+use support::{BAD, GOOD, PASSWORD, TOKEN, USER};
+use tower::ServiceExt as _;
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+async fn send(app: &axum::Router, uri: &str, authorization: Option<&str>) -> Reply {
+    let mut request = Request::get(uri);
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+async fn test_app(metrics_public: bool) -> (axum::Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _store) = support::state(&dir, "/admin", metrics_public).await;
+    (netboot_admin::router(state), dir)
+}
+
+#[tokio::test]
+async fn every_route_refuses_missing_or_wrong_credentials() {
+    let (app, _dir) = test_app(false).await;
+    let routes = [
+        "/admin",
+        "/admin/",
+        "/admin/machines/52:54:00:12:34:56",
+        "/admin/api/v1/machines",
+        "/admin/api/v1/machines/52:54:00:12:34:56/timeline",
+        "/admin/api/v1/failures",
+        "/admin/api/v1/stats/boots-per-day",
+        "/admin/api/v1/export?format=csv",
+        "/admin/api/openapi.json",
+        "/admin/metrics",
+    ];
+    let wrong_basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:nope"))
+    );
+    for route in routes {
+        for authorization in [
+            None,
+            Some("Bearer wrong-token-0123456789"),
+            Some(wrong_basic.as_str()),
+        ] {
+            let reply = send(&app, route, authorization).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::UNAUTHORIZED,
+                "{route} with {authorization:?}"
+            );
+            assert!(reply.headers[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic realm="));
+            assert!(!reply.body.contains(GOOD));
+        }
+    }
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    assert_eq!(send(&app, "/admin/", Some(&basic)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&app, "/admin", Some(&basic)).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn machines_search_and_timeline() {
+    let (app, _dir) = test_app(false).await;
+    let all = send(&app, "/admin/api/v1/machines", Some(&bearer())).await.json();
+    let macs: Vec<&str> = all["machines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["mac"].as_str().unwrap())
+        .collect();
+    assert_eq!(macs, [GOOD, BAD], "most recently seen first");
+
+    let by_serial = send(&app, "/admin/api/v1/machines?q=sn-0042", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(by_serial["machines"][0]["mac"], GOOD);
+    assert_eq!(by_serial["machines"][0]["last_outcome"], "image_loaded");
+    assert_eq!(
+        by_serial["machines"][0]["ipxe_features"],
+        serde_json::json!(["HTTPS", "EFI"])
+    );
+    let by_uuid = send(&app, "/admin/api/v1/machines?q=8C4D7A2E-1F3B", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(by_uuid["machines"].as_array().unwrap().len(), 1);
+    let failed = send(&app, "/admin/api/v1/machines?outcome=failed", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(failed["machines"][0]["mac"], BAD);
+    assert_eq!(
+        send(&app, "/admin/api/v1/machines?outcome=bogus", Some(&bearer()))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let one = send(&app, "/admin/api/v1/machines/52-54-00-AB-CD-EF", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(one["arches"], serde_json::json!(["bios"]));
+    assert_eq!(
+        send(&app, "/admin/api/v1/machines/00:00:00:00:00:01", Some(&bearer()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, "/admin/api/v1/machines/not-a-mac", Some(&bearer()))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let timeline = send(
+        &app,
+        "/admin/api/v1/machines/52:54:00:12:34:56/timeline",
+        Some(&bearer()),
+    )
+    .await
+    .json();
+    let boot = &timeline["boots"][0];
+    assert_eq!(boot["outcome"], "image_loaded");
+    assert_eq!(boot["reached"], "image");
+    let kinds: Vec<&str> = boot["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "proxy_offer",
+            "tftp_transfer",
+            "proxy_offer",
+            "https_entry",
+            "decision",
+            "image_download",
+            "image_download"
+        ]
+    );
+    let bad = send(
+        &app,
+        "/admin/api/v1/machines/52:54:00:ab:cd:ef/timeline",
+        Some(&bearer()),
+    )
+    .await
+    .json();
+    assert_eq!(bad["boots"][0]["outcome"], "failed");
+    assert_eq!(bad["boots"][0]["reached"], "tftp");
+}
+
+#[tokio::test]
+async fn failures_statistics_and_status() {
+    let (app, _dir) = test_app(false).await;
+    let failures = send(&app, "/admin/api/v1/failures", Some(&bearer())).await.json();
+    let failures = failures["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2);
+    assert!(failures.iter().all(|f| f["mac"] == BAD && f["ok"] == false));
+
+    let days = send(&app, "/admin/api/v1/stats/boots-per-day?days=7", Some(&bearer()))
+        .await
+        .json();
+    let days = days["days"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    let total: u64 = days.iter().map(|d| d["boots"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2, "two boots began (the iPXE offer belongs to the first)");
+
+    let arches = send(&app, "/admin/api/v1/stats/architectures", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(
+        arches["architectures"],
+        serde_json::json!([{"key": "bios", "count": 1}, {"key": "x64-uefi", "count": 1}])
+    );
+    let outcomes = send(&app, "/admin/api/v1/stats/outcomes", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(
+        outcomes["outcomes"],
+        serde_json::json!([{"key": "failed", "count": 1}, {"key": "image_loaded", "count": 1}])
+    );
+
+    let status = send(&app, "/admin/api/v1/status", Some(&bearer())).await.json();
+    assert_eq!(status["records"]["backend"], "sqlite");
+    assert_eq!(status["records"]["queue"]["dropped_queue_full"], 0);
+}
+
+#[tokio::test]
+async fn export_streams_csv_and_json() {
+    let (app, _dir) = test_app(false).await;
+    let csv = send(&app, "/admin/api/v1/export?format=csv", Some(&bearer())).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(csv.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    assert_eq!(csv.body.lines().count(), 11);
+    assert!(csv
+        .body
+        .starts_with("id,at,mac,uuid,stage,kind,ok,boot_start,duration_ms,detail\r\n"));
+    let json = send(&app, "/admin/api/v1/export?format=json", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(json.as_array().unwrap().len(), 10);
+    assert_eq!(
+        send(&app, "/admin/api/v1/export?format=xml", Some(&bearer()))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn openapi_documents_every_api_route() {
+    let (app, _dir) = test_app(false).await;
+    let document = send(&app, "/admin/api/openapi.json", Some(&bearer()))
+        .await
+        .json();
+    assert_eq!(document["openapi"], "3.0.3");
+    assert_eq!(document["servers"][0]["url"], "/admin");
+    let paths = document["paths"].as_object().unwrap();
+    for (path, object) in paths {
+        assert!(object["get"]["summary"].is_string(), "{path}");
+        // Every documented path answers (parameters filled with sample values).
+        let uri = format!("/admin{}", path.replace("{mac}", GOOD));
+        let reply = send(&app, &uri, Some(&bearer())).await;
+        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.body);
+    }
+    assert_eq!(paths.len(), 9);
+    // Every $ref resolves.
+    let text = document.to_string();
+    for reference in text.split("\"#/components/schemas/").skip(1) {
+        let name = &reference[..reference.find('"').unwrap()];
+        assert!(document["components"]["schemas"][name].is_object(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn pages_render_machines_and_escape_client_text() {
+    let (app, _dir) = test_app(false).await;
+    let index = send(&app, "/admin/", Some(&bearer())).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    assert!(
+        index.body.contains("href=\"/admin/machines/52:54:00:12:34:56\""),
+        "{}",
+        index.body
+    );
+    assert!(index.body.contains("class=\"chart boots-per-day\""));
+    assert!(index.body.contains("class=\"chart outcomes\""));
+    assert!(!index.body.contains("<script"), "client text is escaped");
+    assert!(index.body.contains("&lt;script&gt;"));
+    assert!(
+        !index.body.contains("http://") || !index.body.contains("src=\"http"),
+        "no external resources"
+    );
+
+    let timeline = send(&app, "/admin/machines/52:54:00:ab:cd:ef", Some(&bearer())).await;
+    assert_eq!(timeline.status, StatusCode::OK);
+    assert!(timeline.body.contains("<svg class=\"timeline\""));
+    assert!(timeline.body.contains("stopped at TFTP"), "{}", timeline.body);
+    assert!(timeline.body.contains("timed out waiting for ACK of block 1"));
+    let good = send(&app, "/admin/machines/52:54:00:12:34:56", Some(&bearer())).await;
+    assert!(good.body.contains("reached IMAGE"), "{}", good.body);
+
+    let filtered = send(&app, "/admin/?q=sn-0042", Some(&bearer())).await;
+    let machines_table = &filtered.body
+        [filtered.body.find("id=\"machines\"").unwrap()..filtered.body.find("id=\"failures\"").unwrap()];
+    assert!(machines_table.contains(GOOD) && !machines_table.contains(BAD));
+    assert_eq!(
+        send(&app, "/admin/machines/00:00:00:00:00:09", Some(&bearer()))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn metrics_exposition_and_public_option() {
+    let (app, _dir) = test_app(false).await;
+    let metrics = send(&app, "/admin/metrics", Some(&bearer())).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    assert!(metrics
+        .body
+        .contains("netboot_dhcp_drops_total{reason=\"not_pxe_client\"} 1"));
+    assert!(metrics.body.contains("netboot_tftp_bytes_sent_total 1040000"));
+
+    let (public, _dir) = test_app(true).await;
+    assert_eq!(send(&public, "/admin/metrics", None).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&public, "/admin/api/v1/machines", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn disabled_records_answer_503_but_metrics_work() {
+    let state = netboot_admin::AdminState::new(
+        None,
+        netboot_records::Recorder::disabled(),
+        std::sync::Arc::default(),
+        netboot_admin::Credentials::token(TOKEN),
+        "",
+    );
+    let app = netboot_admin::router(state);
+    let reply = send(&app, "/api/v1/machines", Some(&bearer())).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.json()["error"].as_str().unwrap().contains("disabled"));
+    assert_eq!(
+        send(&app, "/", Some(&bearer())).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        send(&app, "/metrics", Some(&bearer())).await.status,
+        StatusCode::OK
+    );
+}
