@@ -284,7 +284,12 @@ fn run_pass(
         None => PxeSide::Reference(reference::start(&lab, dir, &every_client)?),
     };
     let mut journey = narrate.then(|| {
-        let mut journey = journey::Journey::new(every_client.iter().map(|c| c.mac.clone()).collect());
+        let machines: Vec<_> = every_client
+            .iter()
+            .enumerate()
+            .filter_map(|(index, c)| Some((c.mac.clone(), site_dhcp::reserved_address(index).ok()?)))
+            .collect();
+        let mut journey = journey::Journey::new(&machines);
         if let PxeSide::Project(services) = &pxe_side {
             for (name, log) in services.logs() {
                 journey.follow_service(name, log.to_path_buf());
@@ -313,7 +318,12 @@ fn run_pass(
         })?;
         for mut result in booted {
             if result.outcome.is_ok() {
-                if let Err(e) = pxe_side.check_service_logs(&result.spec) {
+                let index = every_client
+                    .iter()
+                    .position(|c| c.name == result.spec.name)
+                    .unwrap_or_default();
+                let ip = site_dhcp::reserved_address(index)?;
+                if let Err(e) = pxe_side.check_service_logs(&result.spec, ip) {
                     eprintln!("e2e:   {} FAILED the server-side check: {e:#}", result.spec.name);
                     result.outcome = Err(format!("server-side check: {e:#}"));
                 }
@@ -349,9 +359,9 @@ impl PxeSide {
         }
     }
 
-    fn check_service_logs(&self, client: &client::ClientSpec) -> Result<()> {
+    fn check_service_logs(&self, client: &client::ClientSpec, ip: std::net::Ipv4Addr) -> Result<()> {
         match self {
-            Self::Project(services) => services.check_logs(client),
+            Self::Project(services) => services.check_logs(client, ip),
             Self::Reference(processes) => {
                 // dnsmasq logs each proxy answer with the client's MAC.
                 let text = std::fs::read_to_string(processes[0].log())?;

@@ -27,7 +27,9 @@ const SERIAL_STEPS: &[&str] = &[
 pub(crate) struct Journey {
     started: Instant,
     sources: Vec<Source>,
-    macs: Vec<String>,
+    /// Service log text that identifies a booting machine: its MAC, and its address as the
+    /// TFTP (`peer=IP:`) and HTTP (`remote=IP `) logs write it.
+    needles: Vec<String>,
 }
 
 struct Source {
@@ -39,12 +41,16 @@ struct Source {
 }
 
 impl Journey {
-    /// Narrates lines that mention one of `macs` in service logs.
-    pub(crate) fn new(macs: Vec<String>) -> Self {
+    /// Narrates service log lines about these machines (MAC and reserved address).
+    pub(crate) fn new(machines: &[(String, std::net::Ipv4Addr)]) -> Self {
+        let needles = machines
+            .iter()
+            .flat_map(|(mac, ip)| [mac.clone(), format!("peer={ip}:"), format!("remote={ip} ")])
+            .collect();
         Self {
             started: Instant::now(),
             sources: Vec::new(),
-            macs,
+            needles,
         }
     }
 
@@ -77,15 +83,16 @@ impl Journey {
                 let show = if source.serial {
                     SERIAL_STEPS.iter().any(|step| line.contains(step))
                 } else {
-                    self.macs.iter().any(|mac| line.contains(mac.as_str()))
+                    self.needles.iter().any(|needle| line.contains(needle.as_str()))
                 };
                 if show {
-                    println!(
-                        "[{:6.1}s] {:<16} {}",
-                        self.started.elapsed().as_secs_f64(),
-                        source.label,
-                        line
-                    );
+                    let message = if source.serial {
+                        line.as_str()
+                    } else {
+                        without_timestamp(&line)
+                    };
+                    let elapsed = self.started.elapsed().as_secs_f64();
+                    println!("[{elapsed:6.1}s] {:<16} {message}", source.label);
                 }
             }
         }
@@ -110,6 +117,16 @@ impl Source {
             .map(|l| l.trim().to_owned())
             .filter(|l| !l.is_empty())
             .collect()
+    }
+}
+
+/// A service log line without its leading RFC 3339 timestamp (the narration has its own clock).
+fn without_timestamp(line: &str) -> &str {
+    match line.split_once(' ') {
+        Some((first, rest)) if first.len() > 20 && first.ends_with('Z') && first.contains('T') => {
+            rest.trim_start()
+        }
+        _ => line,
     }
 }
 
@@ -144,6 +161,15 @@ pub(crate) fn clean(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::clean;
+
+    #[test]
+    fn service_timestamps_are_dropped() {
+        assert_eq!(
+            super::without_timestamp("2026-11-25T15:58:16.340378Z  INFO pxe_proxy::serve: answered"),
+            "INFO pxe_proxy::serve: answered"
+        );
+        assert_eq!(super::without_timestamp("plain line"), "plain line");
+    }
 
     #[test]
     fn console_noise_is_removed() {

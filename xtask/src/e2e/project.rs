@@ -2,6 +2,7 @@
 //! shared configuration file written by the harness, either together in one namespace or
 //! each in its own.
 
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::sleep;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use super::client::ClientSpec;
+use super::client::{ClientSpec, Expect, Firmware};
 use super::lab::{Lab, Layout};
 use super::process::Spawned;
 
@@ -95,33 +96,57 @@ impl Services {
         Ok(())
     }
 
-    /// The services' side of a boot: some service logged the client's MAC together with the
-    /// architecture this firmware must report.
-    pub(crate) fn check_logs(&self, client: &ClientSpec) -> Result<()> {
-        let mut seen_mac = false;
-        for p in &self.processes {
-            // Logs may be coloured; compare the text without escape sequences.
-            let text = super::journey::clean(&std::fs::read_to_string(p.log()).unwrap_or_default());
-            for line in text.lines().filter(|l| l.contains(&client.mac)) {
-                seen_mac = true;
-                if client
-                    .firmware
-                    .expected_arches()
-                    .iter()
-                    .any(|arch| mentions_arch(line, arch))
-                {
-                    return Ok(());
-                }
-            }
+    /// The services' side of a boot: some service logged the client's MAC with the
+    /// architecture this firmware must report and the decision the rules give it, and the
+    /// boot program went the way this firmware fetches it (TFTP for UEFI PXE, HTTP for UEFI
+    /// HTTP Boot), to the address the site DHCP server reserved for it.
+    pub(crate) fn check_logs(&self, client: &ClientSpec, ip: Ipv4Addr) -> Result<()> {
+        // Logs may be coloured; compare the text without escape sequences.
+        let text: String = self
+            .processes
+            .iter()
+            .map(|p| super::journey::clean(&std::fs::read_to_string(p.log()).unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(&client.mac)).collect();
+        if lines.is_empty() {
+            bail!("no service logged {}", client.mac);
         }
-        if seen_mac {
+        let arches = client.firmware.expected_arches();
+        if !lines
+            .iter()
+            .any(|l| arches.iter().any(|arch| mentions_arch(l, arch)))
+        {
             bail!(
-                "the services logged {} but never with arch {:?}",
-                client.mac,
-                client.firmware.expected_arches()
+                "the services logged {} but never with arch {arches:?}",
+                client.mac
             );
         }
-        bail!("no service logged {}", client.mac)
+        let decision = match client.expect {
+            Expect::Script => "decision=\"boot\"",
+            Expect::NextBootDevice => "decision=\"exit\"",
+        };
+        if !lines.iter().any(|l| l.contains(decision)) {
+            bail!("no service logged {decision} for {}", client.mac);
+        }
+        let fetched = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
+        let peer = format!("peer={ip}:");
+        let remote = format!("remote={ip} ");
+        match client.firmware {
+            Firmware::UefiPxe if !fetched(&[&peer, "sent", "snponly.efi"]) => {
+                bail!(
+                    "pxe-tftp never logged sending snponly.efi to {ip} ({})",
+                    client.mac
+                )
+            }
+            Firmware::UefiHttp if !fetched(&[&remote, "GET", "/snponly.efi", "status=200"]) => {
+                bail!(
+                    "pxe-https never logged serving /snponly.efi to {ip} ({})",
+                    client.mac
+                )
+            }
+            _ => Ok(()),
+        }
     }
 }
 

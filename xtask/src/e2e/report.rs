@@ -13,7 +13,7 @@ pub(crate) fn print(results: &[(Layout, ClientResult)]) {
     let mut by_client: BTreeMap<(String, String), Vec<&ClientResult>> = BTreeMap::new();
     for (layout, result) in results {
         by_client
-            .entry((format!("{layout:?}").to_lowercase(), result.spec.name.clone()))
+            .entry((layout.name().to_owned(), result.spec.name.clone()))
             .or_default()
             .push(result);
     }

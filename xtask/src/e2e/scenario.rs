@@ -29,14 +29,14 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
     use Firmware::{Bios, UefiHttp, UefiPxe};
     vec![
         Scenario {
-            name: "bios-chain",
-            about: "SeaBIOS + iPXE ROM -> proxy offer -> TFTP undionly.kpxe -> iPXE -> script",
+            name: "bios",
+            about: "SeaBIOS + QEMU's iPXE NIC ROM -> proxy offer with the script URL -> script",
             default: true,
-            clients: vec![ClientSpec::new("bios-chain", Bios, 1, 0, Script)],
+            clients: vec![ClientSpec::new("bios", Bios, 1, 0, Script)],
         },
         Scenario {
             name: "uefi-pxe",
-            about: "OVMF native PXE -> proxy offer + 4011 exchange -> TFTP snponly.efi -> iPXE -> script",
+            about: "OVMF native PXE -> proxy offer -> TFTP snponly.efi (blksize 1468, windowsize 4) -> iPXE -> script",
             default: true,
             clients: vec![ClientSpec::new("uefi-pxe", UefiPxe, 2, 0, Script)],
         },

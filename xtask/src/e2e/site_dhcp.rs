@@ -3,6 +3,7 @@
 //! next to it. It also sends IPv6 router advertisements: without a router on the link, iPXE's
 //! "Configuring" waits about 15 s per DHCP round for IPv6 autoconfiguration.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -65,8 +66,17 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Spa
         "--log-facility=-".to_owned(),
     ];
     for (index, client) in clients.iter().enumerate() {
-        let host = 100 + u8::try_from(index).context("more than 100 lab clients")?;
-        args.push(format!("--dhcp-host={},{a}.{b}.{c}.{host}", client.mac));
+        args.push(format!("--dhcp-host={},{}", client.mac, reserved_address(index)?));
     }
     Spawned::start("site-dhcp", ns, &dir.join("site-dhcp.log"), "dnsmasq", &args)
+}
+
+/// The address reserved for the `index`th client of a pass.
+pub(crate) fn reserved_address(index: usize) -> Result<Ipv4Addr> {
+    let [a, b, c] = LAB_NET;
+    let host = u8::try_from(index)
+        .ok()
+        .and_then(|i| i.checked_add(100))
+        .context("more than 100 lab clients")?;
+    Ok(Ipv4Addr::new(a, b, c, host))
 }
