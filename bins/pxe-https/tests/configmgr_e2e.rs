@@ -190,3 +190,32 @@ async fn sqlite_and_tds_backends_render_the_same_menus() {
     assert!(menu.contains("item a1 [A] Windows 11 Enterprise 24H2"), "{menu}");
     std::env::remove_var(&variable);
 }
+
+/// The demo configuration shipped in `testdata/configmgr` gives a ConfigMgr menu with no site
+/// server (the listeners are not bound here; their fixed ports may be taken).
+#[tokio::test]
+async fn demo_configuration_shows_a_configmgr_menu() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/configmgr/demo.toml");
+    let config = Config::load(Some(&path)).unwrap();
+    let resolver = netboot_runtime::build_resolver(&config).unwrap();
+    let request = netboot_core::BootRequest::new(
+        "00:15:5d:00:00:03".parse().unwrap(),
+        netboot_core::ClientArch::EfiX64,
+        netboot_core::BootStage::Ipxe,
+    )
+    .with_uuid(Some("4c4c4544-0003-4a10-8000-b1c04f000003".parse().unwrap()));
+    let decision = resolver.resolve(&request).await.unwrap();
+    let netboot_core::BootDecision::Boot(menu) = decision else {
+        panic!("{decision:?}")
+    };
+    let ids: Vec<_> = menu
+        .entries
+        .iter()
+        .map(|e| (e.id.as_str(), e.deployment.marker()))
+        .collect();
+    assert_eq!(ids, [("PS120002", 'R'), ("PS120001", 'A')]);
+    assert_eq!(
+        menu.title.as_deref(),
+        Some("ConfigMgr deployments (demo site PS1)")
+    );
+}

@@ -103,13 +103,15 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
                     Arc::new(site)
                 }
                 ConfigMgrBackend::Sqlite => {
-                    let path = config.resolve_path(
-                        cm.sqlite
-                            .as_deref()
-                            .context("resolver.configmgr.sqlite: not set")?,
-                    );
+                    let sqlite = cm
+                        .sqlite
+                        .as_deref()
+                        .context("resolver.configmgr.sqlite: not set")?;
+                    // ":memory:" is a database of its own, not a file beside the config.
+                    let memory = sqlite.as_os_str() == ":memory:";
+                    let path = if memory { sqlite.to_path_buf() } else { config.resolve_path(sqlite) };
                     let migrations = cm.sqlite_migrations.as_deref().map(|m| config.resolve_path(m));
-                    if migrations.is_none() && !path.is_file() {
+                    if migrations.is_none() && !memory && !path.is_file() {
                         bail!("resolver.configmgr.sqlite: {} does not exist", path.display());
                     }
                     let location = path
