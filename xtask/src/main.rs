@@ -34,7 +34,7 @@ enum Command {
         /// `dhcp`, `tftp` or `https`.
         target: String,
         /// Extra arguments for that benchmark.
-        #[arg(trailing_var_arg = true)]
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Boots a BIOS and a UEFI virtual machine through `pxe-server` in a lab network, narrating.

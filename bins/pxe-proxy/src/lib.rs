@@ -54,6 +54,10 @@ impl Args {
     }
 }
 
+/// Socket receive buffer: a few thousand queued requests, so a burst of booting machines
+/// is not dropped while the process waits for the CPU.
+const RECEIVE_BUFFER_BYTES: usize = 4 << 20;
+
 /// The proxy with its sockets bound, not yet serving.
 #[derive(Debug)]
 pub struct BoundProxy {
@@ -91,6 +95,7 @@ pub fn bind(config: Arc<Config>) -> anyhow::Result<BoundProxy> {
                 broadcast: true,
                 device: interface.clone(),
                 reuse_address: false,
+                receive_buffer: Some(RECEIVE_BUFFER_BYTES),
             };
             let socket =
                 PktInfoSocket::bind(addr, &options).map_err(|e| bind_error(e, addr, interface.as_deref()))?;

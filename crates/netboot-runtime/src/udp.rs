@@ -22,6 +22,10 @@ pub struct UdpOptions {
     /// Share the port with other sockets that also set it (SO_REUSEADDR), e.g. one socket
     /// per interface, or a DHCP server in the same network namespace.
     pub reuse_address: bool,
+    /// Receive buffer in bytes, to absorb bursts (a room of machines powering on at once)
+    /// while the process is not scheduled. Set with SO_RCVBUFFORCE when privileged, else
+    /// SO_RCVBUF, which the kernel caps at `net.core.rmem_max`.
+    pub receive_buffer: Option<usize>,
 }
 
 /// A datagram's metadata as the kernel reported it.
@@ -54,6 +58,11 @@ impl PktInfoSocket {
         }
         if options.broadcast {
             socket.set_broadcast(true)?;
+        }
+        if let Some(size) = options.receive_buffer {
+            if socket::setsockopt(&socket, sockopt::RcvBufForce, &size).is_err() {
+                socket.set_recv_buffer_size(size)?;
+            }
         }
         if let Some(device) = &options.device {
             socket.bind_device(Some(device.as_bytes()))?;

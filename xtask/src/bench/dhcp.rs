@@ -27,11 +27,15 @@ use super::{enter_netns, percentile, process_cpu, CpuTime, NetnsPair};
 #[command(name = "dhcp")]
 struct Args {
     /// Seconds per measurement.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 3)]
     seconds: u64,
     /// Requests in flight in the closed loop.
     #[arg(long, default_value_t = 32)]
     inflight: usize,
+    /// Runs of every measurement per server; the median is reported. Servers take turns
+    /// run by run, so background load on the machine hits both alike.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
     /// Open-loop request rates (requests/s), comma separated.
     #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
     rates: Vec<u32>,
@@ -80,6 +84,8 @@ struct Measurement {
     elapsed: Duration,
     server_cpu: CpuTime,
     latencies: Vec<Duration>,
+    /// The median p99 over repeated runs, when this is a summary.
+    p99_override: Option<f64>,
 }
 
 impl Measurement {
@@ -96,6 +102,9 @@ impl Measurement {
         self.server_cpu.system.as_secs_f64() / self.server_cpu.total().as_secs_f64().max(f64::MIN_POSITIVE)
     }
     fn p(&self, p: f64) -> f64 {
+        if let (99.0, Some(p99)) = (p, self.p99_override) {
+            return p99;
+        }
         percentile(&self.latencies, p).as_secs_f64() * 1e3
     }
 }
@@ -123,17 +132,86 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     let namespaces = NetnsPair::create("nbb", SUBNET)?;
 
-    let mut results: Vec<(Server, String, Measurement)> = Vec::new();
-    for server in [Server::PxeProxy, Server::Dnsmasq] {
-        let mut child = start_server(server, &root, &work, &namespaces)?;
-        let outcome = measure_server(server, child.id(), &namespaces, &args);
-        let _ = child.kill();
-        let _ = child.wait();
-        results.extend(outcome?.into_iter().map(|(label, m)| (server, label, m)));
+    warn_if_busy();
+    let mut loads = Vec::new();
+    for phase in [Phase::Discover67, Phase::Request4011] {
+        loads.push((phase, None));
+        loads.extend(args.rates.iter().map(|&rate| (phase, Some(rate))));
+    }
+    let mut runs: Vec<(Server, String, Measurement)> = Vec::new();
+    for &(phase, rate) in &loads {
+        let label = match rate {
+            None => format!("{} closed {} in flight", phase.name(), args.inflight),
+            Some(rate) => format!("{} open {rate}/s", phase.name()),
+        };
+        for _ in 0..args.repeats.max(1) {
+            for server in [Server::PxeProxy, Server::Dnsmasq] {
+                let mut child = start_server(server, &root, &work, &namespaces)?;
+                let outcome = measure(server, child.id(), &namespaces, phase, rate, &args);
+                let _ = child.kill();
+                let _ = child.wait();
+                runs.push((server, label.clone(), outcome?));
+            }
+        }
     }
     let _ = std::fs::remove_dir_all(&work);
-    report(&args, &results);
+    report(&args, &median_per_load(runs));
     Ok(())
+}
+
+/// Background load skews every figure; say so when the machine is busy.
+fn warn_if_busy() {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let one_minute: f64 = load
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0.0);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if one_minute > cores * 0.5 {
+        eprintln!("warning: load average {one_minute:.1} on {cores} cores; figures will be noisy");
+    }
+}
+
+/// Per server and load, the median of each figure over the repeated runs.
+fn median_per_load(runs: Vec<(Server, String, Measurement)>) -> Vec<(Server, String, Measurement)> {
+    let mut keys: Vec<(Server, String)> = Vec::new();
+    for (server, label, _) in &runs {
+        if !keys.iter().any(|(s, l)| s == server && l == label) {
+            keys.push((*server, label.clone()));
+        }
+    }
+    keys.into_iter()
+        .map(|(server, label)| {
+            let mut group: Vec<&Measurement> = runs
+                .iter()
+                .filter(|(s, l, _)| *s == server && *l == label)
+                .map(|(_, _, m)| m)
+                .collect();
+            // The run with the median rate carries the reply count and latencies; CPU per
+            // reply is the median of its own.
+            group.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+            let mut median = group[group.len() / 2].clone();
+            let mut cpu: Vec<&Measurement> = group.clone();
+            cpu.sort_by(|a, b| a.cpu_per_reply_us().total_cmp(&b.cpu_per_reply_us()));
+            let by_cpu = cpu[cpu.len() / 2];
+            median.server_cpu = CpuTime {
+                user: by_cpu
+                    .server_cpu
+                    .user
+                    .mul_f64(median.replies as f64 / by_cpu.replies.max(1) as f64),
+                system: by_cpu
+                    .server_cpu
+                    .system
+                    .mul_f64(median.replies as f64 / by_cpu.replies.max(1) as f64),
+            };
+            let mut p99: Vec<&Measurement> = group.clone();
+            p99.sort_by(|a, b| a.p(99.0).total_cmp(&b.p(99.0)));
+            median.p99_override = Some(p99[p99.len() / 2].p(99.0));
+            median.lost = group.iter().map(|m| m.lost).sum();
+            (server, label, median)
+        })
+        .collect()
 }
 
 fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NetnsPair) -> Result<Child> {
@@ -177,33 +255,29 @@ fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NetnsPair
 }
 
 /// Runs every measurement against one running server from inside the client namespace.
-fn measure_server(
+/// One measurement against a running server, from inside the client namespace.
+fn measure(
     server: Server,
     pid: u32,
     namespaces: &NetnsPair,
+    phase: Phase,
+    rate: Option<u32>,
     args: &Args,
-) -> Result<Vec<(String, Measurement)>> {
+) -> Result<Measurement> {
     let client_ns = namespaces.client.clone();
     let seconds = Duration::from_secs(args.seconds);
-    let (inflight, rates) = (args.inflight, args.rates.clone());
-    std::thread::spawn(move || -> Result<Vec<(String, Measurement)>> {
+    let inflight = args.inflight;
+    std::thread::spawn(move || -> Result<Measurement> {
         enter_netns(&client_ns)?;
-        let mut results = Vec::new();
-        for phase in [Phase::Discover67, Phase::Request4011] {
-            let load = Load::new(phase)?;
-            load.wait_until_answered(server)?;
-            let before = process_cpu(pid)?;
-            let mut m = load.closed_loop(inflight, seconds)?;
-            m.server_cpu = process_cpu(pid)? - before;
-            results.push((format!("{} closed {inflight} in flight", phase.name()), m));
-            for &rate in &rates {
-                let before = process_cpu(pid)?;
-                let mut m = load.open_loop(rate, seconds)?;
-                m.server_cpu = process_cpu(pid)? - before;
-                results.push((format!("{} open {rate}/s", phase.name()), m));
-            }
-        }
-        Ok(results)
+        let load = Load::new(phase)?;
+        load.wait_until_answered(server)?;
+        let before = process_cpu(pid)?;
+        let mut m = match rate {
+            None => load.closed_loop(inflight, seconds)?,
+            Some(rate) => load.open_loop(rate, seconds)?,
+        };
+        m.server_cpu = process_cpu(pid)? - before;
+        Ok(m)
     })
     .join()
     .map_err(|_| anyhow::anyhow!("load generator panicked"))?
@@ -409,12 +483,13 @@ fn firmware_packet(kind: MessageType, ciaddr: Ipv4Addr) -> DhcpMessage {
 fn report(args: &Args, results: &[(Server, String, Measurement)]) {
     println!();
     println!(
-        "dhcp benchmark: {} s per measurement, server and load generator in separate network namespaces",
+        "dhcp benchmark: median of {} runs of {} s each; server and load generator in separate network namespaces",
+        args.repeats.max(1),
         args.seconds
     );
     println!(
-        "{:<10} {:<32} {:>10} {:>6} {:>13} {:>8} {:>8} {:>8}",
-        "server", "load", "replies/s", "lost", "CPU us/reply", "p50 ms", "p99 ms", "max ms"
+        "{:<10} {:<32} {:>10} {:>6} {:>13} {:>9} {:>8} {:>8} {:>8}",
+        "server", "load", "replies/s", "lost", "CPU us/reply", "kernel %", "p50 ms", "p99 ms", "max ms"
     );
     for (server, label, m) in results {
         println!(
