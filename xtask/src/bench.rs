@@ -5,7 +5,6 @@
 
 mod dhcp;
 mod https;
-mod records;
 mod tftp;
 
 use std::process::Command;
@@ -17,8 +16,7 @@ pub(crate) fn run(target: &str, args: &[String]) -> Result<()> {
         "dhcp" => dhcp::run(args),
         "tftp" => tftp::run(args),
         "https" => https::run(args),
-        "records" => records::run(args),
-        other => bail!("unknown benchmark {other:?} (dhcp, tftp, https, records)"),
+        other => bail!("unknown benchmark {other:?} (dhcp, tftp, https)"),
     }
 }
 
