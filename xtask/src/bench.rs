@@ -5,6 +5,7 @@
 
 mod dhcp;
 mod https;
+mod records;
 mod tftp;
 
 use std::process::Command;
@@ -16,7 +17,8 @@ pub(crate) fn run(target: &str, args: &[String]) -> Result<()> {
         "dhcp" => dhcp::run(args),
         "tftp" => tftp::run(args),
         "https" => https::run(args),
-        other => bail!("unknown benchmark {other:?} (dhcp, tftp, https)"),
+        "records" => records::run(args),
+        other => bail!("unknown benchmark {other:?} (dhcp, tftp, https, records)"),
     }
 }
 

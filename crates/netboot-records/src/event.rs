@@ -25,6 +25,10 @@ pub struct Event {
     pub mac: MacAddr,
     /// The machine's SMBIOS UUID, when the protocol carried it.
     pub uuid: Option<SmbiosUuid>,
+    /// The client's IP address, when it had one. Services that only see an address (TFTP)
+    /// are matched to a MAC through it.
+    #[serde(default)]
+    pub ip: Option<IpAddr>,
     /// What happened.
     pub detail: EventDetail,
 }
@@ -37,8 +41,16 @@ impl Event {
             at: Utc::now(),
             mac,
             uuid: None,
+            ip: None,
             detail,
         }
+    }
+
+    /// Adds the client's address (ignored when unspecified, as in a DHCPDISCOVER).
+    #[must_use]
+    pub fn with_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.ip = ip.filter(|ip| !ip.is_unspecified());
+        self
     }
 
     /// Adds the machine's UUID.

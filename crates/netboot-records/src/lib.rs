@@ -28,8 +28,10 @@ mod event;
 mod export;
 mod identity;
 mod metrics;
+pub mod neighbours;
 mod recorder;
 mod store;
+mod telemetry;
 
 pub use event::{
     DecisionKind, DecisionRecord, ErrorRecord, Event, EventDetail, HttpsEntry, ImageDownload, Outcome,
@@ -45,6 +47,7 @@ pub use recorder::{Recorder, RecorderOptions, RecorderStats, StatsSnapshot, Stor
 pub use store::{
     split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, Store, StoreError, StoredEvent,
 };
+pub use telemetry::{start, telemetry, Telemetry, TelemetryGuard};
 
 /// Entry points for `cargo fuzz` (and the corpus test that keeps them compiling).
 #[doc(hidden)]

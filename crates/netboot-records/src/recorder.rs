@@ -14,7 +14,7 @@ use netboot_config::Config;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
-use crate::event::Event;
+use crate::event::{Event, EventDetail};
 use crate::store::{Store, StoreError};
 
 /// Counters of the recording pipeline, shared by every [`Recorder`] clone and the writer.
@@ -24,6 +24,7 @@ pub struct RecorderStats {
     written: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_store_error: AtomicU64,
+    dropped_unattributed: AtomicU64,
     store_up: AtomicBool,
     capacity: AtomicU64,
 }
@@ -39,6 +40,8 @@ pub struct StatsSnapshot {
     pub dropped_queue_full: u64,
     /// Events lost because the database was unreachable or rejected the write.
     pub dropped_store_error: u64,
+    /// Events seen only by IP address that no recorded machine had used.
+    pub dropped_unattributed: u64,
     /// Events waiting in the queue.
     pub queue_depth: u64,
     /// Queue capacity.
@@ -51,7 +54,7 @@ impl StatsSnapshot {
     /// Every dropped event, whatever the reason.
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_store_error
+        self.dropped_queue_full + self.dropped_store_error + self.dropped_unattributed
     }
 }
 
@@ -62,12 +65,14 @@ impl RecorderStats {
         let enqueued = self.enqueued.load(Ordering::Relaxed);
         let written = self.written.load(Ordering::Relaxed);
         let dropped_store_error = self.dropped_store_error.load(Ordering::Relaxed);
+        let dropped_unattributed = self.dropped_unattributed.load(Ordering::Relaxed);
         StatsSnapshot {
+            dropped_unattributed,
             enqueued,
             written,
             dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
             dropped_store_error,
-            queue_depth: enqueued.saturating_sub(written + dropped_store_error),
+            queue_depth: enqueued.saturating_sub(written + dropped_store_error + dropped_unattributed),
             queue_capacity: self.capacity.load(Ordering::Relaxed),
             store_up: self.store_up.load(Ordering::Relaxed),
         }
@@ -136,8 +141,18 @@ impl RecorderOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    queue: Option<mpsc::Sender<Event>>,
+    queue: Option<mpsc::Sender<Queued>>,
     stats: Arc<RecorderStats>,
+}
+
+/// What waits in the queue.
+#[derive(Debug)]
+enum Queued {
+    /// An event of a known machine.
+    Known(Event),
+    /// An event seen only by the client's address; the writer finds the machine that last
+    /// used the address in the database.
+    ByAddress(Event),
 }
 
 /// The running writer task; [`Writer::shutdown`] flushes what is queued and stops it.
@@ -217,8 +232,35 @@ impl Recorder {
 
     /// Queues an event. Never waits: when the queue is full the event is counted as dropped.
     pub fn record(&self, event: Event) {
+        self.enqueue(Queued::Known(event));
+    }
+
+    /// Records an event of the client at `ip` when only its address is known (TFTP). The
+    /// machine is found in this process's [`IdentityCache`](crate::IdentityCache), then in
+    /// the kernel's neighbour (ARP) table, and otherwise by the writer in the database: the
+    /// machine whose events last carried this address. Events no machine can be found for
+    /// are counted as unattributed.
+    pub fn record_for_address(&self, ip: std::net::IpAddr, detail: EventDetail) {
+        if self.queue.is_none() {
+            return;
+        }
+        let known = crate::telemetry::identities()
+            .lookup(ip)
+            .or_else(|| crate::neighbours::lookup(ip).map(|mac| (mac, None)));
+        let mut event = Event::now(netboot_core::MacAddr::default(), detail).with_ip(Some(ip));
+        match known {
+            Some((mac, uuid)) => {
+                event.mac = mac;
+                event.uuid = uuid;
+                self.enqueue(Queued::Known(event));
+            }
+            None => self.enqueue(Queued::ByAddress(event)),
+        }
+    }
+
+    fn enqueue(&self, item: Queued) {
         let Some(queue) = &self.queue else { return };
-        match queue.try_send(event) {
+        match queue.try_send(item) {
             Ok(()) => {
                 self.stats.enqueued.fetch_add(1, Ordering::Relaxed);
             }
@@ -251,7 +293,7 @@ async fn open(source: &StoreSource) -> Result<Store, StoreError> {
 async fn write_loop(
     source: StoreSource,
     options: RecorderOptions,
-    mut receiver: mpsc::Receiver<Event>,
+    mut receiver: mpsc::Receiver<Queued>,
     stats: Arc<RecorderStats>,
     stop: Arc<Notify>,
 ) {
@@ -294,12 +336,24 @@ async fn write_loop(
                 }
             }
         }
-        let count = batch.len() as u64;
+        let mut events = Vec::with_capacity(batch.len());
+        for item in batch.drain(..) {
+            match item {
+                Queued::Known(event) => events.push(event),
+                Queued::ByAddress(event) => match attribute(store.as_ref(), event).await {
+                    Some(event) => events.push(event),
+                    None => {
+                        stats.dropped_unattributed.fetch_add(1, Ordering::Relaxed);
+                    }
+                },
+            }
+        }
+        let count = events.len() as u64;
         let result = match &store {
-            Some(store) => store.insert(&batch).await.map_err(Some),
+            Some(store) if !events.is_empty() => store.insert(&events).await.map_err(Some),
+            Some(_) => Ok(()),
             None => Err(None),
         };
-        batch.clear();
         match result {
             Ok(()) => {
                 stats.written.fetch_add(count, Ordering::Relaxed);
@@ -319,6 +373,25 @@ async fn write_loop(
     // A store the writer opened itself is closed cleanly; one handed in stays open for its owner.
     if let (Some(store), StoreSource::Config(_)) = (store, &source) {
         store.close().await;
+    }
+}
+
+/// Finds the machine behind an event known only by address.
+async fn attribute(store: Option<&Store>, mut event: Event) -> Option<Event> {
+    let ip = event.ip?;
+    match store?.mac_for_ip(ip, event.at).await {
+        Ok(Some(mac)) => {
+            event.mac = mac;
+            Some(event)
+        }
+        Ok(None) => {
+            tracing::debug!(%ip, kind = event.detail.kind(), "no machine known at this address; event not recorded");
+            None
+        }
+        Err(error) => {
+            tracing::warn!(%error, "looking up the machine of an address failed");
+            None
+        }
     }
 }
 

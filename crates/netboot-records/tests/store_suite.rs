@@ -29,6 +29,7 @@ cases!(
     export_pages_through_every_event,
     recorder_writes_through_the_queue,
     out_of_order_batches_keep_the_newest_outcome,
+    events_seen_by_address_find_their_machine,
 );
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -366,4 +367,34 @@ fn fixture_details_survive_storage_encoding() {
             "{text}"
         );
     }
+}
+
+async fn events_seen_by_address_find_their_machine(store: Store) {
+    let machine = mac("52:54:00:00:00:0a");
+    let ip: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+    let mut offer = full_boot(machine, Utc::now()).remove(0).with_ip(Some(ip));
+    offer.at = Utc::now() - chrono::Duration::seconds(5);
+    store.insert(&[offer]).await.unwrap();
+    let options = RecorderOptions {
+        retention: None,
+        ..RecorderOptions::default()
+    };
+    let (recorder, writer) = Recorder::start(StoreSource::Open(store.clone()), options);
+    let transfer = full_boot(machine, Utc::now()).remove(1).detail;
+    recorder.record_for_address(ip, transfer.clone());
+    recorder.record_for_address("198.51.100.8".parse().unwrap(), transfer.clone());
+    writer.shutdown(Duration::from_secs(30)).await;
+    let stats = recorder.stats();
+    assert_eq!((stats.written, stats.dropped_unattributed), (1, 1), "{stats:?}");
+    let events = store.events_of(machine, 10).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].detail, transfer);
+    assert_eq!(
+        store
+            .mac_for_ip(ip, Utc::now() + chrono::Duration::hours(2))
+            .await
+            .unwrap(),
+        None,
+        "too old to trust"
+    );
 }

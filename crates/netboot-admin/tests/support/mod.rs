@@ -45,6 +45,7 @@ pub fn events(now: DateTime<Utc>) -> Vec<Event> {
         at: t(ms),
         mac: good,
         uuid,
+        ip: None,
         detail,
     };
     vec![
@@ -114,12 +115,14 @@ pub fn events(now: DateTime<Utc>) -> Vec<Event> {
             at: t(500),
             mac: bad,
             uuid: None,
+            ip: None,
             detail: offer(ClientArch::X86Bios, BootStage::PxeFirmware),
         },
         Event {
             at: t(5600),
             mac: bad,
             uuid: None,
+            ip: None,
             detail: EventDetail::TftpTransfer(TftpTransfer {
                 file: "undionly.kpxe".into(),
                 duration_ms: 5000,
@@ -132,6 +135,7 @@ pub fn events(now: DateTime<Utc>) -> Vec<Event> {
             at: t(5601),
             mac: bad,
             uuid: None,
+            ip: None,
             detail: EventDetail::Error(ErrorRecord {
                 stage: Stage::Tftp,
                 cause: "client stopped acknowledging".into(),

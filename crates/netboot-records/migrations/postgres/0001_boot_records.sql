@@ -4,6 +4,7 @@ CREATE TABLE events (
     at_ms       BIGINT  NOT NULL,
     mac         TEXT    NOT NULL,
     uuid        TEXT,
+    client_ip   TEXT,
     stage       TEXT    NOT NULL,
     kind        TEXT    NOT NULL,
     ok          BIGINT  NOT NULL,
@@ -15,6 +16,7 @@ CREATE TABLE events (
 CREATE INDEX events_mac_at ON events (mac, at_ms);
 CREATE INDEX events_at ON events (at_ms);
 CREATE INDEX events_failures ON events (ok, at_ms);
+CREATE INDEX events_client_ip ON events (client_ip, at_ms);
 
 CREATE TABLE machines (
     mac           TEXT PRIMARY KEY,

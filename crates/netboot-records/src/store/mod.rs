@@ -154,7 +154,7 @@ impl Store {
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for error messages.
-fn redact_password(url: &str) -> String {
+pub(crate) fn redact_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };

@@ -1,5 +1,7 @@
 //! Queries behind the reports page and the JSON API.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Duration as ChronoDuration, NaiveDate, Utc};
 use netboot_core::MacAddr;
 use serde::Serialize;
@@ -256,6 +258,19 @@ impl Store {
             let found = sqlx::query(&sql).bind(after_id).bind(i64::from(limit.clamp(1, 10_000))).fetch_all(pool).await?;
             Ok(found.iter().map(rows::event).collect::<Result<_, _>>()?)
         })
+    }
+
+    /// The machine that most recently used `ip`, up to 30 minutes before `at`: how events
+    /// seen only by address (TFTP) find their machine across processes and hosts.
+    pub async fn mac_for_ip(&self, ip: IpAddr, at: DateTime<Utc>) -> Result<Option<MacAddr>, StoreError> {
+        let sql = "SELECT mac FROM events WHERE client_ip = $1 AND at_ms >= $2 AND at_ms <= $3 \
+                   ORDER BY at_ms DESC, id DESC LIMIT 1";
+        let at = at.timestamp_millis();
+        let found: Option<String> = on_pool!(self, pool => {
+            let row = sqlx::query(sql).bind(ip.to_string()).bind(at - 1_800_000).bind(at + 60_000).fetch_optional(pool).await?;
+            row.map(|r| r.try_get::<String, _>("mac")).transpose()?
+        });
+        Ok(found.and_then(|mac| mac.parse().ok()))
     }
 
     /// Number of stored events.

@@ -6,8 +6,8 @@ use super::{on_pool, Store, StoreError};
 use crate::event::{Event, EventDetail};
 
 const INSERT_EVENT: &str = "INSERT INTO events \
-    (at_ms, mac, uuid, stage, kind, ok, boot_start, arch, duration_ms, detail) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    (at_ms, mac, uuid, client_ip, stage, kind, ok, boot_start, arch, duration_ms, detail) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
 // Every capability column keeps its old value unless the event brings a new one; the
 // architecture list grows; the outcome follows the newest event even when batches from
@@ -45,6 +45,7 @@ struct EventRow {
     at_ms: i64,
     mac: String,
     uuid: Option<String>,
+    client_ip: Option<String>,
     stage: &'static str,
     kind: &'static str,
     ok: i64,
@@ -79,6 +80,7 @@ fn event_row(event: &Event) -> EventRow {
         at_ms: millis(event.at),
         mac: event.mac.to_string(),
         uuid: event.uuid.map(|u| u.to_string()),
+        client_ip: event.ip.map(|ip| ip.to_string()),
         stage: detail.stage().as_str(),
         kind: detail.kind(),
         ok: i64::from(detail.is_ok()),
@@ -132,6 +134,7 @@ impl Store {
                     .bind(row.at_ms)
                     .bind(&row.mac)
                     .bind(&row.uuid)
+                    .bind(&row.client_ip)
                     .bind(row.stage)
                     .bind(row.kind)
                     .bind(row.ok)

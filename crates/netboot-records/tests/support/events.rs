@@ -39,6 +39,7 @@ pub fn full_boot(mac: MacAddr, start: DateTime<Utc>) -> Vec<Event> {
         at: at(start, ms),
         mac,
         uuid,
+        ip: None,
         detail,
     };
     vec![
@@ -111,12 +112,14 @@ pub fn failed_boot(mac: MacAddr, start: DateTime<Utc>) -> Vec<Event> {
             at: start,
             mac,
             uuid: None,
+            ip: None,
             detail: offer(ClientArch::X86Bios, BootStage::PxeFirmware, 67),
         },
         Event {
             at: at(start, 300),
             mac,
             uuid: None,
+            ip: None,
             detail: EventDetail::TftpTransfer(TftpTransfer {
                 file: "undionly.kpxe".into(),
                 bytes: 0,
@@ -130,6 +133,7 @@ pub fn failed_boot(mac: MacAddr, start: DateTime<Utc>) -> Vec<Event> {
             at: at(start, 301),
             mac,
             uuid: None,
+            ip: None,
             detail: EventDetail::Error(ErrorRecord {
                 stage: Stage::Tftp,
                 cause: "client stopped acknowledging".into(),
