@@ -133,3 +133,24 @@ pub fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn datetime_text_round_trip(secs in 0i64..4_102_444_800, millis in 0u32..1000) {
+            let t = chrono::DateTime::from_timestamp(secs, millis * 1_000_000).unwrap().naive_utc();
+            prop_assert_eq!(parse_datetime(&t.format("%Y-%m-%d %H:%M:%S%.3f").to_string()), Some(t));
+            prop_assert_eq!(parse_datetime(&t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string()), Some(t));
+        }
+
+        #[test]
+        fn datetime_parse_never_panics(text in ".{0,40}") {
+            let _ = parse_datetime(&text);
+        }
+    }
+}

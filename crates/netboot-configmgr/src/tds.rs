@@ -1,5 +1,8 @@
 //! SQL Server backend through tiberius (TDS 7.3+, rustls TLS), with a small connection pool.
 //!
+//! Logins: SQL authentication (`user=..;password=..`), or Kerberos (`IntegratedSecurity=true`)
+//! when built with the `kerberos` feature. NTLM from Linux is not available in tiberius.
+//!
 //! Connections are opened lazily, so a resolver can be built while the database is down;
 //! a connection that fails or times out is dropped and the next lookup dials a new one, so
 //! the resolver recovers without a restart when the database returns.
