@@ -197,42 +197,64 @@ impl RunningClient {
             .unwrap_or_default()
     }
 
-    /// Whether the firmware has given up network booting although the script was expected to
-    /// run: no point waiting for the timeout then.
-    pub(crate) fn gave_up(&self) -> bool {
-        self.spec.expect == Expect::Script && {
-            let text = self.serial_text();
-            self.spec
-                .next_boot_device_patterns()
-                .iter()
-                .any(|p| text.contains(p))
-        }
+    /// What the serial console says so far.
+    pub(crate) fn verdict(&self) -> Verdict {
+        self.spec.judge(&self.serial_text())
     }
+}
 
-    /// Whether the success criterion is on the serial console.
-    pub(crate) fn succeeded(&self) -> bool {
-        let text = self.serial_text();
-        match self.spec.expect {
-            Expect::Script => text.contains(&self.spec.marker()),
+/// Where a boot stands, judged from its serial console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Not decided yet: keep waiting.
+    Pending,
+    /// The success criterion is on the console.
+    Succeeded,
+    /// The firmware moved on to its next boot device without meeting the criterion; waiting
+    /// longer cannot help.
+    GaveUp,
+}
+
+/// What the entry script prints when it could not fetch the decision: the machine then moves
+/// on to its next boot device for the wrong reason.
+const DECISION_FAILURES: &[&str] = &["Could not fetch the boot decision", "Could not start download"];
+
+impl ClientSpec {
+    /// Judges a serial console capture (raw, with control sequences).
+    pub(crate) fn judge(&self, raw: &str) -> Verdict {
+        let text = super::journey::clean(raw);
+        let moved_on = |text: &str| self.next_boot_device_patterns().iter().any(|p| text.contains(p));
+        match self.expect {
+            Expect::Script if text.contains(&self.marker()) => Verdict::Succeeded,
+            Expect::Script if moved_on(&text) => Verdict::GaveUp,
+            Expect::Script => Verdict::Pending,
             Expect::NextBootDevice => {
-                // The script must have been fetched ("<url>... ok" from iPXE) and the firmware
-                // must report its next boot device after that, not merely fail to netboot.
-                let fetched = text
-                    .match_indices("... ok")
-                    .filter(|(at, _)| {
-                        text[..*at]
-                            .rsplit('\n')
-                            .next()
-                            .is_some_and(|line| line.contains("://"))
+                if !moved_on(&text) {
+                    return Verdict::Pending;
+                }
+                // iPXE must have fetched a script ("<url>... ok") and the firmware must move on
+                // after that without the entry script's failure messages: moving on because the
+                // network boot failed proves nothing.
+                let last_fetch = text
+                    .lines()
+                    .scan(0, |offset, line| {
+                        let at = *offset;
+                        *offset += line.len() + 1;
+                        Some((at + line.len(), line.trim()))
                     })
-                    .last()
-                    .map(|(at, _)| at);
-                fetched.is_some_and(|at| {
-                    self.spec
-                        .next_boot_device_patterns()
-                        .iter()
-                        .any(|p| text[at..].contains(p))
-                })
+                    .filter(|(_, line)| {
+                        line.ends_with("... ok") && (line.contains("://") || line.starts_with('/'))
+                    })
+                    .last();
+                match last_fetch {
+                    Some((end, _))
+                        if moved_on(&text[end..])
+                            && !DECISION_FAILURES.iter().any(|f| text[end..].contains(f)) =>
+                    {
+                        Verdict::Succeeded
+                    }
+                    _ => Verdict::GaveUp,
+                }
             }
         }
     }
@@ -241,4 +263,90 @@ impl RunningClient {
 /// What the reference side's script prints for a machine without an action, before `exit`.
 pub(crate) fn exit_marker() -> &'static str {
     "NETBOOT-E2E-EXIT"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serial consoles captured from real boots in the lab.
+    fn capture(name: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../testdata/e2e/serial")
+            .join(name);
+        String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned()
+    }
+
+    fn client(name: &str, firmware: Firmware, expect: Expect) -> ClientSpec {
+        ClientSpec::new(name, firmware, 1, 0, expect)
+    }
+
+    #[test]
+    fn script_markers_are_found_in_real_consoles() {
+        use Firmware::*;
+        for (file, name, firmware) in [
+            ("bios-script.log", "bios", Bios),
+            ("uefi-pxe-script.log", "uefi-pxe", UefiPxe),
+            ("uefi-http-script.log", "uefi-http", UefiHttp),
+        ] {
+            let text = capture(file);
+            assert_eq!(
+                client(name, firmware, Expect::Script).judge(&text),
+                Verdict::Succeeded,
+                "{file}"
+            );
+            // Another machine's marker never counts.
+            assert_eq!(
+                client("other", firmware, Expect::Script).judge(&text),
+                Verdict::Pending,
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_console_cut_short_is_pending() {
+        let text = capture("bios-script.log");
+        let cut = &text[..text.find("NETBOOT-E2E-OK").unwrap()];
+        assert_eq!(
+            client("bios", Firmware::Bios, Expect::Script).judge(cut),
+            Verdict::Pending
+        );
+        assert_eq!(
+            client("bios", Firmware::Bios, Expect::NextBootDevice).judge(cut),
+            Verdict::Pending
+        );
+    }
+
+    #[test]
+    fn firmware_moving_on_fails_a_script_client_at_once() {
+        let gave_up = capture("uefi-http-gave-up.log");
+        assert_eq!(
+            client("mixed-uefi-http", Firmware::UefiHttp, Expect::Script).judge(&gave_up),
+            Verdict::GaveUp
+        );
+        let unreachable = capture("bios-decision-unreachable.log");
+        assert_eq!(
+            client("bios-chain", Firmware::Bios, Expect::Script).judge(&unreachable),
+            Verdict::GaveUp
+        );
+    }
+
+    #[test]
+    fn next_boot_device_counts_only_after_the_script_ran() {
+        let spec = client("no-action", Firmware::Bios, Expect::NextBootDevice);
+        assert_eq!(spec.judge(&capture("bios-no-action.log")), Verdict::Succeeded);
+        assert_eq!(
+            spec.judge(&capture("bios-reference-no-action.log")),
+            Verdict::Succeeded
+        );
+        // The entry script could not reach the decision: moving on proves nothing.
+        assert_eq!(
+            spec.judge(&capture("bios-decision-unreachable.log")),
+            Verdict::GaveUp
+        );
+        // OVMF failing HTTP Boot outright never fetched a script.
+        let uefi = client("no-action", Firmware::UefiHttp, Expect::NextBootDevice);
+        assert_eq!(uefi.judge(&capture("uefi-http-gave-up.log")), Verdict::GaveUp);
+    }
 }

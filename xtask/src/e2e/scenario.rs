@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use super::client::{ClientSpec, Expect, Firmware, RunningClient};
+use super::client::{ClientSpec, Expect, Firmware, RunningClient, Verdict};
 use super::interrupted;
 use super::journey::Journey;
 use super::lab::Lab;
@@ -109,7 +109,8 @@ pub(crate) fn boot_all(
             if result.is_some() {
                 continue;
             }
-            if client.succeeded() {
+            let verdict = client.verdict();
+            if verdict == Verdict::Succeeded {
                 let seconds = client.started.elapsed().as_secs_f64();
                 eprintln!("e2e:   {} booted in {seconds:.1} s", client.spec.name);
                 // The VM has done its job; stopping it now frees CPU for the others.
@@ -118,7 +119,7 @@ pub(crate) fn boot_all(
                     spec: client.spec.clone(),
                     outcome: Ok(seconds),
                 });
-            } else if client.gave_up() {
+            } else if verdict == Verdict::GaveUp {
                 *result = Some(failure(
                     client,
                     "the firmware gave up and moved to its next boot device".into(),
