@@ -37,6 +37,7 @@ fn boot(n: u32) -> [Event; 5] {
             nic: Some("UNDI 3.16".into()),
             boot_file: Some("ipxe.efi".into()),
             server_port: 67,
+            ipxe_features: Vec::new(),
         })),
         at(EventDetail::TftpTransfer(TftpTransfer {
             file: "ipxe.efi".into(),

@@ -270,6 +270,10 @@ pub struct ProxyOffer {
     pub boot_file: Option<String>,
     /// The port the request came in on (67 or 4011).
     pub server_port: u16,
+    /// iPXE features from DHCP option 175 (`HTTPS`, `EFI`, or the code in hex), when iPXE
+    /// sent them.
+    #[serde(default)]
+    pub ipxe_features: Vec<String>,
 }
 
 /// A finished TFTP read transfer.

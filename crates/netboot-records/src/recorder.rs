@@ -51,10 +51,11 @@ pub struct StatsSnapshot {
 }
 
 impl StatsSnapshot {
-    /// Every dropped event, whatever the reason.
+    /// Events lost to a full queue or an unavailable database. Unattributed events (seen only
+    /// by an address no machine used, such as a scanner's request) are counted apart.
     #[must_use]
     pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_store_error + self.dropped_unattributed
+        self.dropped_queue_full + self.dropped_store_error
     }
 }
 

@@ -23,6 +23,7 @@ fn detail() -> impl Strategy<Value = EventDetail> {
                     nic,
                     boot_file: None,
                     server_port: port,
+                    ipxe_features: Vec::new(),
                 })
             }
         ),

@@ -30,6 +30,7 @@ cases!(
     recorder_writes_through_the_queue,
     out_of_order_batches_keep_the_newest_outcome,
     events_seen_by_address_find_their_machine,
+    one_batch_with_two_boots_merges_the_machine,
 );
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -397,4 +398,21 @@ async fn events_seen_by_address_find_their_machine(store: Store) {
         None,
         "too old to trust"
     );
+}
+
+async fn one_batch_with_two_boots_merges_the_machine(store: Store) {
+    let machine_mac = mac("52:54:00:00:00:0b");
+    let mut batch = failed_boot(machine_mac, at(base(), 86_400_000));
+    batch.extend(full_boot(machine_mac, base()));
+    store.insert(&batch).await.unwrap();
+    let machine = store.machine(machine_mac).await.unwrap().unwrap();
+    assert_eq!(machine.boot_count, 2);
+    assert_eq!(machine.arches, ["x64-uefi", "bios"], "in time order, each once");
+    assert_eq!(machine.last_outcome, Outcome::Failed, "the newest boot failed");
+    assert_eq!(
+        (machine.first_seen, machine.last_seen),
+        (base(), at(base(), 86_400_301))
+    );
+    assert_eq!(machine.serial.as_deref(), Some("SN-0042"));
+    assert_eq!(store.timeline(machine_mac, 5).await.unwrap().len(), 2);
 }

@@ -5,9 +5,27 @@ use chrono::{DateTime, Utc};
 use super::{on_pool, Store, StoreError};
 use crate::event::{Event, EventDetail};
 
-const INSERT_EVENT: &str = "INSERT INTO events \
-    (at_ms, mac, uuid, client_ip, stage, kind, ok, boot_start, arch, duration_ms, detail) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+/// Rows per multi-row insert: 11 parameters each stays far below SQLite's and PostgreSQL's
+/// parameter limits.
+const EVENTS_PER_INSERT: usize = 256;
+const EVENT_COLUMNS: usize = 11;
+
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (at_ms, mac, uuid, client_ip, stage, kind, ok, boot_start, arch, duration_ms, detail) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..EVENT_COLUMNS {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * EVENT_COLUMNS + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
 
 // Every capability column keeps its old value unless the event brings a new one; the
 // architecture list grows; the outcome follows the newest event even when batches from
@@ -70,6 +88,74 @@ struct MachineUpdate {
     asset: Option<String>,
 }
 
+/// Everything a batch teaches about one machine, merged in time order.
+struct MergedMachine {
+    mac: String,
+    uuid: Option<String>,
+    update: MachineUpdate,
+    /// Architectures seen in the batch; at least one entry (possibly empty text).
+    arches: Vec<String>,
+    first_seen_ms: i64,
+    last_seen_ms: i64,
+    boots: i64,
+    last_outcome: &'static str,
+}
+
+fn merge_machine_updates(events: &[Event]) -> Vec<MergedMachine> {
+    let mut ordered: Vec<&Event> = events.iter().collect();
+    // Stable: events of the same millisecond keep their queue order.
+    ordered.sort_by_key(|e| e.at);
+    let mut merged: Vec<MergedMachine> = Vec::new();
+    let mut index: std::collections::HashMap<netboot_core::MacAddr, usize> = std::collections::HashMap::new();
+    for event in ordered {
+        let update = machine_update(&event.detail);
+        let at = millis(event.at);
+        let position = *index.entry(event.mac).or_insert_with(|| {
+            merged.push(MergedMachine {
+                mac: event.mac.to_string(),
+                uuid: None,
+                update: MachineUpdate::default(),
+                arches: Vec::new(),
+                first_seen_ms: at,
+                last_seen_ms: at,
+                boots: 0,
+                last_outcome: event.detail.outcome().as_str(),
+            });
+            merged.len() - 1
+        });
+        let machine = &mut merged[position];
+        let newer = |old: &mut Option<String>, new: Option<String>| {
+            if new.is_some() {
+                *old = new;
+            }
+        };
+        newer(&mut machine.uuid, event.uuid.map(|u| u.to_string()));
+        let target = &mut machine.update;
+        newer(&mut target.firmware, update.firmware);
+        newer(&mut target.nic, update.nic);
+        newer(&mut target.ipxe_platform, update.ipxe_platform);
+        newer(&mut target.ipxe_features, update.ipxe_features);
+        newer(&mut target.manufacturer, update.manufacturer);
+        newer(&mut target.product, update.product);
+        newer(&mut target.serial, update.serial);
+        newer(&mut target.asset, update.asset);
+        target.tls = update.tls.or(target.tls);
+        if !update.arch.is_empty() && !machine.arches.contains(&update.arch) {
+            machine.arches.push(update.arch);
+        }
+        machine.first_seen_ms = machine.first_seen_ms.min(at);
+        machine.last_seen_ms = machine.last_seen_ms.max(at);
+        machine.boots += i64::from(event.detail.starts_boot());
+        machine.last_outcome = event.detail.outcome().as_str();
+    }
+    for machine in &mut merged {
+        if machine.arches.is_empty() {
+            machine.arches.push(String::new());
+        }
+    }
+    merged
+}
+
 fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
@@ -108,6 +194,7 @@ fn machine_update(detail: &EventDetail) -> MachineUpdate {
         EventDetail::ProxyOffer(offer) => {
             update.firmware = clip(&Some(offer.firmware.clone()));
             update.nic = clip(&offer.nic);
+            update.ipxe_features = (!offer.ipxe_features.is_empty()).then(|| offer.ipxe_features.join(","));
         }
         EventDetail::HttpsEntry(entry) => {
             update.ipxe_platform = clip(&entry.hardware.platform);
@@ -124,46 +211,56 @@ fn machine_update(detail: &EventDetail) -> MachineUpdate {
 }
 
 impl Store {
-    /// Writes events and updates their machines' records, in one transaction.
+    /// Writes events and updates their machines' records, in one transaction: the events in
+    /// multi-row inserts, and one upsert per machine (and extra architecture) of the batch.
     pub async fn insert(&self, events: &[Event]) -> Result<(), StoreError> {
+        let rows: Vec<EventRow> = events.iter().map(event_row).collect();
+        let machines = merge_machine_updates(events);
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
-            for event in events {
-                let row = event_row(event);
-                sqlx::query(INSERT_EVENT)
-                    .bind(row.at_ms)
-                    .bind(&row.mac)
-                    .bind(&row.uuid)
-                    .bind(&row.client_ip)
-                    .bind(row.stage)
-                    .bind(row.kind)
-                    .bind(row.ok)
-                    .bind(row.boot_start)
-                    .bind(&row.arch)
-                    .bind(row.duration_ms)
-                    .bind(&row.detail)
-                    .execute(&mut *tx)
-                    .await?;
-                let update = machine_update(&event.detail);
-                sqlx::query(UPSERT_MACHINE)
-                    .bind(&row.mac)
-                    .bind(&row.uuid)
-                    .bind(update.firmware)
-                    .bind(update.arch)
-                    .bind(update.nic)
-                    .bind(update.ipxe_platform)
-                    .bind(update.ipxe_features)
-                    .bind(update.tls)
-                    .bind(update.manufacturer)
-                    .bind(update.product)
-                    .bind(update.serial)
-                    .bind(update.asset)
-                    .bind(row.at_ms)
-                    .bind(row.at_ms)
-                    .bind(row.boot_start)
-                    .bind(event.detail.outcome().as_str())
-                    .execute(&mut *tx)
-                    .await?;
+            for chunk in rows.chunks(EVENTS_PER_INSERT) {
+                let sql = insert_events_sql(chunk.len());
+                let mut query = sqlx::query(&sql);
+                for row in chunk {
+                    query = query
+                        .bind(row.at_ms)
+                        .bind(&row.mac)
+                        .bind(&row.uuid)
+                        .bind(&row.client_ip)
+                        .bind(row.stage)
+                        .bind(row.kind)
+                        .bind(row.ok)
+                        .bind(row.boot_start)
+                        .bind(&row.arch)
+                        .bind(row.duration_ms)
+                        .bind(&row.detail);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for machine in &machines {
+                for (index, arch) in machine.arches.iter().enumerate() {
+                    // Extra architectures repeat the timestamps and outcome but count no boot.
+                    let update = &machine.update;
+                    sqlx::query(UPSERT_MACHINE)
+                        .bind(&machine.mac)
+                        .bind(&machine.uuid)
+                        .bind(&update.firmware)
+                        .bind(arch)
+                        .bind(&update.nic)
+                        .bind(&update.ipxe_platform)
+                        .bind(&update.ipxe_features)
+                        .bind(update.tls)
+                        .bind(&update.manufacturer)
+                        .bind(&update.product)
+                        .bind(&update.serial)
+                        .bind(&update.asset)
+                        .bind(machine.first_seen_ms)
+                        .bind(machine.last_seen_ms)
+                        .bind(if index == 0 { machine.boots } else { 0 })
+                        .bind(machine.last_outcome)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
             tx.commit().await?;
         });

@@ -28,6 +28,7 @@ pub fn offer(arch: ClientArch, stage: BootStage, port: u16) -> EventDetail {
         nic: Some("UNDI 3.16".into()),
         boot_file: Some("ipxe.efi".into()),
         server_port: port,
+        ipxe_features: Vec::new(),
     })
 }
 
