@@ -130,14 +130,22 @@ fn storm() {
         .build()
         .unwrap();
     let s = setup(&rt);
-    let cached = Arc::new(Cached::new(tds_resolver(&s), CacheOptions::default()));
+    let resolver = tds_resolver(&s);
+    let keyed = resolver.clone();
+    let key: netboot_resolver::KeyFn = Arc::new(move |r: &BootRequest| keyed.cache_key(r));
+    let cached = Arc::new(Cached::with_key(resolver, CacheOptions::default(), key));
     let before = s.server.queries();
     let started = Instant::now();
     rt.block_on(async {
         let tasks: Vec<_> = (0..600u32)
             .map(|i| {
                 let cached = cached.clone();
-                tokio::spawn(async move { cached.resolve(&machine(1_000_000 + i % 200)).await })
+                // The same machine asks as firmware (proxyDHCP, PXE) and as iPXE (HTTPS).
+                let mut request = machine(1_000_000 + i % 200);
+                if i >= 400 {
+                    request.stage = BootStage::PxeFirmware;
+                }
+                tokio::spawn(async move { cached.resolve(&request).await })
             })
             .collect();
         for task in tasks {

@@ -103,6 +103,20 @@ impl ConfigMgrResolver {
         }
     }
 
+    /// A cache key covering everything the decision depends on (MAC, usable GUID, platform),
+    /// and nothing else: the protocol stage, SMBIOS strings and the relay address do not
+    /// change what ConfigMgr offers, so one boot's requests share one lookup.
+    pub fn cache_key(&self, request: &BootRequest) -> String {
+        let identity = Identity::from_request(request, &self.settings.duplicates);
+        let platform = Platform::from_request(request, self.settings.bios_assume_x64);
+        format!(
+            "{}|{}|{:?}",
+            request.mac,
+            identity.guid.unwrap_or_default(),
+            platform
+        )
+    }
+
     async fn decide(&self, request: &BootRequest) -> Result<BootDecision, ResolveError> {
         let settings = &*self.settings;
         if settings.excluded_macs.contains(&request.mac) {

@@ -369,3 +369,17 @@ async fn wrong_password_is_a_connect_error_without_the_secret() {
     assert!(text.contains("Login failed"), "{text}");
     assert!(!text.contains("wrong-secret"), "{text}");
 }
+
+#[tokio::test]
+async fn cache_key_ignores_the_stage_but_not_the_platform() {
+    let b = backends().await;
+    let ipxe = request("00:15:5d:00:00:03", Some(&guid("0003")), ClientArch::EfiX64);
+    let mut firmware = ipxe.clone();
+    firmware.stage = BootStage::PxeFirmware;
+    firmware.hardware.manufacturer = Some("QEMU".into());
+    assert_eq!(b.sqlite.cache_key(&ipxe), b.sqlite.cache_key(&firmware));
+    let bios = request("00:15:5d:00:00:03", Some(&guid("0003")), ClientArch::X86Bios);
+    assert_ne!(b.sqlite.cache_key(&ipxe), b.sqlite.cache_key(&bios));
+    let other = request("00:15:5d:00:00:04", Some(&guid("0003")), ClientArch::EfiX64);
+    assert_ne!(b.sqlite.cache_key(&ipxe), b.sqlite.cache_key(&other));
+}

@@ -47,8 +47,12 @@ pub struct CacheStats {
     pub stale_served: AtomicU64,
 }
 
-/// Cache key: the whole request, so resolvers that look at any field stay correct.
+/// Cache key; by default the whole request, so resolvers that look at any field stay correct.
 type Key = String;
+
+/// Computes the cache key of a request. Two requests with the same key must get the same
+/// decision from the wrapped resolver.
+pub type KeyFn = Arc<dyn Fn(&BootRequest) -> String + Send + Sync>;
 
 /// The outcome shared with callers waiting on the same lookup.
 type Shared = Option<Result<BootDecision, Arc<ResolveError>>>;
@@ -87,10 +91,10 @@ enum Slot {
 /// assert_eq!(cached.stats().backend_calls.load(std::sync::atomic::Ordering::Relaxed), 1);
 /// # }
 /// ```
-#[derive(Debug)]
 pub struct Cached<R> {
     inner: R,
     options: CacheOptions,
+    key: Option<KeyFn>,
     slots: Mutex<HashMap<Key, Slot>>,
     next_id: AtomicU64,
     stats: CacheStats,
@@ -134,15 +138,37 @@ impl<R> Drop for LeaderGuard<'_, R> {
     }
 }
 
+impl<R: std::fmt::Debug> std::fmt::Debug for Cached<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cached")
+            .field("inner", &self.inner)
+            .field("options", &self.options)
+            .field("custom_key", &self.key.is_some())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R: BootResolver> Cached<R> {
-    /// Wraps `inner`.
+    /// Wraps `inner`; requests are keyed by all their fields.
     pub fn new(inner: R, options: CacheOptions) -> Self {
         Self {
             inner,
             options,
+            key: None,
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             stats: CacheStats::default(),
+        }
+    }
+
+    /// Wraps `inner` with a resolver-specific key, so requests that differ only in fields the
+    /// resolver ignores (the protocol stage, SMBIOS strings) share one entry: a boot's
+    /// proxyDHCP, PXE and HTTPS requests then cost one backend lookup.
+    pub fn with_key(inner: R, options: CacheOptions, key: KeyFn) -> Self {
+        Self {
+            key: Some(key),
+            ..Self::new(inner, options)
         }
     }
 
@@ -288,10 +314,13 @@ impl<R: BootResolver> Cached<R> {
     }
 
     async fn cached(&self, request: &BootRequest) -> Result<BootDecision, ResolveError> {
-        let key = serde_json::to_string(request).map_err(|e| ResolveError::InvalidAnswer {
-            backend: "cache",
-            detail: format!("request not serialisable: {e}"),
-        })?;
+        let key = match &self.key {
+            Some(key) => key(request),
+            None => serde_json::to_string(request).map_err(|e| ResolveError::InvalidAnswer {
+                backend: "cache",
+                detail: format!("request not serialisable: {e}"),
+            })?,
+        };
         loop {
             match self.plan(&key) {
                 Plan::Hit(decision) => {

@@ -265,3 +265,24 @@ async fn size_is_bounded() {
     cache.clear();
     assert_eq!(cache.lock().len(), 0);
 }
+
+#[tokio::test]
+async fn a_resolver_specific_key_shares_entries_across_stages() {
+    let (b, _gate) = backend(true);
+    let key: KeyFn = Arc::new(|r: &BootRequest| r.mac.to_string());
+    let cache = Cached::with_key(b, options(), key);
+    let mut dhcp = request(9);
+    dhcp.stage = BootStage::PxeFirmware;
+    let mut https = request(9);
+    https.hardware.manufacturer = Some("QEMU".into());
+    cache.resolve(&dhcp).await.unwrap();
+    cache.resolve(&https).await.unwrap();
+    assert_eq!(cache.inner().calls.load(Ordering::SeqCst), 1);
+
+    // Keyed by the whole request, the two are different lookups.
+    let (b, _gate) = backend(true);
+    let cache = Cached::new(b, options());
+    cache.resolve(&dhcp).await.unwrap();
+    cache.resolve(&https).await.unwrap();
+    assert_eq!(cache.inner().calls.load(Ordering::SeqCst), 2);
+}

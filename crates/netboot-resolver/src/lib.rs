@@ -10,5 +10,5 @@
 mod cache;
 pub mod webhook;
 
-pub use cache::{CacheOptions, CacheStats, Cached};
+pub use cache::{CacheOptions, CacheStats, Cached, KeyFn};
 pub use webhook::{WebhookError, WebhookOptions, WebhookResolver};

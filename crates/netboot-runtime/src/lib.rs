@@ -76,6 +76,7 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
     }
 
     let section = &config.resolver;
+    let mut cache_key: Option<netboot_resolver::KeyFn> = None;
     let resolver: Arc<dyn BootResolver> = match section.kind {
         ResolverKind::Static => {
             let resolver = netboot_core::StaticResolver::new(section.static_rules.clone())
@@ -109,7 +110,11 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
                         .context("resolver.configmgr.sqlite: not set")?;
                     // ":memory:" is a database of its own, not a file beside the config.
                     let memory = sqlite.as_os_str() == ":memory:";
-                    let path = if memory { sqlite.to_path_buf() } else { config.resolve_path(sqlite) };
+                    let path = if memory {
+                        sqlite.to_path_buf()
+                    } else {
+                        config.resolve_path(sqlite)
+                    };
                     let migrations = cm.sqlite_migrations.as_deref().map(|m| config.resolve_path(m));
                     if migrations.is_none() && !memory && !path.is_file() {
                         bail!("resolver.configmgr.sqlite: {} does not exist", path.display());
@@ -158,7 +163,10 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
                 },
                 local_offset,
             };
-            Arc::new(netboot_configmgr::ConfigMgrResolver::new(db, settings))
+            let resolver = netboot_configmgr::ConfigMgrResolver::new(db, settings);
+            let keyed = resolver.clone();
+            cache_key = Some(Arc::new(move |request: &BootRequest| keyed.cache_key(request)));
+            Arc::new(resolver)
         }
         ResolverKind::Webhook => {
             let hook = &section.webhook;
@@ -186,5 +194,8 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
         stale_if_error: Duration::from_secs(cache.stale_if_error_secs),
         max_entries: cache.max_entries,
     };
-    Ok(Arc::new(netboot_resolver::Cached::new(resolver, options)))
+    Ok(match cache_key {
+        Some(key) => Arc::new(netboot_resolver::Cached::with_key(resolver, options, key)),
+        None => Arc::new(netboot_resolver::Cached::new(resolver, options)),
+    })
 }
