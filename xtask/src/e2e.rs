@@ -107,11 +107,19 @@ fn install_signal_flag() -> Result<()> {
 }
 
 pub(crate) fn run(raw_args: &[String]) -> Result<()> {
-    let args = Args::try_parse_from(std::iter::once("e2e".to_owned()).chain(raw_args.iter().cloned()))
-        .map_err(|e| {
+    let argv = std::iter::once("cargo xtask e2e".to_owned()).chain(raw_args.iter().cloned());
+    let args = match Args::try_parse_from(argv) {
+        Ok(args) => args,
+        // --help is not an error.
+        Err(e) if !e.use_stderr() => {
             let _ = e.print();
-            anyhow::anyhow!("bad e2e arguments")
-        })?;
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = e.print();
+            bail!("bad e2e arguments");
+        }
+    };
     let catalogue = scenario::catalogue();
     if args.list {
         for s in &catalogue {

@@ -40,6 +40,7 @@ enum Command {
     /// Boots a BIOS and a UEFI virtual machine through `pxe-server` in a lab network, narrating.
     Demo,
     /// Boots real QEMU firmware through the project's binaries inside network namespaces.
+    #[command(disable_help_flag = true)]
     E2e {
         /// Extra arguments for the harness (`cargo xtask e2e --help` lists them).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
