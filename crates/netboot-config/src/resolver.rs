@@ -483,6 +483,30 @@ mod tests {
         );
     }
 
+    /// The `[resolver.configmgr]` and `[resolver.webhook]` examples of the README are valid.
+    #[test]
+    fn readme_resolver_examples_parse() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let block = |head: &str| {
+            let start = readme
+                .find(&format!("```toml\n{head}"))
+                .unwrap_or_else(|| panic!("README lacks {head}"))
+                + 8;
+            readme[start..start + readme[start..].find("```").unwrap()].to_string()
+        };
+        let configmgr = Config::from_toml_str(&block("[resolver]\nkind = \"configmgr\"")).unwrap();
+        assert_eq!(
+            configmgr.resolver.configmgr.connection_string_env.as_deref(),
+            Some("NETBOOT_CM_SQL")
+        );
+        let webhook = format!("[resolver]\nkind = \"webhook\"\n{}", block("[resolver.webhook]"));
+        assert_eq!(
+            Config::from_toml_str(&webhook).unwrap().resolver.webhook.retries,
+            1
+        );
+    }
+
     #[test]
     fn utc_offsets() {
         assert_eq!(super::parse_utc_offset("+01:00"), Some(3600));
