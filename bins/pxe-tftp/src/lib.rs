@@ -27,5 +27,9 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let root = config.resolve_path(&config.tftp.effective_root());
     let server = TftpServer::bind(&config.tftp, &root).await?;
-    server.serve(shutdown).await
+    // Boot records and metrics of this process ([records]); flushed after the last transfer.
+    let records = netboot_records::start(&config);
+    let result = server.serve(shutdown).await;
+    records.finish().await;
+    result
 }

@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     }
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = netboot_config::Config::load(args.config.as_deref())?;
     if let Some(root) = args.root {

@@ -283,9 +283,88 @@ impl Link {
         }
     }
 
+    fn socket(&self) -> &UdpSocket {
+        match self {
+            Self::Own(socket) => socket,
+            Self::Shared { socket, .. } => socket,
+        }
+    }
+
+    /// Sends `batch`, a run of datagrams of `segment` bytes each (the last may be shorter).
+    /// With UDP GSO the kernel splits one buffer into the datagrams, so a whole window costs
+    /// one system call; without it (`gso` false, or the kernel refuses) they go one by one.
+    async fn send_batch(
+        &self,
+        batch: &[u8],
+        segment: usize,
+        peer: SocketAddr,
+        gso: &mut bool,
+    ) -> io::Result<()> {
+        if batch.len() <= segment {
+            return self.send(batch, peer).await;
+        }
+        if *gso {
+            match send_gso(self.socket(), batch, segment, peer).await {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(
+                            libc_codes::EIO
+                                | libc_codes::EINVAL
+                                | libc_codes::ENOPROTOOPT
+                                | libc_codes::EOPNOTSUPP
+                        )
+                    ) =>
+                {
+                    tracing::debug!("UDP GSO unavailable ({e}); sending datagrams one by one");
+                    *gso = false;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        for datagram in batch.chunks(segment) {
+            self.send(datagram, peer).await?;
+        }
+        Ok(())
+    }
+
     fn is_own(&self) -> bool {
         matches!(self, Self::Own(_))
     }
+}
+
+/// Error numbers that mean "this kernel or device cannot do UDP GSO".
+mod libc_codes {
+    pub(super) const EIO: i32 = nix::errno::Errno::EIO as i32;
+    pub(super) const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
+    pub(super) const ENOPROTOOPT: i32 = nix::errno::Errno::ENOPROTOOPT as i32;
+    pub(super) const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
+}
+
+/// Largest UDP payload one GSO send may carry, and the kernel's segment limit.
+const GSO_MAX_BYTES: usize = 65_000;
+const GSO_MAX_SEGMENTS: usize = 64;
+
+async fn send_gso(socket: &UdpSocket, batch: &[u8], segment: usize, peer: SocketAddr) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let segment = u16::try_from(segment).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let address = nix::sys::socket::SockaddrStorage::from(peer);
+    socket
+        .async_io(tokio::io::Interest::WRITABLE, || {
+            let iov = [io::IoSlice::new(batch)];
+            let control = [nix::sys::socket::ControlMessage::UdpGsoSegments(&segment)];
+            nix::sys::socket::sendmsg(
+                socket.as_raw_fd(),
+                &iov,
+                &control,
+                nix::sys::socket::MsgFlags::empty(),
+                Some(&address),
+            )
+            .map_err(io::Error::from)
+        })
+        .await
+        .map(drop)
 }
 
 /// Opens the file and runs one read transfer to its end.
@@ -298,6 +377,15 @@ async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared
         Ok(source) => source,
         Err(e) => {
             tracing::info!(%peer, path = %read.path, "not served: {e}");
+            record_transfer(
+                peer,
+                &read.path.to_string(),
+                None,
+                0,
+                started.elapsed(),
+                0,
+                Err(("not_served", e.to_string())),
+            );
             let (code, message) = e.to_tftp();
             let mut packet = [0u8; 128];
             let len = write_error(&mut packet, code, message);
@@ -308,19 +396,48 @@ async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared
     let size = netboot_tftp::BlockSource::len(&source);
     let agreed = negotiate(&read.request, Some(size), &shared.limits);
     let mut transfer = ReadTransfer::new(&agreed, size, &shared.limits);
+    let metrics = &netboot_records::telemetry().metrics.tftp;
+    metrics.active.inc();
     tracing::debug!(%peer, path = %read.path, size, blksize = transfer.blksize(), window = transfer.window(), "transfer started");
-    // The only buffers of the transfer, allocated once: blocks are read into `out` in place.
-    let mut out = vec![0u8; transfer.max_packet_len()];
+    // The only buffers of the transfer, allocated once: blocks are read in place into `out`,
+    // a window's worth at a time when windows are negotiated.
+    let segment = netboot_tftp::wire::DATA_HEADER_LEN + transfer.blksize();
+    let batch_capacity = if transfer.window() > 1 {
+        segment
+            * (transfer.window() as usize)
+                .min(GSO_MAX_SEGMENTS)
+                .min(GSO_MAX_BYTES / segment)
+                .max(1)
+    } else {
+        segment
+    };
+    let packet_room = transfer.max_packet_len();
+    let mut out = vec![0u8; batch_capacity + packet_room];
+    let mut gso = true;
     let mut incoming = vec![0u8; 1024];
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
     loop {
         let now = Instant::now();
-        while let Some(len) = transfer.poll_transmit(now, &mut source, &mut out) {
-            if let Err(e) = link.send(&out[..len], peer).await {
-                // ICMP unreachable from an earlier packet, or a full buffer: the retransmit
-                // timer recovers, or the retry limit ends the transfer.
-                tracing::debug!(%peer, "send: {e}");
+        let mut used = 0;
+        loop {
+            let sent = transfer.poll_transmit(now, &mut source, &mut out[used..used + packet_room]);
+            if let Some(len) = sent {
+                used += len;
+                // Full-size DATA packets accumulate; anything shorter ends a GSO batch.
+                if len == segment && used + segment <= batch_capacity {
+                    continue;
+                }
+            }
+            if used > 0 {
+                if let Err(e) = link.send_batch(&out[..used], segment, peer, &mut gso).await {
+                    // ICMP unreachable from an earlier packet, or a full buffer: the
+                    // retransmit timer recovers, or the retry limit ends the transfer.
+                    tracing::debug!(%peer, "send: {e}");
+                }
+                used = 0;
+            }
+            if sent.is_none() {
                 break;
             }
         }
@@ -347,6 +464,30 @@ async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared
     let outcome = transfer.outcome().cloned().unwrap_or(Outcome::TimedOut);
     let elapsed = started.elapsed();
     let resent = transfer.retransmitted_blocks();
+    metrics.active.dec();
+    let result = match &outcome {
+        Outcome::Complete => Ok(()),
+        Outcome::OptionsDeclined { .. } => {
+            Err(("options_declined", "client declined the options".to_string()))
+        }
+        Outcome::TimedOut => Err(("timeout", format!("{outcome:?}"))),
+        Outcome::ClientError { message, .. } => Err(("client_error", format!("client error: {message}"))),
+        other => Err(("failed", format!("{other:?}"))),
+    };
+    let negotiated = (
+        u16::try_from(transfer.blksize()).unwrap_or(u16::MAX),
+        u16::try_from(transfer.window()).unwrap_or(u16::MAX),
+        size,
+    );
+    record_transfer(
+        peer,
+        &read.path.to_string(),
+        Some(negotiated),
+        transfer.bytes_acked(),
+        elapsed,
+        resent,
+        result,
+    );
     match outcome {
         Outcome::Complete => tracing::info!(%peer, path = %read.path, size, ?elapsed, resent, "sent"),
         Outcome::OptionsDeclined { code } => {
@@ -356,4 +497,42 @@ async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared
             tracing::warn!(%peer, path = %read.path, acked = transfer.bytes_acked(), ?other, "transfer ended early")
         }
     }
+}
+
+/// Counts a finished transfer and records it on the client's boot timeline. TFTP only knows
+/// the client's address; the records find the machine behind it.
+fn record_transfer(
+    peer: SocketAddr,
+    path: &str,
+    negotiated: Option<(u16, u16, u64)>,
+    bytes: u64,
+    elapsed: Duration,
+    retransmits: impl TryInto<u32>,
+    result: Result<(), (&'static str, String)>,
+) {
+    let telemetry = netboot_records::telemetry();
+    let metrics = &telemetry.metrics.tftp;
+    let retransmits = retransmits.try_into().unwrap_or(u32::MAX);
+    metrics
+        .transfers
+        .inc(result.as_ref().map_or_else(|(label, _)| *label, |()| "complete"));
+    metrics.bytes_sent.add(bytes);
+    metrics.retransmits.add(u64::from(retransmits));
+    // Declined options are part of a normal boot: the firmware asks again without them.
+    if !telemetry.recorder.is_enabled() || matches!(result, Err(("options_declined", _))) {
+        return;
+    }
+    let transfer = netboot_records::TftpTransfer {
+        file: path.to_string(),
+        blksize: negotiated.map(|n| n.0),
+        windowsize: negotiated.map(|n| n.1),
+        tsize: negotiated.map(|n| n.2),
+        bytes,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        retransmits,
+        error: result.err().map(|(_, message)| message),
+    };
+    telemetry
+        .recorder
+        .record_for_address(peer.ip(), netboot_records::EventDetail::TftpTransfer(transfer));
 }

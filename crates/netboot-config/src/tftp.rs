@@ -154,4 +154,17 @@ mod tests {
         assert!(!config.tftp.allow_upload);
         assert!(!config.tftp.effective_root().as_os_str().is_empty());
     }
+
+    #[test]
+    fn readme_tftp_example_parses_and_matches_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let start = readme
+            .find("```toml\n[tftp]\n")
+            .expect("README has a [tftp] example")
+            + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = Config::from_toml_str(&readme[start..end]).unwrap();
+        assert_eq!(config.tftp, super::TftpConfig::default());
+    }
 }
