@@ -219,3 +219,59 @@ async fn demo_configuration_shows_a_configmgr_menu() {
         Some("ConfigMgr deployments (demo site PS1)")
     );
 }
+
+/// `kind = "webhook"` from the configuration: `build_resolver` reads the token from the named
+/// environment variable, POSTs the machine and serves the service's decision through the cache.
+#[tokio::test]
+async fn webhook_resolver_from_the_configuration() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (seen_tx, seen_rx) = oneshot::channel::<String>();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read up to the end of the JSON body (it ends with the `hardware` object); bounded.
+        while !String::from_utf8_lossy(&request).ends_with("}}") && request.len() < 65536 {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            request.extend_from_slice(&buf[..n]);
+        }
+        let body = r#"{"decision":"exit","message":"not today"}"#;
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(reply.as_bytes()).await.unwrap();
+        let _ = seen_tx.send(String::from_utf8_lossy(&request).to_string());
+    });
+    let variable = format!("NETBOOT_E2E_WEBHOOK_TOKEN_{}", std::process::id());
+    std::env::set_var(&variable, "hook-token");
+    let toml = format!(
+        "[resolver]\nkind = \"webhook\"\n[resolver.webhook]\nurl = \"http://{addr}/decide\"\nbearer_token_env = \"{variable}\"\n"
+    );
+    let config = Config::from_toml_str(&toml).unwrap();
+    let resolver = netboot_runtime::build_resolver(&config).unwrap();
+    assert!(!format!("{resolver:?}").contains("hook-token"));
+    let request = netboot_core::BootRequest::new(
+        "52:54:00:aa:bb:cc".parse().unwrap(),
+        netboot_core::ClientArch::EfiX64,
+        netboot_core::BootStage::Ipxe,
+    );
+    let decision = resolver.resolve(&request).await.unwrap();
+    assert_eq!(
+        decision,
+        netboot_core::BootDecision::Exit {
+            message: Some("not today".into())
+        }
+    );
+    // A second ask is answered from the cache (the service accepted only one connection).
+    assert_eq!(resolver.resolve(&request).await.unwrap(), decision);
+    let seen = seen_rx.await.unwrap().to_ascii_lowercase();
+    assert!(seen.starts_with("post /decide http/1.1"), "{seen}");
+    assert!(seen.contains("authorization: bearer hook-token"), "{seen}");
+    assert!(seen.contains("\"mac\":\"52:54:00:aa:bb:cc\""), "{seen}");
+    std::env::remove_var(&variable);
+}
