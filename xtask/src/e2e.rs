@@ -258,12 +258,19 @@ pub(crate) fn demo() -> Result<()> {
         Some(&binaries),
         true,
     )?;
+    let failed = results.iter().filter(|r| r.outcome.is_err()).count();
     report::print(
         &results
             .into_iter()
             .map(|r| (Layout::AllInOne, r))
             .collect::<Vec<_>>(),
     );
+    if failed > 0 {
+        bail!(
+            "{failed} of the demo's machines did not boot; logs in {}",
+            dir.display()
+        );
+    }
     Ok(())
 }
 
