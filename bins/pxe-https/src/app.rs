@@ -25,6 +25,10 @@ const MAX_FORM_BODY: usize = 16 * 1024;
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
+/// Whether the connection is TLS (for the boot records: which clients can do HTTPS).
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls(pub bool);
+
 /// Everything the handlers share.
 #[derive(Debug)]
 pub struct AppState {
@@ -58,6 +62,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn entry(State(state): State<Arc<AppState>>, Extension(peer): Extension<Peer>) -> Response<Body> {
+    netboot_records::telemetry().metrics.https.requests.inc("entry");
     tracing::info!(remote = %peer.0.ip(), "entry script");
     script_response(state.entry.clone())
 }
@@ -65,22 +70,94 @@ async fn entry(State(state): State<Arc<AppState>>, Extension(peer): Extension<Pe
 async fn decide_query(
     State(state): State<Arc<AppState>>,
     Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
     RawQuery(query): RawQuery,
 ) -> Response<Body> {
     let identity = ClientIdentity::parse_form(query.as_deref().unwrap_or("").as_bytes());
-    decide(&state, identity, peer).await
+    decide_measured(&state, identity, peer, tls).await
 }
 
 async fn decide_form(
     State(state): State<Arc<AppState>>,
     Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
     body: Bytes,
 ) -> Response<Body> {
-    decide(&state, ClientIdentity::parse_form(&body), peer).await
+    decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls).await
+}
+
+/// [`decide`] with its latency measured and the identity and decision recorded.
+async fn decide_measured(
+    state: &AppState,
+    identity: ClientIdentity,
+    peer: Peer,
+    tls: Option<Extension<OverTls>>,
+) -> Response<Body> {
+    let telemetry = netboot_records::telemetry();
+    telemetry.metrics.https.requests.inc("decide");
+    let started = Instant::now();
+    let over_tls = tls.is_some_and(|Extension(OverTls(tls))| tls);
+    let response = decide(state, identity, peer, over_tls).await;
+    telemetry
+        .metrics
+        .https
+        .decision_seconds
+        .observe(started.elapsed());
+    telemetry.metrics.https.request_seconds.observe(started.elapsed());
+    response
+}
+
+/// Records iPXE's identity and the decision served on the machine's boot timeline.
+fn record_decision(
+    state: &AppState,
+    request: &netboot_core::BootRequest,
+    decision: Result<&netboot_core::BootDecision, &str>,
+    elapsed: Duration,
+    over_tls: bool,
+) {
+    let telemetry = netboot_records::telemetry();
+    let kind = match decision {
+        Ok(decision) => decision.kind(),
+        Err(_) => "fallback",
+    };
+    telemetry.metrics.https.decisions.inc(kind);
+    let ip = request.remote;
+    if let Some(ip) = ip {
+        telemetry.identities.remember(ip, request.mac, request.uuid);
+    }
+    if !telemetry.recorder.is_enabled() {
+        return;
+    }
+    use netboot_records::{DecisionKind, DecisionRecord, Event, EventDetail, HttpsEntry};
+    let entry = HttpsEntry {
+        arch: Some(request.arch),
+        hardware: request.hardware.clone(),
+        ipxe_version: None,
+        features: Vec::new(),
+        tls: over_tls,
+    };
+    let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    let record = match decision {
+        Ok(decision) => DecisionRecord::from_decision(state.resolver.name(), decision, elapsed_ms),
+        Err(cause) => DecisionRecord {
+            resolver: state.resolver.name().to_string(),
+            kind: DecisionKind::Fallback,
+            entries: Vec::new(),
+            choice: Some(cause.to_string()),
+            duration_ms: elapsed_ms,
+        },
+    };
+    let event = |detail| {
+        Event::now(request.mac, detail)
+            .with_uuid(request.uuid)
+            .with_ip(ip)
+    };
+    telemetry.recorder.record(event(EventDetail::HttpsEntry(entry)));
+    telemetry.recorder.record(event(EventDetail::Decision(record)));
 }
 
 /// Asks the resolver within the deadline and renders its answer, or the fallback.
-async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer) -> Response<Body> {
+async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls: bool) -> Response<Body> {
     let started = Instant::now();
     let mut request = match identity.to_request() {
         Ok(request) => request,
@@ -94,6 +171,10 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer) -> Respo
     let uuid = request.uuid.map(|u| u.to_string()).unwrap_or_default();
     let outcome = netboot_runtime::resolve_with_deadline(&state.resolver, &request, state.deadline).await;
     let elapsed_us = started.elapsed().as_micros();
+    match &outcome {
+        Ok(decision) => record_decision(state, &request, Ok(decision), started.elapsed(), over_tls),
+        Err(e) => record_decision(state, &request, Err(&e.to_string()), started.elapsed(), over_tls),
+    }
     let rendered = match outcome {
         Ok(decision) => match decision_script(&decision, &request.mac, &state.render) {
             Ok(rendered) => {
@@ -136,12 +217,60 @@ async fn static_file(
             .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
         return response;
     }
+    let started = Instant::now();
     let response = files::serve(&state.roots, &method, uri.path(), &headers).await;
+    record_download(&peer, &method, uri.path(), &headers, &response, started.elapsed());
     tracing::info!(
         remote = %peer.0.ip(), method = %method, path = uri.path(), status = response.status().as_u16(),
         range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""), "file"
     );
     response
+}
+
+/// Counts a file request and records a GET on the boot timeline of the machine that last
+/// asked for a decision from this address. The duration is the time to the response headers;
+/// the body streams afterwards.
+fn record_download(
+    peer: &Peer,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    response: &Response<Body>,
+    elapsed: Duration,
+) {
+    let telemetry = netboot_records::telemetry();
+    telemetry.metrics.https.requests.inc("file");
+    telemetry.metrics.https.request_seconds.observe(elapsed);
+    if method != Method::GET || !telemetry.recorder.is_enabled() {
+        return;
+    }
+    let status = response.status();
+    let bytes = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    let download = netboot_records::ImageDownload {
+        path: path.trim_start_matches('/').to_string(),
+        bytes,
+        range: headers
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        status: status.as_u16(),
+        error: (status.is_client_error() || status.is_server_error())
+            .then(|| status.canonical_reason().unwrap_or("error").to_string()),
+    };
+    let detail = netboot_records::EventDetail::ImageDownload(download);
+    match telemetry.identities.lookup(peer.0.ip()) {
+        Some((mac, uuid)) => telemetry.recorder.record(
+            netboot_records::Event::now(mac, detail)
+                .with_uuid(uuid)
+                .with_ip(Some(peer.0.ip())),
+        ),
+        None => telemetry.recorder.record_for_address(peer.0.ip(), detail),
+    }
 }
 
 fn script(script: &Script) -> Response<Body> {

@@ -34,6 +34,10 @@ pub struct Server {
     http: Option<TcpListener>,
     tls: Tls,
     router: Router,
+    /// The separate `[admin] listen` listener, when configured.
+    admin: Option<(TcpListener, netboot_admin::AdminState)>,
+    /// Flushes this process's boot records at shutdown.
+    records: netboot_records::TelemetryGuard,
 }
 
 impl Server {
@@ -85,11 +89,33 @@ impl Server {
             ),
             None => None,
         };
+        let records = netboot_records::start(&config);
+        let mut router = app::router(Arc::new(state));
+        let mut admin = None;
+        if config.admin.enabled {
+            let telemetry = netboot_records::telemetry();
+            let admin_state = netboot_admin::AdminState::open(
+                &config,
+                telemetry.recorder.clone(),
+                telemetry.metrics.clone(),
+            )
+            .await
+            .context("[admin]")?;
+            router = netboot_admin::router(admin_state.clone()).merge(router);
+            if let Some(addr) = config.admin.listen {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding admin.listen {addr}"))?;
+                admin = Some((listener, admin_state));
+            }
+        }
         Ok(Self {
             https,
             http,
             tls,
-            router: app::router(Arc::new(state)),
+            router,
+            admin,
+            records,
         })
     }
 
@@ -121,6 +147,13 @@ impl Server {
         if let Some(addr) = self.http_addr() {
             tracing::info!("listening on {addr} (http)");
         }
+        let stop_admin = Arc::new(tokio::sync::Notify::new());
+        let admin = self.admin.map(|(listener, state)| {
+            let stop = stop_admin.clone();
+            tokio::spawn(netboot_admin::serve(listener, state, async move {
+                stop.notified().await
+            }))
+        });
         let acceptor = TlsAcceptor::from(self.tls.server_config.clone());
         let graceful = GracefulShutdown::new();
         let mut builder = Builder::new(TokioExecutor::new());
@@ -160,6 +193,11 @@ impl Server {
         {
             tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}, closing them");
         }
+        if let Some(admin) = admin {
+            stop_admin.notify_one();
+            let _ = admin.await;
+        }
+        self.records.finish().await;
         Ok(())
     }
 }
@@ -195,8 +233,10 @@ async fn serve_connection(
     builder: Arc<Builder<TokioExecutor>>,
     watcher: Watcher,
 ) {
+    let over_tls = tls.is_some();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(Peer(peer));
+        request.extensions_mut().insert(app::OverTls(over_tls));
         router.clone().oneshot(request)
     });
     let result = match tls {

@@ -173,7 +173,11 @@ impl BoundProxy {
                 .unwrap_or_default();
             tracing::info!("listening on {} ({what}{on})", bound.socket.local_addr()?);
         }
-        serve::serve(self, resolver, shutdown).await
+        // Boot records and metrics of this process ([records]); flushed after the last answer.
+        let records = netboot_records::start(&self.config);
+        let result = serve::serve(self, resolver, shutdown).await;
+        records.finish().await;
+        result
     }
 }
 

@@ -98,11 +98,17 @@ fn handle(
         server_addr,
         port,
     };
+    let metrics = &netboot_records::telemetry().metrics.dhcp;
+    metrics.requests.inc(port_label(port));
     match classify(&meta, bytes) {
-        Ok(pending) => {
-            answer_inline_or_spawn(answer(shared.clone(), socket.clone(), pending, received), shared)
+        Ok(pending) => answer_inline_or_spawn(
+            answer(shared.clone(), socket.clone(), pending, received, port),
+            shared,
+        ),
+        Err(reason) => {
+            metrics.drops.inc(drop_label(&reason));
+            tracing::debug!(source = %received.source, %reason, "dropped")
         }
-        Err(reason) => tracing::debug!(source = %received.source, %reason, "dropped"),
     }
 }
 
@@ -125,7 +131,14 @@ fn answer_inline_or_spawn(job: impl Future<Output = ()> + Send + 'static, shared
     });
 }
 
-async fn answer(shared: Arc<Shared>, socket: Arc<PktInfoSocket>, pending: PendingClient, received: Received) {
+async fn answer(
+    shared: Arc<Shared>,
+    socket: Arc<PktInfoSocket>,
+    pending: PendingClient,
+    received: Received,
+    port: ListenPort,
+) {
+    let client_ip = *received.source.ip();
     let request = pending.request();
     let decision =
         match netboot_runtime::resolve_with_deadline(&shared.resolver, &request, shared.deadline).await {
@@ -141,6 +154,10 @@ async fn answer(shared: Arc<Shared>, socket: Arc<PktInfoSocket>, pending: Pendin
     let reply = match pending.respond(&decision, &shared.settings) {
         Ok(reply) => reply,
         Err(reason) => {
+            netboot_records::telemetry().metrics.dhcp.drops.inc(match reason {
+                netboot_dhcp::proxy::NoReply::Ignored => "ignored_by_resolver",
+                _ => "no_boot_file",
+            });
             tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
             return;
         }
@@ -157,15 +174,96 @@ async fn answer(shared: Arc<Shared>, socket: Arc<PktInfoSocket>, pending: Pendin
         ),
     };
     match socket.send(&reply.bytes, dest, Some(&from)).await {
-        Ok(_) => tracing::info!(
-            mac = %class.mac,
-            arch = %class.arch,
-            client = ?class.kind,
-            message = ?class.message_type,
-            decision = decision.kind(),
-            to = %dest,
-            "answered"
-        ),
+        Ok(_) => {
+            record_offer(&shared.settings, class, port, client_ip);
+            tracing::info!(
+                mac = %class.mac,
+                arch = %class.arch,
+                client = ?class.kind,
+                message = ?class.message_type,
+                decision = decision.kind(),
+                to = %dest,
+                "answered"
+            )
+        }
         Err(error) => tracing::warn!(mac = %class.mac, to = %dest, %error, "sending reply failed"),
     }
+}
+
+fn port_label(port: ListenPort) -> &'static str {
+    match port {
+        ListenPort::Dhcp => "dhcp",
+        _ => "pxe",
+    }
+}
+
+/// A stable metrics label per drop reason.
+fn drop_label(reason: &netboot_dhcp::pxe::DropReason) -> &'static str {
+    use netboot_dhcp::pxe::DropReason;
+    match reason {
+        DropReason::Malformed(_) => "malformed",
+        DropReason::NotBootRequest(_) => "not_boot_request",
+        DropReason::NotEthernet { .. } => "not_ethernet",
+        DropReason::NoMessageType => "no_message_type",
+        DropReason::UnsupportedMessageType(_) => "unsupported_message_type",
+        DropReason::NotBootClient => "not_boot_client",
+        DropReason::AddressedElsewhere(_) => "addressed_elsewhere",
+        _ => "other",
+    }
+}
+
+/// Counts the reply and records the offer on the machine's boot timeline.
+fn record_offer(
+    settings: &ProxySettings,
+    class: &netboot_dhcp::pxe::ClientClass,
+    port: ListenPort,
+    client_ip: Ipv4Addr,
+) {
+    use netboot_dhcp::pxe::{ClientKind, IpxeFeatures};
+    let telemetry = netboot_records::telemetry();
+    telemetry.metrics.dhcp.replies.inc(port_label(port));
+    if !telemetry.recorder.is_enabled() {
+        return;
+    }
+    let firmware = match class.kind {
+        ClientKind::PxeFirmware if class.arch.is_uefi() => "uefi-pxe",
+        ClientKind::PxeFirmware => "bios-pxe",
+        ClientKind::HttpBoot => "uefi-http",
+        ClientKind::Ipxe => "ipxe",
+        _ => "other",
+    };
+    let features = class.ipxe_features.as_ref().map_or_else(Vec::new, |features| {
+        features
+            .codes
+            .iter()
+            .map(|code| match *code {
+                IpxeFeatures::HTTPS => "HTTPS".to_string(),
+                IpxeFeatures::EFI => "EFI".to_string(),
+                other => format!("0x{other:02x}"),
+            })
+            .collect()
+    });
+    let offer = netboot_records::ProxyOffer {
+        arch: class.arch,
+        stage: class.kind.stage(),
+        firmware: firmware.into(),
+        relay: class.relay.map(std::net::IpAddr::V4),
+        nic: class.ndi.map(|(kind, major, minor)| {
+            format!("{} {major}.{minor}", if kind == 1 { "UNDI" } else { "NDI" })
+        }),
+        boot_file: matches!(class.kind, ClientKind::PxeFirmware)
+            .then(|| settings.boot_file(class.arch))
+            .flatten()
+            .map(str::to_string),
+        server_port: match port {
+            ListenPort::Dhcp => 67,
+            _ => 4011,
+        },
+        ipxe_features: features,
+    };
+    let event = netboot_records::Event::now(class.mac, netboot_records::EventDetail::ProxyOffer(offer))
+        .with_uuid(class.uuid)
+        // A relayed request's source is the relay agent, not the machine.
+        .with_ip(class.relay.is_none().then_some(std::net::IpAddr::V4(client_ip)));
+    telemetry.recorder.record(event);
 }

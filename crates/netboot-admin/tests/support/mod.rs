@@ -32,6 +32,7 @@ fn offer(arch: ClientArch, stage: BootStage) -> EventDetail {
         nic: Some("UNDI 3.16".into()),
         boot_file: Some("ipxe.efi".into()),
         server_port: 67,
+        ipxe_features: Vec::new(),
     })
 }
 

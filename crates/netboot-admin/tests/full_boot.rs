@@ -1,0 +1,374 @@
+//! A whole boot through the real binaries, all recording into one SQLite file: a relayed
+//! DHCPDISCOVER and a port-4011 request to `pxe-proxy`, a TFTP download with curl from
+//! `pxe-tftp`, and the iPXE entry script, decision and a boot file with curl from
+//! `pxe-https`, whose admin API must then show that journey as one boot.
+//!
+//! The binaries are the workspace's own builds next to this test (`cargo test --workspace`
+//! builds them; otherwise `cargo build -p pxe-proxy -p pxe-tftp -p pxe-https`).
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use netboot_core::ClientArch;
+use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
+use netboot_records::Store;
+
+const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+const MAC_TEXT: &str = "52:54:00:12:34:56";
+const TOKEN: &str = "full-boot-admin-token-42";
+const RELAY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const WAIT: Duration = Duration::from_secs(30);
+
+fn binary(name: &str) -> Option<PathBuf> {
+    let deps = std::env::current_exe().ok()?;
+    let path = deps.parent()?.parent()?.join(name);
+    path.exists().then_some(path)
+}
+
+/// A running service, killed on drop; its stderr lines arrive on `log`.
+struct Service {
+    child: Child,
+    log: mpsc::Receiver<String>,
+    name: &'static str,
+}
+
+impl Service {
+    fn start(name: &'static str, binary: &Path, config: &Path) -> Self {
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{name}: {line}");
+                let _ = tx.send(line);
+            }
+        });
+        Self { child, log, name }
+    }
+
+    /// The addresses in `listening on <addr>` lines, until `count` were seen.
+    fn listening(&self, count: usize) -> Vec<(SocketAddr, String)> {
+        let mut found = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while found.len() < count {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(remaining)
+                .unwrap_or_else(|_| panic!("{} did not start", self.name));
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                found.push((addr, rest.to_string()));
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> (String, Vec<u8>) {
+    let output = Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "20",
+            "--write-out",
+            "%{http_code}",
+            "--output",
+            "-",
+        ])
+        .args(args)
+        .output()
+        .expect("running curl");
+    assert!(
+        output.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut body = output.stdout;
+    let code = String::from_utf8(body.split_off(body.len() - 3)).unwrap();
+    (code, body)
+}
+
+fn firmware_request(kind: MessageType, xid: u32) -> DhcpMessage {
+    let mut message = DhcpMessage::new_request(xid, MAC);
+    message.options = vec![
+        DhcpOption::MessageType(kind),
+        DhcpOption::ParameterRequestList(vec![1, 3, 43, 60, 66, 67, 97]),
+        DhcpOption::ClientArch(vec![ClientArch::X86Bios]),
+        DhcpOption::VendorClass(b"PXEClient:Arch:00000:UNDI:002001".to_vec()),
+        DhcpOption::ClientNdi {
+            kind: 1,
+            major: 2,
+            minor: 1,
+        },
+        DhcpOption::ClientMachineId {
+            kind: 0,
+            id: vec![0x11; 16],
+        },
+    ];
+    message
+}
+
+fn exchange(socket: &UdpSocket, request: &DhcpMessage, to: SocketAddr) -> DhcpMessage {
+    socket.send_to(&request.to_bytes(), to).unwrap();
+    let mut buf = [0u8; 2048];
+    let (len, _) = socket.recv_from(&mut buf).expect("pxe-proxy answers");
+    DhcpMessage::parse(&buf[..len]).unwrap()
+}
+
+/// Waits (bounded) until the shared database holds `count` events of the machine.
+async fn wait_for_events(store: &Store, count: usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let found = store
+            .events_of(MAC_TEXT.parse().unwrap(), 100)
+            .await
+            .unwrap()
+            .len();
+        if found >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {found} of {count} events were recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn missing(what: &str) -> bool {
+    assert!(std::env::var_os("CI").is_none(), "{what}");
+    eprintln!("skipping: {what}");
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_boot_through_the_real_binaries_records_one_timeline() {
+    let (Some(proxy_bin), Some(tftp_bin), Some(https_bin)) =
+        (binary("pxe-proxy"), binary("pxe-tftp"), binary("pxe-https"))
+    else {
+        missing("pxe-proxy, pxe-tftp and pxe-https are not built (cargo build -p pxe-proxy -p pxe-tftp -p pxe-https)");
+        return;
+    };
+    if Command::new("curl").arg("--version").output().is_err() && missing("curl is not installed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("tftp")).unwrap();
+    std::fs::write(dir.path().join("tftp/undionly.kpxe"), vec![0x55; 70_000]).unwrap();
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    std::fs::write(dir.path().join("files/wimboot"), vec![0xaa; 50_000]).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(WAIT)).unwrap();
+    let config = format!(
+        r#"
+[records]
+enabled = true
+database = "sqlite://records.db"
+
+[admin]
+enabled = true
+token = "{TOKEN}"
+
+[resolver]
+kind = "static"
+
+[[resolver.static.actions]]
+id = "winpe"
+title = "Windows PE x64"
+target = {{ kind = "wimboot", boot_wim = "winpe/x64/boot.wim", bcd = "winpe/x64/BCD", boot_sdi = "winpe/boot.sdi" }}
+
+[[resolver.static.machines]]
+mac = "{MAC_TEXT}"
+required = ["winpe"]
+
+[proxy]
+listen = "127.0.0.1"
+dhcp_port = 0
+pxe_port = 0
+client_port = {client_port}
+
+[tftp]
+listen = ["127.0.0.1:0"]
+root = "tftp"
+
+[https]
+listen = "127.0.0.1:0"
+http_listen = "127.0.0.1:0"
+root = "files"
+ipxe_dir = ""
+"#,
+        client_port = client.local_addr().unwrap().port()
+    );
+    let config_path = dir.path().join("netboot.toml");
+    std::fs::write(&config_path, config).unwrap();
+
+    let proxy = Service::start("pxe-proxy", &proxy_bin, &config_path);
+    let proxy_ports = proxy.listening(2);
+    let dhcp = proxy_ports
+        .iter()
+        .find(|(_, text)| text.contains("(dhcp"))
+        .unwrap()
+        .0;
+    let pxe = proxy_ports
+        .iter()
+        .find(|(_, text)| !text.contains("(dhcp"))
+        .unwrap()
+        .0;
+    let tftp = Service::start("pxe-tftp", &tftp_bin, &config_path);
+    let tftp_addr = tftp.listening(1)[0].0;
+    let https = Service::start("pxe-https", &https_bin, &config_path);
+    let https_ports = https.listening(2);
+    let https_addr = https_ports
+        .iter()
+        .find(|(_, text)| text.contains("(https)"))
+        .unwrap()
+        .0;
+    let http_addr = https_ports
+        .iter()
+        .find(|(_, text)| text.contains("(http)"))
+        .unwrap()
+        .0;
+    let store = Store::open_sqlite(&dir.path().join("records.db"), Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    // DHCP: the firmware's DISCOVER through a relay agent, then its boot-server request to
+    // 4011 from its own address.
+    let relay = UdpSocket::bind(SocketAddr::from((RELAY, dhcp.port()))).unwrap();
+    relay.set_read_timeout(Some(WAIT)).unwrap();
+    let mut discover = firmware_request(MessageType::Discover, 0x0b00_7001);
+    discover.giaddr = RELAY;
+    discover.hops = 1;
+    let offer = exchange(&relay, &discover, dhcp);
+    assert!(!offer.to_bytes().is_empty());
+    let mut request = firmware_request(MessageType::Request, 0x0b00_7002);
+    request.ciaddr = Ipv4Addr::LOCALHOST;
+    let ack = exchange(&client, &request, pxe);
+    assert_eq!(ack.chaddr[..6], MAC);
+    wait_for_events(&store, 2).await;
+
+    // TFTP: the boot program, fetched by address only.
+    let (_, program) = curl(&[
+        "--tftp-blksize",
+        "1468",
+        &format!("tftp://{tftp_addr}/undionly.kpxe"),
+    ]);
+    assert_eq!(program.len(), 70_000);
+    wait_for_events(&store, 3).await;
+
+    // HTTPS: iPXE's entry script and decision, then a boot file over plain HTTP.
+    let (code, entry) = curl(&["--insecure", &format!("https://{https_addr}/boot.ipxe")]);
+    assert_eq!(code, "200");
+    assert!(String::from_utf8_lossy(&entry).starts_with("#!ipxe"));
+    let decide = format!(
+        "https://{https_addr}/boot.ipxe/decide?mac={MAC_TEXT}&platform=pcbios&buildarch=i386&manufacturer=QEMU&product=Standard%20PC&serial=SN-77"
+    );
+    let (code, script) = curl(&["--insecure", &decide]);
+    assert_eq!(code, "200");
+    assert!(
+        String::from_utf8_lossy(&script).contains("wimboot"),
+        "{}",
+        String::from_utf8_lossy(&script)
+    );
+    let (code, wimboot) = curl(&[&format!("http://{http_addr}/wimboot")]);
+    assert_eq!((code.as_str(), wimboot.len()), ("200", 50_000));
+    wait_for_events(&store, 6).await;
+
+    // The admin API (on pxe-https, over TLS) shows it as one boot, in order.
+    let timeline_url = format!("https://{https_addr}/admin/api/v1/machines/{MAC_TEXT}/timeline");
+    let (code, _) = curl(&["--insecure", &timeline_url]);
+    assert_eq!(code, "401", "the admin API needs the token");
+    let (code, body) = curl(&[
+        "--insecure",
+        "-H",
+        &format!("Authorization: Bearer {TOKEN}"),
+        &timeline_url,
+    ]);
+    assert_eq!(code, "200");
+    let timeline: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let boots = timeline["boots"].as_array().unwrap();
+    assert_eq!(boots.len(), 1, "{timeline:#}");
+    let events = boots[0]["events"].as_array().unwrap();
+    let steps: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["stage"].as_str().unwrap().to_string(),
+                e["detail"]["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("dhcp", "proxy_offer"),
+        ("dhcp", "proxy_offer"),
+        ("tftp", "tftp_transfer"),
+        ("https", "https_entry"),
+        ("https", "decision"),
+        ("image", "image_download"),
+    ];
+    assert_eq!(
+        steps,
+        expected.map(|(s, k)| (s.to_string(), k.to_string())),
+        "{timeline:#}"
+    );
+    assert_eq!(events[0]["detail"]["server_port"], 67);
+    assert_eq!(events[0]["detail"]["relay"], "127.0.0.2");
+    assert_eq!(events[0]["detail"]["boot_file"], "undionly.kpxe");
+    assert_eq!(events[1]["detail"]["server_port"], 4011);
+    assert_eq!(events[2]["detail"]["file"], "undionly.kpxe");
+    assert_eq!(events[2]["detail"]["bytes"], 70_000);
+    assert_eq!(events[2]["detail"]["blksize"], 1468);
+    assert_eq!(events[3]["detail"]["tls"], true);
+    assert_eq!(events[3]["detail"]["hardware"]["serial"], "SN-77");
+    assert_eq!(events[4]["detail"]["decision"], "boot");
+    assert_eq!(events[4]["detail"]["choice"], "Windows PE x64");
+    assert_eq!(events[5]["detail"]["path"], "wimboot");
+    assert_eq!(boots[0]["outcome"], "image_loaded");
+    assert_eq!(boots[0]["reached"], "image");
+
+    let machine = store.machine(MAC_TEXT.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(machine.boot_count, 1);
+    assert_eq!(machine.nic.as_deref(), Some("UNDI 2.1"));
+    assert_eq!(machine.serial.as_deref(), Some("SN-77"));
+    assert_eq!(machine.tls, Some(true));
+
+    // Metrics of the HTTPS process count what it served.
+    let (code, metrics) = curl(&[
+        "--insecure",
+        "-H",
+        &format!("Authorization: Bearer {TOKEN}"),
+        &format!("https://{https_addr}/admin/metrics"),
+    ]);
+    assert_eq!(code, "200");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("netboot_https_decisions_total{kind=\"boot\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("netboot_records_dropped_total{reason=\"queue_full\"} 0"),
+        "{metrics}"
+    );
+    drop((proxy, tftp, https));
+}
