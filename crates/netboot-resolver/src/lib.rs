@@ -7,6 +7,8 @@
 //!   answers, single-flight (identical concurrent lookups share one backend call) and
 //!   stale-if-error (the last answer covers a backend outage).
 
+#![warn(missing_docs)]
+
 mod cache;
 pub mod webhook;
 
