@@ -165,3 +165,39 @@ fn open_private(path: &Path) -> Result<std::fs::File> {
         .open(path)
         .with_context(|| format!("creating {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn without_a_config_file_the_certificate_goes_to_the_state_dir_and_is_reused() {
+        let state = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.https.state_dir = state.path().join("netboot");
+        config.https.cert_names = vec!["pxe.example.test".into(), "10.0.0.5".into()];
+
+        let first = load_or_generate(&config).unwrap();
+        assert!(first.generated);
+        assert_eq!(first.cert_path, state.path().join("netboot").join(GENERATED_CERT));
+        let key_mode = std::fs::metadata(state.path().join("netboot").join(GENERATED_KEY))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(key_mode & 0o777, 0o600);
+        assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
+
+        let second = load_or_generate(&config).unwrap();
+        assert!(!second.generated);
+        assert_eq!(second.fingerprint, first.fingerprint);
+    }
+
+    #[test]
+    fn a_cert_without_a_key_is_refused() {
+        let mut config = Config::default();
+        config.https.cert = Some("/nonexistent.pem".into());
+        assert!(load_or_generate(&config).is_err());
+    }
+}

@@ -3,7 +3,10 @@
 #[test]
 fn readme_https_example_parses() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let start = readme.find("```toml\n[https]\n").expect("README has an [https] example") + 8;
+    let start = readme
+        .find("```toml\n[https]\n")
+        .expect("README has an [https] example")
+        + 8;
     let end = start + readme[start..].find("```").unwrap();
     let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
     assert_eq!(config.https.countdown_secs, 5);

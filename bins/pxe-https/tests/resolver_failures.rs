@@ -48,7 +48,10 @@ impl BootResolver for Down {
 /// known-good identity.
 fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config { base_dir: Some(dir.path().to_path_buf()), ..Config::default() };
+    let mut config = Config {
+        base_dir: Some(dir.path().to_path_buf()),
+        ..Config::default()
+    };
     config.resolver.deadline_ms = 200;
     config.https.listen = "127.0.0.1:0".parse().unwrap();
     config.https.http_listen = None;
