@@ -3,8 +3,8 @@
 //! `pxe-tftp`, and the iPXE entry script, decision and a boot file with curl from
 //! `pxe-https`, whose admin API must then show that journey as one boot.
 //!
-//! The binaries are the workspace's own builds next to this test (`cargo test --workspace`
-//! builds them; otherwise `cargo build -p pxe-proxy -p pxe-tftp -p pxe-https`).
+//! The binaries are the workspace's own debug builds next to this test; the test runs
+//! `cargo build` for them first so it never exercises a stale build.
 
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -23,7 +23,45 @@ const TOKEN: &str = "full-boot-admin-token-42";
 const RELAY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 const WAIT: Duration = Duration::from_secs(30);
 
+/// Brings the three service binaries up to date (once per test process), so a stale build
+/// is never what gets tested. A nested `cargo build` shares the target directory and waits
+/// for its lock like any other build.
+fn build_services() -> bool {
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut child = match Command::new(cargo)
+            .args(["build", "-p", "pxe-proxy", "-p", "pxe-tftp", "-p", "pxe-https"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .stdout(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) => {
+                eprintln!("cannot run cargo to build the services: {e}");
+                return false;
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(1200);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.success(),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return false;
+                }
+            }
+        }
+    })
+}
+
 fn binary(name: &str) -> Option<PathBuf> {
+    assert!(
+        build_services(),
+        "building pxe-proxy, pxe-tftp and pxe-https failed"
+    );
     let deps = std::env::current_exe().ok()?;
     let path = deps.parent()?.parent()?.join(name);
     path.exists().then_some(path)
@@ -371,4 +409,101 @@ ipxe_dir = ""
         "{metrics}"
     );
     drop((proxy, tftp, https));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_database_never_stops_a_boot_and_losses_are_counted() {
+    let Some(https_bin) = binary("pxe-https") else {
+        missing("pxe-https is not built (cargo build -p pxe-https)");
+        return;
+    };
+    if Command::new("curl").arg("--version").output().is_err() && missing("curl is not installed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("files")).unwrap();
+    // A loopback port nobody listens on: every connection attempt is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        r#"
+[records]
+enabled = true
+database = "postgres://netboot@127.0.0.1:{closed}/records"
+connect_timeout_secs = 1
+
+[admin]
+enabled = true
+token = "{TOKEN}"
+
+[[resolver.static.actions]]
+id = "winpe"
+title = "Windows PE x64"
+target = {{ kind = "wimboot", boot_wim = "winpe/x64/boot.wim", bcd = "winpe/x64/BCD", boot_sdi = "winpe/boot.sdi" }}
+
+[[resolver.static.machines]]
+mac = "{MAC_TEXT}"
+required = ["winpe"]
+
+[https]
+listen = "127.0.0.1:0"
+http_listen = "off"
+root = "files"
+ipxe_dir = ""
+"#
+    );
+    let config_path = dir.path().join("netboot.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let https = Service::start("pxe-https", &https_bin, &config_path);
+    let addr = https.listening(1)[0].0;
+
+    // Clients boot as if records were off.
+    for _ in 0..3 {
+        let decide = format!("https://{addr}/boot.ipxe/decide?mac={MAC_TEXT}&platform=efi&buildarch=x86_64");
+        let (code, script) = curl(&["--insecure", &decide]);
+        assert_eq!(code, "200");
+        assert!(String::from_utf8_lossy(&script).contains("wimboot"));
+    }
+
+    // Each decision is two events (iPXE entry, decision): six lost, and said so.
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let metrics_url = format!("https://{addr}/admin/metrics");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = curl(&["--insecure", "-H", &auth, &metrics_url]);
+        let metrics = String::from_utf8(metrics).unwrap();
+        if metrics.contains("netboot_records_dropped_total{reason=\"store_error\"} 6\n") {
+            assert!(metrics.contains("netboot_records_written_total 0\n"), "{metrics}");
+            assert!(metrics.contains("netboot_records_store_up 0\n"), "{metrics}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "losses not counted: {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (code, status) = curl(&[
+        "--insecure",
+        "-H",
+        &auth,
+        &format!("https://{addr}/admin/api/v1/status"),
+    ]);
+    assert_eq!(code, "200");
+    let status: serde_json::Value = serde_json::from_slice(&status).unwrap();
+    assert_eq!(status["records"]["queue"]["dropped_store_error"], 6, "{status:#}");
+    assert!(
+        status["records"]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("connecting"),
+        "{status:#}"
+    );
+    let (code, _) = curl(&[
+        "--insecure",
+        "-H",
+        &auth,
+        &format!("https://{addr}/admin/api/v1/machines"),
+    ]);
+    assert_eq!(code, "503", "the API says the records are unavailable");
 }
