@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 
 /// Network boot server for small sites: answers PXE and UEFI HTTP Boot clients next to the
 /// site's DHCP server, serves iPXE over TFTP and HTTP, and hands each machine its boot script.
@@ -45,7 +46,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("configuration OK");
         return Ok(());
     }
+    // Registered before binding, so a SIGTERM during start-up stops the server cleanly.
+    let mut terminate = signal(SignalKind::terminate())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            () = netboot_runtime::shutdown_signal() => {}
+        }
+    };
     netboot_runtime::init_logging(&config.log);
     let resolver = netboot_runtime::build_resolver(&config)?;
-    pxe_server::run(Arc::new(config), resolver, netboot_runtime::shutdown_signal()).await
+    pxe_server::run(Arc::new(config), resolver, shutdown).await
 }

@@ -161,3 +161,48 @@ fn check_config_validates_without_serving() {
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "configuration OK");
 }
+
+#[test]
+fn a_closed_log_pipe_does_not_take_the_server_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let ipxe = fake_ipxe_dir(dir.path());
+    let config = write_config(dir.path(), &ipxe);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read until every service is listening, then close the pipe.
+    let stderr = child.stderr.take().unwrap();
+    let (ready_tx, ready) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut listening = 0;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            listening += usize::from(line.contains("listening on "));
+            if listening == 5 {
+                break;
+            }
+        }
+        // The reader is dropped here, which closes the pipe.
+        let _ = ready_tx.send(());
+    });
+    ready
+        .recv_timeout(WAIT)
+        .expect("pxe-server did not log that it is listening");
+    // Shutting down logs into the closed pipe; the server must still exit cleanly.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait()).unwrap());
+    let exit = rx
+        .recv_timeout(WAIT)
+        .expect("pxe-server did not stop after SIGTERM")
+        .unwrap();
+    assert!(exit.success(), "{exit}");
+}

@@ -17,7 +17,13 @@ pub fn init_logging(config: &LogConfig) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Without log_internal_errors(false) a failed write (stderr a pipe whose reader went
+    // away) makes tracing-subscriber report it with eprintln!, which panics on the same
+    // broken stderr and takes the whole service down.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     // A second call (tests that run several services in one process) keeps the first subscriber.
     let _ = match config.format {
         LogFormat::Text => builder.try_init(),
