@@ -45,10 +45,14 @@ impl Server {
     pub async fn bind(config: Arc<Config>, resolver: Arc<dyn BootResolver>) -> Result<Self> {
         let https_config = &config.https;
         let tls = tls::load_or_generate(&config)?;
-        let roots = [
-            config.resolve_path(&https_config.root),
-            https_config.ipxe_dir.clone(),
-        ];
+        // An empty `ipxe_dir` disables the second root; it must stay empty, not become the
+        // configuration file's directory.
+        let ipxe_dir = if https_config.ipxe_dir.as_os_str().is_empty() {
+            https_config.ipxe_dir.clone()
+        } else {
+            config.resolve_path(&https_config.ipxe_dir)
+        };
+        let roots = [config.resolve_path(&https_config.root), ipxe_dir];
         let (roots, skipped) = Roots::new(&roots);
         for dir in skipped {
             tracing::warn!(dir = %dir.display(), "file root does not exist, not serving it");

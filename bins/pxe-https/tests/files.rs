@@ -250,3 +250,22 @@ fn range_edge_cases() {
     let first_part = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert_eq!(&raw[first_part..first_part + 10], &data[500..510]);
 }
+
+#[test]
+fn the_ipxe_directory_is_a_second_root() {
+    if !have_tool("curl") {
+        return;
+    }
+    let server = start("[https]\nipxe_dir = \"ipxe\"\n\n", &[], |dir| {
+        std::fs::create_dir_all(dir.join("ipxe")).unwrap();
+        std::fs::write(dir.join("ipxe/ipxe.efi"), b"from the ipxe directory").unwrap();
+        std::fs::write(dir.join("ipxe/snponly.efi"), b"shadowed").unwrap();
+        std::fs::write(dir.join("root/snponly.efi"), b"from the boot root").unwrap();
+    });
+    // UEFI HTTP Boot fetches the NBP over plain HTTP.
+    let (status, headers, body) = request(&server, &[], "/ipxe.efi", true);
+    assert_eq!((status, body.as_slice()), (200, &b"from the ipxe directory"[..]));
+    assert!(headers.contains("content-type: application/efi"), "{headers}");
+    let (_, _, body) = request(&server, &[], "/snponly.efi", true);
+    assert_eq!(body, b"from the boot root");
+}

@@ -33,12 +33,14 @@ pub struct HttpsConfig {
     /// `http://` URL for the iPXE binary) and by iPXE builds without HTTPS support.
     #[serde(serialize_with = "ser_listen", deserialize_with = "de_listen")]
     pub http_listen: Option<SocketAddr>,
-    /// The boot-file root (wimboot, BCD, boot.sdi, boot.wim, kernels). Files are served at
-    /// `/<path>`; relative paths in boot decisions resolve against it.
+    /// The boot-file root (wimboot, BCD, boot.sdi, boot.wim, kernels), relative to the
+    /// configuration file's directory when not absolute. Files are served at `/<path>`;
+    /// relative paths in boot decisions resolve against it.
     pub root: PathBuf,
     /// A second, read-only root searched when a file is not under `root`: by default the
     /// directory of Debian's iPXE binaries, so `/ipxe.efi` and `/undionly.kpxe` work without
-    /// copying. An empty string disables it.
+    /// copying. Relative paths are taken from the configuration file's directory. An empty
+    /// string disables it.
     pub ipxe_dir: PathBuf,
     /// PEM certificate chain. With `key`; when both are absent a self-signed certificate is
     /// generated on first start.
@@ -124,26 +126,49 @@ impl HttpsConfig {
             problems.push("https.http_listen", "must differ from https.listen");
         }
         if self.countdown_secs > 3600 {
-            problems.push("https.countdown_secs", format!("{} is outside 0..=3600", self.countdown_secs));
+            problems.push(
+                "https.countdown_secs",
+                format!("{} is outside 0..=3600", self.countdown_secs),
+            );
         }
         if self.menu_timeout_secs > 86_400 {
-            problems.push("https.menu_timeout_secs", format!("{} is outside 0..=86400", self.menu_timeout_secs));
+            problems.push(
+                "https.menu_timeout_secs",
+                format!("{} is outside 0..=86400", self.menu_timeout_secs),
+            );
         }
         if !(1..=3600).contains(&self.retry_delay_secs) {
-            problems.push("https.retry_delay_secs", format!("{} is outside 1..=3600", self.retry_delay_secs));
+            problems.push(
+                "https.retry_delay_secs",
+                format!("{} is outside 1..=3600", self.retry_delay_secs),
+            );
         }
         if let Some(url) = &self.public_url {
             let scheme_ok = url.starts_with("http://") || url.starts_with("https://");
-            if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control() || "${}".contains(c)) {
-                problems.push("https.public_url", "must be an http:// or https:// URL without spaces, `$`, `{` or `}`");
+            if !scheme_ok
+                || url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "${}".contains(c))
+            {
+                problems.push(
+                    "https.public_url",
+                    "must be an http:// or https:// URL without spaces, `$`, `{` or `}`",
+                );
             }
         }
         if self.wimboot.is_empty() || self.wimboot.chars().any(|c| c.is_control()) {
             problems.push("https.wimboot", "must be a path or URL");
         }
         for (index, name) in self.cert_names.iter().enumerate() {
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || ".-:*".contains(c)) {
-                problems.push(format!("https.cert_names[{index}]"), format!("{name:?} is not a DNS name or IP address"));
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:*".contains(c))
+            {
+                problems.push(
+                    format!("https.cert_names[{index}]"),
+                    format!("{name:?} is not a DNS name or IP address"),
+                );
             }
         }
     }
@@ -162,7 +187,8 @@ mod tests {
 
     #[test]
     fn http_listener_can_be_disabled() {
-        let config = Config::from_toml_str("[https]\nhttp_listen = \"off\"\nlisten = \"127.0.0.1:8443\"\n").unwrap();
+        let config =
+            Config::from_toml_str("[https]\nhttp_listen = \"off\"\nlisten = \"127.0.0.1:8443\"\n").unwrap();
         assert_eq!(config.https.http_listen, None);
         let text = toml::to_string(&config.https).unwrap();
         assert!(text.contains("http_listen = \"off\""), "{text}");
@@ -170,13 +196,17 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        let err = Config::from_toml_str("[https]\ncert = \"a.pem\"\nretry_delay_secs = 0\npublic_url = \"ftp://x\"\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_toml_str(
+            "[https]\ncert = \"a.pem\"\nretry_delay_secs = 0\npublic_url = \"ftp://x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
         for key in ["https.cert", "https.retry_delay_secs", "https.public_url"] {
             assert!(err.contains(key), "{key} missing from {err}");
         }
-        let err = Config::from_toml_str("[https]\nhttp_listen = \"nope\"\n").unwrap_err().to_string();
+        let err = Config::from_toml_str("[https]\nhttp_listen = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("http_listen"), "{err}");
     }
 }

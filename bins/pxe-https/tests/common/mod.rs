@@ -101,8 +101,13 @@ pub fn start(config_toml: &str, extra_args: &[&str], prepare: impl FnOnce(&Path)
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("root")).unwrap();
     prepare(dir.path());
+    // `https_keys` go into the generated [https] table; the rest of the caller's text follows it.
+    let (https_keys, rest) = match config_toml.strip_prefix("[https]\n") {
+        Some(rest) => rest.split_once("\n\n").unwrap_or((rest, "")),
+        None => ("ipxe_dir = \"\"", config_toml),
+    };
     let config = format!(
-        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nroot = \"root\"\nipxe_dir = \"\"\n{config_toml}"
+        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nroot = \"root\"\n{https_keys}\n{rest}"
     );
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();
