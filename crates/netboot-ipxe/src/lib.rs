@@ -10,7 +10,7 @@
 //! * [`Url`]: percent-encoded URLs;
 //! * [`Setting`]: the only source of `${...}`, with names fixed by the server.
 //!
-//! [`render`] turns a [`netboot_core::BootDecision`] into the script the HTTPS service
+//! [`decision_script`] turns a [`netboot_core::BootDecision`] into the script the HTTPS service
 //! answers, [`ClientIdentity`] reads what iPXE reports, and [`check_script`] verifies that a
 //! rendered script only contains lines iPXE understands. Pure: no IO, no clock.
 //!
