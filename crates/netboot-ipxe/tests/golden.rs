@@ -239,3 +239,51 @@ fn fuzz_corpus_renders_safely() {
     }
     assert!(count > 0, "no corpus in {}", dir.display());
 }
+
+#[test]
+fn every_builder_command() {
+    use netboot_ipxe::{DisplayText, Identifier, KernelArgs, Label, Script, Setting};
+    let (retry, done, list, user) = (
+        Label::fixed("retry"),
+        Label::fixed("done"),
+        Label::fixed("creds"),
+        Label::fixed("username"),
+    );
+    let image = Identifier::new("image", "kernel.efi").unwrap();
+    let mut script = Script::new();
+    script
+        .comment(DisplayText::fixed("Every command the builder knows"))
+        .label(&retry)
+        .login()
+        .or_goto(&done)
+        .isset(Setting::new("username"))
+        .or_goto(&retry)
+        .iseq(Setting::new("platform"), DisplayText::fixed("efi"))
+        .and_goto(&done)
+        .set(&Label::fixed("attempt"), 2u64)
+        .params(&list)
+        .param(&list, &user, Setting::new("username"))
+        .param(&list, &Label::fixed("password"), Setting::new("password"))
+        .chain_with_params(&Url::path("/boot.ipxe/decide"), &list)
+        .or_continue()
+        .imgfetch(&Url::path("/kernel.efi"), &image)
+        .imgargs(&image, &KernelArgs::parse("console=ttyS0 quiet").unwrap())
+        .boot()
+        .or_continue()
+        .sleep(3)
+        .label(&done)
+        .exit(0);
+    let rendered = script.render();
+    let lines = check_script(&rendered).unwrap();
+    assert_eq!(emit_script(&lines), rendered);
+    let path = golden_dir().join("builder-every-command.ipxe");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+    }
+    assert_eq!(
+        rendered,
+        std::fs::read_to_string(&path).unwrap(),
+        "{} differs",
+        path.display()
+    );
+}
