@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 mod files;
 mod server;
+mod workers;
 
 pub use files::{FileSource, RootDir};
 pub use server::{limits_from_config, TftpServer};

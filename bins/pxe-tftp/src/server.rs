@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::files::RootDir;
+use crate::workers::Workers;
 
 /// Largest request accepted on the listening port; RRQs are a few hundred bytes.
 const MAX_REQUEST: usize = 2048;
@@ -95,13 +96,15 @@ impl TftpServer {
 
     /// Serves until `shutdown` resolves; transfers still running are then aborted.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let workers = Arc::new(Workers::start(cores).context("starting transfer worker threads")?);
         let mut listeners = JoinSet::new();
         for socket in self.sockets {
-            let shared = self.shared.clone();
+            let (shared, workers) = (self.shared.clone(), workers.clone());
             if self.single_port {
-                listeners.spawn(listen_single_port(socket, shared));
+                listeners.spawn(listen_single_port(socket, shared, workers));
             } else {
-                listeners.spawn(listen(socket, shared));
+                listeners.spawn(listen(socket, shared, workers));
             }
         }
         tokio::select! {
@@ -117,7 +120,7 @@ impl TftpServer {
 }
 
 /// Default mode: each transfer gets its own socket and port (RFC 1350's transfer IDs).
-async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>) -> anyhow::Result<()> {
+async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Workers>) -> anyhow::Result<()> {
     let local_ip = socket.local_addr()?.ip();
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut transfers = JoinSet::new();
@@ -132,7 +135,7 @@ async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>) -> anyhow::Result<(
                 let Some(permit) = admit(&socket, &shared, &buf[..len], peer).await else { continue };
                 let request = buf[..len].to_vec();
                 let shared = shared.clone();
-                transfers.spawn(async move {
+                workers.spawn(&mut transfers, async move {
                     let link = match UdpSocket::bind(SocketAddr::new(local_ip, 0)).await {
                         Ok(s) => Link::Own(s),
                         Err(e) => { tracing::warn!(%peer, "binding transfer socket: {e}"); return; }
@@ -148,7 +151,11 @@ async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>) -> anyhow::Result<(
 
 /// Single-port mode: every transfer shares the listening socket; datagrams are routed to
 /// transfers by the client's address.
-async fn listen_single_port(socket: Arc<UdpSocket>, shared: Arc<Shared>) -> anyhow::Result<()> {
+async fn listen_single_port(
+    socket: Arc<UdpSocket>,
+    shared: Arc<Shared>,
+    workers: Arc<Workers>,
+) -> anyhow::Result<()> {
     let routes: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Inbound>>>> = Arc::default();
     let mut buf = vec![0u8; netboot_tftp::wire::MAX_DATAGRAM];
     let mut transfers = JoinSet::new();
@@ -172,7 +179,7 @@ async fn listen_single_port(socket: Arc<UdpSocket>, shared: Arc<Shared>) -> anyh
                 routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(peer, sender);
                 let request = buf[..len].to_vec();
                 let (shared, socket, routes) = (shared.clone(), socket.clone(), routes.clone());
-                transfers.spawn(async move {
+                workers.spawn(&mut transfers, async move {
                     run_transfer(Link::Shared { socket, inbox }, peer, request, &shared).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
                     release(&shared, peer, permit);
@@ -231,6 +238,15 @@ async fn admit(
             None
         }
     }
+}
+
+/// Lets new requests from `peer` start transfers again.
+fn forget_peer(shared: &Shared, peer: SocketAddr) {
+    shared
+        .active
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .remove(&peer);
 }
 
 fn release(shared: &Shared, peer: SocketAddr, permit: OwnedSemaphorePermit) {
@@ -389,6 +405,9 @@ async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared
             let (code, message) = e.to_tftp();
             let mut packet = [0u8; 128];
             let len = write_error(&mut packet, code, message);
+            // Forget the client first: it may ask again from the same port as soon as it has
+            // this error, and that request must not look like a repeat of this one.
+            forget_peer(shared, peer);
             let _ = link.send(&packet[..len], peer).await;
             return;
         }
@@ -461,6 +480,7 @@ async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared
             () = &mut timer => transfer.handle_timeout(Instant::now()),
         }
     }
+    forget_peer(shared, peer);
     let outcome = transfer.outcome().cloned().unwrap_or(Outcome::TimedOut);
     let elapsed = started.elapsed();
     let resent = transfer.retransmitted_blocks();

@@ -466,34 +466,27 @@ fn storm(r: &Running, ns: &NetnsPair, file: &str, clients: usize) -> Result<Stor
     })
 }
 
-/// utime+stime of the process plus those of its reaped children, in seconds.
+/// CPU seconds used by `pid` and every process below it: utime+stime of each live (or zombie)
+/// process plus cutime+cstime of those already reaped, so forking servers (tftpd-hpa runs one
+/// process per transfer) are charged for their transfers whether or not they reaped them yet.
 fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("malformed stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11..15].iter().map(|f| f.parse::<u64>().unwrap_or(0)).sum();
+    let mut ticks = 0u64;
+    for p in process_tree(pid) {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let fields: Vec<&str> = stat.rsplit_once(')').context("malformed stat")?.1.split_whitespace().collect();
+        ticks += fields[11..15].iter().map(|f| f.parse::<u64>().unwrap_or(0)).sum::<u64>();
+    }
     Ok(ticks as f64 / 100.0)
 }
 
-/// Resident memory of `pid` and all its descendants (forking servers run one process per
-/// transfer).
-fn tree_rss_kib(pid: u32) -> u64 {
+/// `pid` and its descendants.
+fn process_tree(pid: u32) -> Vec<u32> {
     let mut parents = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+            let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
             parents.push((p, ppid.unwrap_or(0)));
         }
     }
@@ -504,7 +497,14 @@ fn tree_rss_kib(pid: u32) -> u64 {
         tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
         i += 1;
     }
-    tree.iter()
+    tree
+}
+
+/// Resident memory of `pid` and all its descendants (forking servers run one process per
+/// transfer).
+fn tree_rss_kib(pid: u32) -> u64 {
+    process_tree(pid)
+        .iter()
         .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
         .filter_map(|status| {
             let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
