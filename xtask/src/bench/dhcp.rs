@@ -307,6 +307,11 @@ impl Load {
         };
         let socket = UdpSocket::bind(bind).with_context(|| format!("binding {bind}"))?;
         socket.set_broadcast(true)?;
+        // Replies must not be lost on the generator's side while it waits for the CPU.
+        let buffer: usize = 8 << 20;
+        if nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &buffer).is_err() {
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &buffer)?;
+        }
         Ok(Self {
             socket,
             dest,
