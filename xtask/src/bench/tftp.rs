@@ -111,13 +111,44 @@ impl Server {
 struct Running {
     server: Server,
     child: Child,
+    /// A cpuacct cgroup holding the server: it also counts processes that already exited,
+    /// which /proc cannot (tftpd-hpa ignores SIGCHLD, so its transfer processes' CPU time is
+    /// never added to its own).
+    group: Option<PathBuf>,
+}
+
+impl Running {
+    /// CPU seconds the server (and everything it forked) has used.
+    fn cpu_seconds(&self) -> Result<f64> {
+        if let Some(group) = &self.group {
+            if let Ok(usage) = std::fs::read_to_string(group.join("cpuacct.usage")) {
+                return Ok(usage.trim().parse::<f64>().context("cpuacct.usage")? / 1e9);
+            }
+        }
+        cpu_seconds(self.child.id())
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(group) = &self.group {
+            std::thread::sleep(Duration::from_millis(100));
+            let _ = std::fs::remove_dir(group);
+        }
     }
+}
+
+/// Puts `pid` into a fresh cgroup-v1 cpuacct group, when the hierarchy is there.
+fn cpu_group(name: &str, pid: u32) -> Option<PathBuf> {
+    let group = PathBuf::from(format!("/sys/fs/cgroup/cpuacct/netboot-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&group).ok()?;
+    if std::fs::write(group.join("cgroup.procs"), pid.to_string()).is_err() {
+        let _ = std::fs::remove_dir(&group);
+        return None;
+    }
+    Some(group)
 }
 
 pub(crate) fn run(raw_args: &[String]) -> Result<()> {
@@ -359,7 +390,9 @@ fn start(
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting {}", server.name()))?;
-    Ok(Running { server, child })
+    // Children forked later (one per transfer for tftpd-hpa) inherit the group.
+    let group = cpu_group(server.name(), child.id());
+    Ok(Running { server, child, group })
 }
 
 fn client(ns: &NetnsPair, server: Server, file: &str, blksize: u32, window: u32) -> Command {
@@ -394,16 +427,16 @@ fn single(
     blksize: u32,
     window: u32,
 ) -> Result<(f64, f64)> {
-    let cpu_before = cpu_seconds(r.child.id())?;
+    let cpu_before = r.cpu_seconds()?;
     let started = Instant::now();
     let status = client(ns, r.server, file, blksize, window).status()?;
     let elapsed = started.elapsed();
     if !status.success() {
         bail!("client failed ({status})");
     }
-    // Forking servers account a transfer's CPU when they reap its process.
+    // Let a forked transfer process finish exiting.
     std::thread::sleep(Duration::from_millis(150));
-    let cpu = cpu_seconds(r.child.id())? - cpu_before;
+    let cpu = r.cpu_seconds()? - cpu_before;
     let gib = bytes as f64 / f64::from(1u32 << 30);
     Ok((bytes as f64 / elapsed.as_secs_f64() / 1e6, cpu / gib))
 }
