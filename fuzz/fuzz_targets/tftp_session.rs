@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| netboot_tftp::fuzzing::session(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| netboot_tftp::fuzzing::session(std::time::Instant::now(), data));

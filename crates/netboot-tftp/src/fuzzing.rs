@@ -25,9 +25,11 @@ pub fn packet_round_trip(data: &[u8]) {
 /// Uses the first datagram as a request and feeds the rest to a transfer with virtual time,
 /// checking it never panics, sends only well-formed packets and never loops.
 ///
+/// `start` is the virtual clock's origin (the crate never reads the clock itself).
+///
 /// Layout of `data`: a sequence of `len: u16 BE, bytes[len]` datagrams; the byte after each
 /// datagram's length says whether a timeout fires before it (odd) or not.
-pub fn session(data: &[u8]) {
+pub fn session(start: Instant, data: &[u8]) {
     let mut datagrams = Vec::new();
     let mut rest = data;
     while rest.len() >= 3 {
@@ -51,7 +53,7 @@ pub fn session(data: &[u8]) {
     let mut transfer = ReadTransfer::new(&agreed, file.len() as u64, &limits);
     let mut source = MemorySource::new(file.into());
     let mut buf = vec![0u8; transfer.max_packet_len()];
-    let mut now = Instant::now();
+    let mut now = start;
     let mut drain = |transfer: &mut ReadTransfer, now: Instant| {
         // A window is at most 64 blocks; anything more means a runaway loop.
         for _ in 0..=usize::from(limits.max_window) + 1 {

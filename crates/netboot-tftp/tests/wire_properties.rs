@@ -87,7 +87,7 @@ proptest! {
         session.push(0);
         session.extend_from_slice(rrq);
         session.extend_from_slice(&bytes);
-        netboot_tftp::fuzzing::session(&session);
+        netboot_tftp::fuzzing::session(std::time::Instant::now(), &session);
     }
 }
 
@@ -100,7 +100,9 @@ fn fuzz_functions_accept_the_committed_corpus() {
             "tftp_packet",
             netboot_tftp::fuzzing::packet_round_trip as fn(&[u8]),
         ),
-        ("tftp_session", netboot_tftp::fuzzing::session),
+        ("tftp_session", |data: &[u8]| {
+            netboot_tftp::fuzzing::session(std::time::Instant::now(), data)
+        }),
     ] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let bytes = std::fs::read(entry.unwrap().path()).unwrap();
