@@ -34,6 +34,9 @@ pub struct Server {
     http: Option<TcpListener>,
     tls: Tls,
     router: Router,
+    /// The routes of the plain-HTTP listener: the same without the admin interface, whose
+    /// credentials must never cross the network in clear text.
+    plain_router: Router,
     /// The separate `[admin] listen` listener, when configured.
     admin: Option<(TcpListener, netboot_admin::AdminState)>,
     /// Flushes this process's boot records at shutdown.
@@ -94,7 +97,8 @@ impl Server {
             None => None,
         };
         let records = netboot_records::start(&config);
-        let mut router = app::router(Arc::new(state));
+        let plain_router = app::router(Arc::new(state));
+        let mut router = plain_router.clone();
         let mut admin = None;
         if config.admin.enabled {
             let telemetry = netboot_records::telemetry();
@@ -118,6 +122,7 @@ impl Server {
             http,
             tls,
             router,
+            plain_router,
             admin,
             records,
         })
@@ -181,11 +186,16 @@ impl Server {
                 },
             };
             let _ = stream.set_nodelay(true);
+            let router = if tls.is_some() {
+                self.router.clone()
+            } else {
+                self.plain_router.clone()
+            };
             tokio::spawn(serve_connection(
                 stream,
                 peer,
                 tls,
-                self.router.clone(),
+                router,
                 builder.clone(),
                 graceful.watcher(),
             ));

@@ -408,6 +408,9 @@ ipxe_dir = ""
         metrics.contains("netboot_records_dropped_total{reason=\"queue_full\"} 0"),
         "{metrics}"
     );
+    // Never on the plain-HTTP listener: credentials would cross the network in clear text.
+    let (code, _) = curl(&["-H", &format!("Authorization: Bearer {TOKEN}"), &format!("http://{http_addr}/admin/metrics")]);
+    assert_eq!(code, "404");
     drop((proxy, tftp, https));
 }
 
@@ -438,6 +441,7 @@ connect_timeout_secs = 1
 [admin]
 enabled = true
 token = "{TOKEN}"
+listen = "127.0.0.1:0"
 
 [[resolver.static.actions]]
 id = "winpe"
@@ -458,7 +462,9 @@ ipxe_dir = ""
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();
     let https = Service::start("pxe-https", &https_bin, &config_path);
-    let addr = https.listening(1)[0].0;
+    let listening = https.listening(2);
+    let addr = listening.iter().find(|(_, text)| text.contains("(https)")).unwrap().0;
+    let admin = listening.iter().find(|(_, text)| text.contains("(admin)")).expect("the [admin] listen listener").0;
 
     // Clients boot as if records were off.
     for _ in 0..3 {
@@ -506,4 +512,9 @@ ipxe_dir = ""
         &format!("https://{addr}/admin/api/v1/machines"),
     ]);
     assert_eq!(code, "503", "the API says the records are unavailable");
+    // The same interface on the separate plain-HTTP admin listener, also behind the token.
+    let (code, _) = curl(&[&format!("http://{admin}/admin/api/v1/status")]);
+    assert_eq!(code, "401");
+    let (code, _) = curl(&["-H", &auth, &format!("http://{admin}/admin/api/v1/status")]);
+    assert_eq!(code, "200");
 }

@@ -43,7 +43,9 @@ pub use metrics::{
     Counter, DhcpMetrics, Gauge, Histogram, HttpsMetrics, LabeledCounter, Metrics, TftpMetrics,
     LATENCY_BUCKETS,
 };
-pub use recorder::{Recorder, RecorderOptions, RecorderStats, StatsSnapshot, StoreSource, Writer};
+pub use recorder::{
+    Recorder, RecorderOptions, RecorderStats, StatsSnapshot, StoreSource, Writer, DEFAULT_WRITE_SHARE,
+};
 pub use store::{
     split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, Store, StoreError, StoredEvent,
 };

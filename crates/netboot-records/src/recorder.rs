@@ -89,8 +89,12 @@ pub enum StoreSource {
     Config(Arc<Config>),
 }
 
+/// Default [`RecorderOptions::max_write_share`]: a fifth of one core at most. Even then a
+/// SQLite file takes thousands of events a second, hundreds of boots.
+pub const DEFAULT_WRITE_SHARE: f64 = 0.2;
+
 /// How the writer batches and retains.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecorderOptions {
     /// Queue capacity.
     pub queue_capacity: usize,
@@ -104,6 +108,10 @@ pub struct RecorderOptions {
     pub retention_interval: Duration,
     /// Wait between connection attempts while the database is unreachable.
     pub reconnect_delay: Duration,
+    /// Largest share of wall-clock time the writer spends writing (0 < share <= 1). After each
+    /// batch it rests in proportion, so under a flood it takes at most this share of a core
+    /// from the services and drops (and counts) the excess instead. 1.0 writes flat out.
+    pub max_write_share: f64,
 }
 
 impl Default for RecorderOptions {
@@ -124,6 +132,7 @@ impl RecorderOptions {
             max_events: records.max_events,
             retention_interval: Duration::from_secs(records.retention_interval_secs),
             reconnect_delay: Duration::from_secs(2),
+            max_write_share: DEFAULT_WRITE_SHARE,
         }
     }
 }
@@ -350,6 +359,7 @@ async fn write_loop(
             }
         }
         let count = events.len() as u64;
+        let writing = tokio::time::Instant::now();
         let result = match &store {
             Some(store) if !events.is_empty() => store.insert(&events).await.map_err(Some),
             Some(_) => Ok(()),
@@ -359,6 +369,10 @@ async fn write_loop(
             Ok(()) => {
                 stats.written.fetch_add(count, Ordering::Relaxed);
                 stats.store_up.store(true, Ordering::Relaxed);
+                let share = options.max_write_share.clamp(0.01, 1.0);
+                if share < 1.0 && !stopping {
+                    tokio::time::sleep(writing.elapsed().mul_f64((1.0 - share) / share)).await;
+                }
             }
             Err(error) => {
                 stats.dropped_store_error.fetch_add(count, Ordering::Relaxed);
