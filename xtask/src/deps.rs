@@ -11,7 +11,10 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTPS and TFTP client for integration tests"),
     ("openssl", "s_client cipher checks"),
     ("tftp-hpa", "TFTP client for pxe-tftp integration tests"),
-    ("atftp", "TFTP client with windowsize for pxe-tftp integration tests"),
+    (
+        "atftp",
+        "TFTP client with windowsize for pxe-tftp integration tests",
+    ),
     ("busybox", "busybox tftp client for pxe-tftp integration tests"),
     ("iproute2", "network namespaces for integration tests"),
     (
