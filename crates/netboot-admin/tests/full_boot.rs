@@ -409,7 +409,11 @@ ipxe_dir = ""
         "{metrics}"
     );
     // Never on the plain-HTTP listener: credentials would cross the network in clear text.
-    let (code, _) = curl(&["-H", &format!("Authorization: Bearer {TOKEN}"), &format!("http://{http_addr}/admin/metrics")]);
+    let (code, _) = curl(&[
+        "-H",
+        &format!("Authorization: Bearer {TOKEN}"),
+        &format!("http://{http_addr}/admin/metrics"),
+    ]);
     assert_eq!(code, "404");
     drop((proxy, tftp, https));
 }
@@ -463,8 +467,16 @@ ipxe_dir = ""
     std::fs::write(&config_path, config).unwrap();
     let https = Service::start("pxe-https", &https_bin, &config_path);
     let listening = https.listening(2);
-    let addr = listening.iter().find(|(_, text)| text.contains("(https)")).unwrap().0;
-    let admin = listening.iter().find(|(_, text)| text.contains("(admin)")).expect("the [admin] listen listener").0;
+    let addr = listening
+        .iter()
+        .find(|(_, text)| text.contains("(https)"))
+        .unwrap()
+        .0;
+    let admin = listening
+        .iter()
+        .find(|(_, text)| text.contains("(admin)"))
+        .expect("the [admin] listen listener")
+        .0;
 
     // Clients boot as if records were off.
     for _ in 0..3 {
