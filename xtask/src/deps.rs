@@ -10,6 +10,11 @@ use crate::ci::run_step;
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTPS and TFTP client for integration tests"),
     ("openssl", "s_client cipher checks"),
+    (
+        "libssl-dev",
+        "builds pxe-https with the openssl-compat TLS listener",
+    ),
+    ("pkg-config", "finds libssl for the openssl-compat build"),
     ("tftp-hpa", "TFTP client for pxe-tftp integration tests"),
     (
         "atftp",

@@ -8,9 +8,11 @@
 //!   validators and streaming.
 //! * `GET /healthz`.
 //!
-//! Everything is served on the HTTPS listener and, when enabled, on the plain HTTP one.
+//! Everything is served on the HTTPS listener and, when enabled, on the plain HTTP one and on
+//! the OpenSSL compatibility TLS listener ([`compat_tls`], feature `openssl-compat`).
 
 pub mod app;
+pub mod compat_tls;
 pub mod files;
 pub mod server;
 pub mod tls;

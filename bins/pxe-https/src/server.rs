@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 use crate::app::{self, AppState, Peer};
+use crate::compat_tls::CompatListener;
 use crate::files::Roots;
 use crate::tls::{self, Tls};
 
@@ -41,6 +42,8 @@ pub struct Server {
     admin: Option<(TcpListener, netboot_admin::AdminState)>,
     /// Flushes this process's boot records at shutdown.
     records: netboot_records::TelemetryGuard,
+    /// The OpenSSL compatibility TLS listener (`https.compat_tls_listen`), when configured.
+    compat: Option<CompatListener>,
 }
 
 impl Server {
@@ -48,6 +51,8 @@ impl Server {
     pub async fn bind(config: Arc<Config>, resolver: Arc<dyn BootResolver>) -> Result<Self> {
         let https_config = &config.https;
         let tls = tls::load_or_generate(&config)?;
+        // After the main certificate: the compat listener may reuse the generated one.
+        let compat = CompatListener::bind(&config).await?;
         // An empty `ipxe_dir` disables the second root; it must stay empty, not become the
         // configuration file's directory.
         let ipxe_dir = if https_config.ipxe_dir.as_os_str().is_empty() {
@@ -125,6 +130,7 @@ impl Server {
             plain_router,
             admin,
             records,
+            compat,
         })
     }
 
@@ -138,6 +144,11 @@ impl Server {
         self.http
             .as_ref()
             .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// The bound address of the OpenSSL compatibility TLS listener, when configured.
+    pub fn compat_addr(&self) -> Option<SocketAddr> {
+        self.compat.as_ref().map(CompatListener::local_addr)
     }
 
     /// The certificate's SHA-256 fingerprint.
@@ -172,6 +183,14 @@ impl Server {
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30));
         let builder = Arc::new(builder);
+        let stop_compat = Arc::new(tokio::sync::Notify::new());
+        let compat = self.compat.map(|listener| {
+            let stop = stop_compat.clone();
+            let serving = listener.serve(self.router.clone(), builder.clone(), async move {
+                stop.notified().await
+            });
+            tokio::spawn(serving)
+        });
         tokio::pin!(shutdown);
         loop {
             let (stream, peer, tls) = tokio::select! {
@@ -206,6 +225,10 @@ impl Server {
             .is_err()
         {
             tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}, closing them");
+        }
+        if let Some(compat) = compat {
+            stop_compat.notify_one();
+            let _ = compat.await;
         }
         if let Some(admin) = admin {
             stop_admin.notify_one();

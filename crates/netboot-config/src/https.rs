@@ -66,6 +66,17 @@ pub struct HttpsConfig {
     pub on_resolver_error: ResolverFallback,
     /// Seconds before a retry when `on_resolver_error = "retry"`.
     pub retry_delay_secs: u32,
+    /// Address of the OpenSSL compatibility TLS listener, or `"off"` (the default). It serves
+    /// the same routes for firmware whose TLS offers only RSA or DHE-RSA key exchange, such as
+    /// OVMF/EDK2 HTTPS Boot of 2022, which the main (rustls) listener cannot talk to. Needs
+    /// `pxe-https` built with the `openssl-compat` feature.
+    #[serde(serialize_with = "ser_listen", deserialize_with = "de_listen")]
+    pub compat_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain of the compatibility listener. It must hold an RSA key. With
+    /// `compat_tls_key`; when both are absent the main listener's certificate is used.
+    pub compat_tls_cert: Option<PathBuf>,
+    /// PEM private key (RSA) of the compatibility listener.
+    pub compat_tls_key: Option<PathBuf>,
 }
 
 /// What a client does when no boot decision could be made.
@@ -96,6 +107,9 @@ impl Default for HttpsConfig {
             menu_timeout_secs: 30,
             on_resolver_error: ResolverFallback::Exit,
             retry_delay_secs: 10,
+            compat_tls_listen: None,
+            compat_tls_cert: None,
+            compat_tls_key: None,
         }
     }
 }
@@ -121,6 +135,21 @@ impl HttpsConfig {
     pub(crate) fn validate(&self, problems: &mut Problems) {
         if self.cert.is_some() != self.key.is_some() {
             problems.push("https.cert", "cert and key must be given together");
+        }
+        if self.compat_tls_cert.is_some() != self.compat_tls_key.is_some() {
+            problems.push(
+                "https.compat_tls_cert",
+                "compat_tls_cert and compat_tls_key must be given together",
+            );
+        }
+        if let Some(compat) = self.compat_tls_listen {
+            let clashes = compat == self.listen || self.http_listen == Some(compat);
+            if clashes && compat.port() != 0 {
+                problems.push(
+                    "https.compat_tls_listen",
+                    "must differ from https.listen and https.http_listen",
+                );
+            }
         }
         if self.http_listen == Some(self.listen) && self.listen.port() != 0 {
             problems.push("https.http_listen", "must differ from https.listen");
@@ -192,6 +221,27 @@ mod tests {
         assert_eq!(config.https.http_listen, None);
         let text = toml::to_string(&config.https).unwrap();
         assert!(text.contains("http_listen = \"off\""), "{text}");
+    }
+
+    #[test]
+    fn compat_listener_is_off_by_default_and_checked() {
+        assert_eq!(Config::default().https.compat_tls_listen, None);
+        let config = Config::from_toml_str(
+            "[https]\ncompat_tls_listen = \"0.0.0.0:8443\"\ncompat_tls_cert = \"rsa.crt\"\ncompat_tls_key = \"rsa.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.https.compat_tls_listen.unwrap().to_string(),
+            "0.0.0.0:8443"
+        );
+        let err = Config::from_toml_str(
+            "[https]\nlisten = \"0.0.0.0:8443\"\ncompat_tls_listen = \"0.0.0.0:8443\"\ncompat_tls_cert = \"a\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in ["https.compat_tls_listen", "https.compat_tls_cert"] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
     }
 
     #[test]

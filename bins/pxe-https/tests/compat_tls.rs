@@ -1,0 +1,333 @@
+//! The OpenSSL compatibility TLS listener against independent clients: `openssl s_client`
+//! proves which suites each listener accepts, `curl` fetches the entry script through it.
+//!
+//! Run with `cargo test -p pxe-https --features openssl-compat --test compat_tls`; without the
+//! feature only the "configured but not compiled in" refusal is checked.
+
+// Without the feature most helpers have no caller.
+#![cfg_attr(not(feature = "openssl-compat"), allow(dead_code))]
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// True when `tool` runs. Missing tools fail under CI and skip (with a note) elsewhere.
+fn have_tool(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is required (Debian package in xtask TEST_PACKAGES)"
+        );
+        eprintln!("skipping: {tool} is not installed");
+    }
+    found
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.stdin(Stdio::null()).output().expect("running a tool");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// A private CA and an RSA server certificate for `localhost`/127.0.0.1 signed by it, made
+/// with the openssl CLI the way a site would. Returns (ca.crt, server.crt, server.key).
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca_key = dir.join("ca.key");
+    let ca_cert = dir.join("ca.crt");
+    let key = dir.join("server.key");
+    let csr = dir.join("server.csr");
+    let cert = dir.join("server.crt");
+    let ext = dir.join("server.ext");
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+        .args(["-subj", "/CN=compat test CA", "-keyout"])
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca_cert));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr));
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(&ca_cert)
+        .arg("-CAkey")
+        .arg(&ca_key)
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(&cert));
+    (ca_cert, cert, key)
+}
+
+/// A running `pxe-https` with its listeners, killed on drop.
+struct Running {
+    child: Child,
+    https: SocketAddr,
+    compat: Option<SocketAddr>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the binary with `https_keys` added to a loopback-only `[https]` table and waits
+/// for its `listening on` lines, or for it to exit (then returns its log as the error).
+fn start(dir: tempfile::TempDir, https_keys: &str, want_compat: bool) -> Result<Running, String> {
+    std::fs::create_dir_all(dir.path().join("root")).unwrap();
+    let config = format!(
+        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\n{https_keys}\n"
+    );
+    let config_path = dir.path().join("netboot.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pxe-https"))
+        .arg("--config")
+        .arg(&config_path)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting pxe-https");
+    let stderr = child.stderr.take().unwrap();
+    let (sender, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut https, mut compat) = (None, None);
+    let mut seen = Vec::new();
+    while https.is_none() || (want_compat && compat.is_none()) {
+        let Ok(line) = log.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(seen.join("\n"));
+        };
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let (addr, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let addr: SocketAddr = addr.parse().unwrap();
+            if kind.starts_with("(compat-tls") {
+                compat = Some(addr);
+            } else if kind.starts_with("(https)") {
+                https = Some(addr);
+            }
+        }
+        seen.push(line);
+    }
+    Ok(Running {
+        child,
+        https: https.unwrap(),
+        compat,
+        _dir: dir,
+    })
+}
+
+#[cfg(not(feature = "openssl-compat"))]
+#[test]
+fn configuring_the_listener_without_the_feature_names_the_feature() {
+    let error = start(
+        tempfile::tempdir().unwrap(),
+        "compat_tls_listen = \"127.0.0.1:0\"",
+        true,
+    )
+    .err()
+    .expect("the binary must refuse to start");
+    assert!(error.contains("openssl-compat"), "{error}");
+    assert!(error.contains("https.compat_tls_listen"), "{error}");
+}
+
+#[cfg(feature = "openssl-compat")]
+mod with_openssl {
+    use super::*;
+
+    /// Starts a server whose compat listener uses a private-CA certificate; returns it with
+    /// the CA certificate clients should trust.
+    fn start_with_private_ca() -> (Running, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = private_ca(dir.path());
+        let keys = format!(
+            "compat_tls_listen = \"127.0.0.1:0\"\ncompat_tls_cert = {:?}\ncompat_tls_key = {:?}",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let server = start(dir, &keys, true).unwrap_or_else(|log| panic!("did not start:\n{log}"));
+        // The CA file lives in the server's temp dir, which the server keeps alive.
+        (server, ca)
+    }
+
+    /// `openssl s_client` TLS 1.2 handshake offering only `cipher`; its stdout.
+    fn handshake(addr: SocketAddr, ca: &Path, cipher: &str) -> String {
+        let output = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &addr.to_string(),
+                "-tls1_2",
+                "-cipher",
+                cipher,
+            ])
+            .args(["-servername", "localhost", "-verify_return_error", "-CAfile"])
+            .arg(ca)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running openssl s_client");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn negotiated(out: &str, cipher: &str) -> bool {
+        out.contains(&format!("Cipher is {cipher}")) && out.contains("Verify return code: 0 (ok)")
+    }
+
+    #[test]
+    fn rsa_and_dhe_key_exchange_work_on_the_compat_listener_only() {
+        if !have_tool("openssl") {
+            return;
+        }
+        let (server, ca) = start_with_private_ca();
+        let compat = server.compat.unwrap();
+        // What OVMF 2022.11 negotiates, and the DHE suites it also offers.
+        for cipher in [
+            "AES256-GCM-SHA384",
+            "AES128-GCM-SHA256",
+            "DHE-RSA-AES128-GCM-SHA256",
+            "DHE-RSA-AES256-GCM-SHA384",
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            "ECDHE-RSA-AES256-GCM-SHA384",
+        ] {
+            let out = handshake(compat, &ca, cipher);
+            assert!(negotiated(&out, cipher), "{cipher} on the compat listener: {out}");
+        }
+        // The rustls listener has no RSA key transport: the same offer must fail there.
+        let out = handshake(server.https, &ca, "AES256-GCM-SHA384");
+        assert!(
+            !out.contains("Cipher is AES256-GCM-SHA384"),
+            "rustls accepted RSA kex: {out}"
+        );
+        assert!(
+            out.contains("Cipher is (NONE)") || !out.contains("Cipher is"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn cbc_suites_are_refused_on_both_listeners() {
+        if !have_tool("openssl") {
+            return;
+        }
+        let (server, ca) = start_with_private_ca();
+        for addr in [server.compat.unwrap(), server.https] {
+            for cipher in [
+                "AES128-SHA",
+                "AES256-SHA256",
+                "DHE-RSA-AES128-SHA256",
+                "ECDHE-RSA-AES256-SHA384",
+            ] {
+                let out = handshake(addr, &ca, cipher);
+                assert!(
+                    !out.contains(&format!("Cipher is {cipher}")),
+                    "{addr} accepted {cipher}: {out}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn curl_fetches_the_entry_script_trusting_only_the_private_ca() {
+        if !have_tool("curl") {
+            return;
+        }
+        let (server, ca) = start_with_private_ca();
+        let port = server.compat.unwrap().port();
+        let output = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "20", "--tlsv1.2", "--cacert"])
+            .arg(&ca)
+            .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+            .arg(format!("https://localhost:{port}/boot.ipxe"))
+            .output()
+            .expect("running curl");
+        let body = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "curl: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(body.starts_with("#!ipxe"), "{body}");
+        assert!(body.contains("/boot.ipxe/decide"), "{body}");
+    }
+
+    #[test]
+    fn without_its_own_certificate_the_listener_reuses_the_generated_rsa_one() {
+        if !have_tool("openssl") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let generated = dir.path().join("pxe-https.crt");
+        let server = start(dir, "compat_tls_listen = \"127.0.0.1:0\"", true)
+            .unwrap_or_else(|log| panic!("did not start:\n{log}"));
+        let out = handshake(server.compat.unwrap(), &generated, "AES256-GCM-SHA384");
+        assert!(negotiated(&out, "AES256-GCM-SHA384"), "{out}");
+    }
+
+    #[test]
+    fn a_non_rsa_certificate_is_refused_at_start() {
+        if !have_tool("openssl") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("ec.key");
+        let cert = dir.path().join("ec.crt");
+        run(Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert));
+        let keys =
+            "compat_tls_listen = \"127.0.0.1:0\"\ncompat_tls_cert = \"ec.crt\"\ncompat_tls_key = \"ec.key\"";
+        let log = start(dir, keys, true).err().expect("must refuse an EC key");
+        assert!(log.contains("not an RSA key"), "{log}");
+    }
+}
