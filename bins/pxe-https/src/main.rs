@@ -55,7 +55,7 @@ fn load(args: Args) -> anyhow::Result<Config> {
 
 fn main() -> ExitCode {
     let result = load(Args::parse()).and_then(|config| {
-        netboot_runtime::init_logging(&config.log);
+        let _log_guard = netboot_runtime::init_logging(&config.log);
         let resolver = netboot_runtime::build_resolver(&config)?;
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
         runtime.block_on(pxe_https::run(

@@ -54,7 +54,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             () = netboot_runtime::shutdown_signal() => {}
         }
     };
-    netboot_runtime::init_logging(&config.log);
+    let _log_guard = netboot_runtime::init_logging(&config.log);
     let resolver = netboot_runtime::build_resolver(&config)?;
     pxe_server::run(Arc::new(config), resolver, shutdown).await
 }

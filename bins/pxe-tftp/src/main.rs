@@ -46,6 +46,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.tftp.listen = vec![listen];
     }
     config.tftp.single_port |= args.single_port;
-    netboot_runtime::init_logging(&config.log);
+    let _log_guard = netboot_runtime::init_logging(&config.log);
     pxe_tftp::run(Arc::new(config), netboot_runtime::shutdown_signal()).await
 }
