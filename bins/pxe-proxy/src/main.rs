@@ -23,7 +23,7 @@ fn run(args: pxe_proxy::Args) -> anyhow::Result<()> {
         println!("configuration is valid");
         return Ok(());
     }
-    netboot_runtime::init_logging(&config.log);
+    let _log_guard = netboot_runtime::init_logging(&config.log);
     let resolver = netboot_runtime::build_resolver(&config)?;
     // One thread: a reply costs microseconds and one thread avoids cross-thread wake-ups;
     // slow resolver lookups are awaited in their own tasks, never blocking the loop.
