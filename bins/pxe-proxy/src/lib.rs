@@ -121,6 +121,7 @@ pub fn bind(config: Arc<Config>) -> anyhow::Result<BoundProxy> {
         client_port: proxy.client_port,
         // Relay agents listen on the DHCP server port; using ours keeps labs on high ports working.
         relay_port: dhcp_port,
+        chainload_ipxe_roms: proxy.chainload_ipxe_roms,
     };
     Ok(BoundProxy {
         sockets,

@@ -3,11 +3,12 @@
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use netboot_core::{BootDecision, BootResolver};
+use netboot_dhcp::chainload::ChainloadGuard;
 use netboot_dhcp::proxy::{classify, ListenPort, PendingClient, ProxySettings, ReplyTarget, RequestMeta};
 use netboot_runtime::udp::{PktInfoSocket, Received};
 use tokio::task::JoinSet;
@@ -27,6 +28,8 @@ struct Shared {
     deadline: Duration,
     server_address: Option<Ipv4Addr>,
     pending_lookups: AtomicUsize,
+    /// Which machines were just handed a boot program, so their chainloaded iPXE gets the script.
+    chainloaded: Mutex<ChainloadGuard>,
 }
 
 pub(crate) async fn serve(
@@ -40,6 +43,7 @@ pub(crate) async fn serve(
         deadline: Duration::from_millis(proxy.config.resolver.deadline_ms),
         server_address: proxy.config.proxy.server_address,
         pending_lookups: AtomicUsize::new(0),
+        chainloaded: Mutex::new(ChainloadGuard::default()),
     });
     let mut loops = JoinSet::new();
     for bound in proxy.sockets {
@@ -151,7 +155,12 @@ async fn answer(
             }
         };
     let class = pending.class();
-    let reply = match pending.respond(&decision, &shared.settings) {
+    let replied = {
+        // A poisoned lock only means another answer panicked mid-update; the map stays usable.
+        let mut guard = shared.chainloaded.lock().unwrap_or_else(|e| e.into_inner());
+        pending.respond_remembering(&decision, &shared.settings, &mut guard, Instant::now())
+    };
+    let reply = match replied {
         Ok(reply) => reply,
         Err(reason) => {
             netboot_records::telemetry().metrics.dhcp.drops.inc(match reason {
@@ -175,13 +184,14 @@ async fn answer(
     };
     match socket.send(&reply.bytes, dest, Some(&from)).await {
         Ok(_) => {
-            record_offer(&shared.settings, class, port, client_ip);
+            record_offer(&shared.settings, class, port, client_ip, reply.hands_boot_program);
             tracing::info!(
                 mac = %class.mac,
                 arch = %class.arch,
                 client = ?class.kind,
                 message = ?class.message_type,
                 decision = decision.kind(),
+                answer = if reply.hands_boot_program { "boot-file" } else { "script-url" },
                 to = %dest,
                 "answered"
             )
@@ -218,6 +228,7 @@ fn record_offer(
     class: &netboot_dhcp::pxe::ClientClass,
     port: ListenPort,
     client_ip: Ipv4Addr,
+    hands_boot_program: bool,
 ) {
     use netboot_dhcp::pxe::{ClientKind, IpxeFeatures};
     let telemetry = netboot_records::telemetry();
@@ -251,7 +262,7 @@ fn record_offer(
         nic: class.ndi.map(|(kind, major, minor)| {
             format!("{} {major}.{minor}", if kind == 1 { "UNDI" } else { "NDI" })
         }),
-        boot_file: matches!(class.kind, ClientKind::PxeFirmware)
+        boot_file: (hands_boot_program && class.kind != ClientKind::HttpBoot)
             .then(|| settings.boot_file(class.arch))
             .flatten()
             .map(str::to_string),

@@ -135,6 +135,9 @@ fn uefi_x64_discover_is_offered_snponly() {
     let (discover, offer) = lab.relayed(discover);
     assert_proxy_reply(&offer, &discover, MessageType::Offer, SERVER);
     assert_eq!(file_field(&offer), "snponly.efi");
+    // No PXE discovery sub-options: EDK2 then takes the offer as "ProxyBinl" and asks for its
+    // boot file on port 4011, the exchange the boot-server tests below answer.
+    assert_eq!(offer.vendor_specific(), None);
 }
 
 #[test]
@@ -177,7 +180,8 @@ fn http_boot_client_gets_a_url_and_httpclient_vendor_class() {
 
 #[test]
 fn ipxe_gets_the_script_url_and_never_a_boot_program() {
-    let lab = lab("");
+    // With chainloading off even NIC-ROM iPXE (full vendor class) goes straight to the script.
+    let lab = lab("chainload_ipxe_roms = false\n");
     // An iPXE build with HTTPS (175.0x14) gets the HTTPS entry URL.
     let discover = ipxe_discover(0x5005, MAC, ClientArch::EfiX64, &[0x13, 0x14, 0x24]);
     let (discover, offer) = lab.relayed(discover);
@@ -211,7 +215,7 @@ fn ipxe_gets_the_script_url_and_never_a_boot_program() {
 #[test]
 fn configured_urls_and_server_address_are_used() {
     let lab = lab(
-        "server_address = \"10.9.8.7\"\ntftp_server = \"10.9.8.6\"\nipxe_script_url = \"https://boot.example:8443/x/boot.ipxe?s={server}\"\nipxe_script_url_without_https = \"\"\n",
+        "server_address = \"10.9.8.7\"\ntftp_server = \"10.9.8.6\"\nipxe_script_url = \"https://boot.example:8443/x/boot.ipxe?s={server}\"\nipxe_script_url_without_https = \"\"\nchainload_ipxe_roms = false\n",
     );
     let (_, offer) = lab.relayed(ipxe_discover(0x6006, MAC, ClientArch::X86Bios, &[]));
     assert_eq!(offer.server_id(), Some(Ipv4Addr::new(10, 9, 8, 7)));
@@ -391,4 +395,62 @@ fn check_config_and_errors() {
         stderr.contains(&format!("binding UDP 127.0.0.1:{port}")) && stderr.contains("port busy"),
         "{stderr}"
     );
+}
+
+/// iPXE's DISCOVER as the chainloaded `undionly.kpxe` sends it: plain `PXEClient`.
+fn chainloaded_bios_ipxe(xid: u32, mac: [u8; 6]) -> DhcpMessage {
+    let mut discover = ipxe_discover(xid, mac, ClientArch::X86Bios, &[0x13, 0x15]);
+    for option in &mut discover.options {
+        if let DhcpOption::VendorClass(vendor) = option {
+            *vendor = b"PXEClient".to_vec();
+        }
+    }
+    discover
+}
+
+#[test]
+fn ipxe_nic_roms_are_chainloaded_once_and_the_chainloaded_ipxe_gets_the_script() {
+    let lab = lab("tftp_server = \"127.0.0.9\"\n");
+    // BIOS: the NIC's iPXE ROM gets undionly.kpxe from the TFTP server...
+    let (_, offer) = lab.relayed(ipxe_discover(0x7001, MAC, ClientArch::X86Bios, &[0x13, 0x15]));
+    assert_eq!(file_field(&offer), "undionly.kpxe");
+    assert_eq!(offer.bootfile_name(), Some(&b"undionly.kpxe"[..]));
+    assert_eq!(offer.siaddr, Ipv4Addr::new(127, 0, 0, 9));
+    // ... and the chainloaded undionly.kpxe (plain PXEClient) its script URL.
+    let (_, offer) = lab.relayed(chainloaded_bios_ipxe(0x7002, MAC));
+    assert_eq!(offer.bootfile_name(), Some(&b"http://127.0.0.1/boot.ipxe"[..]));
+    // Should a chainloaded build keep the ROM's vendor class, the proxy remembers the machine.
+    let (_, offer) = lab.relayed(ipxe_discover(0x7003, MAC, ClientArch::X86Bios, &[0x13, 0x15]));
+    assert_eq!(offer.bootfile_name(), Some(&b"http://127.0.0.1/boot.ipxe"[..]));
+
+    // UEFI: firmware PXE gets snponly.efi on 4011; snponly's iPXE sends the full vendor class
+    // like a ROM would, and gets the script because the machine was just handed a boot file.
+    let uefi_mac = [0x52, 0x54, 0x00, 0x12, 0x34, 0x57];
+    let mut request = firmware_message(
+        MessageType::Request,
+        0x7004,
+        uefi_mac,
+        ClientArch::EfiX64,
+        "PXEClient",
+    );
+    request.ciaddr = SERVER;
+    let ack = lab.boot_server(&request);
+    assert_eq!(file_field(&ack), "snponly.efi");
+    let (_, offer) = lab.relayed(ipxe_discover(
+        0x7005,
+        uefi_mac,
+        ClientArch::EfiX64,
+        &[0x13, 0x14, 0x24],
+    ));
+    assert_eq!(offer.bootfile_name(), Some(&b"https://127.0.0.1/boot.ipxe"[..]));
+
+    // Another machine's ROM is still chainloaded.
+    let other = [0x52, 0x54, 0x00, 0x12, 0x34, 0x58];
+    let (_, offer) = lab.relayed(ipxe_discover(
+        0x7006,
+        other,
+        ClientArch::EfiX64,
+        &[0x13, 0x14, 0x24],
+    ));
+    assert_eq!(file_field(&offer), "snponly.efi");
 }

@@ -54,6 +54,11 @@ pub struct ProxyConfig {
     pub http_boot_url: String,
     /// Destination port of port-67 replies. Only labs and tests change it.
     pub client_port: u16,
+    /// Chainload the site's iPXE (the boot file over TFTP) into machines whose NIC ROM is
+    /// already iPXE, instead of handing the ROM's often old iPXE the script URL. The
+    /// chainloaded iPXE gets the script URL: it is recognised by its vendor class and by the
+    /// proxy remembering, per MAC, that it just handed that machine a boot file.
+    pub chainload_ipxe_roms: bool,
 }
 
 impl Default for ProxyConfig {
@@ -70,6 +75,7 @@ impl Default for ProxyConfig {
             ipxe_script_url_without_https: "http://{server}/boot.ipxe".into(),
             http_boot_url: "http://{server}/".into(),
             client_port: 68,
+            chainload_ipxe_roms: true,
         }
     }
 }
@@ -172,6 +178,9 @@ mod tests {
             (67, 4011, 68)
         );
         assert_eq!(proxy.effective_boot_files().len(), 5);
+        assert!(proxy.chainload_ipxe_roms);
+        let off = Config::from_toml_str("[proxy]\nchainload_ipxe_roms = false\n").unwrap();
+        assert!(!off.proxy.chainload_ipxe_roms);
     }
 
     #[test]

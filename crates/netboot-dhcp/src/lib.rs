@@ -7,12 +7,14 @@
 //! - [`pxe`]: option 43 PXE sub-options, option 77 user classes (RFC 3004 or iPXE's raw
 //!   `iPXE`), option 175 iPXE features, and [`pxe::ClientClass`], computed once per packet.
 //! - [`proxy`]: the proxyDHCP responder: [`proxy::classify`] → ask a resolver about
-//!   [`proxy::PendingClient::request`] → [`proxy::PendingClient::respond`].
+//!   [`proxy::PendingClient::request`] → [`proxy::PendingClient::respond_remembering`].
+//! - [`chainload`]: the per-MAC memory that keeps chainloaded iPXE from loading itself again.
 //!
 //! Deviation from the proposed design: the owned [`wire::DhcpMessage`] is the main API and the
 //! borrowed [`wire::DhcpPacket`] only checks and peeks; a proxy reads nearly every option of
 //! every packet, so a second, lazily-typed view would not save work.
 
+pub mod chainload;
 pub mod proxy;
 pub mod pxe;
 pub mod wire;

@@ -26,9 +26,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
 
 use netboot_core::{BootDecision, BootRequest, ClientArch};
 
+use crate::chainload::ChainloadGuard;
 use crate::pxe::{
     ClientClass, ClientKind, DropReason, PxeSubOption, PxeVendorOptions, DISCOVERY_USE_BOOTFILE,
 };
@@ -143,6 +145,10 @@ pub struct ProxySettings {
     pub client_port: u16,
     /// Relay agent port for relayed replies (67).
     pub relay_port: u16,
+    /// Hand iPXE NIC ROMs (option 60 in the full `PXEClient:Arch:...` form) the boot program
+    /// too, so machines run the site's iPXE build rather than the NIC's; the chainloaded iPXE
+    /// then gets the script URL (see [`crate::chainload`] for how loops are prevented).
+    pub chainload_ipxe_roms: bool,
 }
 
 impl Default for ProxySettings {
@@ -165,6 +171,7 @@ impl Default for ProxySettings {
             http_boot_url: "http://{server}/".into(),
             client_port: 68,
             relay_port: 67,
+            chainload_ipxe_roms: true,
         }
     }
 }
@@ -203,6 +210,18 @@ pub struct Reply {
     pub bytes: Vec<u8>,
     /// Where it goes.
     pub target: ReplyTarget,
+    /// Whether the reply hands out a boot program (over TFTP or HTTP) rather than a script URL.
+    pub hands_boot_program: bool,
+}
+
+/// What a reply tells the client to load.
+enum Answer {
+    /// iPXE's script URL.
+    Script(String),
+    /// A boot program over TFTP (file name; `siaddr` names the server).
+    TftpProgram(String),
+    /// A boot program over HTTP (UEFI HTTP Boot).
+    HttpProgram(String),
 }
 
 /// Parses and classifies a datagram received on `meta.port`.
@@ -249,37 +268,90 @@ impl PendingClient {
         request
     }
 
-    /// Builds the reply for a decision. Any decision but `Ignore` chainloads iPXE (or hands a
-    /// running iPXE its script URL): what to boot is decided again when iPXE fetches its script.
+    /// Builds the reply for a decision, without memory of earlier replies: an iPXE NIC ROM is
+    /// chainloaded whenever [`ProxySettings::chainload_ipxe_roms`] says so. Servers use
+    /// [`PendingClient::respond_remembering`] instead, which also stops UEFI chainload loops.
+    ///
+    /// Any decision but `Ignore` chainloads iPXE (or hands a running iPXE its script URL):
+    /// what to boot is decided again when iPXE fetches its script.
     pub fn respond(&self, decision: &BootDecision, settings: &ProxySettings) -> Result<Reply, NoReply> {
-        if matches!(decision, BootDecision::Ignore) {
-            return Err(NoReply::Ignored);
+        self.build(decision, settings, false)
+    }
+
+    /// Like [`PendingClient::respond`], but an iPXE client of a machine that `guard` says was
+    /// handed a boot program recently is the chainloaded iPXE and gets the script URL; a reply
+    /// handing out a boot program is noted in `guard` at `now`.
+    pub fn respond_remembering(
+        &self,
+        decision: &BootDecision,
+        settings: &ProxySettings,
+        guard: &mut ChainloadGuard,
+        now: Instant,
+    ) -> Result<Reply, NoReply> {
+        let recently = guard.handed_recently(self.class.mac, now);
+        let reply = self.build(decision, settings, recently)?;
+        if reply.hands_boot_program {
+            guard.remember(self.class.mac, now);
         }
+        Ok(reply)
+    }
+
+    /// Whether the client is iPXE running from a NIC option ROM rather than a chainloaded
+    /// build: ROMs send the full `PXEClient:Arch:...` vendor class, chainloaded BIOS iPXE
+    /// plain `PXEClient` (UEFI builds send the full form either way).
+    pub fn is_ipxe_rom(&self) -> bool {
+        self.class.kind == ClientKind::Ipxe
+            && self
+                .class
+                .vendor_class
+                .as_deref()
+                .is_some_and(|v| v.starts_with("PXEClient:Arch:"))
+    }
+
+    fn answer(&self, settings: &ProxySettings, handed_recently: bool) -> Result<Answer, NoReply> {
         let server = self.meta.server_addr;
-        let (boot_file, vendor_class) = match self.class.kind {
+        let tftp_program = || {
+            settings
+                .boot_file(self.class.arch)
+                .map(str::to_string)
+                .ok_or(NoReply::NoBootFile(self.class.arch))
+        };
+        Ok(match self.class.kind {
+            ClientKind::Ipxe if settings.chainload_ipxe_roms && self.is_ipxe_rom() && !handed_recently => {
+                Answer::TftpProgram(tftp_program()?)
+            }
             ClientKind::Ipxe => {
                 let lacks_https = self.class.ipxe_features.as_ref().is_some_and(|f| !f.https());
                 let url = match &settings.ipxe_script_url_without_https {
                     Some(plain) if lacks_https => plain,
                     _ => &settings.ipxe_script_url,
                 };
-                (expand(url, server), &b"PXEClient"[..])
+                Answer::Script(expand(url, server))
             }
-            ClientKind::PxeFirmware => {
-                let name = settings
-                    .boot_file(self.class.arch)
-                    .ok_or(NoReply::NoBootFile(self.class.arch))?;
-                (name.to_string(), &b"PXEClient"[..])
-            }
-            ClientKind::HttpBoot => {
-                let name = settings
-                    .boot_file(self.class.arch)
-                    .ok_or(NoReply::NoBootFile(self.class.arch))?;
-                (
-                    join_url(&expand(&settings.http_boot_url, server), name),
-                    &b"HTTPClient"[..],
-                )
-            }
+            ClientKind::PxeFirmware => Answer::TftpProgram(tftp_program()?),
+            ClientKind::HttpBoot => Answer::HttpProgram(join_url(
+                &expand(&settings.http_boot_url, server),
+                &tftp_program()?,
+            )),
+        })
+    }
+
+    fn build(
+        &self,
+        decision: &BootDecision,
+        settings: &ProxySettings,
+        handed_recently: bool,
+    ) -> Result<Reply, NoReply> {
+        if matches!(decision, BootDecision::Ignore) {
+            return Err(NoReply::Ignored);
+        }
+        let server = self.meta.server_addr;
+        let answer = self.answer(settings, handed_recently)?;
+        let hands_boot_program = !matches!(answer, Answer::Script(_));
+        let (boot_file, vendor_class) = match answer {
+            Answer::Script(url) => (url, &b"PXEClient"[..]),
+            Answer::TftpProgram(name) => (name, &b"PXEClient"[..]),
+            Answer::HttpProgram(url) => (url, &b"HTTPClient"[..]),
         };
         let request = &self.message;
         let answer_type = match self.class.message_type {
@@ -296,8 +368,8 @@ impl PendingClient {
         if answer_type == MessageType::Ack {
             reply.ciaddr = request.ciaddr;
         }
-        reply.siaddr = match self.class.kind {
-            ClientKind::PxeFirmware => settings.tftp_server.unwrap_or(server),
+        reply.siaddr = match (hands_boot_program, self.class.kind) {
+            (true, ClientKind::PxeFirmware | ClientKind::Ipxe) => settings.tftp_server.unwrap_or(server),
             _ => server,
         };
         if boot_file.len() < reply.file.len() {
@@ -332,14 +404,27 @@ impl PendingClient {
             settings.client_port,
             settings.relay_port,
         );
-        Ok(Reply { bytes, target })
+        Ok(Reply {
+            bytes,
+            target,
+            hands_boot_program,
+        })
     }
 
-    /// Option 43 for the reply: firmware PXE is told to use this offer's boot file without
-    /// boot-server discovery; a requested boot item (43.71) is echoed.
+    /// Option 43 for the reply; a requested boot item (43.71) is echoed.
+    ///
+    /// BIOS PXE ROMs are told to use this offer's boot file without boot-server discovery
+    /// (43.6 = 8; many ROMs want option 43 present). UEFI PXE firmware gets no discovery
+    /// sub-options, which makes the offer a "ProxyBinl" offer for EDK2: it then takes its
+    /// address from the site's DHCP server and asks this server on port 4011 for the boot file,
+    /// the exchange WDS and dnsmasq use. Any discovery sub-option (43.6-10) would make it a
+    /// "PXE10" offer, which EDK2 boots from directly without the 4011 request.
     fn vendor_options(&self) -> Option<PxeVendorOptions> {
         let mut items = Vec::new();
-        if self.class.kind == ClientKind::PxeFirmware && self.meta.port == ListenPort::Dhcp {
+        if self.class.kind == ClientKind::PxeFirmware
+            && !self.class.arch.is_uefi()
+            && self.meta.port == ListenPort::Dhcp
+        {
             items.push(PxeSubOption::DiscoveryControl(DISCOVERY_USE_BOOTFILE));
         }
         if let Some((kind, layer)) = self.class.boot_item {
@@ -369,6 +454,12 @@ fn join_url(base: &str, name: &str) -> String {
 mod tests {
     use super::*;
     use crate::wire::DhcpOption;
+
+    /// An arbitrary origin; the code under test never reads the clock itself.
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
 
     const ZERO: Ipv4Addr = Ipv4Addr::UNSPECIFIED;
     const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -473,6 +564,157 @@ mod tests {
         assert_eq!(
             reply.bootfile_name().unwrap().len(),
             "https://10.0.0.1/".len() + 200
+        );
+    }
+
+    fn ipxe_discover(vendor: &[u8], arch: ClientArch) -> Vec<u8> {
+        let mut discover = message(MessageType::Discover, vendor);
+        discover.options.push(DhcpOption::UserClass(b"iPXE".to_vec()));
+        discover.options.push(DhcpOption::ClientArch(vec![arch]));
+        discover.to_bytes()
+    }
+
+    fn answer_of(reply: &Reply) -> (Ipv4Addr, String) {
+        let offer = DhcpMessage::parse(&reply.bytes).unwrap();
+        let file = String::from_utf8(offer.bootfile_name().unwrap().to_vec()).unwrap();
+        (offer.siaddr, file)
+    }
+
+    #[test]
+    fn bios_ipxe_rom_is_chainloaded_once_then_gets_the_script() {
+        let settings = ProxySettings {
+            tftp_server: Some(Ipv4Addr::new(10, 0, 0, 9)),
+            ..ProxySettings::default()
+        };
+        let mut guard = ChainloadGuard::default();
+        let t0 = origin();
+        let rom = ipxe_discover(b"PXEClient:Arch:00000:UNDI:002001", ClientArch::X86Bios);
+        let pending = classify(&meta(ListenPort::Dhcp), &rom).unwrap();
+        assert!(pending.is_ipxe_rom());
+        let reply = pending
+            .respond_remembering(&BootDecision::EXIT, &settings, &mut guard, t0)
+            .unwrap();
+        assert!(reply.hands_boot_program);
+        assert_eq!(
+            answer_of(&reply),
+            (Ipv4Addr::new(10, 0, 0, 9), "undionly.kpxe".to_string())
+        );
+
+        // The chainloaded undionly.kpxe sends plain PXEClient: the script, memory or not.
+        let chained = ipxe_discover(b"PXEClient", ClientArch::X86Bios);
+        let pending = classify(&meta(ListenPort::Dhcp), &chained).unwrap();
+        assert!(!pending.is_ipxe_rom());
+        let reply = pending.respond(&BootDecision::EXIT, &settings).unwrap();
+        assert!(!reply.hands_boot_program);
+        assert_eq!(
+            answer_of(&reply),
+            (SERVER, "https://10.0.0.1/boot.ipxe".to_string())
+        );
+
+        // Had it kept the ROM's vendor class, the memory still breaks the loop...
+        let again = classify(&meta(ListenPort::Dhcp), &rom).unwrap();
+        let soon = t0 + std::time::Duration::from_secs(20);
+        let reply = again
+            .respond_remembering(&BootDecision::EXIT, &settings, &mut guard, soon)
+            .unwrap();
+        assert_eq!(answer_of(&reply).1, "https://10.0.0.1/boot.ipxe");
+        // ... and a reboot long after chainloads again.
+        let later = t0 + crate::chainload::DEFAULT_WINDOW * 2;
+        let reply = again
+            .respond_remembering(&BootDecision::EXIT, &settings, &mut guard, later)
+            .unwrap();
+        assert_eq!(answer_of(&reply).1, "undionly.kpxe");
+    }
+
+    #[test]
+    fn uefi_ipxe_after_a_firmware_nbp_gets_the_script() {
+        let settings = ProxySettings::default();
+        let mut guard = ChainloadGuard::default();
+        let t0 = origin();
+        let mut firmware = message(MessageType::Discover, b"PXEClient:Arch:00007:UNDI:003000");
+        firmware
+            .options
+            .push(DhcpOption::ClientArch(vec![ClientArch::EfiX64]));
+        let reply = classify(&meta(ListenPort::Dhcp), &firmware.to_bytes())
+            .unwrap()
+            .respond_remembering(&BootDecision::EXIT, &settings, &mut guard, t0)
+            .unwrap();
+        assert_eq!(answer_of(&reply).1, "snponly.efi");
+        // snponly.efi's iPXE sends the full vendor class too; it is the chainloaded one.
+        let snponly = ipxe_discover(b"PXEClient:Arch:00007:UNDI:003010", ClientArch::EfiX64);
+        let reply = classify(&meta(ListenPort::Dhcp), &snponly)
+            .unwrap()
+            .respond_remembering(&BootDecision::EXIT, &settings, &mut guard, t0)
+            .unwrap();
+        assert_eq!(answer_of(&reply).1, "https://10.0.0.1/boot.ipxe");
+    }
+
+    #[test]
+    fn chainloading_roms_can_be_turned_off() {
+        let settings = ProxySettings {
+            chainload_ipxe_roms: false,
+            ..ProxySettings::default()
+        };
+        let rom = ipxe_discover(b"PXEClient:Arch:00000:UNDI:002001", ClientArch::X86Bios);
+        let reply = classify(&meta(ListenPort::Dhcp), &rom)
+            .unwrap()
+            .respond_remembering(
+                &BootDecision::EXIT,
+                &settings,
+                &mut ChainloadGuard::default(),
+                origin(),
+            )
+            .unwrap();
+        assert!(!reply.hands_boot_program);
+        assert_eq!(answer_of(&reply).1, "https://10.0.0.1/boot.ipxe");
+    }
+
+    #[test]
+    fn uefi_pxe_offers_lead_to_the_4011_exchange_and_bios_offers_do_not() {
+        let vendor_of = |reply: &Reply| {
+            DhcpMessage::parse(&reply.bytes)
+                .unwrap()
+                .vendor_specific()
+                .map(|v| PxeVendorOptions::parse(v).unwrap())
+        };
+        let mut uefi = message(MessageType::Discover, b"PXEClient:Arch:00007:UNDI:003000");
+        uefi.options
+            .push(DhcpOption::ClientArch(vec![ClientArch::EfiX64]));
+        let offer = classify(&meta(ListenPort::Dhcp), &uefi.to_bytes())
+            .unwrap()
+            .respond(&BootDecision::EXIT, &ProxySettings::default())
+            .unwrap();
+        // No discovery sub-option: EDK2 classifies it ProxyBinl and asks on 4011.
+        assert_eq!(vendor_of(&offer), None);
+        assert_eq!(answer_of(&offer), (SERVER, "snponly.efi".to_string()));
+
+        let mut request = message(MessageType::Request, b"PXEClient:Arch:00007:UNDI:003000");
+        request
+            .options
+            .push(DhcpOption::ClientArch(vec![ClientArch::EfiX64]));
+        request.ciaddr = Ipv4Addr::new(10, 0, 0, 50);
+        let source = SocketAddrV4::new(request.ciaddr, 4011);
+        let meta_4011 = RequestMeta {
+            source,
+            ..meta(ListenPort::PxeBootServer)
+        };
+        let ack = classify(&meta_4011, &request.to_bytes())
+            .unwrap()
+            .respond(&BootDecision::EXIT, &ProxySettings::default())
+            .unwrap();
+        let parsed = DhcpMessage::parse(&ack.bytes).unwrap();
+        assert_eq!(parsed.message_type(), Some(MessageType::Ack));
+        assert_eq!(ack.target, ReplyTarget::Unicast(source));
+        assert_eq!(answer_of(&ack).1, "snponly.efi");
+
+        let bios = message(MessageType::Discover, b"PXEClient:Arch:00000:UNDI:002001");
+        let offer = classify(&meta(ListenPort::Dhcp), &bios.to_bytes())
+            .unwrap()
+            .respond(&BootDecision::EXIT, &ProxySettings::default())
+            .unwrap();
+        assert_eq!(
+            vendor_of(&offer).unwrap().items,
+            vec![PxeSubOption::DiscoveryControl(DISCOVERY_USE_BOOTFILE)]
         );
     }
 }

@@ -5,8 +5,10 @@ mod common;
 
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
 
 use netboot_core::BootDecision;
+use netboot_dhcp::chainload::ChainloadGuard;
 use netboot_dhcp::proxy::{classify, ListenPort, ProxySettings, RequestMeta};
 use netboot_dhcp::wire::{DhcpMessage, BOOTREQUEST};
 
@@ -31,6 +33,11 @@ fn captured_packets_round_trip_and_match_golden() {
         let datagrams = common::pcap::udp_datagrams(&std::fs::read(&path).unwrap());
         let mut golden = String::new();
         let mut count = 0;
+        // One capture is one boot: the server remembers which machines it chainloaded.
+        let mut guard = ChainloadGuard::default();
+        // An arbitrary origin: the responder never reads the clock itself.
+        #[allow(clippy::disallowed_methods)]
+        let boot_started = Instant::now();
         for datagram in datagrams.iter().filter(|d| DHCP_PORTS.contains(&d.dst.port())) {
             let message = DhcpMessage::parse(&datagram.payload)
                 .unwrap_or_else(|e| panic!("{name} frame {}: {e}", datagram.frame));
@@ -51,7 +58,13 @@ fn captured_packets_round_trip_and_match_golden() {
             );
             golden.push_str(&common::render(&message));
             if message.op == BOOTREQUEST {
-                golden.push_str(&classification(&datagram.payload, datagram.src, datagram.dst));
+                golden.push_str(&classification(
+                    &datagram.payload,
+                    datagram.src,
+                    datagram.dst,
+                    &mut guard,
+                    boot_started,
+                ));
                 corpus.push((format!("{name}-{}", datagram.frame), datagram.payload.clone()));
             }
         }
@@ -71,7 +84,13 @@ fn captured_packets_round_trip_and_match_golden() {
 }
 
 /// The classification and the reply this proxy would give, as golden text.
-fn classification(payload: &[u8], src: SocketAddrV4, dst: SocketAddrV4) -> String {
+fn classification(
+    payload: &[u8],
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    guard: &mut ChainloadGuard,
+    now: Instant,
+) -> String {
     let port = if dst.port() == 4011 {
         ListenPort::PxeBootServer
     } else {
@@ -89,7 +108,7 @@ fn classification(payload: &[u8], src: SocketAddrV4, dst: SocketAddrV4) -> Strin
             let class = pending.class();
             let request = pending.request();
             let reply = pending
-                .respond(&BootDecision::EXIT, &ProxySettings::default())
+                .respond_remembering(&BootDecision::EXIT, &ProxySettings::default(), guard, now)
                 .unwrap();
             let answer = DhcpMessage::parse(&reply.bytes).unwrap();
             let file = String::from_utf8_lossy(answer.bootfile_name().unwrap_or_default()).into_owned();
