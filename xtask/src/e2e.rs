@@ -19,6 +19,7 @@ use clap::{Parser, ValueEnum};
 mod client;
 mod journey;
 mod lab;
+mod lab_ca;
 mod process;
 mod project;
 mod project_config;

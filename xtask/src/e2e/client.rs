@@ -23,6 +23,9 @@ pub(crate) enum Firmware {
     /// OVMF UEFI HTTP Boot (vendor class `HTTPClient`), PXE switched off through fw_cfg so
     /// OVMF does not spend minutes failing PXEv4 and PXEv6 first.
     UefiHttp,
+    /// OVMF UEFI HTTPS Boot: like [`Self::UefiHttp`], handed an `https://` URL on the
+    /// compatibility TLS listener and trusting the lab CA enrolled through fw_cfg.
+    UefiHttps,
 }
 
 impl Firmware {
@@ -32,6 +35,7 @@ impl Firmware {
             Self::Bios => "bios",
             Self::UefiPxe => "uefi-pxe",
             Self::UefiHttp => "uefi-http",
+            Self::UefiHttps => "uefi-https",
         }
     }
 
@@ -40,7 +44,7 @@ impl Firmware {
         match self {
             Self::Bios => &["bios"],
             Self::UefiPxe => &["x64-uefi"],
-            Self::UefiHttp => &["x64-uefi-http"],
+            Self::UefiHttp | Self::UefiHttps => &["x64-uefi-http"],
         }
     }
 }
@@ -93,7 +97,9 @@ impl ClientSpec {
             // SeaBIOS, once the NIC's boot entry returns and nothing else can boot.
             Firmware::Bios => &["Booting from Hard Disk", "No bootable device"],
             // OVMF's boot manager reports the failed entry and goes on to the next one.
-            Firmware::UefiPxe | Firmware::UefiHttp => &["BdsDxe: failed to load Boot", "Shell>"],
+            Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps => {
+                &["BdsDxe: failed to load Boot", "Shell>"]
+            }
         }
     }
 }
@@ -145,7 +151,7 @@ impl RunningClient {
                     format!("e1000,netdev=n0,mac={},bootindex=1", spec.mac),
                 ]);
             }
-            Firmware::UefiPxe | Firmware::UefiHttp => {
+            Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps => {
                 // A fresh copy of the NVRAM every boot: no boot order or variables carried over.
                 let vars = dir.join(format!("{}.OVMF_VARS.fd", spec.name));
                 std::fs::copy(OVMF_VARS, &vars)
@@ -164,13 +170,21 @@ impl RunningClient {
                     "-device".into(),
                     format!("virtio-net-pci,netdev=n0,mac={},bootindex=1,romfile=", spec.mac),
                 ]);
-                if spec.firmware == Firmware::UefiHttp {
+                if matches!(spec.firmware, Firmware::UefiHttp | Firmware::UefiHttps) {
                     for stack in ["IPv4PXESupport", "IPv6PXESupport"] {
                         args.extend([
                             "-fw_cfg".into(),
                             format!("name=opt/org.tianocore/{stack},string=n"),
                         ]);
                     }
+                }
+                if spec.firmware == Firmware::UefiHttps {
+                    // OVMF's HTTPS Boot trusts only the CAs enrolled here.
+                    let cacerts = super::lab_ca::cacerts_esl(dir);
+                    args.extend([
+                        "-fw_cfg".into(),
+                        format!("name=etc/edk2/https/cacerts,file={}", cacerts.display()),
+                    ]);
                 }
             }
         }

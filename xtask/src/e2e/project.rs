@@ -35,7 +35,10 @@ pub(crate) struct Binaries {
 /// Builds the service binaries (debug profile, like `cargo test`).
 pub(crate) fn build(workspace: &Path) -> Result<Binaries> {
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    command.current_dir(workspace).arg("build");
+    // The compatibility TLS listener serves OVMF's HTTPS Boot (scenario uefi-https).
+    command
+        .current_dir(workspace)
+        .args(["build", "--features", "pxe-https/openssl-compat"]);
     for package in SERVICES.iter().map(|(package, _)| *package).chain([ALL_IN_ONE]) {
         command.args(["-p", package]);
     }
@@ -139,9 +142,18 @@ impl Services {
                     client.mac
                 )
             }
-            Firmware::UefiHttp if !fetched(&[&remote, "GET", "/snponly.efi", "status=200"]) => {
+            Firmware::UefiHttp | Firmware::UefiHttps
+                if !fetched(&[&remote, "GET", "/snponly.efi", "status=200"]) =>
+            {
                 bail!(
                     "pxe-https never logged serving /snponly.efi to {ip} ({})",
+                    client.mac
+                )
+            }
+            // The NBP must have come over the OpenSSL listener, not plain HTTP.
+            Firmware::UefiHttps if !fetched(&[&peer, "compat TLS handshake done"]) => {
+                bail!(
+                    "pxe-https never logged a compat TLS handshake with {ip} ({})",
                     client.mac
                 )
             }

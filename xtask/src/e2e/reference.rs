@@ -81,7 +81,7 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Vec
 
 /// Whether the reference side can boot this kind of client.
 pub(crate) fn supports(firmware: Firmware) -> bool {
-    firmware != Firmware::UefiHttp
+    !matches!(firmware, Firmware::UefiHttp | Firmware::UefiHttps)
 }
 
 /// The per-machine script: prints the marker and what iPXE knows about the machine.

@@ -26,7 +26,7 @@ pub(crate) struct Scenario {
 /// Every scenario, in the order they run.
 pub(crate) fn catalogue() -> Vec<Scenario> {
     use Expect::{NextBootDevice, Script};
-    use Firmware::{Bios, UefiHttp, UefiPxe};
+    use Firmware::{Bios, UefiHttp, UefiHttps, UefiPxe};
     vec![
         Scenario {
             name: "bios",
@@ -45,6 +45,13 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
             about: "OVMF HTTP Boot (HTTPClient) -> proxy offer with URL -> NBP over HTTP -> iPXE -> script",
             default: true,
             clients: vec![ClientSpec::new("uefi-http", UefiHttp, 3, 0, Script)],
+        },
+        Scenario {
+            name: "uefi-https",
+            about: "OVMF HTTPS Boot, lab CA via fw_cfg -> NBP over TLS 1.2 (RSA kex) from the compat listener -> iPXE -> script",
+            // The proxy has one HTTP Boot URL per site, so this runs in a pass of its own.
+            default: false,
+            clients: vec![ClientSpec::new("uefi-https", UefiHttps, 4, 0, Script)],
         },
         Scenario {
             name: "no-action",
