@@ -246,6 +246,23 @@ mod with_openssl {
     }
 
     #[test]
+    fn the_offer_of_ovmf_2022_gets_an_aead_suite() {
+        if !have_tool("openssl") {
+            return;
+        }
+        // OVMF 2022.11's ClientHello (testdata/pcap/uefi-httpsboot-customca.pcap), in its order.
+        let ovmf_offer = "DHE-RSA-AES256-GCM-SHA384:DHE-RSA-AES128-GCM-SHA256:\
+DHE-RSA-AES256-SHA256:DHE-RSA-AES128-SHA256:DHE-RSA-AES256-SHA:DHE-RSA-AES128-SHA:\
+AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES128-SHA";
+        let (server, ca) = start_with_private_ca();
+        let out = handshake(server.compat.unwrap(), &ca, ovmf_offer);
+        assert!(
+            negotiated(&out, "DHE-RSA-AES256-GCM-SHA384"),
+            "OVMF's first choice is an AEAD suite the listener has: {out}"
+        );
+    }
+
+    #[test]
     fn cbc_suites_are_refused_on_both_listeners() {
         if !have_tool("openssl") {
             return;
