@@ -48,7 +48,7 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
         },
         Scenario {
             name: "uefi-https",
-            about: "OVMF HTTPS Boot, lab CA via fw_cfg -> NBP over TLS 1.2 (RSA kex) from the compat listener -> iPXE -> script",
+            about: "OVMF HTTPS Boot, lab CA via fw_cfg -> NBP over TLS 1.2 (DHE-RSA or RSA kex, AES-GCM) from the compat listener -> iPXE -> script",
             // The proxy has one HTTP Boot URL per site, so this runs in a pass of its own.
             default: false,
             clients: vec![ClientSpec::new("uefi-https", UefiHttps, 4, 0, Script)],
