@@ -192,6 +192,7 @@ async fn answer(
                 message = ?class.message_type,
                 decision = decision.kind(),
                 answer = if reply.hands_boot_program { "boot-file" } else { "script-url" },
+                socket = port_label(port),
                 to = %dest,
                 "answered"
             )

@@ -132,6 +132,9 @@ impl Services {
         if !lines.iter().any(|l| l.contains(decision)) {
             bail!("no service logged {decision} for {}", client.mac);
         }
+        if let Some(problem) = super::scenario::journey_log_problem(client, &text, ip) {
+            bail!("{problem}");
+        }
         let fetched = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
         let peer = format!("peer={ip}:");
         let remote = format!("remote={ip} ");

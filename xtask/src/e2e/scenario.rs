@@ -30,13 +30,13 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
     vec![
         Scenario {
             name: "bios",
-            about: "SeaBIOS + QEMU's iPXE NIC ROM -> proxy offer with the script URL -> script",
+            about: "SeaBIOS + QEMU's iPXE NIC ROM -> proxy offer -> TFTP undionly.kpxe -> iPXE asks again -> script URL -> script",
             default: true,
             clients: vec![ClientSpec::new("bios", Bios, 1, 0, Script)],
         },
         Scenario {
             name: "uefi-pxe",
-            about: "OVMF native PXE -> proxy offer -> TFTP snponly.efi (blksize 1468, windowsize 4) -> iPXE -> script",
+            about: "OVMF native PXE -> proxy offer -> REQUEST/ACK on 4011 -> TFTP snponly.efi (blksize 1468, windowsize 4) -> iPXE -> script",
             default: true,
             clients: vec![ClientSpec::new("uefi-pxe", UefiPxe, 2, 0, Script)],
         },
@@ -171,5 +171,119 @@ fn failure(client: &mut RunningClient, reason: String) -> ClientResult {
     ClientResult {
         spec: client.spec.clone(),
         outcome: Err(reason),
+    }
+}
+
+/// Checks the steps of a client's journey that the services' logs (`text`, escape sequences
+/// removed) must show beyond its MAC, architecture and decision; `ip` is the client's address.
+///
+/// - BIOS (iPXE NIC ROM): the proxy handed the ROM a boot file, pxe-tftp sent `undionly.kpxe`
+///   to the client, and after that the chainloaded iPXE got the script URL (no loop).
+/// - UEFI PXE: the proxy answered a REQUEST on its boot-server socket (4011) back to port 4011
+///   of the client with the boot file.
+pub(crate) fn journey_log_problem(client: &ClientSpec, text: &str, ip: std::net::Ipv4Addr) -> Option<String> {
+    let mac = format!("mac={}", client.mac);
+    let answers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("answered") && l.contains(&mac))
+        .collect();
+    let answer_at = |needles: &[&str]| answers.iter().position(|l| needles.iter().all(|n| l.contains(n)));
+    let peer = format!("peer={ip}:");
+    match client.firmware {
+        Firmware::Bios => {
+            let Some(chainload) = answer_at(&["client=Ipxe", "answer=\"boot-file\""]) else {
+                return Some(format!(
+                    "pxe-proxy never handed the iPXE ROM of {} a boot file",
+                    client.mac
+                ));
+            };
+            let sent = text
+                .lines()
+                .any(|l| l.contains(" sent ") && l.contains(&peer) && l.contains("path=undionly.kpxe"));
+            if !sent {
+                return Some(format!(
+                    "pxe-tftp never logged sending undionly.kpxe to {ip} ({})",
+                    client.mac
+                ));
+            }
+            let second_round = answers[chainload + 1..]
+                .iter()
+                .any(|l| l.contains("client=Ipxe") && l.contains("answer=\"script-url\""));
+            if !second_round {
+                return Some(format!(
+                    "pxe-proxy never gave the chainloaded iPXE of {} its script URL",
+                    client.mac
+                ));
+            }
+            None
+        }
+        Firmware::UefiPxe => {
+            let to_4011 = format!("to={ip}:4011");
+            let exchanged = answer_at(&[
+                "client=PxeFirmware",
+                "Request",
+                "socket=\"pxe\"",
+                &to_4011,
+                "answer=\"boot-file\"",
+            ]);
+            exchanged.is_none().then(|| {
+                format!(
+                    "pxe-proxy never answered a 4011 boot-server REQUEST of {} back to {ip}:4011",
+                    client.mac
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod journey_tests {
+    use super::*;
+
+    const IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 0, 101);
+
+    fn spec(firmware: Firmware) -> ClientSpec {
+        ClientSpec::new("t", firmware, 9, 0, Expect::Script)
+    }
+
+    fn answered(mac: &str, rest: &str) -> String {
+        format!("2026-01-01T00:00:00Z  INFO pxe_proxy::serve: answered mac={mac} arch=bios {rest}\n")
+    }
+
+    #[test]
+    fn bios_needs_the_chainload_the_transfer_and_the_second_round_in_order() {
+        let client = spec(Firmware::Bios);
+        let rom = answered(
+            &client.mac,
+            "client=Ipxe Discover decision=\"boot\" answer=\"boot-file\" socket=\"dhcp\"",
+        );
+        let script = answered(
+            &client.mac,
+            "client=Ipxe Discover decision=\"boot\" answer=\"script-url\" socket=\"dhcp\"",
+        );
+        let sent = format!(
+            "x INFO pxe_tftp::server: sent peer={IP}:2070 path=undionly.kpxe size=1 elapsed=1ms resent=0\n"
+        );
+        assert_eq!(
+            journey_log_problem(&client, &format!("{rom}{sent}{script}"), IP),
+            None
+        );
+        // The script URL before the chainload is the ROM going straight to the script.
+        assert!(journey_log_problem(&client, &format!("{script}{sent}{rom}"), IP).is_some());
+        assert!(journey_log_problem(&client, &format!("{rom}{script}"), IP).is_some());
+        assert!(journey_log_problem(&client, &script, IP).is_some());
+    }
+
+    #[test]
+    fn uefi_pxe_needs_the_4011_exchange() {
+        let client = spec(Firmware::UefiPxe);
+        let offer = answered(&client.mac, "client=PxeFirmware Discover decision=\"boot\" answer=\"boot-file\" socket=\"dhcp\" to=255.255.255.255:68");
+        let ack = answered(
+            &client.mac,
+            &format!("client=PxeFirmware Request decision=\"boot\" answer=\"boot-file\" socket=\"pxe\" to={IP}:4011"),
+        );
+        assert_eq!(journey_log_problem(&client, &format!("{offer}{ack}"), IP), None);
+        assert!(journey_log_problem(&client, &offer, IP).is_some());
     }
 }
