@@ -369,6 +369,9 @@ impl PendingClient {
             reply.ciaddr = request.ciaddr;
         }
         reply.siaddr = match (hands_boot_program, self.class.kind) {
+            // EDK2 sends its port-4011 request to the offer's siaddr: that must be this server
+            // even when another host serves TFTP (the ACK then names the TFTP server).
+            (true, ClientKind::PxeFirmware) if self.asks_boot_server_again() => server,
             (true, ClientKind::PxeFirmware | ClientKind::Ipxe) => settings.tftp_server.unwrap_or(server),
             _ => server,
         };
@@ -409,6 +412,14 @@ impl PendingClient {
             target,
             hands_boot_program,
         })
+    }
+
+    /// Whether this is a port-67 offer to UEFI PXE firmware, which follows up with the
+    /// boot-server REQUEST on port 4011 (see [`Self::vendor_options`]).
+    fn asks_boot_server_again(&self) -> bool {
+        self.class.kind == ClientKind::PxeFirmware
+            && self.class.arch.is_uefi()
+            && self.meta.port == ListenPort::Dhcp
     }
 
     /// Option 43 for the reply; a requested boot item (43.71) is echoed.
@@ -680,11 +691,17 @@ mod tests {
         let mut uefi = message(MessageType::Discover, b"PXEClient:Arch:00007:UNDI:003000");
         uefi.options
             .push(DhcpOption::ClientArch(vec![ClientArch::EfiX64]));
+        let tftp = Ipv4Addr::new(10, 0, 0, 9);
+        let settings = ProxySettings {
+            tftp_server: Some(tftp),
+            ..ProxySettings::default()
+        };
         let offer = classify(&meta(ListenPort::Dhcp), &uefi.to_bytes())
             .unwrap()
-            .respond(&BootDecision::EXIT, &ProxySettings::default())
+            .respond(&BootDecision::EXIT, &settings)
             .unwrap();
-        // No discovery sub-option: EDK2 classifies it ProxyBinl and asks on 4011.
+        // No discovery sub-option: EDK2 classifies it ProxyBinl and asks on 4011 of siaddr,
+        // which is therefore this server even with TFTP elsewhere.
         assert_eq!(vendor_of(&offer), None);
         assert_eq!(answer_of(&offer), (SERVER, "snponly.efi".to_string()));
 
@@ -700,12 +717,12 @@ mod tests {
         };
         let ack = classify(&meta_4011, &request.to_bytes())
             .unwrap()
-            .respond(&BootDecision::EXIT, &ProxySettings::default())
+            .respond(&BootDecision::EXIT, &settings)
             .unwrap();
         let parsed = DhcpMessage::parse(&ack.bytes).unwrap();
         assert_eq!(parsed.message_type(), Some(MessageType::Ack));
         assert_eq!(ack.target, ReplyTarget::Unicast(source));
-        assert_eq!(answer_of(&ack).1, "snponly.efi");
+        assert_eq!(answer_of(&ack), (tftp, "snponly.efi".to_string()));
 
         let bios = message(MessageType::Discover, b"PXEClient:Arch:00000:UNDI:002001");
         let offer = classify(&meta(ListenPort::Dhcp), &bios.to_bytes())
