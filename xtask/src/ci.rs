@@ -59,8 +59,5 @@ fn end_to_end() -> Result<()> {
         return Ok(());
     }
     eprintln!("==> cargo xtask e2e");
-    crate::e2e::run(&[])?;
-    // UEFI HTTPS Boot needs its own lab: the proxy hands all HTTP Boot clients one URL.
-    eprintln!("==> cargo xtask e2e --scenario uefi-https");
-    crate::e2e::run(&["--scenario".into(), "uefi-https".into()])
+    crate::e2e::run(&[])
 }

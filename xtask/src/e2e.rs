@@ -178,34 +178,46 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
 
     let mut results: Vec<(Layout, ClientResult)> = Vec::new();
     let mut pass = 0;
+    // Scenarios needing a different site configuration (HTTPS Boot) get a lab of their own.
+    let labs = scenario::labs(&selected);
     for layout in &layouts {
         for repetition in 1..=args.repeat {
-            pass += 1;
-            let dir = run_dir.join(format!("{}-{repetition}", layout.name()));
-            std::fs::create_dir_all(&dir)?;
-            eprintln!(
-                "e2e: == {} layout, run {repetition}/{} ==",
-                layout.name(),
-                args.repeat
-            );
-            let outcome = run_pass(
-                &format!("{}-{pass}", std::process::id()),
-                *layout,
-                &selected,
-                &dir,
-                Duration::from_secs(args.timeout),
-                binaries.as_ref(),
-                false,
-            );
-            match outcome {
-                Ok(pass_results) => results.extend(pass_results.into_iter().map(|r| (*layout, r))),
-                Err(e) => {
-                    report::print(&results);
-                    return Err(e.context(format!(
-                        "run {repetition} ({} layout); logs in {}",
-                        layout.name(),
-                        dir.display()
-                    )));
+            for (lab_index, lab_scenarios) in labs.iter().enumerate() {
+                pass += 1;
+                let name = match lab_index {
+                    0 => format!("{}-{repetition}", layout.name()),
+                    n => format!("{}-{repetition}-lab{}", layout.name(), n + 1),
+                };
+                let dir = run_dir.join(name);
+                std::fs::create_dir_all(&dir)?;
+                eprintln!(
+                    "e2e: == {} layout, run {repetition}/{}, lab {}/{} ==",
+                    layout.name(),
+                    args.repeat,
+                    lab_index + 1,
+                    labs.len()
+                );
+                let outcome = run_pass(
+                    &format!("{}-{pass}", std::process::id()),
+                    *layout,
+                    lab_scenarios,
+                    &dir,
+                    Duration::from_secs(args.timeout),
+                    binaries.as_ref(),
+                    false,
+                );
+                match outcome {
+                    Ok(pass_results) => {
+                        results.extend(pass_results.into_iter().map(|r| (*layout, r)));
+                    }
+                    Err(e) => {
+                        report::print(&results);
+                        return Err(e.context(format!(
+                            "run {repetition} ({} layout); logs in {}",
+                            layout.name(),
+                            dir.display()
+                        )));
+                    }
                 }
             }
         }

@@ -49,8 +49,8 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
         Scenario {
             name: "uefi-https",
             about: "OVMF HTTPS Boot, lab CA via fw_cfg -> NBP over TLS 1.2 (DHE-RSA or RSA kex, AES-GCM) from the compat listener -> iPXE -> script",
-            // The proxy has one HTTP Boot URL per site, so this runs in a pass of its own.
-            default: false,
+            // The proxy has one HTTP Boot URL per site, so this runs in a lab of its own.
+            default: true,
             clients: vec![ClientSpec::new("uefi-https", UefiHttps, 4, 0, Script)],
         },
         Scenario {
@@ -72,6 +72,19 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
             ],
         },
     ]
+}
+
+/// Groups `scenarios` into labs whose clients can share one site configuration: the proxy
+/// hands every UEFI HTTP Boot client of a site the same URL, so HTTPS Boot clients (an
+/// `https://` URL on the compatibility listener) get a lab of their own. Empty groups are
+/// left out; the order within a group is kept.
+pub(crate) fn labs(scenarios: &[Scenario]) -> Vec<Vec<Scenario>> {
+    let https_boot = |s: &Scenario| s.clients.iter().any(|c| c.firmware == Firmware::UefiHttps);
+    let (https, others): (Vec<Scenario>, Vec<Scenario>) = scenarios.iter().cloned().partition(https_boot);
+    [others, https]
+        .into_iter()
+        .filter(|group| !group.is_empty())
+        .collect()
 }
 
 /// How one client's boot ended.
@@ -285,5 +298,22 @@ mod journey_tests {
         );
         assert_eq!(journey_log_problem(&client, &format!("{offer}{ack}"), IP), None);
         assert!(journey_log_problem(&client, &offer, IP).is_some());
+    }
+}
+
+#[cfg(test)]
+mod lab_tests {
+    use super::*;
+
+    #[test]
+    fn https_boot_scenarios_get_a_lab_of_their_own() {
+        let everything = catalogue();
+        let groups = labs(&everything);
+        assert_eq!(groups.len(), 2);
+        let names = |group: &[Scenario]| group.iter().map(|s| s.name).collect::<Vec<_>>();
+        assert_eq!(names(&groups[1]), ["uefi-https"]);
+        assert!(names(&groups[0]).contains(&"uefi-http"));
+        let only_plain: Vec<Scenario> = everything.into_iter().filter(|s| s.name == "bios").collect();
+        assert_eq!(labs(&only_plain).len(), 1);
     }
 }
