@@ -64,22 +64,22 @@ pub struct Config {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {error}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The TOML is malformed, has an unknown key or a value of the wrong type.
-    #[error("{}{source}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    // The parser's message is part of this one, not a separate `source`, so that error
+    // chains printed with `{:#}` do not repeat it.
+    #[error("{}{error}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
     Parse {
         /// The file, when there is one.
         path: Option<PathBuf>,
         /// The parser's message, which names the key and line.
-        #[source]
-        source: toml::de::Error,
+        error: toml::de::Error,
     },
     /// Values that parse but are not acceptable.
     #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
@@ -108,14 +108,17 @@ pub struct Problems(Vec<Invalid>);
 impl Problems {
     /// Records that `key` is invalid.
     pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Invalid { key: key.into(), message: message.into() });
+        self.0.push(Invalid {
+            key: key.into(),
+            message: message.into(),
+        });
     }
 }
 
 impl Config {
     /// Parses TOML text (no file, so relative paths stay relative to the working directory).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|source| ConfigError::Parse { path: None, source })?;
+        let config: Self = toml::from_str(text).map_err(|error| ConfigError::Parse { path: None, error })?;
         config.validate()?;
         Ok(config)
     }
@@ -127,10 +130,22 @@ impl Config {
             config.validate()?;
             return Ok(config);
         };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let mut config: Self =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: Some(path.into()), source })?;
-        config.base_dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p }.to_path_buf());
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.into(),
+            error,
+        })?;
+        let mut config: Self = toml::from_str(&text).map_err(|error| ConfigError::Parse {
+            path: Some(path.into()),
+            error,
+        })?;
+        config.base_dir = path.parent().map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+            .to_path_buf()
+        });
         config.validate()?;
         Ok(config)
     }
@@ -172,7 +187,9 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::from_toml_str("[tftp]\nnot_a_key = 1\n").unwrap_err().to_string();
+        let err = Config::from_toml_str("[tftp]\nnot_a_key = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not_a_key"), "{err}");
     }
 
@@ -192,7 +209,8 @@ mod tests {
 
     #[test]
     fn readme_example_parses() {
-        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
         let start = readme.find("```toml\n").expect("README has a toml example") + 8;
         let end = start + readme[start..].find("```").unwrap();
         Config::from_toml_str(&readme[start..end]).unwrap();

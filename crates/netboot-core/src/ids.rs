@@ -36,7 +36,10 @@ fn parse_hex_digits<const N: usize>(text: &str, separators: &[char]) -> Result<[
         nibbles += 1;
     }
     if nibbles != N * 2 {
-        return Err(ParseIdError::WrongLength { expected: N * 2, found: nibbles });
+        return Err(ParseIdError::WrongLength {
+            expected: N * 2,
+            found: nibbles,
+        });
     }
     Ok(out)
 }
@@ -76,7 +79,11 @@ impl MacAddr {
 impl fmt::Display for MacAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
     }
 }
 
@@ -181,14 +188,28 @@ mod tests {
 
     #[test]
     fn mac_forms() {
-        for text in ["52:54:00:ab:cd:ef", "52-54-00-AB-CD-EF", "525400abcdef", "5254.00ab.cdef"] {
-            assert_eq!(text.parse::<MacAddr>().unwrap().0, [0x52, 0x54, 0, 0xab, 0xcd, 0xef]);
+        for text in [
+            "52:54:00:ab:cd:ef",
+            "52-54-00-AB-CD-EF",
+            "525400abcdef",
+            "5254.00ab.cdef",
+        ] {
+            assert_eq!(
+                text.parse::<MacAddr>().unwrap().0,
+                [0x52, 0x54, 0, 0xab, 0xcd, 0xef]
+            );
         }
         assert_eq!(
             "52:54:00".parse::<MacAddr>(),
-            Err(ParseIdError::WrongLength { expected: 12, found: 6 })
+            Err(ParseIdError::WrongLength {
+                expected: 12,
+                found: 6
+            })
         );
-        assert_eq!("52:54:00:ab:cd:eg".parse::<MacAddr>(), Err(ParseIdError::BadChar('g')));
+        assert_eq!(
+            "52:54:00:ab:cd:eg".parse::<MacAddr>(),
+            Err(ParseIdError::BadChar('g'))
+        );
     }
 
     #[test]

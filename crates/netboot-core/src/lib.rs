@@ -28,4 +28,6 @@ pub use decision::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, W
 pub use ids::{MacAddr, ParseIdError, SmbiosUuid};
 pub use request::{BootRequest, BootStage, HardwareInfo};
 pub use resolver::{BootResolver, ResolveError, ResolveFuture};
-pub use static_resolver::{ActionSpec, MachineRule, StaticResolver, StaticRules, StaticRulesError, Unmatched};
+pub use static_resolver::{
+    ActionSpec, MachineRule, StaticResolver, StaticRules, StaticRulesError, Unmatched,
+};

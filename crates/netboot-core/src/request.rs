@@ -67,7 +67,15 @@ pub struct BootRequest {
 impl BootRequest {
     /// A request with only the mandatory fields set.
     pub fn new(mac: MacAddr, arch: ClientArch, stage: BootStage) -> Self {
-        Self { mac, uuid: None, arch, stage, user_class: None, remote: None, hardware: HardwareInfo::default() }
+        Self {
+            mac,
+            uuid: None,
+            arch,
+            stage,
+            user_class: None,
+            remote: None,
+            hardware: HardwareInfo::default(),
+        }
     }
 
     /// Sets the UUID unless it is a placeholder (all-zero / all-`FF`).

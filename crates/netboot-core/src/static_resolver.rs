@@ -127,13 +127,20 @@ impl StaticResolver {
         let mut actions = HashMap::new();
         for (index, action) in rules.actions.iter().enumerate() {
             if actions.insert(action.id.clone(), action.clone()).is_some() {
-                return Err(StaticRulesError::DuplicateAction { index, id: action.id.clone() });
+                return Err(StaticRulesError::DuplicateAction {
+                    index,
+                    id: action.id.clone(),
+                });
             }
         }
         for (rule_index, rule) in rules.machines.iter().enumerate() {
             for (field, ids) in [("required", &rule.required), ("available", &rule.available)] {
                 if let Some(id) = ids.iter().find(|id| !actions.contains_key(*id)) {
-                    return Err(StaticRulesError::UnknownAction { rule: rule_index, field, id: id.clone() });
+                    return Err(StaticRulesError::UnknownAction {
+                        rule: rule_index,
+                        field,
+                        id: id.clone(),
+                    });
                 }
             }
         }
@@ -151,19 +158,31 @@ impl StaticResolver {
         if rule.ignore {
             return BootDecision::Ignore;
         }
-        let entries: Vec<BootAction> = [(Deployment::Required, &rule.required), (Deployment::Available, &rule.available)]
-            .into_iter()
-            .flat_map(|(deployment, ids)| {
-                ids.iter().map(move |id| {
-                    let spec = &self.actions[id];
-                    BootAction { id: spec.id.clone(), title: spec.title.clone(), deployment, target: spec.target.clone() }
-                })
+        let entries: Vec<BootAction> = [
+            (Deployment::Required, &rule.required),
+            (Deployment::Available, &rule.available),
+        ]
+        .into_iter()
+        .flat_map(|(deployment, ids)| {
+            ids.iter().map(move |id| {
+                let spec = &self.actions[id];
+                BootAction {
+                    id: spec.id.clone(),
+                    title: spec.title.clone(),
+                    deployment,
+                    target: spec.target.clone(),
+                }
             })
-            .collect();
+        })
+        .collect();
         if entries.is_empty() {
             return BootDecision::EXIT;
         }
-        BootDecision::Boot(BootMenu { title: None, entries, timeout_secs: self.rules.menu_timeout_secs })
+        BootDecision::Boot(BootMenu {
+            title: None,
+            entries,
+            timeout_secs: self.rules.menu_timeout_secs,
+        })
     }
 }
 
@@ -212,7 +231,8 @@ mod tests {
     #[test]
     fn rules_match_in_order() {
         let resolver = StaticResolver::new(toml::from_str(RULES).unwrap()).unwrap();
-        let BootDecision::Boot(menu) = resolver.decide(&request("52:54:00:00:00:01", ClientArch::X86Bios)) else {
+        let BootDecision::Boot(menu) = resolver.decide(&request("52:54:00:00:00:01", ClientArch::X86Bios))
+        else {
             panic!("expected a menu")
         };
         assert_eq!(menu.entries.len(), 2);
@@ -221,7 +241,10 @@ mod tests {
 
         let arm = resolver.decide(&request("52:54:00:00:00:02", ClientArch::EfiArm64Http));
         assert_eq!(arm.kind(), "boot");
-        assert_eq!(resolver.decide(&request("52:54:00:00:00:02", ClientArch::EfiX64)), BootDecision::EXIT);
+        assert_eq!(
+            resolver.decide(&request("52:54:00:00:00:02", ClientArch::EfiX64)),
+            BootDecision::EXIT
+        );
 
         let ignored = request("52:54:00:00:00:03", ClientArch::EfiX64)
             .with_uuid(Some("00112233-4455-6677-8899-aabbccddeeff".parse().unwrap()));

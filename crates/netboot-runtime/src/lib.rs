@@ -46,7 +46,9 @@ pub fn init_logging(config: &LogConfig) -> LogGuard {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    LogGuard { _writer: installed.is_ok().then_some(guard) }
+    LogGuard {
+        _writer: installed.is_ok().then_some(guard),
+    }
 }
 
 /// Asks the resolver, giving up after `deadline` so a slow backend never holds a client.

@@ -17,18 +17,36 @@ use anyhow::{bail, Context as _, Result};
 const MAC: &str = "52-54-00-12-34-56";
 
 pub(crate) fn run(args: &[String]) -> Result<()> {
-    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let mut example_args = Vec::new();
     for flag in ["--events", "--backend"] {
         if let Some(v) = value(flag) {
             example_args.extend([flag.to_string(), v]);
         }
     }
-    let seconds: u64 = value("--seconds").map_or(Ok(8), |v| v.parse()).context("--seconds")?;
-    let rounds: u32 = value("--rounds").map_or(Ok(2), |v| v.parse()).context("--rounds")?;
+    let seconds: u64 = value("--seconds")
+        .map_or(Ok(8), |v| v.parse())
+        .context("--seconds")?;
+    let rounds: u32 = value("--rounds")
+        .map_or(Ok(2), |v| v.parse())
+        .context("--rounds")?;
 
     let status = Command::new("cargo")
-        .args(["run", "--quiet", "--release", "-p", "netboot-records", "--example", "records-bench", "--"])
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "netboot-records",
+            "--example",
+            "records-bench",
+            "--",
+        ])
         .args(&example_args)
         .status()
         .context("running the records benchmark")?;
@@ -107,7 +125,11 @@ fn decisions_per_second(binary: &Path, dir: &Path, records: bool, seconds: u64) 
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
         let line = lines.next().context("pxe-https exited before listening")??;
-        if let Some(rest) = line.split("listening on ").nth(1).filter(|r| r.contains("(http)")) {
+        if let Some(rest) = line
+            .split("listening on ")
+            .nth(1)
+            .filter(|r| r.contains("(http)"))
+        {
             break rest.split_whitespace().next().unwrap_or_default().to_string();
         }
     };
@@ -115,7 +137,17 @@ fn decisions_per_second(binary: &Path, dir: &Path, records: bool, seconds: u64) 
     std::thread::spawn(move || lines.for_each(drop));
     let url = format!("http://{addr}/boot.ipxe/decide?mac={MAC}&platform=efi&buildarch=x86_64&serial=BENCH");
     let output = Command::new("wrk")
-        .args(["-t", "2", "-c", "8", "-d", &format!("{seconds}s"), "--timeout", "5s", &url])
+        .args([
+            "-t",
+            "2",
+            "-c",
+            "8",
+            "-d",
+            &format!("{seconds}s"),
+            "--timeout",
+            "5s",
+            &url,
+        ])
         .output()
         .context("running wrk")?;
     drop(server);

@@ -142,7 +142,10 @@ impl Drop for Running {
 
 /// Puts `pid` into a fresh cgroup-v1 cpuacct group, when the hierarchy is there.
 fn cpu_group(name: &str, pid: u32) -> Option<PathBuf> {
-    let group = PathBuf::from(format!("/sys/fs/cgroup/cpuacct/netboot-bench-{name}-{}", std::process::id()));
+    let group = PathBuf::from(format!(
+        "/sys/fs/cgroup/cpuacct/netboot-bench-{name}-{}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&group).ok()?;
     if std::fs::write(group.join("cgroup.procs"), pid.to_string()).is_err() {
         let _ = std::fs::remove_dir(&group);
@@ -505,9 +508,19 @@ fn storm(r: &Running, ns: &NetnsPair, file: &str, clients: usize) -> Result<Stor
 fn cpu_seconds(pid: u32) -> Result<f64> {
     let mut ticks = 0u64;
     for p in process_tree(pid) {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        let fields: Vec<&str> = stat.rsplit_once(')').context("malformed stat")?.1.split_whitespace().collect();
-        ticks += fields[11..15].iter().map(|f| f.parse::<u64>().unwrap_or(0)).sum::<u64>();
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .context("malformed stat")?
+            .1
+            .split_whitespace()
+            .collect();
+        ticks += fields[11..15]
+            .iter()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .sum::<u64>();
     }
     Ok(ticks as f64 / 100.0)
 }
@@ -517,9 +530,15 @@ fn process_tree(pid: u32) -> Vec<u32> {
     let mut parents = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for entry in entries.flatten() {
-            let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-            let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
+            let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
             parents.push((p, ppid.unwrap_or(0)));
         }
     }
