@@ -14,23 +14,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// True when `tool` runs. Missing tools fail under CI and skip (with a note) elsewhere.
-fn have_tool(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required (Debian package in xtask TEST_PACKAGES)"
-        );
-        eprintln!("skipping: {tool} is not installed");
-    }
-    found
-}
+mod common;
 
 fn run(command: &mut Command) -> Output {
     let output = command.stdin(Stdio::null()).output().expect("running a tool");
@@ -216,7 +200,7 @@ mod with_openssl {
 
     #[test]
     fn rsa_and_dhe_key_exchange_work_on_the_compat_listener_only() {
-        if !have_tool("openssl") {
+        if !common::have_tool("openssl") {
             return;
         }
         let (server, ca) = start_with_private_ca();
@@ -247,7 +231,7 @@ mod with_openssl {
 
     #[test]
     fn the_offer_of_ovmf_2022_gets_an_aead_suite() {
-        if !have_tool("openssl") {
+        if !common::have_tool("openssl") {
             return;
         }
         // OVMF 2022.11's ClientHello (testdata/pcap/uefi-httpsboot-customca.pcap), in its order.
@@ -264,7 +248,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn cbc_suites_are_refused_on_both_listeners() {
-        if !have_tool("openssl") {
+        if !common::have_tool("openssl") {
             return;
         }
         let (server, ca) = start_with_private_ca();
@@ -286,7 +270,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn curl_fetches_the_entry_script_trusting_only_the_private_ca() {
-        if !have_tool("curl") {
+        if !common::have_tool("curl") {
             return;
         }
         let (server, ca) = start_with_private_ca();
@@ -310,7 +294,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn without_its_own_certificate_the_listener_reuses_the_generated_rsa_one() {
-        if !have_tool("openssl") {
+        if !common::have_tool("openssl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -323,7 +307,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn a_non_rsa_certificate_is_refused_at_start() {
-        if !have_tool("openssl") {
+        if !common::have_tool("openssl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
