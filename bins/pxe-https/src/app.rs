@@ -81,9 +81,28 @@ async fn decide_form(
     State(state): State<Arc<AppState>>,
     Extension(peer): Extension<Peer>,
     tls: Option<Extension<OverTls>>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Response<Body> {
+    // Refuse a declared-too-large body before touching it: the body is then never polled, so
+    // no `100 Continue` goes out and the client reliably reads the 413 instead of having its
+    // upload reset when the connection closes with unread data.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_FORM_BODY as u64) {
+        return payload_too_large();
+    }
+    let Ok(body) = axum::body::to_bytes(body, MAX_FORM_BODY).await else {
+        return payload_too_large();
+    };
     decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls).await
+}
+
+fn payload_too_large() -> Response<Body> {
+    let mut response = Response::new(Body::from("form body too large\n"));
+    *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    response
 }
 
 /// [`decide`] with its latency measured and the identity and decision recorded.
