@@ -15,6 +15,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 mod files;
+mod link;
+mod read;
 mod server;
 mod workers;
 

@@ -5,17 +5,18 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use netboot_config::TftpConfig;
 use netboot_tftp::request::{classify, Incoming, Refusal};
-use netboot_tftp::{negotiate, write_error, BlockSize, ErrorCode, Outcome, ReadTransfer, TftpLimits};
+use netboot_tftp::{write_error, BlockSize, ErrorCode, TftpLimits};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::files::RootDir;
+use crate::link::{Inbound, Link};
 use crate::workers::Workers;
 
 /// Largest request accepted on the listening port; RRQs are a few hundred bytes.
@@ -23,18 +24,11 @@ const MAX_REQUEST: usize = 2048;
 /// Datagrams a single-port transfer may have queued before more are dropped, as a full
 /// socket buffer would.
 const INBOX_DEPTH: usize = 32;
-/// A datagram handed from the single-port dispatcher to its transfer, copied inline so
-/// forwarding an ACK allocates nothing. ACKs are 4 or 5 bytes; ERROR messages are cut to fit.
-struct Inbound {
-    len: usize,
-    bytes: [u8; 516],
-}
-
 /// State shared by the listener and every transfer.
 #[derive(Debug)]
-struct Shared {
-    files: RootDir,
-    limits: TftpLimits,
+pub(crate) struct Shared {
+    pub(crate) files: RootDir,
+    pub(crate) limits: TftpLimits,
     permits: Arc<Semaphore>,
     /// Clients with a transfer in progress, so a retransmitted RRQ does not start a second one.
     active: Mutex<HashSet<SocketAddr>>,
@@ -140,7 +134,7 @@ async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Worker
                         Ok(s) => Link::Own(s),
                         Err(e) => { tracing::warn!(%peer, "binding transfer socket: {e}"); return; }
                     };
-                    run_transfer(link, peer, request, &shared).await;
+                    run_request(link, peer, request, &shared).await;
                     release(&shared, peer, permit);
                 });
             }
@@ -180,7 +174,7 @@ async fn listen_single_port(
                 let request = buf[..len].to_vec();
                 let (shared, socket, routes) = (shared.clone(), socket.clone(), routes.clone());
                 workers.spawn(&mut transfers, async move {
-                    run_transfer(Link::Shared { socket, inbox }, peer, request, &shared).await;
+                    run_request(Link::Shared { socket, inbox }, peer, request, &shared).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
                     release(&shared, peer, permit);
                 });
@@ -240,8 +234,15 @@ async fn admit(
     }
 }
 
+/// Runs the transfer an admitted request asks for.
+async fn run_request(link: Link, peer: SocketAddr, request: Vec<u8>, shared: &Shared) {
+    if let Ok(Incoming::Read(read)) = classify(&request) {
+        crate::read::run_transfer(link, peer, read, shared).await;
+    }
+}
+
 /// Lets new requests from `peer` start transfers again.
-fn forget_peer(shared: &Shared, peer: SocketAddr) {
+pub(crate) fn forget_peer(shared: &Shared, peer: SocketAddr) {
     shared
         .active
         .lock()
@@ -264,295 +265,4 @@ async fn send_error(socket: &UdpSocket, peer: SocketAddr, code: ErrorCode, messa
     if let Err(e) = socket.send_to(&packet[..len], peer).await {
         tracing::debug!(%peer, "sending error: {e}");
     }
-}
-
-/// How a transfer talks to its client.
-enum Link {
-    /// Its own socket (default mode).
-    Own(UdpSocket),
-    /// The shared listening socket, with datagrams routed in by the dispatcher.
-    Shared {
-        socket: Arc<UdpSocket>,
-        inbox: mpsc::Receiver<Inbound>,
-    },
-}
-
-impl Link {
-    async fn send(&self, datagram: &[u8], peer: SocketAddr) -> io::Result<()> {
-        match self {
-            Self::Own(socket) => socket.send_to(datagram, peer).await.map(drop),
-            Self::Shared { socket, .. } => socket.send_to(datagram, peer).await.map(drop),
-        }
-    }
-
-    /// Next datagram for this transfer and who sent it.
-    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        match self {
-            Self::Own(socket) => socket.recv_from(buf).await,
-            Self::Shared { inbox, socket } => match inbox.recv().await {
-                Some(inbound) => {
-                    buf[..inbound.len].copy_from_slice(&inbound.bytes[..inbound.len]);
-                    Ok((inbound.len, socket.local_addr()?))
-                }
-                None => Err(io::Error::other("dispatcher stopped")),
-            },
-        }
-    }
-
-    fn socket(&self) -> &UdpSocket {
-        match self {
-            Self::Own(socket) => socket,
-            Self::Shared { socket, .. } => socket,
-        }
-    }
-
-    /// Sends `batch`, a run of datagrams of `segment` bytes each (the last may be shorter).
-    /// With UDP GSO the kernel splits one buffer into the datagrams, so a whole window costs
-    /// one system call; without it (`gso` false, or the kernel refuses) they go one by one.
-    async fn send_batch(
-        &self,
-        batch: &[u8],
-        segment: usize,
-        peer: SocketAddr,
-        gso: &mut bool,
-    ) -> io::Result<()> {
-        if batch.len() <= segment {
-            return self.send(batch, peer).await;
-        }
-        if *gso {
-            match send_gso(self.socket(), batch, segment, peer).await {
-                Ok(()) => return Ok(()),
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(
-                            libc_codes::EIO
-                                | libc_codes::EINVAL
-                                | libc_codes::ENOPROTOOPT
-                                | libc_codes::EOPNOTSUPP
-                        )
-                    ) =>
-                {
-                    tracing::debug!("UDP GSO unavailable ({e}); sending datagrams one by one");
-                    *gso = false;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        for datagram in batch.chunks(segment) {
-            self.send(datagram, peer).await?;
-        }
-        Ok(())
-    }
-
-    fn is_own(&self) -> bool {
-        matches!(self, Self::Own(_))
-    }
-}
-
-/// Error numbers that mean "this kernel or device cannot do UDP GSO".
-mod libc_codes {
-    pub(super) const EIO: i32 = nix::errno::Errno::EIO as i32;
-    pub(super) const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
-    pub(super) const ENOPROTOOPT: i32 = nix::errno::Errno::ENOPROTOOPT as i32;
-    pub(super) const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
-}
-
-/// Largest UDP payload one GSO send may carry, and the kernel's segment limit.
-const GSO_MAX_BYTES: usize = 65_000;
-const GSO_MAX_SEGMENTS: usize = 64;
-
-async fn send_gso(socket: &UdpSocket, batch: &[u8], segment: usize, peer: SocketAddr) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let segment = u16::try_from(segment).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let address = nix::sys::socket::SockaddrStorage::from(peer);
-    socket
-        .async_io(tokio::io::Interest::WRITABLE, || {
-            let iov = [io::IoSlice::new(batch)];
-            let control = [nix::sys::socket::ControlMessage::UdpGsoSegments(&segment)];
-            nix::sys::socket::sendmsg(
-                socket.as_raw_fd(),
-                &iov,
-                &control,
-                nix::sys::socket::MsgFlags::empty(),
-                Some(&address),
-            )
-            .map_err(io::Error::from)
-        })
-        .await
-        .map(drop)
-}
-
-/// Opens the file and runs one read transfer to its end.
-async fn run_transfer(mut link: Link, peer: SocketAddr, request: Vec<u8>, shared: &Shared) {
-    let Ok(Incoming::Read(read)) = classify(&request) else {
-        return;
-    };
-    let started = Instant::now();
-    let mut source = match shared.files.open_mode(&read.path, read.mode) {
-        Ok(source) => source,
-        Err(e) => {
-            tracing::info!(%peer, path = %read.path, "not served: {e}");
-            record_transfer(
-                peer,
-                &read.path.to_string(),
-                None,
-                0,
-                started.elapsed(),
-                0,
-                Err(("not_served", e.to_string())),
-            );
-            let (code, message) = e.to_tftp();
-            let mut packet = [0u8; 128];
-            let len = write_error(&mut packet, code, message);
-            // Forget the client first: it may ask again from the same port as soon as it has
-            // this error, and that request must not look like a repeat of this one.
-            forget_peer(shared, peer);
-            let _ = link.send(&packet[..len], peer).await;
-            return;
-        }
-    };
-    let size = netboot_tftp::BlockSource::len(&source);
-    let agreed = negotiate(&read.request, Some(size), &shared.limits);
-    let mut transfer = ReadTransfer::new(&agreed, size, &shared.limits);
-    let metrics = &netboot_records::telemetry().metrics.tftp;
-    metrics.active.inc();
-    tracing::debug!(%peer, path = %read.path, size, blksize = transfer.blksize(), window = transfer.window(), "transfer started");
-    // The only buffers of the transfer, allocated once: blocks are read in place into `out`,
-    // a window's worth at a time when windows are negotiated.
-    let segment = netboot_tftp::wire::DATA_HEADER_LEN + transfer.blksize();
-    let batch_capacity = if transfer.window() > 1 {
-        segment
-            * (transfer.window() as usize)
-                .min(GSO_MAX_SEGMENTS)
-                .min(GSO_MAX_BYTES / segment)
-                .max(1)
-    } else {
-        segment
-    };
-    let packet_room = transfer.max_packet_len();
-    let mut out = vec![0u8; batch_capacity + packet_room];
-    let mut gso = true;
-    let mut incoming = vec![0u8; 1024];
-    let timer = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(timer);
-    loop {
-        let now = Instant::now();
-        let mut used = 0;
-        loop {
-            let sent = transfer.poll_transmit(now, &mut source, &mut out[used..used + packet_room]);
-            if let Some(len) = sent {
-                used += len;
-                // Full-size DATA packets accumulate; anything shorter ends a GSO batch.
-                if len == segment && used + segment <= batch_capacity {
-                    continue;
-                }
-            }
-            if used > 0 {
-                if let Err(e) = link.send_batch(&out[..used], segment, peer, &mut gso).await {
-                    // ICMP unreachable from an earlier packet, or a full buffer: the
-                    // retransmit timer recovers, or the retry limit ends the transfer.
-                    tracing::debug!(%peer, "send: {e}");
-                }
-                used = 0;
-            }
-            if sent.is_none() {
-                break;
-            }
-        }
-        if transfer.outcome().is_some() {
-            break;
-        }
-        let deadline = transfer.poll_timeout().unwrap_or(now + Duration::from_secs(60));
-        timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
-        tokio::select! {
-            received = link.recv(&mut incoming) => match received {
-                Ok((len, from)) if from == peer || !link.is_own() => transfer.handle_datagram(Instant::now(), &incoming[..len]),
-                Ok((_, stranger)) => {
-                    // RFC 1350: a packet from another port gets ERROR 5 and the transfer goes on.
-                    let mut packet = [0u8; 64];
-                    let len = write_error(&mut packet, ErrorCode::UnknownTransferId, "Unknown transfer ID");
-                    let _ = link.send(&packet[..len], stranger).await;
-                }
-                Err(e) if link.is_own() => tracing::debug!(%peer, "recv: {e}"),
-                Err(_) => break,
-            },
-            () = &mut timer => transfer.handle_timeout(Instant::now()),
-        }
-    }
-    forget_peer(shared, peer);
-    let outcome = transfer.outcome().cloned().unwrap_or(Outcome::TimedOut);
-    let elapsed = started.elapsed();
-    let resent = transfer.retransmitted_blocks();
-    metrics.active.dec();
-    let result = match &outcome {
-        Outcome::Complete => Ok(()),
-        Outcome::OptionsDeclined { .. } => {
-            Err(("options_declined", "client declined the options".to_string()))
-        }
-        Outcome::TimedOut => Err(("timeout", format!("{outcome:?}"))),
-        Outcome::ClientError { message, .. } => Err(("client_error", format!("client error: {message}"))),
-        other => Err(("failed", format!("{other:?}"))),
-    };
-    let negotiated = (
-        u16::try_from(transfer.blksize()).unwrap_or(u16::MAX),
-        u16::try_from(transfer.window()).unwrap_or(u16::MAX),
-        size,
-    );
-    record_transfer(
-        peer,
-        &read.path.to_string(),
-        Some(negotiated),
-        transfer.bytes_acked(),
-        elapsed,
-        resent,
-        result,
-    );
-    match outcome {
-        Outcome::Complete => tracing::info!(%peer, path = %read.path, size, ?elapsed, resent, "sent"),
-        Outcome::OptionsDeclined { code } => {
-            tracing::debug!(%peer, path = %read.path, ?code, "client declined the options")
-        }
-        other => {
-            tracing::warn!(%peer, path = %read.path, acked = transfer.bytes_acked(), ?other, "transfer ended early")
-        }
-    }
-}
-
-/// Counts a finished transfer and records it on the client's boot timeline. TFTP only knows
-/// the client's address; the records find the machine behind it.
-fn record_transfer(
-    peer: SocketAddr,
-    path: &str,
-    negotiated: Option<(u16, u16, u64)>,
-    bytes: u64,
-    elapsed: Duration,
-    retransmits: impl TryInto<u32>,
-    result: Result<(), (&'static str, String)>,
-) {
-    let telemetry = netboot_records::telemetry();
-    let metrics = &telemetry.metrics.tftp;
-    let retransmits = retransmits.try_into().unwrap_or(u32::MAX);
-    metrics
-        .transfers
-        .inc(result.as_ref().map_or_else(|(label, _)| *label, |()| "complete"));
-    metrics.bytes_sent.add(bytes);
-    metrics.retransmits.add(u64::from(retransmits));
-    // Declined options are part of a normal boot: the firmware asks again without them.
-    if !telemetry.recorder.is_enabled() || matches!(result, Err(("options_declined", _))) {
-        return;
-    }
-    let transfer = netboot_records::TftpTransfer {
-        file: path.to_string(),
-        blksize: negotiated.map(|n| n.0),
-        windowsize: negotiated.map(|n| n.1),
-        tsize: negotiated.map(|n| n.2),
-        bytes,
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        retransmits,
-        error: result.err().map(|(_, message)| message),
-    };
-    telemetry
-        .recorder
-        .record_for_address(peer.ip(), netboot_records::EventDetail::TftpTransfer(transfer));
 }

@@ -1,0 +1,181 @@
+//! One read transfer: opens the file and drives the sans-IO machine over a [`Link`].
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use netboot_tftp::request::ReadRequest;
+use netboot_tftp::{negotiate, write_error, ErrorCode, Outcome, ReadTransfer};
+
+use crate::link::{Link, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
+use crate::server::{forget_peer, Shared};
+
+/// Opens the file and runs one read transfer to its end.
+pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadRequest<'_>, shared: &Shared) {
+    let started = Instant::now();
+    let mut source = match shared.files.open_mode(&read.path, read.mode) {
+        Ok(source) => source,
+        Err(e) => {
+            tracing::info!(%peer, path = %read.path, "not served: {e}");
+            record_transfer(
+                peer,
+                &read.path.to_string(),
+                None,
+                0,
+                started.elapsed(),
+                0,
+                Err(("not_served", e.to_string())),
+            );
+            let (code, message) = e.to_tftp();
+            let mut packet = [0u8; 128];
+            let len = write_error(&mut packet, code, message);
+            // Forget the client first: it may ask again from the same port as soon as it has
+            // this error, and that request must not look like a repeat of this one.
+            forget_peer(shared, peer);
+            let _ = link.send(&packet[..len], peer).await;
+            return;
+        }
+    };
+    let size = netboot_tftp::BlockSource::len(&source);
+    let agreed = negotiate(&read.request, Some(size), &shared.limits);
+    let mut transfer = ReadTransfer::new(&agreed, size, &shared.limits);
+    let metrics = &netboot_records::telemetry().metrics.tftp;
+    metrics.active.inc();
+    tracing::debug!(%peer, path = %read.path, size, blksize = transfer.blksize(), window = transfer.window(), "transfer started");
+    // The only buffers of the transfer, allocated once: blocks are read in place into `out`,
+    // a window's worth at a time when windows are negotiated.
+    let segment = netboot_tftp::wire::DATA_HEADER_LEN + transfer.blksize();
+    let batch_capacity = if transfer.window() > 1 {
+        segment
+            * (transfer.window() as usize)
+                .min(GSO_MAX_SEGMENTS)
+                .min(GSO_MAX_BYTES / segment)
+                .max(1)
+    } else {
+        segment
+    };
+    let packet_room = transfer.max_packet_len();
+    let mut out = vec![0u8; batch_capacity + packet_room];
+    let mut gso = true;
+    let mut incoming = vec![0u8; 1024];
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
+    loop {
+        let now = Instant::now();
+        let mut used = 0;
+        loop {
+            let sent = transfer.poll_transmit(now, &mut source, &mut out[used..used + packet_room]);
+            if let Some(len) = sent {
+                used += len;
+                // Full-size DATA packets accumulate; anything shorter ends a GSO batch.
+                if len == segment && used + segment <= batch_capacity {
+                    continue;
+                }
+            }
+            if used > 0 {
+                if let Err(e) = link.send_batch(&out[..used], segment, peer, &mut gso).await {
+                    // ICMP unreachable from an earlier packet, or a full buffer: the
+                    // retransmit timer recovers, or the retry limit ends the transfer.
+                    tracing::debug!(%peer, "send: {e}");
+                }
+                used = 0;
+            }
+            if sent.is_none() {
+                break;
+            }
+        }
+        if transfer.outcome().is_some() {
+            break;
+        }
+        let deadline = transfer.poll_timeout().unwrap_or(now + Duration::from_secs(60));
+        timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
+        tokio::select! {
+            received = link.recv(&mut incoming) => match received {
+                Ok((len, from)) if from == peer || !link.is_own() => transfer.handle_datagram(Instant::now(), &incoming[..len]),
+                Ok((_, stranger)) => {
+                    // RFC 1350: a packet from another port gets ERROR 5 and the transfer goes on.
+                    let mut packet = [0u8; 64];
+                    let len = write_error(&mut packet, ErrorCode::UnknownTransferId, "Unknown transfer ID");
+                    let _ = link.send(&packet[..len], stranger).await;
+                }
+                Err(e) if link.is_own() => tracing::debug!(%peer, "recv: {e}"),
+                Err(_) => break,
+            },
+            () = &mut timer => transfer.handle_timeout(Instant::now()),
+        }
+    }
+    forget_peer(shared, peer);
+    let outcome = transfer.outcome().cloned().unwrap_or(Outcome::TimedOut);
+    let elapsed = started.elapsed();
+    let resent = transfer.retransmitted_blocks();
+    metrics.active.dec();
+    let result = match &outcome {
+        Outcome::Complete => Ok(()),
+        Outcome::OptionsDeclined { .. } => {
+            Err(("options_declined", "client declined the options".to_string()))
+        }
+        Outcome::TimedOut => Err(("timeout", format!("{outcome:?}"))),
+        Outcome::ClientError { message, .. } => Err(("client_error", format!("client error: {message}"))),
+        other => Err(("failed", format!("{other:?}"))),
+    };
+    let negotiated = (
+        u16::try_from(transfer.blksize()).unwrap_or(u16::MAX),
+        u16::try_from(transfer.window()).unwrap_or(u16::MAX),
+        size,
+    );
+    record_transfer(
+        peer,
+        &read.path.to_string(),
+        Some(negotiated),
+        transfer.bytes_acked(),
+        elapsed,
+        resent,
+        result,
+    );
+    match outcome {
+        Outcome::Complete => tracing::info!(%peer, path = %read.path, size, ?elapsed, resent, "sent"),
+        Outcome::OptionsDeclined { code } => {
+            tracing::debug!(%peer, path = %read.path, ?code, "client declined the options")
+        }
+        other => {
+            tracing::warn!(%peer, path = %read.path, acked = transfer.bytes_acked(), ?other, "transfer ended early")
+        }
+    }
+}
+
+/// Counts a finished transfer and records it on the client's boot timeline. TFTP only knows
+/// the client's address; the records find the machine behind it.
+pub(crate) fn record_transfer(
+    peer: SocketAddr,
+    path: &str,
+    negotiated: Option<(u16, u16, u64)>,
+    bytes: u64,
+    elapsed: Duration,
+    retransmits: impl TryInto<u32>,
+    result: Result<(), (&'static str, String)>,
+) {
+    let telemetry = netboot_records::telemetry();
+    let metrics = &telemetry.metrics.tftp;
+    let retransmits = retransmits.try_into().unwrap_or(u32::MAX);
+    metrics
+        .transfers
+        .inc(result.as_ref().map_or_else(|(label, _)| *label, |()| "complete"));
+    metrics.bytes_sent.add(bytes);
+    metrics.retransmits.add(u64::from(retransmits));
+    // Declined options are part of a normal boot: the firmware asks again without them.
+    if !telemetry.recorder.is_enabled() || matches!(result, Err(("options_declined", _))) {
+        return;
+    }
+    let transfer = netboot_records::TftpTransfer {
+        file: path.to_string(),
+        blksize: negotiated.map(|n| n.0),
+        windowsize: negotiated.map(|n| n.1),
+        tsize: negotiated.map(|n| n.2),
+        bytes,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        retransmits,
+        error: result.err().map(|(_, message)| message),
+    };
+    telemetry
+        .recorder
+        .record_for_address(peer.ip(), netboot_records::EventDetail::TftpTransfer(transfer));
+}
