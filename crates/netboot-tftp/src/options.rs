@@ -1,4 +1,5 @@
-//! Option negotiation: RFC 2347 (OACK), 2348 `blksize`, 2349 `tsize`/`timeout`, 7440 `windowsize`.
+//! Option negotiation: RFC 2347 (OACK), 2348 `blksize`, 2349 `tsize`/`timeout`, 7440 `windowsize`,
+//! and Microsoft's `msftwindow` (variable windows, as Windows Boot Manager and WDS use them).
 
 use std::time::Duration;
 
@@ -67,13 +68,23 @@ pub struct Negotiated {
     pub windowsize: u16,
     /// Retransmission timeout.
     pub timeout: Duration,
+    /// Microsoft's variable window was agreed (`msftwindow`): each ACK's extra byte sets the
+    /// size of the next window, up to [`TftpLimits::max_window`].
+    pub variable_window: bool,
     /// `(name, value)` pairs for the OACK, names spelt as the client spelt them, in its order.
     /// Empty when nothing was accepted, in which case the transfer starts with DATA 1 (RFC 2347).
     pub oack: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The options this server understands; `tsize` last.
-const KNOWN: [&str; 4] = ["blksize", "windowsize", "timeout", "tsize"];
+const KNOWN: [&str; 5] = ["blksize", "windowsize", "timeout", "msftwindow", "tsize"];
+
+/// The `msftwindow` value Windows Boot Manager sends (31416, the digits of pi); any other value is
+/// not the extension as Wireshark's `packet-tftp.c` decodes it, so it is ignored.
+const MSFTWINDOW_REQUEST: &[u8] = b"31416";
+
+/// The `msftwindow` value a server supporting variable windows answers (27182, the digits of e).
+const MSFTWINDOW_REPLY: &[u8] = b"27182";
 
 fn decimal(value: &[u8]) -> Option<u64> {
     if value.is_empty() || value.len() > 10 || !value.iter().all(u8::is_ascii_digit) {
@@ -105,9 +116,10 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
         blksize: BlockSize::DEFAULT,
         windowsize: 1,
         timeout: limits.default_timeout,
+        variable_window: false,
         oack: Vec::new(),
     };
-    let mut seen = [false; 4];
+    let mut seen = [false; KNOWN.len()];
     for option in options.iter() {
         let name = option.name;
         let Some(slot) = KNOWN
@@ -138,6 +150,14 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
             "timeout" => value.filter(|&v| (1..=255).contains(&v)).inspect(|&t| {
                 agreed.timeout = Duration::from_secs(t);
             }),
+            // Only the exact magic is the extension; the answer is its own magic, not a number.
+            "msftwindow" => {
+                if option.value == MSFTWINDOW_REQUEST {
+                    agreed.variable_window = true;
+                    agreed.oack.push((name.to_vec(), MSFTWINDOW_REPLY.to_vec()));
+                }
+                None
+            }
             // An empty file gets no `tsize`: curl rejects `tsize 0` in an OACK as invalid, and
             // leaving an option out is always allowed (RFC 2347).
             _ => size.filter(|&s| s > 0 && value.is_some()),
@@ -178,8 +198,44 @@ mod tests {
 
     #[test]
     fn invalid_and_unknown_options_are_ignored() {
-        let agreed = agree(b"\x00\x01f\x00octet\x00blksize\x004\x00timeout\x00300\x00msftwindow\x0031416\x00windowsize\x000\x00", Some(1));
+        let agreed = agree(b"\x00\x01f\x00octet\x00blksize\x004\x00timeout\x00300\x00msftwindow\x0031415\x00windowsize\x000\x00", Some(1));
         assert!(agreed.oack.is_empty(), "{:?}", agreed.oack);
+        assert!(!agreed.variable_window);
+    }
+
+    #[test]
+    fn msftwindow_is_answered_only_for_the_magic_value() {
+        let agreed = agree(
+            b"\x00\x01f\x00octet\x00blksize\x001456\x00tsize\x000\x00MsftWindow\x0031416\x00",
+            Some(5000),
+        );
+        assert!(agreed.variable_window);
+        assert_eq!(
+            agreed.windowsize, 1,
+            "without windowsize the first window is one block"
+        );
+        assert_eq!(
+            agreed.oack,
+            [
+                (b"blksize".to_vec(), b"1456".to_vec()),
+                (b"tsize".to_vec(), b"5000".to_vec()),
+                (b"MsftWindow".to_vec(), b"27182".to_vec()),
+            ]
+        );
+        for other in [&b"0"[..], b"27182", b"031416", b"314160", b"", b"31416 "] {
+            let mut wire = b"\x00\x01f\x00octet\x00msftwindow\x00".to_vec();
+            wire.extend_from_slice(other);
+            wire.push(0);
+            let agreed = agree(&wire, Some(1));
+            assert!(!agreed.variable_window, "{other:?}");
+            assert!(agreed.oack.is_empty(), "{other:?}");
+        }
+        // Only the first spelling counts, as for every option.
+        let agreed = agree(
+            b"\x00\x01f\x00octet\x00msftwindow\x001\x00msftwindow\x0031416\x00",
+            Some(1),
+        );
+        assert!(!agreed.variable_window);
     }
 
     #[test]

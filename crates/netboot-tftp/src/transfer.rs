@@ -14,6 +14,11 @@
 //! ignored (retransmitting on duplicates is the Sorcerer's Apprentice bug). A timeout resends the
 //! window from the first unacknowledged block; after `retries` timeouts in a row the transfer is
 //! abandoned.
+//!
+//! Variable windows (Microsoft's `msftwindow`, when negotiated): every ACK carries one extra byte,
+//! the number of blocks the client wants in the next window. It is clamped to
+//! `1..=max_window`; an ACK without it falls back to the negotiated window. The extra byte of the
+//! final ACK is meaningless and ignored, as is the byte of a duplicate ACK.
 
 use std::time::{Duration, Instant};
 
@@ -65,7 +70,14 @@ enum Phase {
 #[derive(Debug)]
 pub struct ReadTransfer {
     blksize: usize,
+    /// Blocks in the current window.
     window: u64,
+    /// The window agreed in the options (1 without `windowsize`).
+    negotiated_window: u64,
+    /// Largest window a variable-window ACK may ask for.
+    max_window: u64,
+    /// `msftwindow` was agreed: ACKs carry the next window's size.
+    variable_window: bool,
     timeout: Duration,
     max_retries: u32,
     size: u64,
@@ -104,9 +116,13 @@ impl ReadTransfer {
                 .emit(&mut oack)
                 .expect("OACK strings have no NUL");
         }
+        let negotiated_window = u64::from(negotiated.windowsize.max(1));
         let mut transfer = Self {
             blksize,
-            window: u64::from(negotiated.windowsize.max(1)),
+            window: negotiated_window,
+            negotiated_window,
+            max_window: u64::from(limits.max_window.max(1)),
+            variable_window: negotiated.variable_window,
             timeout: negotiated.timeout,
             max_retries: limits.retries,
             size,
@@ -143,10 +159,17 @@ impl ReadTransfer {
         self.blksize
     }
 
-    /// The agreed window size in blocks.
+    /// The window size in blocks: the agreed one, or with `msftwindow` the one the client asked
+    /// for in its latest ACK (never more than [`TftpLimits::max_window`]).
     #[must_use]
     pub fn window(&self) -> u64 {
         self.window
+    }
+
+    /// Whether the client drives the window size through its ACKs (`msftwindow`).
+    #[must_use]
+    pub fn variable_window(&self) -> bool {
+        self.variable_window
     }
 
     /// How the transfer ended, once it has.
@@ -203,9 +226,11 @@ impl ReadTransfer {
             (
                 Phase::Oack { .. },
                 Packet::Ack {
-                    block: BlockNum(0), ..
+                    block: BlockNum(0),
+                    trailing,
                 },
             ) => {
+                self.set_next_window(trailing);
                 self.phase = Phase::Data;
                 self.retries = 0;
                 self.deadline = Some(now + self.timeout);
@@ -214,7 +239,7 @@ impl ReadTransfer {
             (Phase::Oack { .. }, Packet::Error { code, .. }) => {
                 self.finish(Outcome::OptionsDeclined { code })
             }
-            (Phase::Data, Packet::Ack { block, .. }) => self.handle_ack(now, block),
+            (Phase::Data, Packet::Ack { block, trailing }) => self.handle_ack(now, block, trailing),
             (Phase::Data, Packet::Error { code, message }) => self.finish(Outcome::ClientError {
                 code,
                 message: String::from_utf8_lossy(message).into_owned(),
@@ -223,7 +248,18 @@ impl ReadTransfer {
         }
     }
 
-    fn handle_ack(&mut self, now: Instant, block: BlockNum) {
+    /// Applies the next window's size from an ACK's extra byte (`msftwindow` only).
+    fn set_next_window(&mut self, trailing: &[u8]) {
+        if !self.variable_window {
+            return;
+        }
+        self.window = match trailing {
+            [wanted] => u64::from(*wanted).clamp(1, self.max_window),
+            _ => self.negotiated_window,
+        };
+    }
+
+    fn handle_ack(&mut self, now: Instant, block: BlockNum, trailing: &[u8]) {
         let sent_unacked = self.next_send - 1 - self.acked;
         let advance = u64::from(BlockNum::from_index(self.acked).distance_to(block));
         if advance == 0 || advance > sent_unacked {
@@ -237,6 +273,7 @@ impl ReadTransfer {
             return;
         }
         self.deadline = Some(now + self.timeout);
+        self.set_next_window(trailing);
         // Whole window acknowledged: next window. Part of it: the client lost or reordered a
         // block, so resend from the first one it lacks.
         self.window_end = self.acked;
@@ -372,12 +409,127 @@ mod tests {
         wire
     }
 
+    /// An ACK with `msftwindow`'s extra byte: the blocks wanted in the next window.
+    fn ack_wanting(block: u16, next_window: u8) -> Vec<u8> {
+        let mut wire = ack(block);
+        wire.push(next_window);
+        wire
+    }
+
+    fn block_numbers(packets: &[Vec<u8>]) -> Vec<u16> {
+        packets
+            .iter()
+            .map(|p| {
+                assert_eq!(&p[..2], &[0, 3], "not DATA: {p:?}");
+                u16::from_be_bytes([p[2], p[3]])
+            })
+            .collect()
+    }
+
+    /// An arbitrary origin for virtual time; only the differences matter to the machine.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test needs one real instant to count virtual time from"
+    )]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
+    const BOOTMGR_RRQ: &[u8] =
+        b"\x00\x01boot\\x64\\wdsmgfw.efi\x00octet\x00blksize\x0010\x00tsize\x000\x00windowsize\x004\x00msftwindow\x0031416\x00";
+
+    #[test]
+    fn msftwindow_ack_bytes_size_each_next_window() {
+        let file: Vec<u8> = (0..255u8).collect();
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(BOOTMGR_RRQ, &file);
+        let now = origin();
+        assert!(t.variable_window());
+        let oack = drain(&mut t, now, &mut source);
+        assert_eq!(
+            oack,
+            [
+                b"\x00\x06blksize\x0010\x00tsize\x00255\x00windowsize\x004\x00msftwindow\x0027182\x00"
+                    .to_vec()
+            ]
+        );
+        // ACK 0 already carries the byte: the first window has 2 blocks, not the agreed 4.
+        t.handle_datagram(now, &ack_wanting(0, 2));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1, 2]);
+        t.handle_datagram(now, &ack_wanting(2, 5));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [3, 4, 5, 6, 7]);
+        assert_eq!(t.window(), 5);
+        // A partial ACK restarts after the last block received, with the new size.
+        t.handle_datagram(now, &ack_wanting(4, 3));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [5, 6, 7]);
+        // Zero means at least one block; a duplicate's byte changes nothing.
+        t.handle_datagram(now, &ack_wanting(7, 0));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [8]);
+        t.handle_datagram(now, &ack_wanting(7, 9));
+        assert!(drain(&mut t, now, &mut source).is_empty());
+        assert_eq!(t.window(), 1);
+        // Without the byte the agreed window applies again.
+        t.handle_datagram(now, &ack(8));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [9, 10, 11, 12]);
+        // More than the server allows is cut to its limit; the file has 26 blocks.
+        t.handle_datagram(now, &ack_wanting(12, 255));
+        assert_eq!(t.window(), 64);
+        assert_eq!(
+            block_numbers(&drain(&mut t, now, &mut source)),
+            (13..=26).collect::<Vec<_>>()
+        );
+        // The final ACK's byte is bogus and must not matter.
+        t.handle_datagram(now, &ack_wanting(26, 0xa5));
+        assert_eq!(t.outcome(), Some(&Outcome::Complete));
+    }
+
+    #[test]
+    fn ack_bytes_are_ignored_without_msftwindow() {
+        let file = vec![3u8; 100];
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(
+            b"\x00\x01f\x00octet\x00blksize\x0010\x00windowsize\x002\x00msftwindow\x001\x00",
+            &file,
+        );
+        let now = origin();
+        assert!(!t.variable_window());
+        assert_eq!(
+            drain(&mut t, now, &mut source),
+            [b"\x00\x06blksize\x0010\x00windowsize\x002\x00".to_vec()]
+        );
+        t.handle_datagram(now, &ack_wanting(0, 8));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1, 2]);
+        t.handle_datagram(now, &ack_wanting(2, 8));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [3, 4]);
+    }
+
+    #[test]
+    fn variable_window_is_bounded_by_the_server_limit() {
+        let file = vec![9u8; 10 * 40];
+        let Packet::Rrq(request) = Packet::parse(BOOTMGR_RRQ).unwrap() else {
+            unreachable!()
+        };
+        let limits = TftpLimits {
+            max_window: 3,
+            ..TftpLimits::default()
+        };
+        let mut t = ReadTransfer::new(&negotiate(&request, Some(400), &limits), 400, &limits);
+        let mut source = MemorySource::new(file.into());
+        let now = origin();
+        let _oack = drain(&mut t, now, &mut source);
+        t.handle_datagram(now, &ack_wanting(0, 200));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1, 2, 3]);
+        // Without the byte, the agreed window, itself capped at 3.
+        t.handle_datagram(now, &ack(3));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [4, 5, 6]);
+    }
+
     #[test]
     fn lock_step_without_options_ends_with_a_short_block() {
         let file = vec![7u8; 1024];
         let mut source = MemorySource::new(file.clone().into());
         let mut t = transfer(b"\x00\x01f\x00octet\x00", &file);
-        let now = Instant::now();
+        let now = origin();
         let sent = drain(&mut t, now, &mut source);
         assert_eq!(sent.len(), 1);
         assert_eq!(&sent[0][..4], &[0, 3, 0, 1]);
@@ -402,7 +554,7 @@ mod tests {
             b"\x00\x01f\x00octet\x00blksize\x0010\x00windowsize\x004\x00",
             &file,
         );
-        let now = Instant::now();
+        let now = origin();
         let oack = drain(&mut t, now, &mut source);
         assert_eq!(oack, [b"\x00\x06blksize\x0010\x00windowsize\x004\x00".to_vec()]);
         t.handle_datagram(now, &ack(0));
@@ -419,7 +571,7 @@ mod tests {
         let file = vec![1u8; 10];
         let mut source = MemorySource::new(file.clone().into());
         let mut t = transfer(b"\x00\x01f\x00octet\x00", &file);
-        let mut now = Instant::now();
+        let mut now = origin();
         assert_eq!(drain(&mut t, now, &mut source).len(), 1);
         for _ in 0..TftpLimits::default().retries {
             now = t.poll_timeout().unwrap();
@@ -435,7 +587,7 @@ mod tests {
     fn a_file_that_shrinks_fails_with_an_error_packet() {
         let mut t = transfer(b"\x00\x01f\x00octet\x00", &[0; 600]);
         let mut source = MemorySource::new(vec![0u8; 100].into());
-        let sent = drain(&mut t, Instant::now(), &mut source);
+        let sent = drain(&mut t, origin(), &mut source);
         assert_eq!(&sent[0][..4], &[0, 5, 0, 0]);
         assert_eq!(t.outcome(), Some(&Outcome::ReadFailed));
     }

@@ -1,6 +1,8 @@
 //! The state machine against a simulated client over a seeded lossy, duplicating, reordering
 //! link, in virtual time: every transfer must end with the client holding identical bytes.
 
+mod common;
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
@@ -131,7 +133,7 @@ fn simulate(seed: u64, impairments: Impairments, size: usize, blksize: u16, wind
     let agreed = negotiate(&read.request, Some(size as u64), &limits);
     let mut server = ReadTransfer::new(&agreed, size as u64, &limits);
     let mut source = MemorySource::new(file.clone().into());
-    let start = Instant::now();
+    let start = common::origin();
     let mut now = start;
     let mut link = Link {
         rng: Rng(seed | 1),

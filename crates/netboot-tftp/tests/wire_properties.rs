@@ -1,5 +1,7 @@
 //! Properties of the packet codec: round trips, truncation, arbitrary input, committed corpus.
 
+mod common;
+
 use netboot_tftp::wire::OwnedRequest;
 use netboot_tftp::{BlockNum, ErrorCode, OwnedPacket, Packet};
 use proptest::prelude::*;
@@ -87,7 +89,7 @@ proptest! {
         session.push(0);
         session.extend_from_slice(rrq);
         session.extend_from_slice(&bytes);
-        netboot_tftp::fuzzing::session(std::time::Instant::now(), &session);
+        netboot_tftp::fuzzing::session(common::origin(), &session);
     }
 }
 
@@ -101,7 +103,7 @@ fn fuzz_functions_accept_the_committed_corpus() {
             netboot_tftp::fuzzing::packet_round_trip as fn(&[u8]),
         ),
         ("tftp_session", |data: &[u8]| {
-            netboot_tftp::fuzzing::session(std::time::Instant::now(), data)
+            netboot_tftp::fuzzing::session(common::origin(), data)
         }),
     ] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
