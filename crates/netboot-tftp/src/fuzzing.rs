@@ -7,6 +7,7 @@ use crate::request::{classify, Incoming};
 use crate::source::MemorySource;
 use crate::transfer::ReadTransfer;
 use crate::wire::Packet;
+use crate::write::WriteTransfer;
 
 /// Parses `data`; whatever parses must re-emit to exactly the same bytes and survive an owned
 /// round trip.
@@ -74,4 +75,67 @@ pub fn session(start: Instant, data: &[u8]) {
         }
         drain(&mut transfer, now);
     }
+}
+
+/// Uses the first datagram as a write request and feeds the rest to a [`WriteTransfer`] with
+/// virtual time, checking it never panics, only sends well-formed packets, stores exactly the
+/// bytes it reports, respects its size limit and always ends.
+///
+/// Same layout as [`session`]: `len: u16 BE`, a timeout flag byte (odd fires the timeout
+/// before the datagram), then the datagram.
+pub fn write_session(start: Instant, data: &[u8]) {
+    let mut datagrams = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 3);
+        datagrams.push((rest[2] & 1 == 1, &rest[3..3 + len]));
+        rest = &rest[3 + len..];
+    }
+    let Some(((_, first), others)) = datagrams.split_first() else {
+        return;
+    };
+    let Ok(Incoming::Write(write)) = classify(first) else {
+        return;
+    };
+    let limits = TftpLimits {
+        max_blksize: crate::BlockSize::try_from(1024u16).expect("in range"),
+        ..TftpLimits::default()
+    };
+    const MAX_BYTES: u64 = 4096;
+    let mut transfer = WriteTransfer::new(&write.request, write.mode, &limits, MAX_BYTES);
+    let mut sink = Vec::new();
+    let mut buf = vec![0u8; transfer.max_packet_len()];
+    let mut now = start;
+    let mut drain = |transfer: &mut WriteTransfer, now: Instant| {
+        // At most one reply is ever queued.
+        for _ in 0..2 {
+            let Some(len) = transfer.poll_transmit(now, &mut buf) else {
+                return;
+            };
+            assert!(Packet::parse(&buf[..len]).is_ok(), "sent a malformed packet");
+        }
+        panic!("poll_transmit queued more than one reply");
+    };
+    drain(&mut transfer, now);
+    for (fire_timeout, datagram) in others {
+        if *fire_timeout {
+            now = transfer.poll_timeout().unwrap_or(now + Duration::from_secs(1));
+            transfer.handle_timeout(now);
+        } else {
+            transfer.handle_datagram(now, datagram, &mut sink);
+        }
+        drain(&mut transfer, now);
+        assert_eq!(sink.len() as u64, transfer.bytes_written());
+        assert!(transfer.bytes_written() <= MAX_BYTES);
+    }
+    // Without more input, timeouts alone must end it within the retry budget.
+    for _ in 0..=limits.retries + 1 {
+        let Some(deadline) = transfer.poll_timeout() else {
+            break;
+        };
+        now = deadline.max(now);
+        transfer.handle_timeout(now);
+        drain(&mut transfer, now);
+    }
+    assert!(transfer.is_finished(), "a silent client did not end the transfer");
 }

@@ -33,8 +33,8 @@
 //! # let _ = oack_len;
 //! ```
 //!
-//! Write requests are classified but this crate has no receiving state machine; embedders
-//! refuse them with [`ErrorCode::AccessViolation`].
+//! - [`WriteTransfer`]: the receiving side of a write request (uploads), storing the bytes
+//!   through a [`BlockSink`]; whether to accept uploads at all is the embedder's decision.
 
 mod block;
 pub mod netascii;
@@ -44,6 +44,7 @@ pub mod request;
 mod source;
 mod transfer;
 pub mod wire;
+mod write;
 
 #[doc(hidden)]
 pub mod fuzzing;
@@ -53,3 +54,4 @@ pub use options::{negotiate, Mode, Negotiated, TftpLimits};
 pub use source::{BlockSource, FileProvider, MemorySource, OpenError};
 pub use transfer::{write_error, Outcome, ReadTransfer};
 pub use wire::{DecodeError, ErrorCode, OwnedPacket, Packet};
+pub use write::{BlockSink, WriteOutcome, WriteTransfer};
