@@ -43,10 +43,17 @@ pub struct TftpConfig {
     pub cache_max_file_bytes: u64,
     /// Total bytes the in-memory cache may hold.
     pub cache_total_bytes: u64,
-    /// Accept write requests. Off by default; needs `upload_dir`.
+    /// Accept write requests (uploads). Off by default; needs `upload_dir`.
     pub allow_upload: bool,
-    /// Where uploaded files go (never inside `root`'s tree unless you point it there).
+    /// The existing directory uploads are written into; a relative path is relative to the
+    /// configuration file. Uploads may go into its existing subdirectories, never above it.
     pub upload_dir: Option<PathBuf>,
+    /// Largest upload accepted, in bytes: a larger announced `tsize`, or more data, ends the
+    /// transfer with "Disk full or allocation exceeded" and leaves no file.
+    pub max_upload_bytes: u64,
+    /// Replace an existing file with an upload of the same name. Off: such uploads are refused
+    /// with "File already exists".
+    pub upload_overwrite: bool,
 }
 
 impl Default for TftpConfig {
@@ -65,6 +72,8 @@ impl Default for TftpConfig {
             cache_total_bytes: 48 << 20,
             allow_upload: false,
             upload_dir: None,
+            max_upload_bytes: 1 << 30,
+            upload_overwrite: false,
         }
     }
 }
@@ -116,13 +125,20 @@ impl TftpConfig {
                 "is larger than tftp.cache_total_bytes",
             );
         }
-        if self.allow_upload {
-            problems.push(
-                "tftp.allow_upload",
-                "uploads are not supported by this version of pxe-tftp",
-            );
-        } else if self.upload_dir.is_some() {
-            problems.push("tftp.upload_dir", "is set but tftp.allow_upload is false");
+        self.validate_uploads(problems);
+    }
+
+    /// The upload keys only make sense together: `allow_upload` needs `upload_dir`, and a
+    /// stray `upload_dir` would suggest uploads work when they are off.
+    fn validate_uploads(&self, problems: &mut Problems) {
+        match (&self.upload_dir, self.allow_upload) {
+            (None, true) => problems.push("tftp.upload_dir", "must be set when tftp.allow_upload is true"),
+            (Some(dir), true) if dir.as_os_str().is_empty() => problems.push("tftp.upload_dir", "is empty"),
+            (Some(_), false) => problems.push("tftp.upload_dir", "is set but tftp.allow_upload is false"),
+            _ => {}
+        }
+        if self.max_upload_bytes == 0 {
+            problems.push("tftp.max_upload_bytes", "must be at least 1");
         }
     }
 }
@@ -153,6 +169,35 @@ mod tests {
         assert_eq!(config.tftp.listen[0].port(), 69);
         assert!(!config.tftp.allow_upload);
         assert!(!config.tftp.effective_root().as_os_str().is_empty());
+    }
+
+    #[test]
+    fn uploads_need_a_directory_and_resolve_against_the_file() {
+        let err = Config::from_toml_str("[tftp]\nallow_upload = true\nmax_upload_bytes = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tftp.upload_dir"), "{err}");
+        assert!(err.contains("tftp.max_upload_bytes"), "{err}");
+        let err = Config::from_toml_str("[tftp]\nupload_dir = \"/srv/up\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tftp.upload_dir"), "{err}");
+
+        let dir = std::env::temp_dir().join(format!("netboot-config-upload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("netboot.toml");
+        std::fs::write(
+            &file,
+            "[tftp]\nallow_upload = true\nupload_dir = \"uploads\"\nupload_overwrite = true\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let config = config.unwrap();
+        assert!(config.tftp.upload_overwrite);
+        assert_eq!(config.tftp.max_upload_bytes, 1 << 30);
+        let upload_dir = config.tftp.upload_dir.as_deref().unwrap();
+        assert_eq!(config.resolve_path(upload_dir), dir.join("uploads"));
     }
 
     #[test]
