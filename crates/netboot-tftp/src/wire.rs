@@ -92,6 +92,32 @@ impl From<ErrorCode> for u16 {
     }
 }
 
+impl ErrorCode {
+    /// What the code means, as RFC 1350 and RFC 2347 describe it.
+    #[must_use]
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            Self::NotDefined => "not defined",
+            Self::FileNotFound => "file not found",
+            Self::AccessViolation => "access violation",
+            Self::DiskFull => "disk full",
+            Self::IllegalOperation => "illegal operation",
+            Self::UnknownTransferId => "unknown transfer ID",
+            Self::FileExists => "file already exists",
+            Self::NoSuchUser => "no such user",
+            Self::OptionNegotiation => "option negotiation failed",
+            Self::Unknown(_) => "unknown code",
+        }
+    }
+}
+
+/// `8 (option negotiation failed)`: the number and its meaning.
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", u16::from(*self), self.meaning())
+    }
+}
+
 /// Which part of a packet a decode error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -245,6 +271,91 @@ pub enum Packet<'a> {
     },
     /// Option acknowledgement.
     Oack(Options<'a>),
+}
+
+/// Bytes as text for logs and golden files: printable ASCII as is, everything else escaped
+/// (`\\`, `\"`, `\xNN`), so any client-sent string renders on one line.
+struct Escaped<'a>(&'a [u8]);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0.escape_ascii(), f)
+    }
+}
+
+/// A readable rendering, as in traces and golden files. `{}` gives one line, such as
+/// `RRQ "pxelinux.0" octet blksize=1468 tsize=0`; `{:#}` gives one field per line.
+///
+/// ```
+/// use netboot_tftp::Packet;
+/// let rrq = Packet::parse(b"\x00\x01boot\\x64\\wdsmgfw.efi\x00octet\x00msftwindow\x0031416\x00").unwrap();
+/// assert_eq!(rrq.to_string(), r#"RRQ "boot\\x64\\wdsmgfw.efi" octet msftwindow=31416"#);
+/// let ack = Packet::parse(b"\x00\x04\x00\x07\x10").unwrap();
+/// assert_eq!(ack.to_string(), "ACK 7 extra=[10]");
+/// ```
+impl fmt::Display for Packet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let multiline = f.alternate();
+        let field = |f: &mut fmt::Formatter<'_>, name: &str, value: &dyn fmt::Display| {
+            if multiline {
+                write!(f, "\n  {name}: {value}")
+            } else {
+                write!(f, " {value}")
+            }
+        };
+        let options = |f: &mut fmt::Formatter<'_>, options: &Options<'_>| {
+            options.iter().try_for_each(|o| {
+                if multiline {
+                    write!(f, "\n  option: {}={}", Escaped(o.name), Escaped(o.value))
+                } else {
+                    write!(f, " {}={}", Escaped(o.name), Escaped(o.value))
+                }
+            })
+        };
+        match self {
+            Self::Rrq(request) | Self::Wrq(request) => {
+                f.write_str(if matches!(self, Self::Rrq(_)) {
+                    "RRQ"
+                } else {
+                    "WRQ"
+                })?;
+                field(f, "filename", &format_args!("\"{}\"", Escaped(request.filename)))?;
+                field(f, "mode", &Escaped(request.mode))?;
+                options(f, &request.options)
+            }
+            Self::Data { block, data } => {
+                f.write_str("DATA")?;
+                field(f, "block", block)?;
+                if multiline {
+                    write!(f, "\n  payload: {} bytes", data.len())
+                } else {
+                    write!(f, " ({} bytes)", data.len())
+                }
+            }
+            Self::Ack { block, trailing } => {
+                f.write_str("ACK")?;
+                field(f, "block", block)?;
+                if trailing.is_empty() {
+                    return Ok(());
+                }
+                f.write_str(if multiline { "\n  extra: [" } else { " extra=[" })?;
+                for (i, byte) in trailing.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { " " };
+                    write!(f, "{separator}{byte:02x}")?;
+                }
+                f.write_str("]")
+            }
+            Self::Error { code, message } => {
+                f.write_str("ERROR")?;
+                field(f, "code", code)?;
+                field(f, "message", &format_args!("\"{}\"", Escaped(message)))
+            }
+            Self::Oack(list) => {
+                f.write_str("OACK")?;
+                options(f, list)
+            }
+        }
+    }
 }
 
 /// Splits a NUL-terminated string at `offset`, returning it and the offset after its NUL.
@@ -580,6 +691,39 @@ mod tests {
             Packet::parse(b"\x00\x05\x00\x01x\x00y"),
             Err(DecodeError::TrailingBytes(1))
         );
+    }
+
+    #[test]
+    fn renders_every_packet_on_one_line_or_one_field_per_line() {
+        let render = |wire: &[u8]| {
+            let packet = Packet::parse(wire).unwrap();
+            (format!("{packet}"), format!("{packet:#}"))
+        };
+        let (line, pretty) = render(b"\x00\x02up\"\xff\x00NetAscii\x00tsize\x00\x01\x00");
+        assert_eq!(line, r#"WRQ "up\"\xff" NetAscii tsize=\x01"#);
+        assert_eq!(
+            pretty,
+            "WRQ\n  filename: \"up\\\"\\xff\"\n  mode: NetAscii\n  option: tsize=\\x01"
+        );
+        assert_eq!(render(b"\x00\x03\xff\xff abc").0, "DATA 65535 (4 bytes)");
+        assert_eq!(
+            render(b"\x00\x03\x00\x01").1,
+            "DATA\n  block: 1\n  payload: 0 bytes"
+        );
+        assert_eq!(render(b"\x00\x04\x00\x00").0, "ACK 0");
+        assert_eq!(
+            render(b"\x00\x04\x00\x02\x04\x00").1,
+            "ACK\n  block: 2\n  extra: [04 00]"
+        );
+        assert_eq!(
+            render(b"\x00\x05\x00\x08no\nway\x00").0,
+            r#"ERROR 8 (option negotiation failed) "no\nway""#
+        );
+        assert_eq!(
+            render(b"\x00\x05\x01\x00\x00").1,
+            "ERROR\n  code: 256 (unknown code)\n  message: \"\""
+        );
+        assert_eq!(render(b"\x00\x06blksize\x001432\x00").0, "OACK blksize=1432");
     }
 
     #[test]
