@@ -77,8 +77,11 @@ impl Link {
 
 /// An RFC 7440 client: acknowledges every `window` in-order blocks, acknowledges the last good
 /// block when one arrives out of order, and repeats its last ACK when data stops coming.
+/// With `variable_windows` it speaks `msftwindow` like Windows Boot Manager: each ACK carries
+/// the size of the next window, picked afresh whenever a window completes in order.
 struct Client {
     window: u64,
+    variable_windows: bool,
     expected: u16,
     received: Vec<u8>,
     in_window: u64,
@@ -89,15 +92,23 @@ struct Client {
 }
 
 impl Client {
-    fn ack(&mut self, block: u16, now: Instant, link: &mut Link) {
+    /// Acknowledges `block`; `window_done` says a window completed in order, so a
+    /// variable-window client picks the size of the next one.
+    fn ack(&mut self, block: u16, window_done: bool, now: Instant, link: &mut Link) {
         self.last_ack = [&[0u8, 4][..], &block.to_be_bytes()].concat();
+        if self.variable_windows {
+            if window_done {
+                self.window = 1 + link.rng.next() % 24;
+            }
+            self.last_ack.push(self.window as u8);
+        }
         self.deadline = now + Duration::from_millis(1500);
         link.send(now, Dest::Server, self.last_ack.clone());
     }
 
     fn receive(&mut self, now: Instant, datagram: &[u8], link: &mut Link) {
         match Packet::parse(datagram).unwrap() {
-            Packet::Oack(_) if self.expected == 1 => self.ack(0, now, link),
+            Packet::Oack(_) if self.expected == 1 => self.ack(0, true, now, link),
             Packet::Data { block, data } if block.0 == self.expected => {
                 self.received.extend_from_slice(data);
                 self.expected = self.expected.wrapping_add(1);
@@ -105,24 +116,40 @@ impl Client {
                 let last = data.len() < self.blksize;
                 if last || self.in_window == self.window {
                     self.in_window = 0;
-                    self.ack(block.0, now, link);
+                    self.ack(block.0, true, now, link);
                     self.done |= last;
                 }
             }
             Packet::Data { .. } if !self.done => {
                 // Out of order: tell the server where to restart.
                 self.in_window = 0;
-                self.ack(self.expected.wrapping_sub(1), now, link);
+                self.ack(self.expected.wrapping_sub(1), false, now, link);
             }
-            Packet::Data { .. } => self.ack(self.expected.wrapping_sub(1), now, link),
+            Packet::Data { .. } => self.ack(self.expected.wrapping_sub(1), false, now, link),
             other => panic!("unexpected {other:?}"),
         }
     }
 }
 
 fn simulate(seed: u64, impairments: Impairments, size: usize, blksize: u16, window: u16) -> (Outcome, u64) {
+    simulate_with(seed, impairments, size, blksize, window, false)
+}
+
+fn simulate_with(
+    seed: u64,
+    impairments: Impairments,
+    size: usize,
+    blksize: u16,
+    window: u16,
+    variable_windows: bool,
+) -> (Outcome, u64) {
     let file: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
-    let rrq = format!("\0\x01big.bin\0octet\0blksize\0{blksize}\0windowsize\0{window}\0");
+    let msftwindow = if variable_windows {
+        "msftwindow\x0031416\0"
+    } else {
+        ""
+    };
+    let rrq = format!("\0\x01big.bin\0octet\0blksize\0{blksize}\0windowsize\0{window}\0{msftwindow}");
     let Ok(Incoming::Read(read)) = classify(rrq.as_bytes()) else {
         panic!("refused")
     };
@@ -131,6 +158,7 @@ fn simulate(seed: u64, impairments: Impairments, size: usize, blksize: u16, wind
         ..TftpLimits::default()
     };
     let agreed = negotiate(&read.request, Some(size as u64), &limits);
+    assert_eq!(agreed.variable_window, variable_windows);
     let mut server = ReadTransfer::new(&agreed, size as u64, &limits);
     let mut source = MemorySource::new(file.clone().into());
     let start = common::origin();
@@ -143,6 +171,7 @@ fn simulate(seed: u64, impairments: Impairments, size: usize, blksize: u16, wind
     };
     let mut client = Client {
         window: u64::from(window),
+        variable_windows,
         expected: 1,
         received: Vec::with_capacity(size),
         in_window: 0,
@@ -258,4 +287,22 @@ fn block_numbers_roll_over_under_loss() {
 fn file_of_exact_block_multiple_ends_with_an_empty_block() {
     let (outcome, _) = simulate(3, CLEAN, 512 * 64, 512, 16);
     assert_eq!(outcome, Outcome::Complete);
+}
+
+#[test]
+fn variable_windows_under_loss_deliver_identical_bytes() {
+    for seed in 1..=4u64 {
+        let (outcome, retransmitted) = simulate_with(seed * 104_729, HOSTILE, 120_000, 1456, 4, true);
+        assert!(
+            matches!(outcome, Outcome::Complete | Outcome::FinalAckMissing),
+            "seed {seed}: {outcome:?}"
+        );
+        assert!(retransmitted > 0, "seed {seed}: the link lost nothing?");
+    }
+    let (outcome, retransmitted) = simulate_with(5, CLEAN, 1456 * 300, 1456, 4, true);
+    assert_eq!(outcome, Outcome::Complete);
+    assert_eq!(
+        retransmitted, 0,
+        "a clean link needs no resends whatever the window sizes"
+    );
 }
