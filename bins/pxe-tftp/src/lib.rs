@@ -18,6 +18,7 @@ mod files;
 mod link;
 mod read;
 mod server;
+mod upload;
 mod workers;
 
 pub use files::{FileSource, RootDir};
@@ -29,7 +30,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let root = config.resolve_path(&config.tftp.effective_root());
-    let server = TftpServer::bind(&config.tftp, &root).await?;
+    // A relative upload_dir, like the root, is relative to the configuration file.
+    let mut tftp = config.tftp.clone();
+    tftp.upload_dir = tftp.upload_dir.map(|dir| config.resolve_path(&dir));
+    let server = TftpServer::bind(&tftp, &root).await?;
     // Boot records and metrics of this process ([records]); flushed after the last transfer.
     let records = netboot_records::start(&config);
     let result = server.serve(shutdown).await;

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::files::RootDir;
 use crate::link::{Inbound, Link};
+use crate::upload::UploadDir;
 use crate::workers::Workers;
 
 /// Largest request accepted on the listening port; RRQs are a few hundred bytes.
@@ -29,6 +30,8 @@ const INBOX_DEPTH: usize = 32;
 pub(crate) struct Shared {
     pub(crate) files: RootDir,
     pub(crate) limits: TftpLimits,
+    /// Where uploads go; `None` refuses every write request.
+    pub(crate) uploads: Option<UploadDir>,
     permits: Arc<Semaphore>,
     /// Clients with a transfer in progress, so a retransmitted RRQ does not start a second one.
     active: Mutex<HashSet<SocketAddr>>,
@@ -71,12 +74,22 @@ impl TftpServer {
             sockets.push(Arc::new(socket));
         }
         tracing::info!(root = %files.root().display(), single_port = config.single_port, "serving");
+        let uploads = match (&config.upload_dir, config.allow_upload) {
+            (Some(dir), true) => {
+                let uploads = UploadDir::new(dir, config.max_upload_bytes, config.upload_overwrite)
+                    .with_context(|| format!("opening tftp upload_dir {}", dir.display()))?;
+                tracing::info!(upload_dir = %uploads.path().display(), max_bytes = config.max_upload_bytes, overwrite = config.upload_overwrite, "accepting uploads");
+                Some(uploads)
+            }
+            _ => None,
+        };
         Ok(Self {
             sockets,
             single_port: config.single_port,
             shared: Arc::new(Shared {
                 files,
                 limits: limits_from_config(config)?,
+                uploads,
                 permits: Arc::new(Semaphore::new(config.max_transfers)),
                 active: Mutex::new(HashSet::new()),
             }),
@@ -193,6 +206,7 @@ async fn admit(
 ) -> Option<OwnedSemaphorePermit> {
     let refusal = match classify(datagram) {
         Ok(Incoming::Read(_)) => None,
+        Ok(Incoming::Write(_)) if shared.uploads.is_some() => None,
         Ok(Incoming::Write(write)) => {
             tracing::info!(%peer, path = %write.path, "write request refused: uploads are disabled");
             Some((ErrorCode::AccessViolation, "Uploads are disabled"))
@@ -236,8 +250,10 @@ async fn admit(
 
 /// Runs the transfer an admitted request asks for.
 async fn run_request(link: Link, peer: SocketAddr, request: Vec<u8>, shared: &Shared) {
-    if let Ok(Incoming::Read(read)) = classify(&request) {
-        crate::read::run_transfer(link, peer, read, shared).await;
+    match classify(&request) {
+        Ok(Incoming::Read(read)) => crate::read::run_transfer(link, peer, read, shared).await,
+        Ok(Incoming::Write(write)) => crate::upload::run_upload(link, peer, write, shared).await,
+        Err(_) => {}
     }
 }
 
