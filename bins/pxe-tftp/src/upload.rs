@@ -219,8 +219,18 @@ impl BlockSink for UploadFile {
         } else {
             // link() fails if the name exists, so a file that appeared during the upload is
             // never replaced.
-            std::fs::hard_link(&temp, &target)?;
-            let _ = std::fs::remove_file(&temp);
+            match std::fs::hard_link(&temp, &target) {
+                Ok(()) => {
+                    let _ = std::fs::remove_file(&temp);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
+                // Filesystems without hard links (FAT, some network mounts): check, then
+                // rename, which leaves a short window for a file appearing in between.
+                Err(_) if std::fs::symlink_metadata(&target).is_ok() => {
+                    return Err(io::ErrorKind::AlreadyExists.into())
+                }
+                Err(_) => std::fs::rename(&temp, &target)?,
+            }
         }
         self.committed = true;
         // Make the new name itself durable.

@@ -430,3 +430,22 @@ fn single_port_mode_receives_uploads_on_the_request_port() {
     }
     eprintln!("{checked} clients uploaded in single-port mode");
 }
+
+#[test]
+fn a_file_created_during_the_upload_is_not_replaced() {
+    let dir = tempdir();
+    let up = start_upload_server(dir.path(), 1 << 30, false, false);
+    let client = RawClient::new(up.server.addr);
+    let (reply, transfer_port) = client.write_request(b"race.log", &[]);
+    assert_eq!(reply, [0, 4, 0, 0]);
+    let (reply, _) = client.exchange(&data(1, &[1; 512]), transfer_port);
+    assert_eq!(reply, [0, 4, 0, 1]);
+    std::fs::write(up.uploads.join("race.log"), b"written meanwhile").unwrap();
+    let (reply, _) = client.exchange(&data(2, b"end"), transfer_port);
+    assert_eq!(error_code(&reply), 6, "the last block gets ERROR 6, not its ACK");
+    assert_eq!(
+        std::fs::read(up.uploads.join("race.log")).unwrap(),
+        b"written meanwhile"
+    );
+    assert_eq!(entries(&up.uploads), ["race.log"], "the temporary file is gone");
+}
