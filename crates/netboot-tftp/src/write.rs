@@ -14,8 +14,10 @@
 //! side acknowledges the last block of each window. When a block arrives ahead of the next
 //! expected one (a gap: a block was lost or reordered), the last in-order block is acknowledged
 //! once, so the client restarts right after it. A retransmitted copy of the newest block held is
-//! answered with its ACK again (the client did not get it); other old blocks are ignored, so one
-//! retransmitted window costs one ACK, not one per block. When nothing arrives within the
+//! answered with its ACK again (the client did not get it), unless that ACK left less than half
+//! a timeout ago (the copy crossed it; answering would start the Sorcerer's Apprentice with a
+//! client that resends on duplicate ACKs); other old blocks are ignored, so one retransmitted
+//! window costs one ACK, not one per block. When nothing arrives within the
 //! timeout the last ACK is repeated; after `retries` silent timeouts in a row the transfer is
 //! abandoned.
 //!
@@ -213,6 +215,9 @@ pub struct WriteTransfer {
     outcome: Option<WriteOutcome>,
     deadline: Option<Instant>,
     retries: u32,
+    /// The last ACK sent and when, to tell a retransmission that crossed it from one that
+    /// means it was lost.
+    last_ack: Option<(BlockNum, Instant)>,
 }
 
 /// Parses a decimal option value the way [`negotiate`] does.
@@ -273,6 +278,7 @@ impl WriteTransfer {
             outcome: None,
             deadline: None,
             retries: 0,
+            last_ack: None,
         };
         if announced.is_some_and(|size| size > max_bytes) {
             transfer.fail(
@@ -385,7 +391,7 @@ impl WriteTransfer {
                 if block == BlockNum::from_index(self.received) =>
             {
                 self.duplicates += 1;
-                self.pending = Some(Reply::Ack(block));
+                self.ack_again(now, block);
             }
             (Phase::Receiving, Packet::Error { code, message }) => {
                 self.phase = Phase::Done;
@@ -410,9 +416,10 @@ impl WriteTransfer {
             self.duplicates += 1;
             let newest = BlockNum::from_index(self.received);
             if self.received > 0 && block == newest {
-                // The client resent the newest block held: it missed the ACK for it.
-                self.pending = Some(Reply::Ack(newest));
-                self.since_ack = 0;
+                // The client resent the newest block held: it may have missed the ACK for it.
+                if self.ack_again(now, newest) {
+                    self.since_ack = 0;
+                }
             } else if u64::from(expected.distance_to(block)) < self.window && !self.gap_answered {
                 // A block from later in the window: one before it was lost or overtaken.
                 // RFC 7440: acknowledge the last in-order block so the client resends from there.
@@ -477,6 +484,21 @@ impl WriteTransfer {
             self.since_ack = 0;
             self.pending = Some(Reply::Ack(block));
         }
+    }
+
+    /// Acknowledges a block again for a retransmitted copy of it, unless its ACK went out less
+    /// than half a timeout ago: then the copy crossed that ACK (or answers a duplicate ACK) and
+    /// another ACK would make a client that resends on duplicate ACKs send every following
+    /// block twice (the Sorcerer's Apprentice bug). A copy arriving later means the ACK was
+    /// lost. Returns whether an ACK was queued.
+    fn ack_again(&mut self, now: Instant, block: BlockNum) -> bool {
+        let recently = self.last_ack.is_some_and(|(acked, at)| {
+            acked == block && now.saturating_duration_since(at) < self.timeout / 2
+        });
+        if !recently {
+            self.pending = Some(Reply::Ack(block));
+        }
+        !recently
     }
 
     /// Hands `bytes` to the sink under the size limit; false when the transfer failed.
@@ -557,6 +579,7 @@ impl WriteTransfer {
                 self.oack.len()
             }
             Reply::Ack(block) => {
+                self.last_ack = Some((block, now));
                 buf[..2].copy_from_slice(&4u16.to_be_bytes());
                 buf[2..4].copy_from_slice(&block.0.to_be_bytes());
                 4

@@ -63,7 +63,12 @@ fn lock_step_upload_without_options() {
     );
     t.handle_datagram(now, &data(1, &[1; 512]), &mut sink);
     assert_eq!(drain(&mut t, now), [ack(1)]);
-    // Our ACK 1 was lost: the client resends DATA 1, which is re-acknowledged, not stored.
+    // A copy of DATA 1 right behind it crossed our ACK: no second ACK, or a client that
+    // resends on duplicate ACKs would send every block twice from here on.
+    t.handle_datagram(now, &data(1, &[1; 512]), &mut sink);
+    assert!(drain(&mut t, now).is_empty());
+    // A copy after the client's timeout means ACK 1 was lost: acknowledged again, not stored.
+    let now = now + Duration::from_millis(800);
     t.handle_datagram(now, &data(1, &[1; 512]), &mut sink);
     assert_eq!(drain(&mut t, now), [ack(1)]);
     assert_eq!(sink.len(), 512);
@@ -77,6 +82,7 @@ fn lock_step_upload_without_options() {
     );
     assert_eq!(t.outcome(), Some(&WriteOutcome::Complete { bytes: 1024 }));
     assert!(!t.is_finished(), "dallies for a retransmitted final block");
+    let now = now + Duration::from_secs(1);
     t.handle_datagram(now, &data(3, &[]), &mut sink);
     assert_eq!(
         drain(&mut t, now),
@@ -87,7 +93,7 @@ fn lock_step_upload_without_options() {
     t.handle_timeout(until);
     assert!(t.is_finished());
     assert_eq!(sink, [vec![1u8; 512], vec![2u8; 512]].concat());
-    assert_eq!(t.duplicate_blocks(), 2);
+    assert_eq!(t.duplicate_blocks(), 3);
 }
 
 #[test]
@@ -383,6 +389,9 @@ struct Uploader {
     started: bool,
     last_block: u64,
     done: bool,
+    /// Resend the current window on a duplicate ACK (wrong, but some clients do).
+    resend_on_duplicate_ack: bool,
+    data_sent: u64,
     deadline: Instant,
     timeout: Duration,
 }
@@ -398,6 +407,7 @@ impl Uploader {
         let end = (self.acked + self.window).min(self.last_block);
         for index in self.acked + 1..=end {
             link.send(now, Dest::Server, self.block(index));
+            self.data_sent += 1;
         }
         self.deadline = now + self.timeout;
     }
@@ -419,6 +429,11 @@ impl Uploader {
                 }
                 let advance = u64::from(block.0.wrapping_sub((self.acked & 0xffff) as u16));
                 let sent = (self.acked + self.window).min(self.last_block) - self.acked;
+                if advance == 0 && self.resend_on_duplicate_ack {
+                    // tftp-hpa's client does this: a duplicate ACK resends the current block.
+                    self.send_window(now, link);
+                    return;
+                }
                 if advance == 0 || advance > sent {
                     return;
                 }
@@ -443,6 +458,27 @@ fn simulate(
     impairments: Impairments,
     seed: u64,
 ) -> (Vec<u8>, Option<WriteOutcome>, bool) {
+    let run = simulate_client(file, blksize, window, impairments, seed, false);
+    (run.stored, run.outcome, run.client_done)
+}
+
+/// What one simulated upload produced.
+struct Run {
+    stored: Vec<u8>,
+    outcome: Option<WriteOutcome>,
+    client_done: bool,
+    /// DATA packets the client sent, retransmissions included.
+    data_sent: u64,
+}
+
+fn simulate_client(
+    file: Vec<u8>,
+    blksize: u16,
+    window: u16,
+    impairments: Impairments,
+    seed: u64,
+    resend_on_duplicate_ack: bool,
+) -> Run {
     let wrq = format!(
         "\0\x02up.img\0octet\0blksize\0{blksize}\0windowsize\0{window}\0tsize\0{}\0",
         file.len()
@@ -466,6 +502,8 @@ fn simulate(
         last_block: file.len() as u64 / u64::from(blksize) + 1,
         file,
         done: false,
+        resend_on_duplicate_ack,
+        data_sent: 0,
         // The client retransmits a little slower than the server, as real clients do.
         deadline: now + timeout * 2,
         timeout: timeout * 2,
@@ -517,7 +555,12 @@ fn simulate(
             }
         }
     }
-    (sink, server.outcome().cloned(), client.done)
+    Run {
+        stored: sink,
+        outcome: server.outcome().cloned(),
+        client_done: client.done,
+        data_sent: client.data_sent,
+    }
 }
 
 fn test_file(len: usize, seed: u64) -> Vec<u8> {
@@ -553,6 +596,35 @@ fn uploads_survive_loss_duplication_and_reordering() {
         assert!(stored == file, "len {len}: stored bytes differ");
         assert!(client_done, "len {len}: the client never saw the final ACK");
     }
+}
+
+#[test]
+fn duplicated_blocks_do_not_set_off_the_sorcerers_apprentice() {
+    // Every fifth packet duplicated, nothing lost: if each copy of a block got its own ACK, a
+    // client that resends on duplicate ACKs would send every block twice from the first
+    // duplicate on.
+    let impairments = Impairments {
+        loss: 0,
+        duplicate: 20,
+        jitter_ms: 0,
+    };
+    let file = test_file(512 * 2000 + 100, 3);
+    let run = simulate_client(file.clone(), 512, 1, impairments, 4, true);
+    assert_eq!(
+        run.outcome,
+        Some(WriteOutcome::Complete {
+            bytes: file.len() as u64
+        })
+    );
+    assert!(run.stored == file);
+    // Duplicated ACKs still cost this client one resend each (about a fifth more packets);
+    // the apprentice would double them all.
+    let blocks = 2001;
+    assert!(
+        run.data_sent < blocks * 3 / 2,
+        "{} DATA packets for {blocks} blocks",
+        run.data_sent
+    );
 }
 
 #[test]
