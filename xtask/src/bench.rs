@@ -29,6 +29,12 @@ pub(crate) fn reexec_as_release(target: &str, args: &[String]) -> Result<bool> {
     if !cfg!(debug_assertions) {
         return Ok(false);
     }
+    // A Ctrl-C reaches both processes; this one waits for the release build to finish its
+    // clean-up (stopping servers, removing namespaces) instead of returning the prompt early.
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGINT,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
     let status = Command::new("cargo")
         .args([
             "run",

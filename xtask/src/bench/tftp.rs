@@ -1,40 +1,78 @@
 //! `cargo xtask bench tftp`: pxe-tftp side by side with tftpd-hpa, atftpd and dnsmasq.
 //!
 //! All four servers run at once in a server network namespace, each on its own port, serving
-//! the same files; the atftp client (the one client that negotiates `windowsize`) runs in a
-//! client namespace across a veth link. Rounds alternate between servers so background load
-//! hits all alike; medians are reported with ratios against pxe-tftp.
+//! the same files; the atftp client (the one Debian client that negotiates `windowsize`) runs
+//! in a client namespace across a veth link (MTU 1500, so blksizes above 1468 fragment).
 //!
-//! - single client: file sizes x blksize x windowsize, MB/s and server CPU seconds per GiB
-//!   (utime+stime of the server and its reaped children, from /proc);
-//! - storm: N clients fetch one file at once (lock-step, blksize 1468, as PXE ROMs do):
-//!   total time, failed clients, peak resident memory of the server and its children.
+//! - Options probe: before measuring, every server is asked for every blksize/windowsize on a
+//!   small file and its OACK is read from atftp's trace. A server that grants something else
+//!   (tftpd-hpa and dnsmasq ignore windowsize; dnsmasq caps blksize to the link MTU) shows
+//!   `n/a (grants ...)` for that combination instead of a figure for a different transfer.
+//! - Single client: file sizes x blksize x windowsize, MB/s and server CPU seconds per GiB
+//!   (cpuacct cgroup of the server, so forked transfer processes count). Rounds alternate
+//!   between servers, and their order flips every round, so background load hits all alike;
+//!   medians are reported with ratios of pxe-tftp against each peer. Sizes of 256 MiB and
+//!   more run `--large-rounds` rounds (default 2) to keep the default run bounded, and a
+//!   server/combination that stalls (under 5 MB/s with client timeouts, or fails) is not
+//!   measured again in later rounds or at larger sizes.
+//! - Ping-pong limit: a bare UDP sender/receiver pair in the same namespaces moving 1468-byte
+//!   datagrams in windows of 16 and 64 (see `pingpong.rs`), measured in the same rounds;
+//!   pxe-tftp's windowed figures at blksize 1468 are shown as a share of it.
+//! - Storm: N clients fetch one file at once (lock-step, blksize 1468, as PXE ROMs do): wall
+//!   time from the first start to the last exit, failed clients, client timeouts (counted
+//!   from each atftp client's own `timeout: retrying` messages: the client's view, the same
+//!   for every server; see `clients.rs`), and peak resident memory summed over the server and
+//!   its children (sampled every 50 ms).
+//!
+//! The tables are printed and written as markdown to `target/bench-results/tftp-<UTC>.md`,
+//! followed by the goals judged from the figures.
+//!
+//! Clean-up: servers and clients run in process groups of their own, so a Ctrl-C reaches
+//! only the benchmark; SIGINT/SIGTERM/SIGHUP set a flag that every wait loop checks, and the
+//! unwinding drops kill the servers with everything they forked (through their cgroups),
+//! remove the namespaces and the scratch directory. A second Ctrl-C exits at once.
 //!
 //! tftpd-hpa and atftpd conflict as Debian packages and both start a system service on port
 //! 69 when installed, so their `.deb`s are downloaded and unpacked under `target/bench-tools`
 //! instead of installed.
 
+mod clients;
+mod eta;
+mod matrix;
+mod pingpong;
+mod report;
+mod servers;
+mod storm;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
+use self::eta::{minutes, Eta};
+use self::matrix::{probe_all, single_client_matrix, Stalled};
+use self::report::{Combo, SizeTable, StormTable};
+use self::servers::Server;
+use self::storm::storm_all;
 use super::NetnsPair;
 
 /// `cargo xtask bench tftp [OPTIONS]`
 #[derive(Debug, Parser)]
-#[command(name = "tftp")]
+#[command(name = "cargo xtask bench tftp")]
 struct Args {
     /// Reduced run: 64 MiB only, blksize 1468, windowsize 1/16/64.
     #[arg(long)]
     quick: bool,
-    /// Rounds of every single-client measurement; the median is reported.
+    /// Rounds of every single-client measurement below 256 MiB; the median is reported.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Rounds for file sizes of 256 MiB and more (each round moves the file ~30 times).
+    #[arg(long, default_value_t = 2)]
+    large_rounds: usize,
     /// File sizes in MiB for the single-client runs.
     #[arg(long, value_delimiter = ',', default_value = "64,300")]
     sizes: Vec<u64>,
@@ -50,6 +88,10 @@ struct Args {
     /// Size of the storm file in MiB.
     #[arg(long, default_value_t = 16)]
     storm_mib: u64,
+    /// Measure this pxe-tftp binary instead of building the checkout's (e.g. a saved build
+    /// of another revision).
+    #[arg(long, value_name = "PATH")]
+    pxe_tftp: Option<PathBuf>,
     /// Servers to compare.
     #[arg(
         long,
@@ -59,106 +101,70 @@ struct Args {
     servers: Vec<String>,
 }
 
+impl Args {
+    fn rounds_for(&self, mib: u64) -> usize {
+        if mib >= 256 {
+            self.large_rounds.max(1)
+        } else {
+            self.rounds.max(1)
+        }
+    }
+}
+
 const SUBNET: &str = "10.197.0";
 const SERVER_IP: &str = "10.197.0.1";
-/// A client that takes longer than this has failed.
-const CLIENT_DEADLINE: Duration = Duration::from_secs(600);
+const CLIENT_IP: &str = "10.197.0.2";
+/// Size of the file the options probe fetches (a few blocks even at blksize 65464).
+const PROBE_BYTES: u64 = 256 << 10;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Server {
-    PxeTftp,
-    TftpdHpa,
-    Atftpd,
-    Dnsmasq,
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Whether SIGINT, SIGTERM or SIGHUP arrived; wait loops check it and unwind.
+fn interrupted() -> bool {
+    INTERRUPTED.get().is_some_and(|flag| flag.load(Ordering::Relaxed))
 }
 
-impl Server {
-    fn parse(name: &str) -> Result<Self> {
-        Ok(match name {
-            "pxe-tftp" => Self::PxeTftp,
-            "tftpd-hpa" => Self::TftpdHpa,
-            "atftpd" => Self::Atftpd,
-            "dnsmasq" => Self::Dnsmasq,
-            other => bail!("unknown server {other:?}"),
-        })
+fn install_signal_flag() -> Result<()> {
+    let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    for signal in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        // The second signal ends the process at once; the first starts an orderly unwind.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(flag))
+            .context("installing a signal handler")?;
+        signal_hook::flag::register(signal, Arc::clone(flag)).context("installing a signal handler")?;
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::PxeTftp => "pxe-tftp",
-            Self::TftpdHpa => "tftpd-hpa",
-            Self::Atftpd => "atftpd",
-            Self::Dnsmasq => "dnsmasq",
-        }
-    }
-
-    fn port(self) -> u16 {
-        match self {
-            Self::PxeTftp => 1069,
-            Self::TftpdHpa => 2069,
-            Self::Atftpd => 3069,
-            // dnsmasq has no option for its TFTP port; the namespace has 69 free.
-            Self::Dnsmasq => 69,
-        }
-    }
-
-    /// Whether it negotiates RFC 7440 windowsize (the others run lock-step regardless).
-    fn windows(self) -> bool {
-        matches!(self, Self::PxeTftp | Self::Atftpd)
-    }
+    Ok(())
 }
 
-struct Running {
-    server: Server,
-    child: Child,
-    /// A cpuacct cgroup holding the server: it also counts processes that already exited,
-    /// which /proc cannot (tftpd-hpa ignores SIGCHLD, so its transfer processes' CPU time is
-    /// never added to its own).
-    group: Option<PathBuf>,
-}
+/// A scratch directory removed on drop.
+struct Scratch(PathBuf);
 
-impl Running {
-    /// CPU seconds the server (and everything it forked) has used.
-    fn cpu_seconds(&self) -> Result<f64> {
-        if let Some(group) = &self.group {
-            if let Ok(usage) = std::fs::read_to_string(group.join("cpuacct.usage")) {
-                return Ok(usage.trim().parse::<f64>().context("cpuacct.usage")? / 1e9);
-            }
-        }
-        cpu_seconds(self.child.id())
-    }
-}
-
-impl Drop for Running {
+impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(group) = &self.group {
-            std::thread::sleep(Duration::from_millis(100));
-            let _ = std::fs::remove_dir(group);
-        }
+        let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Puts `pid` into a fresh cgroup-v1 cpuacct group, when the hierarchy is there.
-fn cpu_group(name: &str, pid: u32) -> Option<PathBuf> {
-    let group = PathBuf::from(format!(
-        "/sys/fs/cgroup/cpuacct/netboot-bench-{name}-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&group).ok()?;
-    if std::fs::write(group.join("cgroup.procs"), pid.to_string()).is_err() {
-        let _ = std::fs::remove_dir(&group);
-        return None;
-    }
-    Some(group)
 }
 
 pub(crate) fn run(raw_args: &[String]) -> Result<()> {
-    let mut args = Args::try_parse_from(std::iter::once("tftp".to_string()).chain(raw_args.iter().cloned()))?;
+    let argv = std::iter::once("cargo xtask bench tftp".to_owned()).chain(raw_args.iter().cloned());
+    let mut args = match Args::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return Ok(());
+        }
+        Err(e) => {
+            let _ = e.print();
+            bail!("bad bench tftp arguments");
+        }
+    };
     if super::reexec_as_release("tftp", raw_args)? {
         return Ok(());
     }
+    install_signal_flag()?;
     if args.quick {
         args.sizes = vec![64];
         args.blksizes = vec![1468];
@@ -177,392 +183,212 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
         .parent()
         .context("repository root")?
         .to_path_buf();
-    let tools = unpack_peers(&repo)?;
-    crate::ci::run_step(
-        "cargo build --release -p pxe-tftp",
-        Command::new("cargo")
-            .current_dir(&repo)
-            .args(["build", "--release", "-p", "pxe-tftp"]),
-    )?;
-    let work = std::env::temp_dir().join(format!("netboot-bench-tftp-{}", std::process::id()));
-    let files = work.join("files");
+    let tools = servers::unpack_peers(&repo)?;
+    let pxe_tftp = match &args.pxe_tftp {
+        Some(path) => {
+            std::fs::canonicalize(path).with_context(|| format!("--pxe-tftp {}", path.display()))?
+        }
+        None => {
+            crate::ci::run_step(
+                "cargo build --release -p pxe-tftp",
+                Command::new("cargo")
+                    .current_dir(&repo)
+                    .args(["build", "--release", "-p", "pxe-tftp"]),
+            )?;
+            repo.join("target/release/pxe-tftp")
+        }
+    };
+    let scratch = Scratch(std::env::temp_dir().join(format!("netboot-bench-tftp-{}", std::process::id())));
+    let files = scratch.0.join("files");
+    let logs = scratch.0.join("clients");
     std::fs::create_dir_all(&files)?;
-    // The peers drop privileges; everything they serve must be world-readable.
-    Command::new("chmod").args(["-R", "a+rX"]).arg(&work).status()?;
     for &mib in args.sizes.iter().chain(std::iter::once(&args.storm_mib)) {
-        let path = files.join(format!("{mib}m.bin"));
+        let path = files.join(file_name(mib));
         if !path.exists() {
             write_random(&path, mib << 20)?;
         }
     }
-    Command::new("chmod").args(["-R", "a+rX"]).arg(&work).status()?;
+    write_random(&files.join("probe.bin"), PROBE_BYTES)?;
+    // The peers drop privileges; everything they serve must be world-readable.
+    Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(&scratch.0)
+        .status()?;
     let namespaces = NetnsPair::create("nbt", SUBNET)?;
-    let config = work.join("pxe-tftp.toml");
+    let config = scratch.0.join("pxe-tftp.toml");
     std::fs::write(&config, "[tftp]\nmax_transfers = 4096\n[log]\nlevel = \"warn\"\n")?;
     let mut running = Vec::new();
     for &server in &servers {
-        running.push(start(server, &repo, &tools, &files, &config, &namespaces)?);
+        running.push(servers::start(
+            server,
+            &pxe_tftp,
+            &tools,
+            &files,
+            &config,
+            &namespaces,
+        )?);
     }
     std::thread::sleep(Duration::from_millis(500));
     for r in &mut running {
-        if let Some(status) = r.child.try_wait()? {
-            bail!("{} exited at start ({status})", r.server.name());
-        }
+        r.check_alive().context("at start")?;
     }
-    warn_if_busy();
+    let load_before = load_average();
+    warn_if_busy(load_before);
 
-    let mut rows = Vec::new();
+    let combos: Vec<Combo> = args
+        .blksizes
+        .iter()
+        .flat_map(|&blksize| args.windows.iter().map(move |&window| Combo { blksize, window }))
+        .collect();
+    let grants = probe_all(&running, &combos, &namespaces, &logs)?;
+    let mut eta = Eta::new(&args, &combos, &grants);
+    eprintln!(
+        "plan: sizes {:?} MiB ({} round(s) below 256 MiB, {} at 256 MiB and more), {} combinations, \
+         storm {} x {} MiB; estimated {}",
+        args.sizes,
+        args.rounds.max(1),
+        args.large_rounds.max(1),
+        combos.len(),
+        args.storm_clients,
+        args.storm_mib,
+        minutes(eta.remaining())
+    );
+
+    let mut tables = Vec::new();
+    let mut stalled: Stalled = vec![vec![None; running.len()]; combos.len()];
     for &mib in &args.sizes {
-        for &blksize in &args.blksizes {
-            for &window in &args.windows {
-                let mut samples: Vec<Vec<(f64, f64)>> = vec![Vec::new(); running.len()];
-                for _ in 0..args.rounds.max(1) {
-                    for (i, r) in running.iter().enumerate() {
-                        if window > 1 && !r.server.windows() {
-                            continue;
-                        }
-                        let sample =
-                            single(r, &namespaces, &format!("{mib}m.bin"), mib << 20, blksize, window)
-                                .with_context(|| {
-                                    format!("{} {mib} MiB blksize {blksize} window {window}", r.server.name())
-                                })?;
-                        samples[i].push(sample);
-                    }
-                }
-                rows.push((
-                    format!("{mib:>3} MiB  blksize {blksize:>5}  window {window:>2}"),
-                    medians(&samples),
-                ));
-            }
-        }
+        let table = single_client_matrix(
+            &args,
+            mib,
+            &combos,
+            &grants,
+            &mut running,
+            &namespaces,
+            &logs,
+            &mut eta,
+            &mut stalled,
+        )?;
+        println!("\n{}", table.table().text());
+        tables.push(table);
     }
-    let names: Vec<&str> = running.iter().map(|r| r.server.name()).collect();
-    println!("\nsingle client (atftp), medians of {} rounds: MB/s | server CPU s/GiB | throughput ratio pxe-tftp/peer", args.rounds);
-    for (label, medians) in &rows {
-        println!("{label}");
-        let ours = medians.first().copied().flatten();
-        for (name, median) in names.iter().zip(medians) {
-            match median {
-                Some((mbps, cpu)) => {
-                    let ratio = ours
-                        .map(|(o, _)| format!("  x{:.2}", o / mbps))
-                        .unwrap_or_default();
-                    println!("    {name:<10} {mbps:>8.1} MB/s  {cpu:>6.2} CPU s/GiB{ratio}");
-                }
-                None => println!("    {name:<10}      n/a (no windowsize)"),
-            }
-        }
+    let storm = if args.storm_clients > 0 {
+        let table = storm_all(&args, &running, &namespaces, &logs, &mut eta)?;
+        println!("\n{}", table.table().text());
+        Some(table)
+    } else {
+        None
+    };
+    let goals = report::goals(&tables, storm.as_ref());
+    println!("\ngoals (pxe-tftp):");
+    for goal in &goals {
+        println!("  {}", goal.line());
     }
-    if args.storm_clients > 0 {
-        println!(
-            "\nstorm: {} clients x {} MiB at once, blksize 1468, lock-step",
-            args.storm_clients, args.storm_mib
-        );
-        for r in &running {
-            let storm = storm(
-                r,
-                &namespaces,
-                &format!("{}m.bin", args.storm_mib),
-                args.storm_clients,
-            )?;
-            println!(
-                "    {:<10} {:>7.1} s  failures {:>3}  peak RSS {:>7.1} MiB",
-                r.server.name(),
-                storm.elapsed.as_secs_f64(),
-                storm.failures,
-                storm.peak_rss_kib as f64 / 1024.0
-            );
-        }
-    }
+    let notes = run_notes(
+        &args,
+        raw_args,
+        &pxe_tftp,
+        &repo,
+        load_before,
+        eta.started.elapsed(),
+    );
+    println!("\n{notes}");
+    let written = write_markdown(&repo, &notes, &tables, storm.as_ref(), &goals)?;
+    println!("written to {}", written.display());
     drop(running);
     drop(namespaces);
-    let _ = std::fs::remove_dir_all(&work);
+    drop(scratch);
     Ok(())
 }
 
-/// Downloads and unpacks tftpd-hpa, atftpd and libwrap0 (their shared library).
-fn unpack_peers(repo: &Path) -> Result<PathBuf> {
-    let tools = repo.join("target/bench-tools");
-    let root = tools.join("root");
-    if root.join("usr/sbin/in.tftpd").exists() && root.join("usr/sbin/atftpd").exists() {
-        return Ok(root);
-    }
-    std::fs::create_dir_all(&tools)?;
-    crate::ci::run_step(
-        "apt-get download tftpd-hpa atftpd libwrap0",
-        Command::new("apt-get")
-            .current_dir(&tools)
-            .args(["download", "tftpd-hpa", "atftpd", "libwrap0"]),
-    )?;
-    for entry in std::fs::read_dir(&tools)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "deb") {
-            crate::ci::run_step(
-                "dpkg-deb -x",
-                Command::new("dpkg-deb").arg("-x").arg(&path).arg(&root),
-            )?;
-        }
-    }
-    Ok(root)
+fn file_name(mib: u64) -> String {
+    format!("{mib}m.bin")
 }
 
-fn start(
-    server: Server,
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn warn_if_busy(load: f64) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if load > cores * 0.5 {
+        eprintln!("warning: load average {load:.1} on {cores} cores; figures will be noisy");
+    }
+}
+
+/// How the figures were made, for the terminal and the markdown file.
+fn run_notes(
+    args: &Args,
+    raw_args: &[String],
+    pxe_tftp: &Path,
     repo: &Path,
-    tools: &Path,
-    files: &Path,
-    config: &Path,
-    ns: &NetnsPair,
-) -> Result<Running> {
-    let mut command = Command::new("ip");
-    command.args(["netns", "exec", &ns.server]);
-    let address = format!("{SERVER_IP}:{}", server.port());
-    let libs = tools.join("usr/lib/x86_64-linux-gnu");
-    match server {
-        Server::PxeTftp => {
-            command
-                .arg(repo.join("target/release/pxe-tftp"))
-                .arg("--root")
-                .arg(files);
-            command.args(["--listen", &address, "--config"]).arg(config);
-        }
-        Server::TftpdHpa => {
-            command
-                .arg("env")
-                .arg(format!("LD_LIBRARY_PATH={}", libs.display()));
-            command.arg(tools.join("usr/sbin/in.tftpd"));
-            command
-                .args([
-                    "--foreground",
-                    "--listen",
-                    "--address",
-                    &address,
-                    "--user",
-                    "root",
-                    "--secure",
-                ])
-                .arg(files);
-        }
-        Server::Atftpd => {
-            command
-                .arg("env")
-                .arg(format!("LD_LIBRARY_PATH={}", libs.display()));
-            command.arg(tools.join("usr/sbin/atftpd"));
-            command.args([
-                "--daemon",
-                "--no-fork",
-                "--port",
-                &server.port().to_string(),
-                "--bind-address",
-                SERVER_IP,
-            ]);
-            command
-                .args([
-                    "--logfile",
-                    "/dev/null",
-                    "--user",
-                    "root.root",
-                    "--maxthread",
-                    "1000",
-                ])
-                .arg(files);
-        }
-        Server::Dnsmasq => {
-            command.args([
-                "dnsmasq",
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--port=0",
-                "--enable-tftp",
-            ]);
-            command.arg(format!("--tftp-root={}", files.display()));
-            command.args([
-                &format!("--listen-address={SERVER_IP}"),
-                "--bind-interfaces",
-                "--user=root",
-                "--group=root",
-                "--pid-file=",
-                "--tftp-max=1000",
-                "--log-facility=/dev/null",
-            ]);
-        }
-    }
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", server.name()))?;
-    // Children forked later (one per transfer for tftpd-hpa) inherit the group.
-    let group = cpu_group(server.name(), child.id());
-    Ok(Running { server, child, group })
-}
-
-fn client(ns: &NetnsPair, server: Server, file: &str, blksize: u32, window: u32) -> Command {
-    let mut command = Command::new("ip");
-    command.args([
-        "netns",
-        "exec",
-        &ns.client,
-        "timeout",
-        &CLIENT_DEADLINE.as_secs().to_string(),
-        "atftp",
-    ]);
-    command.args(["--get", "--remote-file", file, "--local-file", "/dev/null"]);
-    command.args(["--option", &format!("blksize {blksize}")]);
-    if window > 1 {
-        command.args(["--option", &format!("windowsize {window}")]);
-    }
-    command.args([SERVER_IP, &server.port().to_string()]);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
-/// One transfer: (MB/s, server CPU seconds per GiB).
-fn single(
-    r: &Running,
-    ns: &NetnsPair,
-    file: &str,
-    bytes: u64,
-    blksize: u32,
-    window: u32,
-) -> Result<(f64, f64)> {
-    let cpu_before = r.cpu_seconds()?;
-    let started = Instant::now();
-    let status = client(ns, r.server, file, blksize, window).status()?;
-    let elapsed = started.elapsed();
-    if !status.success() {
-        bail!("client failed ({status})");
-    }
-    // Let a forked transfer process finish exiting.
-    std::thread::sleep(Duration::from_millis(150));
-    let cpu = r.cpu_seconds()? - cpu_before;
-    let gib = bytes as f64 / f64::from(1u32 << 30);
-    Ok((bytes as f64 / elapsed.as_secs_f64() / 1e6, cpu / gib))
-}
-
-fn medians(samples: &[Vec<(f64, f64)>]) -> Vec<Option<(f64, f64)>> {
-    samples
-        .iter()
-        .map(|s| {
-            if s.is_empty() {
-                return None;
-            }
-            let median = |mut v: Vec<f64>| {
-                v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
-            };
-            Some((
-                median(s.iter().map(|x| x.0).collect()),
-                median(s.iter().map(|x| x.1).collect()),
-            ))
-        })
-        .collect()
-}
-
-struct Storm {
-    elapsed: Duration,
-    failures: usize,
-    peak_rss_kib: u64,
-}
-
-fn storm(r: &Running, ns: &NetnsPair, file: &str, clients: usize) -> Result<Storm> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let peak = Arc::new(AtomicU64::new(0));
-    let sampler = {
-        let (stop, peak, pid) = (stop.clone(), peak.clone(), r.child.id());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                peak.fetch_max(tree_rss_kib(pid), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
+    load_before: f64,
+    took: Duration,
+) -> String {
+    let measured = if args.pxe_tftp.is_some() {
+        format!("{} (given with --pxe-tftp)", pxe_tftp.display())
+    } else {
+        let head = Command::new("git")
+            .current_dir(repo)
+            .args(["describe", "--always", "--dirty"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .unwrap_or_default();
+        format!("built from the checkout ({head})")
     };
-    let started = Instant::now();
-    let mut children = Vec::with_capacity(clients);
-    for _ in 0..clients {
-        children.push(client(ns, r.server, file, 1468, 1).spawn()?);
-    }
-    let mut failures = 0;
-    for mut child in children {
-        if !child.wait()?.success() {
-            failures += 1;
-        }
-    }
-    let elapsed = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
-    Ok(Storm {
-        elapsed,
-        failures,
-        peak_rss_kib: peak.load(Ordering::Relaxed),
-    })
-}
-
-/// CPU seconds used by `pid` and every process below it: utime+stime of each live (or zombie)
-/// process plus cutime+cstime of those already reaped, so forking servers (tftpd-hpa runs one
-/// process per transfer) are charged for their transfers whether or not they reaped them yet.
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let mut ticks = 0u64;
-    for p in process_tree(pid) {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .context("malformed stat")?
-            .1
-            .split_whitespace()
-            .collect();
-        ticks += fields[11..15]
-            .iter()
-            .map(|f| f.parse::<u64>().unwrap_or(0))
-            .sum::<u64>();
-    }
-    Ok(ticks as f64 / 100.0)
-}
-
-/// `pid` and its descendants.
-fn process_tree(pid: u32) -> Vec<u32> {
-    let mut parents = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(p) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
-            parents.push((p, ppid.unwrap_or(0)));
-        }
-    }
-    let mut tree = vec![pid];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
-        i += 1;
-    }
-    tree
-}
-
-/// Resident memory of `pid` and all its descendants (forking servers run one process per
-/// transfer).
-fn tree_rss_kib(pid: u32) -> u64 {
-    process_tree(pid)
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut rounds: Vec<String> = args
+        .sizes
         .iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
-        })
-        .sum()
+        .map(|&mib| format!("{mib} MiB: {} round(s)", args.rounds_for(mib)))
+        .collect();
+    rounds.dedup();
+    format!(
+        "command: cargo xtask bench tftp {}\npxe-tftp: {measured}\nhost: {cores} cores, load average {load_before:.1} at start, \
+         {:.1} at end; run took {}\nrounds: {} (sizes of 256 MiB and more use --large-rounds, \
+         default 2, to bound the run; a stalled transfer is not repeated)",
+        raw_args.join(" "),
+        load_average(),
+        minutes(took),
+        rounds.join(", ")
+    )
+}
+
+fn write_markdown(
+    repo: &Path,
+    notes: &str,
+    tables: &[SizeTable],
+    storm: Option<&StormTable>,
+    goals: &[report::Goal],
+) -> Result<PathBuf> {
+    let dir = repo.join("target/bench-results");
+    std::fs::create_dir_all(&dir)?;
+    let stamp = Command::new("date")
+        .args(["-u", "+%Y%m%dT%H%M%SZ"])
+        .output()
+        .context("running date")?;
+    let stamp = String::from_utf8_lossy(&stamp.stdout).trim().to_owned();
+    let mut md = format!("# TFTP benchmark {stamp}\n\n");
+    for line in notes.lines() {
+        md.push_str(&format!("- {line}\n"));
+    }
+    for table in tables {
+        md.push_str(&format!("\n{}", table.table().markdown()));
+    }
+    if let Some(storm) = storm {
+        md.push_str(&format!("\n{}", storm.table().markdown()));
+    }
+    md.push_str("\n## Goals (pxe-tftp)\n\n");
+    for goal in goals {
+        md.push_str(&format!("- {}\n", goal.line()));
+    }
+    let path = dir.join(format!("tftp-{stamp}.md"));
+    std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 fn write_random(path: &Path, len: u64) -> Result<()> {
@@ -584,17 +410,4 @@ fn write_random(path: &Path, len: u64) -> Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-fn warn_if_busy() {
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let one_minute: f64 = load
-        .split_whitespace()
-        .next()
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0.0);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    if one_minute > cores * 0.5 {
-        eprintln!("warning: load average {one_minute:.1} on {cores} cores; figures will be noisy");
-    }
 }
