@@ -161,6 +161,7 @@ fn options_are_negotiated_and_capped() {
             ("tsize", "0"),
             ("windowsize", "64"),
             ("msftwindow", "31416"),
+            ("x-vendor-option", "1"),
         ],
     );
     let (reply, _) = ask(&socket, server.addr, &request);
@@ -172,6 +173,11 @@ fn options_are_negotiated_and_capped() {
     assert_eq!(options.get("windowsize"), Some(&b"8"[..]));
     assert_eq!(
         options.get("msftwindow"),
+        Some(&b"27182"[..]),
+        "Windows Boot Manager's variable window is accepted with its answer value"
+    );
+    assert_eq!(
+        options.get("x-vendor-option"),
         None,
         "unknown options are not acknowledged"
     );
