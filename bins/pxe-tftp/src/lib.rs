@@ -18,6 +18,7 @@ mod files;
 mod link;
 mod read;
 mod server;
+mod transfer_socket;
 mod upload;
 mod workers;
 

@@ -2,10 +2,15 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
+use netboot_runtime::udp::{Destination, SourceInfo};
+use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+
+use crate::transfer_socket::TransferSocket;
 
 /// A datagram handed from the single-port dispatcher to its transfer, copied inline so
 /// forwarding an ACK allocates nothing. ACKs are 4 or 5 bytes; ERROR messages are cut to fit.
@@ -16,41 +21,39 @@ pub(crate) struct Inbound {
 
 /// How a transfer talks to its client.
 pub(crate) enum Link {
-    /// Its own socket (default mode).
-    Own(UdpSocket),
+    /// Its own socket (default mode), bound to the address the request was sent to.
+    Own(TransferSocket),
     /// The shared listening socket, with datagrams routed in by the dispatcher.
     Shared {
+        /// The listening socket.
         socket: Arc<UdpSocket>,
+        /// Datagrams the dispatcher routed to this transfer.
         inbox: mpsc::Receiver<Inbound>,
+        /// The client; the dispatcher routes by its address, so every datagram is from it.
+        peer: SocketAddr,
+        /// The address the request was sent to, when the socket listens on a wildcard
+        /// address: replies must leave from it, or the client drops them.
+        source: Option<Destination>,
     },
 }
 
 impl Link {
     pub(crate) async fn send(&self, datagram: &[u8], peer: SocketAddr) -> io::Result<()> {
-        match self {
-            Self::Own(socket) => socket.send_to(datagram, peer).await.map(drop),
-            Self::Shared { socket, .. } => socket.send_to(datagram, peer).await.map(drop),
-        }
+        self.send_message(datagram, peer, None).await
     }
 
     /// Next datagram for this transfer and who sent it.
     pub(crate) async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         match self {
-            Self::Own(socket) => socket.recv_from(buf).await,
-            Self::Shared { inbox, socket } => match inbox.recv().await {
+            Self::Own(socket) => socket.recv(buf).await,
+            Self::Shared { inbox, peer, .. } => match inbox.recv().await {
                 Some(inbound) => {
-                    buf[..inbound.len].copy_from_slice(&inbound.bytes[..inbound.len]);
-                    Ok((inbound.len, socket.local_addr()?))
+                    let len = inbound.len.min(buf.len());
+                    buf[..len].copy_from_slice(&inbound.bytes[..len]);
+                    Ok((len, *peer))
                 }
                 None => Err(io::Error::other("dispatcher stopped")),
             },
-        }
-    }
-
-    pub(crate) fn socket(&self) -> &UdpSocket {
-        match self {
-            Self::Own(socket) => socket,
-            Self::Shared { socket, .. } => socket,
         }
     }
 
@@ -68,7 +71,8 @@ impl Link {
             return self.send(batch, peer).await;
         }
         if *gso {
-            match send_gso(self.socket(), batch, segment, peer).await {
+            let size = u16::try_from(segment).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            match self.send_message(batch, peer, Some(size)).await {
                 Ok(()) => return Ok(()),
                 Err(e)
                     if matches!(
@@ -96,6 +100,61 @@ impl Link {
     pub(crate) fn is_own(&self) -> bool {
         matches!(self, Self::Own(_))
     }
+
+    /// One `sendmsg`, with a GSO segment size and the source address as control messages
+    /// when they apply.
+    async fn send_message(&self, bytes: &[u8], peer: SocketAddr, gso: Option<u16>) -> io::Result<()> {
+        match self {
+            // Plain datagrams need no control messages: `sendto` is the cheaper call.
+            Self::Own(socket) if gso.is_none() => {
+                socket.send_with(|s| s.send_to(bytes, peer).map(drop)).await
+            }
+            Self::Own(socket) => {
+                socket
+                    .send_with(|s| send_with_controls(s.as_raw_fd(), bytes, peer, gso, None))
+                    .await
+            }
+            Self::Shared { socket, source, .. } => {
+                let source = source.as_ref().map(SourceInfo::new);
+                socket
+                    .async_io(tokio::io::Interest::WRITABLE, || {
+                        send_with_controls(socket.as_raw_fd(), bytes, peer, gso, source.as_ref())
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+fn send_with_controls(
+    fd: i32,
+    bytes: &[u8],
+    peer: SocketAddr,
+    gso: Option<u16>,
+    source: Option<&SourceInfo>,
+) -> io::Result<()> {
+    let address = SockaddrStorage::from(peer);
+    let iov = [io::IoSlice::new(bytes)];
+    let gso_control = gso.as_ref().map(ControlMessage::UdpGsoSegments);
+    let source_control = source.map(SourceInfo::control_message);
+    let controls: ([ControlMessage<'_>; 2], usize) = match (gso_control, source_control) {
+        (Some(a), Some(b)) => ([a, b], 2),
+        (Some(a), None) | (None, Some(a)) => ([a, a], 1),
+        (None, None) => {
+            return nix::sys::socket::sendto(fd, bytes, &address, MsgFlags::MSG_NOSIGNAL)
+                .map(drop)
+                .map_err(io::Error::from)
+        }
+    };
+    nix::sys::socket::sendmsg(
+        fd,
+        &iov,
+        &controls.0[..controls.1],
+        MsgFlags::MSG_NOSIGNAL,
+        Some(&address),
+    )
+    .map(drop)
+    .map_err(io::Error::from)
 }
 
 /// Error numbers that mean "this kernel or device cannot do UDP GSO".
@@ -109,24 +168,3 @@ mod libc_codes {
 /// Largest UDP payload one GSO send may carry, and the kernel's segment limit.
 pub(crate) const GSO_MAX_BYTES: usize = 65_000;
 pub(crate) const GSO_MAX_SEGMENTS: usize = 64;
-
-async fn send_gso(socket: &UdpSocket, batch: &[u8], segment: usize, peer: SocketAddr) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let segment = u16::try_from(segment).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let address = nix::sys::socket::SockaddrStorage::from(peer);
-    socket
-        .async_io(tokio::io::Interest::WRITABLE, || {
-            let iov = [io::IoSlice::new(batch)];
-            let control = [nix::sys::socket::ControlMessage::UdpGsoSegments(&segment)];
-            nix::sys::socket::sendmsg(
-                socket.as_raw_fd(),
-                &iov,
-                &control,
-                nix::sys::socket::MsgFlags::empty(),
-                Some(&address),
-            )
-            .map_err(io::Error::from)
-        })
-        .await
-        .map(drop)
-}

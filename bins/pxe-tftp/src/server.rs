@@ -3,12 +3,14 @@
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use netboot_config::TftpConfig;
+use netboot_runtime::udp::{enable_destination_info, recv_with_destination, Destination};
 use netboot_tftp::request::{classify, Incoming, Refusal};
 use netboot_tftp::{write_error, BlockSize, ErrorCode, TftpLimits};
 use tokio::net::UdpSocket;
@@ -17,6 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::files::RootDir;
 use crate::link::{Inbound, Link};
+use crate::transfer_socket::TransferSocket;
 use crate::upload::UploadDir;
 use crate::workers::Workers;
 
@@ -70,6 +73,12 @@ impl TftpServer {
             let socket = UdpSocket::bind(addr)
                 .await
                 .with_context(|| format!("binding udp {addr}"))?;
+            if addr.ip().is_unspecified() {
+                // On a wildcard address, learn which address each request was sent to, so
+                // replies leave from it (see `Listener`).
+                enable_destination_info(&socket, addr.is_ipv6())
+                    .with_context(|| format!("enabling IP_PKTINFO on {addr}"))?;
+            }
             tracing::info!("listening on {}", socket.local_addr()?);
             sockets.push(Arc::new(socket));
         }
@@ -127,25 +136,31 @@ impl TftpServer {
 }
 
 /// Default mode: each transfer gets its own socket and port (RFC 1350's transfer IDs).
+///
+/// Each transfer socket is bound to the address the request was sent to: on a wildcard
+/// listening address of a multi-homed host, a socket bound to the wildcard too could send
+/// from another of the host's addresses, and clients drop DATA from an address they did not
+/// ask.
 async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Workers>) -> anyhow::Result<()> {
-    let local_ip = socket.local_addr()?.ip();
+    let listener = Listener::new(socket)?;
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut transfers = JoinSet::new();
     loop {
         tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                let (len, peer) = match received {
+            received = listener.recv(&mut buf) => {
+                let (len, peer, destination) = match received {
                     Ok(r) => r,
                     // ICMP errors from earlier sends surface here on Linux; they are not fatal.
                     Err(e) => { tracing::debug!("recv on request port: {e}"); continue; }
                 };
-                let Some(permit) = admit(&socket, &shared, &buf[..len], peer).await else { continue };
+                let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
                 let request = buf[..len].to_vec();
                 let shared = shared.clone();
+                let bind_to = listener.transfer_address(destination);
                 workers.spawn(&mut transfers, async move {
-                    let link = match UdpSocket::bind(SocketAddr::new(local_ip, 0)).await {
+                    let link = match TransferSocket::bind(bind_to) {
                         Ok(s) => Link::Own(s),
-                        Err(e) => { tracing::warn!(%peer, "binding transfer socket: {e}"); return; }
+                        Err(e) => { tracing::warn!(%peer, "binding transfer socket to {bind_to}: {e}"); forget_peer(&shared, peer); return; }
                     };
                     run_request(link, peer, request, &shared).await;
                     release(&shared, peer, permit);
@@ -163,13 +178,14 @@ async fn listen_single_port(
     shared: Arc<Shared>,
     workers: Arc<Workers>,
 ) -> anyhow::Result<()> {
+    let listener = Listener::new(socket)?;
     let routes: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Inbound>>>> = Arc::default();
     let mut buf = vec![0u8; netboot_tftp::wire::MAX_DATAGRAM];
     let mut transfers = JoinSet::new();
     loop {
         tokio::select! {
-            received = socket.recv_from(&mut buf) => {
-                let (len, peer) = match received {
+            received = listener.recv(&mut buf) => {
+                let (len, peer, destination) = match received {
                     Ok(r) => r,
                     Err(e) => { tracing::debug!("recv on request port: {e}"); continue; }
                 };
@@ -181,13 +197,14 @@ async fn listen_single_port(
                     let _ = inbox.try_send(inbound);
                     continue;
                 }
-                let Some(permit) = admit(&socket, &shared, &buf[..len], peer).await else { continue };
+                let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
                 let (sender, inbox) = mpsc::channel(INBOX_DEPTH);
                 routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(peer, sender);
                 let request = buf[..len].to_vec();
-                let (shared, socket, routes) = (shared.clone(), socket.clone(), routes.clone());
+                let (shared, socket, routes) = (shared.clone(), listener.socket.clone(), routes.clone());
                 workers.spawn(&mut transfers, async move {
-                    run_request(Link::Shared { socket, inbox }, peer, request, &shared).await;
+                    let link = Link::Shared { socket, inbox, peer, source: destination };
+                    run_request(link, peer, request, &shared).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
                     release(&shared, peer, permit);
                 });
@@ -200,6 +217,7 @@ async fn listen_single_port(
 /// Decides whether a datagram on the request port starts a transfer; answers refusals.
 async fn admit(
     socket: &UdpSocket,
+    destination: Option<Destination>,
     shared: &Shared,
     datagram: &[u8],
     peer: SocketAddr,
@@ -221,7 +239,7 @@ async fn admit(
         }
     };
     if let Some((code, message)) = refusal {
-        send_error(socket, peer, code, message).await;
+        send_error(socket, destination, peer, code, message).await;
         return None;
     }
     if !shared
@@ -242,7 +260,14 @@ async fn admit(
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .remove(&peer);
             tracing::warn!(%peer, "refused: concurrent transfer limit reached");
-            send_error(socket, peer, ErrorCode::NotDefined, "Server busy, try again").await;
+            send_error(
+                socket,
+                destination,
+                peer,
+                ErrorCode::NotDefined,
+                "Server busy, try again",
+            )
+            .await;
             None
         }
     }
@@ -275,10 +300,93 @@ fn release(shared: &Shared, peer: SocketAddr, permit: OwnedSemaphorePermit) {
     drop(permit);
 }
 
-async fn send_error(socket: &UdpSocket, peer: SocketAddr, code: ErrorCode, message: &str) {
+async fn send_error(
+    socket: &UdpSocket,
+    destination: Option<Destination>,
+    peer: SocketAddr,
+    code: ErrorCode,
+    message: &str,
+) {
     let mut packet = [0u8; 128];
     let len = write_error(&mut packet, code, message);
-    if let Err(e) = socket.send_to(&packet[..len], peer).await {
+    let sent = match destination {
+        Some(destination) => {
+            let source = netboot_runtime::udp::SourceInfo::new(&destination);
+            let address = nix::sys::socket::SockaddrStorage::from(peer);
+            socket
+                .async_io(tokio::io::Interest::WRITABLE, || {
+                    nix::sys::socket::sendmsg(
+                        socket.as_raw_fd(),
+                        &[io::IoSlice::new(&packet[..len])],
+                        &[source.control_message()],
+                        nix::sys::socket::MsgFlags::empty(),
+                        Some(&address),
+                    )
+                    .map_err(io::Error::from)
+                })
+                .await
+        }
+        None => socket.send_to(&packet[..len], peer).await,
+    };
+    if let Err(e) = sent {
         tracing::debug!(%peer, "sending error: {e}");
+    }
+}
+
+/// A listening socket and what it needs to answer from the right address.
+struct Listener {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+}
+
+impl Listener {
+    fn new(socket: Arc<UdpSocket>) -> io::Result<Self> {
+        let local = socket.local_addr()?;
+        Ok(Self { socket, local })
+    }
+
+    /// Next datagram, its sender, and (on a wildcard address) which address it was sent to.
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<Destination>)> {
+        if !self.local.ip().is_unspecified() {
+            let (len, peer) = self.socket.recv_from(buf).await?;
+            return Ok((len, peer, None));
+        }
+        let (len, peer, destination) = self
+            .socket
+            .async_io(tokio::io::Interest::READABLE, || {
+                recv_with_destination(self.socket.as_raw_fd(), buf)
+            })
+            .await?;
+        // Answering from a multicast or broadcast address is impossible: such requests get
+        // answered as before, from the address the kernel picks.
+        let destination = destination.filter(|d| is_unicast(d.addr)).map(|d| Destination {
+            addr: match (d.addr, self.local.ip()) {
+                // An IPv4 request on a dual-stack socket: its reply goes out over IPv6
+                // APIs to the IPv4-mapped client address.
+                (IpAddr::V4(v4), IpAddr::V6(_)) => IpAddr::V6(v4.to_ipv6_mapped()),
+                (addr, _) => addr,
+            },
+            ifindex: d.ifindex,
+        });
+        Ok((len, peer, destination))
+    }
+
+    /// Where a transfer answering a request sent to `destination` binds its own socket.
+    fn transfer_address(&self, destination: Option<Destination>) -> SocketAddr {
+        match destination.map(|d| (d.addr, d.ifindex)) {
+            // A link-local IPv6 address needs its interface to be bound.
+            Some((IpAddr::V6(addr), ifindex)) if addr.is_unicast_link_local() => {
+                SocketAddr::V6(SocketAddrV6::new(addr, 0, 0, ifindex))
+            }
+            Some((addr, _)) => SocketAddr::new(addr, 0),
+            None => SocketAddr::new(self.local.ip(), 0),
+        }
+    }
+}
+
+fn is_unicast(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()),
+        IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
     }
 }

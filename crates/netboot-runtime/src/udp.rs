@@ -4,10 +4,12 @@
 
 use std::io;
 use std::io::{IoSlice, IoSliceMut};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
-use nix::sys::socket::{self, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn};
+use nix::sys::socket::{
+    self, sockopt, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrStorage,
+};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
 
@@ -40,6 +42,112 @@ pub struct Received {
     pub local_addr: Option<Ipv4Addr>,
     /// Index of the receiving interface (0 if unknown).
     pub ifindex: u32,
+}
+
+/// The local address a datagram was sent to, as IP_PKTINFO / IPV6_PKTINFO report it: what a
+/// socket bound to a wildcard address must answer from on a multi-homed host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Destination {
+    /// The local address (an IPv4 datagram on an IPv6 socket reports its IPv4 address).
+    pub addr: IpAddr,
+    /// Index of the receiving interface (0 if unknown).
+    pub ifindex: u32,
+}
+
+/// Turns on destination reporting for [`recv_with_destination`]: IP_PKTINFO, and on IPv6
+/// sockets also IPV6_RECVPKTINFO (IPv4 datagrams reach dual-stack sockets too).
+pub fn enable_destination_info(socket: &impl AsFd, ipv6: bool) -> io::Result<()> {
+    socket::setsockopt(socket, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
+    if ipv6 {
+        socket::setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &true).map_err(io::Error::from)?;
+    }
+    Ok(())
+}
+
+/// Receives one datagram (IPv4 or IPv6) into `buf` without blocking: its length, sender, and
+/// destination when [`enable_destination_info`] is on.
+pub fn recv_with_destination(
+    fd: RawFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<Destination>)> {
+    let mut control = nix::cmsg_space!(nix::libc::in_pktinfo, nix::libc::in6_pktinfo);
+    let mut iov = [IoSliceMut::new(buf)];
+    let message =
+        socket::recvmsg::<SockaddrStorage>(fd, &mut iov, Some(&mut control), MsgFlags::MSG_DONTWAIT)
+            .map_err(io::Error::from)?;
+    let source = message
+        .address
+        .as_ref()
+        .and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| SocketAddr::V4((*v4).into()))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into())))
+        })
+        .ok_or_else(|| io::Error::other("datagram without a source address"))?;
+    let mut destination = None;
+    for cmsg in message.cmsgs().map_err(io::Error::from)? {
+        match cmsg {
+            ControlMessageOwned::Ipv4PacketInfo(info) => destination = Some(v4_destination(&info)),
+            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                destination = Some(Destination {
+                    addr: IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)),
+                    ifindex: info.ipi6_ifindex,
+                });
+            }
+            _ => {}
+        }
+    }
+    Ok((message.bytes, source, destination))
+}
+
+fn v4_destination(info: &nix::libc::in_pktinfo) -> Destination {
+    Destination {
+        addr: IpAddr::V4(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr))),
+        ifindex: u32::try_from(info.ipi_ifindex).unwrap_or(0),
+    }
+}
+
+/// The source address of a reply, as a `sendmsg` control message (IP_PKTINFO or IPV6_PKTINFO).
+/// An IPv4 source also works on an IPv6 socket sending to an IPv4-mapped address.
+#[derive(Debug, Clone, Copy)]
+pub enum SourceInfo {
+    /// IP_PKTINFO.
+    V4(nix::libc::in_pktinfo),
+    /// IPV6_PKTINFO.
+    V6(nix::libc::in6_pktinfo),
+}
+
+impl SourceInfo {
+    /// Replies leave from `destination.addr` through `destination.ifindex` (when known).
+    pub fn new(destination: &Destination) -> Self {
+        match destination.addr {
+            IpAddr::V4(addr) => Self::V4(v4_pktinfo(destination.ifindex, addr)),
+            IpAddr::V6(addr) => Self::V6(nix::libc::in6_pktinfo {
+                ipi6_addr: nix::libc::in6_addr {
+                    s6_addr: addr.octets(),
+                },
+                ipi6_ifindex: destination.ifindex,
+            }),
+        }
+    }
+
+    /// The control message to pass to `sendmsg`.
+    pub fn control_message(&self) -> ControlMessage<'_> {
+        match self {
+            Self::V4(info) => ControlMessage::Ipv4PacketInfo(info),
+            Self::V6(info) => ControlMessage::Ipv6PacketInfo(info),
+        }
+    }
+}
+
+fn v4_pktinfo(ifindex: u32, addr: Ipv4Addr) -> nix::libc::in_pktinfo {
+    nix::libc::in_pktinfo {
+        ipi_ifindex: i32::try_from(ifindex).unwrap_or(0),
+        ipi_spec_dst: nix::libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        ipi_addr: nix::libc::in_addr { s_addr: 0 },
+    }
 }
 
 /// A non-blocking IPv4 UDP socket with IP_PKTINFO on, driven by tokio.
@@ -121,8 +229,12 @@ fn recv_with_pktinfo(fd: i32, buf: &mut [u8]) -> io::Result<Received> {
     let mut ifindex = 0;
     for cmsg in message.cmsgs().map_err(io::Error::from)? {
         if let ControlMessageOwned::Ipv4PacketInfo(info) = cmsg {
-            local_addr = Some(Ipv4Addr::from(u32::from_be(info.ipi_spec_dst.s_addr)));
-            ifindex = u32::try_from(info.ipi_ifindex).unwrap_or(0);
+            let destination = v4_destination(&info);
+            local_addr = match destination.addr {
+                IpAddr::V4(addr) => Some(addr),
+                IpAddr::V6(_) => None,
+            };
+            ifindex = destination.ifindex;
         }
     }
     Ok(Received {
@@ -141,12 +253,11 @@ fn send_with_pktinfo(
 ) -> io::Result<usize> {
     let iov = [IoSlice::new(bytes)];
     let dest = SockaddrIn::from(dest);
-    let info = from.map(|received| nix::libc::in_pktinfo {
-        ipi_ifindex: i32::try_from(received.ifindex).unwrap_or(0),
-        ipi_spec_dst: nix::libc::in_addr {
-            s_addr: u32::from(received.local_addr.unwrap_or(Ipv4Addr::UNSPECIFIED)).to_be(),
-        },
-        ipi_addr: nix::libc::in_addr { s_addr: 0 },
+    let info = from.map(|received| {
+        v4_pktinfo(
+            received.ifindex,
+            received.local_addr.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        )
     });
     let control: Vec<ControlMessage<'_>> = info
         .as_ref()
@@ -186,5 +297,51 @@ mod tests {
         assert_eq!(&buf[..len], b"pong");
         // The reply comes from the address the request was sent to, not from 127.0.0.1.
         assert_eq!(from, SocketAddr::from(([127, 0, 0, 3], port)));
+    }
+
+    #[tokio::test]
+    async fn destination_of_ipv4_ipv6_and_mapped_datagrams_and_replies_from_it() {
+        for (listen, to, client_addr) in [
+            ("0.0.0.0:0", "127.0.0.2", "127.0.0.1:0"),
+            ("[::]:0", "::1", "[::1]:0"),
+            ("[::]:0", "127.0.0.2", "127.0.0.1:0"),
+        ] {
+            let server = tokio::net::UdpSocket::bind(listen).await.unwrap();
+            let local = server.local_addr().unwrap();
+            enable_destination_info(&server, local.is_ipv6()).unwrap();
+            let client = tokio::net::UdpSocket::bind(client_addr).await.unwrap();
+            let to: IpAddr = to.parse().unwrap();
+            client.send_to(b"ping", (to, local.port())).await.unwrap();
+            let mut buf = [0u8; 16];
+            let (len, source, destination) = server
+                .async_io(Interest::READABLE, || {
+                    recv_with_destination(server.as_raw_fd(), &mut buf)
+                })
+                .await
+                .unwrap();
+            assert_eq!(&buf[..len], b"ping");
+            assert_eq!(source.port(), client.local_addr().unwrap().port());
+            let destination = destination.expect("packet info");
+            assert_eq!(destination.addr, to, "listening on {listen}");
+
+            // The reply names its source address explicitly.
+            let mut reply_from = destination;
+            if let (IpAddr::V4(v4), true) = (to, local.is_ipv6()) {
+                reply_from.addr = IpAddr::V6(v4.to_ipv6_mapped());
+            }
+            let info = SourceInfo::new(&reply_from);
+            let dest = SockaddrStorage::from(source);
+            socket::sendmsg(
+                server.as_raw_fd(),
+                &[IoSlice::new(b"pong")],
+                &[info.control_message()],
+                MsgFlags::empty(),
+                Some(&dest),
+            )
+            .unwrap();
+            let (len, from) = client.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..len], b"pong");
+            assert_eq!(from, SocketAddr::new(to, local.port()), "listening on {listen}");
+        }
     }
 }
