@@ -1,0 +1,23 @@
+//! Test support shared by the integration tests of the workspace. Used only as a
+//! dev-dependency and never published.
+//!
+//! - [`golden`]: compare output with committed files, rewrite them with `UPDATE_GOLDEN=1`;
+//! - [`pcap`]: read the UDP datagrams of the firmware captures in `testdata/pcap/`;
+//! - [`link`]: a seeded lossy, duplicating, reordering datagram link in virtual time;
+//! - [`process`]: spawn a real binary, learn its ports from its `listening on` log lines,
+//!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`).
+//!
+//! Helpers panic with a message instead of returning errors: a broken fixture or a server that
+//! never starts is a failed test.
+
+pub mod golden;
+pub mod link;
+pub mod pcap;
+pub mod process;
+
+use std::path::PathBuf;
+
+/// `testdata/` at the workspace root.
+pub fn testdata() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata"))
+}
