@@ -11,27 +11,17 @@ use netboot_core::BootDecision;
 use netboot_dhcp::chainload::ChainloadGuard;
 use netboot_dhcp::proxy::{classify, ListenPort, ProxySettings, RequestMeta};
 use netboot_dhcp::wire::{DhcpMessage, BOOTREQUEST};
+use netboot_testkit::{golden, pcap, testdata};
 
 const DHCP_PORTS: [u16; 3] = [67, 68, 4011];
-
-fn captures() -> Vec<std::path::PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(common::testdata().join("pcap"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty());
-    paths
-}
 
 #[test]
 fn captured_packets_round_trip_and_match_golden() {
     let mut corpus = Vec::new();
-    for path in captures() {
+    for path in pcap::captures() {
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let datagrams = common::pcap::udp_datagrams(&std::fs::read(&path).unwrap());
-        let mut golden = String::new();
+        let datagrams = pcap::udp_datagrams(&std::fs::read(&path).unwrap());
+        let mut rendered = String::new();
         let mut count = 0;
         // One capture is one boot: the server remembers which machines it chainloaded.
         let mut guard = ChainloadGuard::default();
@@ -49,16 +39,16 @@ fn captured_packets_round_trip_and_match_golden() {
             );
             count += 1;
             let _ = writeln!(
-                golden,
+                rendered,
                 "frame {} {} -> {} ({} bytes)",
                 datagram.frame,
                 datagram.src,
                 datagram.dst,
                 datagram.payload.len()
             );
-            golden.push_str(&common::render(&message));
+            rendered.push_str(&common::render(&message));
             if message.op == BOOTREQUEST {
-                golden.push_str(&classification(
+                rendered.push_str(&classification(
                     &datagram.payload,
                     datagram.src,
                     datagram.dst,
@@ -69,13 +59,10 @@ fn captured_packets_round_trip_and_match_golden() {
             }
         }
         assert!(count > 0, "{name} has no DHCP packets");
-        common::check_golden(
-            &common::testdata().join("dhcp").join(format!("{name}.txt")),
-            &golden,
-        );
+        golden::check(&testdata().join("dhcp").join(format!("{name}.txt")), &rendered);
     }
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        let dir = common::testdata().join("dhcp/corpus");
+    if golden::updating() {
+        let dir = testdata().join("dhcp/corpus");
         std::fs::create_dir_all(&dir).unwrap();
         for (name, bytes) in corpus {
             std::fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
@@ -131,7 +118,7 @@ fn classification(
 
 #[test]
 fn corpus_runs_through_the_fuzzing_entry_point() {
-    let dir = common::testdata().join("dhcp/corpus");
+    let dir = testdata().join("dhcp/corpus");
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();

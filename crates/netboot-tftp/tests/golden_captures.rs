@@ -4,12 +4,10 @@
 //! must parse, re-emit byte for byte and render as its `.txt` says.
 //! `UPDATE_GOLDEN=1 cargo test -p netboot-tftp` extracts them again and rewrites the renderings.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
 
+use netboot_testkit::{golden, pcap, testdata};
 use netboot_tftp::{BlockNum, Packet};
 
 const TFTP_PORT: u16 = 69;
@@ -19,17 +17,6 @@ struct Captured {
     stem: String,
     origin: String,
     payload: Vec<u8>,
-}
-
-fn captures() -> Vec<PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(common::testdata().join("pcap"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap"))
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no captures in testdata/pcap");
-    paths
 }
 
 /// The kind of packet worth keeping, or `None` for DATA and the ACKs of data blocks.
@@ -50,10 +37,10 @@ fn kind(packet: &Packet<'_>) -> Option<&'static str> {
 /// the requesting client and the server exchange afterwards between their transfer ports.
 fn extract() -> Vec<Captured> {
     let mut extracted = Vec::new();
-    for path in captures() {
+    for path in pcap::captures() {
         let capture = path.file_stem().unwrap().to_string_lossy().into_owned();
         let mut clients: HashSet<SocketAddrV4> = HashSet::new();
-        for datagram in common::pcap::udp_datagrams(&std::fs::read(&path).unwrap()) {
+        for datagram in pcap::udp_datagrams(&std::fs::read(&path).unwrap()) {
             let to_port_69 = datagram.dst.port() == TFTP_PORT;
             let in_transfer = (clients.contains(&datagram.dst) || clients.contains(&datagram.src))
                 && datagram.src.port() != TFTP_PORT;
@@ -89,7 +76,7 @@ fn extract() -> Vec<Captured> {
 
 #[test]
 fn captured_tftp_packets_round_trip_and_match_golden() {
-    let dir = common::testdata().join("tftp");
+    let dir = testdata().join("tftp");
     let extracted = extract();
     let kinds: BTreeSet<&str> = extracted
         .iter()
@@ -104,7 +91,7 @@ fn captured_tftp_packets_round_trip_and_match_golden() {
     let mut stems = BTreeSet::new();
     for captured in &extracted {
         let bin = dir.join(format!("{}.bin", captured.stem));
-        common::check_golden(&bin, &captured.payload);
+        golden::check(&bin, &captured.payload);
         // From here on the committed file is what is checked, as any user of it sees it.
         let bytes = std::fs::read(&bin).unwrap();
         let packet = Packet::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
@@ -113,7 +100,7 @@ fn captured_tftp_packets_round_trip_and_match_golden() {
         assert_eq!(&wire[3..], &bytes[..], "{}: emit(parse(b)) != b", bin.display());
         netboot_tftp::fuzzing::packet_round_trip(&bytes);
         let rendering = format!("# {}\n{packet:#}\n", captured.origin);
-        common::check_golden(&dir.join(format!("{}.txt", captured.stem)), rendering.as_bytes());
+        golden::check(&dir.join(format!("{}.txt", captured.stem)), rendering.as_bytes());
         stems.insert(captured.stem.clone());
     }
     // Packets that are no longer in any capture must not linger as golden files.
@@ -124,7 +111,7 @@ fn captured_tftp_packets_round_trip_and_match_golden() {
         if !is_capture_golden || stems.contains(&stem) {
             continue;
         }
-        if common::updating_golden() {
+        if golden::updating() {
             std::fs::remove_file(&path).unwrap();
         } else {
             panic!(

@@ -3,13 +3,13 @@
 //! direction, decoded packet). `UPDATE_GOLDEN=1 cargo test -p netboot-tftp` rewrites them;
 //! review the diff before committing, since a changed trace is a changed protocol behaviour.
 
-mod common;
-
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
+use netboot_testkit::link::origin;
+use netboot_testkit::{golden, testdata};
 use netboot_tftp::request::{classify, Incoming};
 use netboot_tftp::{negotiate, BlockNum, MemorySource, Outcome, Packet, ReadTransfer, TftpLimits};
 
@@ -397,7 +397,7 @@ fn simulate(case: &Case) -> Run {
     let mut server = ReadTransfer::new(&agreed, file.len() as u64, &limits);
     let mut source = MemorySource::new(file.into());
     let mut client = Client::new(case.client);
-    let start = common::origin();
+    let start = origin();
     let mut now = start;
     let mut transcript = Transcript {
         start,
@@ -476,7 +476,7 @@ fn simulate(case: &Case) -> Run {
 
 #[test]
 fn read_transfers_match_their_golden_transcripts() {
-    let dir = common::testdata().join("tftp");
+    let dir = testdata().join("tftp");
     for case in cases() {
         let run = simulate(&case);
         assert_eq!(run.outcome, case.expected, "{}", case.name);
@@ -488,7 +488,7 @@ fn read_transfers_match_their_golden_transcripts() {
                 case.name
             );
         }
-        common::check_golden(
+        golden::check(
             &dir.join(format!("{}.trace", case.name)),
             run.transcript.as_bytes(),
         );

@@ -1,79 +1,20 @@
 //! The state machine against a simulated client over a seeded lossy, duplicating, reordering
 //! link, in virtual time: every transfer must end with the client holding identical bytes.
 
-mod common;
-
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use netboot_testkit::link::{self, Impairments};
 use netboot_tftp::request::{classify, Incoming};
 use netboot_tftp::{negotiate, MemorySource, Outcome, Packet, ReadTransfer, TftpLimits};
 
-/// xorshift64*: deterministic, dependency-free randomness for the link.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Impairments {
-    loss: u64,
-    duplicate: u64,
-    /// Extra delay of up to this many ms, which reorders packets.
-    jitter_ms: u64,
-}
-
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
+/// Where a datagram on the link is headed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Dest {
     Server,
     Client,
 }
 
-/// One direction-tagged datagram in flight, ordered by arrival time then send order.
-type InFlight = Reverse<(Instant, u64, Dest, Vec<u8>)>;
-
-struct Link {
-    rng: Rng,
-    impairments: Impairments,
-    queue: BinaryHeap<InFlight>,
-    sequence: u64,
-}
-
-impl Link {
-    fn send(&mut self, now: Instant, dest: Dest, datagram: Vec<u8>) {
-        if self.rng.chance(self.impairments.loss) {
-            return;
-        }
-        let copies = if self.rng.chance(self.impairments.duplicate) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let delay =
-                Duration::from_micros(200 + self.rng.next() % (self.impairments.jitter_ms * 1000 + 1));
-            self.sequence += 1;
-            let dest = if matches!(dest, Dest::Server) {
-                Dest::Server
-            } else {
-                Dest::Client
-            };
-            self.queue
-                .push(Reverse((now + delay, self.sequence, dest, datagram.clone())));
-        }
-    }
-}
+type Link = link::Link<Dest>;
 
 /// An RFC 7440 client: acknowledges every `window` in-order blocks, acknowledges the last good
 /// block when one arrives out of order, and repeats its last ACK when data stops coming.
@@ -98,7 +39,7 @@ impl Client {
         self.last_ack = [&[0u8, 4][..], &block.to_be_bytes()].concat();
         if self.variable_windows {
             if window_done {
-                self.window = 1 + link.rng.next() % 24;
+                self.window = 1 + link.rng().next_u64() % 24;
             }
             self.last_ack.push(self.window as u8);
         }
@@ -161,14 +102,9 @@ fn simulate_with(
     assert_eq!(agreed.variable_window, variable_windows);
     let mut server = ReadTransfer::new(&agreed, size as u64, &limits);
     let mut source = MemorySource::new(file.clone().into());
-    let start = common::origin();
+    let start = link::origin();
     let mut now = start;
-    let mut link = Link {
-        rng: Rng(seed | 1),
-        impairments,
-        queue: BinaryHeap::new(),
-        sequence: 0,
-    };
+    let mut link = Link::new(seed, impairments);
     let mut client = Client {
         window: u64::from(window),
         variable_windows,
@@ -197,7 +133,7 @@ fn simulate_with(
             assert!(client.received == file, "client bytes differ from the file");
             return (outcome.clone(), server.retransmitted_blocks());
         }
-        let next_arrival = link.queue.peek().map(|Reverse((t, ..))| *t);
+        let next_arrival = link.next_arrival();
         let server_deadline = server.poll_timeout();
         let client_deadline = (!client.done && !client.last_ack.is_empty()).then_some(client.deadline);
         let next = [next_arrival, server_deadline, client_deadline]
@@ -207,7 +143,7 @@ fn simulate_with(
             .expect("something pending");
         now = now.max(next);
         if next_arrival == Some(next) {
-            let Reverse((_, _, dest, datagram)) = link.queue.pop().unwrap();
+            let (_, dest, datagram) = link.pop().unwrap();
             match dest {
                 Dest::Server => server.handle_datagram(now, &datagram),
                 Dest::Client => client.receive(now, &datagram, &mut link),

@@ -1,7 +1,6 @@
 //! Properties of the packet codec: round trips, truncation, arbitrary input, committed corpus.
 
-mod common;
-
+use netboot_testkit::link::origin;
 use netboot_tftp::wire::OwnedRequest;
 use netboot_tftp::{BlockNum, ErrorCode, OwnedPacket, Packet};
 use proptest::prelude::*;
@@ -89,13 +88,13 @@ proptest! {
         session.push(0);
         session.extend_from_slice(rrq);
         session.extend_from_slice(&bytes);
-        netboot_tftp::fuzzing::session(common::origin(), &session);
+        netboot_tftp::fuzzing::session(origin(), &session);
     }
 }
 
 #[test]
 fn fuzz_functions_accept_the_committed_corpus() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/tftp/corpus");
+    let root = netboot_testkit::testdata().join("tftp/corpus");
     let mut count = 0;
     for (dir, run) in [
         (
@@ -103,7 +102,7 @@ fn fuzz_functions_accept_the_committed_corpus() {
             netboot_tftp::fuzzing::packet_round_trip as fn(&[u8]),
         ),
         ("tftp_session", |data: &[u8]| {
-            netboot_tftp::fuzzing::session(common::origin(), data)
+            netboot_tftp::fuzzing::session(origin(), data)
         }),
     ] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {

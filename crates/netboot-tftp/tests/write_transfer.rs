@@ -2,22 +2,12 @@
 //! uploads, then whole uploads from a simulated RFC 7440 client over a seeded lossy,
 //! duplicating, reordering link, which must always end with the sink holding the client's bytes.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
+use netboot_testkit::link::{self, origin, Impairments, Rng};
 use netboot_tftp::request::{classify, Incoming};
 use netboot_tftp::{BlockSize, ErrorCode, Packet, TftpLimits, WriteOutcome, WriteTransfer};
 use proptest::prelude::*;
-
-/// An arbitrary origin for virtual time; only the differences matter to the machine.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "a test needs one real instant to count virtual time from"
-)]
-fn origin() -> Instant {
-    Instant::now()
-}
 
 fn start(wrq: &[u8], max_bytes: u64) -> WriteTransfer {
     let Ok(Incoming::Write(write)) = classify(wrq) else {
@@ -314,68 +304,14 @@ fn netascii_uploads_are_stored_in_local_form() {
     assert_eq!(sink, text);
 }
 
-/// xorshift64*: deterministic randomness for the link.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Impairments {
-    loss: u64,
-    duplicate: u64,
-    /// Extra delay of up to this many ms, which reorders packets.
-    jitter_ms: u64,
-}
-
-#[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
+/// Where a datagram on the link is headed.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
 enum Dest {
     Server,
     Client,
 }
 
-/// A datagram in flight, ordered by arrival time then send order.
-type InFlight = Reverse<(Instant, u64, Dest, Vec<u8>)>;
-
-struct Link {
-    rng: Rng,
-    impairments: Impairments,
-    queue: BinaryHeap<InFlight>,
-    sequence: u64,
-}
-
-impl Link {
-    fn send(&mut self, now: Instant, dest: Dest, datagram: Vec<u8>) {
-        if self.rng.chance(self.impairments.loss) {
-            return;
-        }
-        let copies = if self.rng.chance(self.impairments.duplicate) {
-            2
-        } else {
-            1
-        };
-        for _ in 0..copies {
-            let jitter = self.rng.next() % (self.impairments.jitter_ms * 1000 + 1);
-            self.sequence += 1;
-            self.queue.push(Reverse((
-                now + Duration::from_micros(200 + jitter),
-                self.sequence,
-                dest,
-                datagram.clone(),
-            )));
-        }
-    }
-}
+type Link = link::Link<Dest>;
 
 /// An RFC 7440 sender: sends `window` blocks after the last acknowledged one, starts the next
 /// window after any ACK that advances, ignores duplicate ACKs, and resends from the last
@@ -508,12 +444,7 @@ fn simulate_client(
         deadline: now + timeout * 2,
         timeout: timeout * 2,
     };
-    let mut link = Link {
-        rng: Rng(seed | 1),
-        impairments,
-        queue: BinaryHeap::new(),
-        sequence: 0,
-    };
+    let mut link = Link::new(seed, impairments);
     let mut sink = Vec::new();
     let mut buf = vec![0; server.max_packet_len()];
     let mut client_resends = 0;
@@ -524,7 +455,7 @@ fn simulate_client(
         if server.is_finished() {
             break;
         }
-        let next_packet = link.queue.peek().map(|Reverse((at, ..))| *at);
+        let next_packet = link.next_arrival();
         let server_timer = server.poll_timeout();
         let client_timer = (!client.done).then_some(client.deadline);
         let Some(next) = [next_packet, server_timer, client_timer]
@@ -536,7 +467,7 @@ fn simulate_client(
         };
         now = now.max(next);
         if next_packet == Some(next) {
-            let Reverse((_, _, dest, datagram)) = link.queue.pop().unwrap();
+            let (_, dest, datagram) = link.pop().unwrap();
             match dest {
                 Dest::Server => server.handle_datagram(now, &datagram, &mut sink),
                 Dest::Client if !client.done => client.receive(now, &datagram, &mut link),
@@ -564,8 +495,8 @@ fn simulate_client(
 }
 
 fn test_file(len: usize, seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed | 1);
-    (0..len).map(|_| rng.next() as u8).collect()
+    let mut rng = Rng::new(seed);
+    (0..len).map(|_| rng.next_u64() as u8).collect()
 }
 
 #[test]

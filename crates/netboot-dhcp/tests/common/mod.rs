@@ -1,42 +1,9 @@
 //! Helpers shared by the integration tests of this crate.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod pcap;
-
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
 
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption};
-
-/// `testdata/` at the workspace root.
-pub fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
-}
-
-/// Compares `actual` with the golden file, or rewrites it when `UPDATE_GOLDEN=1`.
-pub fn check_golden(path: &Path, actual: &str) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1") {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
-    if expected != actual {
-        let line = expected
-            .lines()
-            .zip(actual.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or(0);
-        panic!(
-            "{} differs from the output (first difference at line {}):\n expected: {:?}\n   actual: {:?}\nrun with UPDATE_GOLDEN=1 to accept",
-            path.display(),
-            line + 1,
-            expected.lines().nth(line),
-            actual.lines().nth(line)
-        );
-    }
-}
 
 /// A stable, human-readable rendering of a message for golden files.
 pub fn render(message: &DhcpMessage) -> String {
