@@ -1,33 +1,22 @@
 //! Rendered scripts compared with `testdata/ipxe/*.ipxe`. `UPDATE_GOLDEN=1 cargo test -p
 //! netboot-ipxe` rewrites the files; review the diff before committing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr, WimbootFile};
 use netboot_ipxe::{
     check_script, decision_script, emit_script, entry_script, fallback_script, fuzzing, Fallback,
     RenderOptions, Url,
 };
+use netboot_testkit::{golden, testdata};
 
 fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/ipxe")
+    testdata().join("ipxe")
 }
 
 fn assert_golden(name: &str, rendered: &str) {
     fuzzing::assert_safe(rendered);
-    let path = golden_dir().join(format!("{name}.ipxe"));
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, rendered).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", path.display()));
-    assert_eq!(
-        rendered,
-        expected,
-        "{} differs (UPDATE_GOLDEN=1 rewrites it)",
-        path.display()
-    );
+    golden::check(&golden_dir().join(format!("{name}.ipxe")), rendered);
 }
 
 fn mac() -> MacAddr {
@@ -276,14 +265,5 @@ fn every_builder_command() {
     let rendered = script.render();
     let lines = check_script(&rendered).unwrap();
     assert_eq!(emit_script(&lines), rendered);
-    let path = golden_dir().join("builder-every-command.ipxe");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &rendered).unwrap();
-    }
-    assert_eq!(
-        rendered,
-        std::fs::read_to_string(&path).unwrap(),
-        "{} differs",
-        path.display()
-    );
+    golden::check(&golden_dir().join("builder-every-command.ipxe"), &rendered);
 }
