@@ -12,6 +12,7 @@ use std::process::Command;
 use common::*;
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::MessageType;
+use netboot_testkit::process::{have_tool, is_root};
 
 struct Namespaces {
     server: String,
@@ -68,27 +69,7 @@ fn ip(args: &[String]) {
 
 /// Netns tests need root and iproute2: skip without them, fail under CI.
 fn can_run() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    let has_ip = Command::new("ip")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if root && has_ip {
-        return true;
-    }
-    let why = if root {
-        "iproute2 (`ip`) is missing"
-    } else {
-        "not running as root"
-    };
-    if std::env::var_os("CI").is_some() {
-        panic!("network-namespace test cannot run: {why}");
-    }
-    eprintln!("skipping network-namespace test: {why}");
-    false
+    is_root() && have_tool("ip", "iproute2")
 }
 
 /// Runs `f` on a thread that has entered network namespace `name`.

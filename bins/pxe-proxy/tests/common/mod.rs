@@ -1,14 +1,13 @@
 //! Starting the real `pxe-proxy` binary and building client packets.
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
+use netboot_testkit::process::{Listening, Service};
 
 /// Upper bound on waiting for a reply or a log line, so a broken server fails the test
 /// instead of hanging it. Not a performance expectation.
@@ -16,11 +15,10 @@ pub const LIVENESS: Duration = Duration::from_secs(20);
 
 /// A running `pxe-proxy` process, killed on drop.
 pub struct Proxy {
-    child: Child,
+    service: Service,
     pub dhcp_port: u16,
     pub pxe_port: u16,
     _dir: tempfile::TempDir,
-    pub log: mpsc::Receiver<String>,
 }
 
 impl Proxy {
@@ -43,79 +41,33 @@ impl Proxy {
             }
             None => Command::new(binary),
         };
-        let mut child = command
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawning pxe-proxy");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let line = strip_ansi(&line);
-                eprintln!("pxe-proxy: {line}");
-                if tx.send(line).is_err() {
-                    // Keep draining so the child never blocks on a full pipe.
-                    continue;
-                }
-            }
-        });
-        let (mut dhcp_port, mut pxe_port) = (None, None);
-        while dhcp_port.is_none() || pxe_port.is_none() {
-            let line = log
-                .recv_timeout(LIVENESS)
-                .expect("pxe-proxy did not log its listening addresses");
-            let Some(rest) = line.split("listening on ").nth(1) else {
-                continue;
-            };
-            let addr: SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
-            if rest.contains("(dhcp") {
-                dhcp_port = Some(addr.port());
-            } else {
-                pxe_port = Some(addr.port());
-            }
-        }
+        command.arg("--config").arg(&path).env("RUST_LOG", "debug");
+        let service = Service::spawn_echoing("pxe-proxy", &mut command);
+        let is_dhcp = |l: &Listening| l.label.contains("(dhcp");
+        let listeners = service
+            .wait_for_listening(LIVENESS, |found| {
+                found.iter().any(is_dhcp) && found.iter().any(|l| !is_dhcp(l))
+            })
+            .unwrap_or_else(|log| panic!("pxe-proxy did not log its listening addresses:\n{log}"));
+        let port_of = |dhcp: bool| {
+            listeners
+                .iter()
+                .find(|l| is_dhcp(l) == dhcp)
+                .map(|l| l.addr.port())
+                .unwrap()
+        };
         Self {
-            child,
-            dhcp_port: dhcp_port.unwrap(),
-            pxe_port: pxe_port.unwrap(),
+            dhcp_port: port_of(true),
+            pxe_port: port_of(false),
+            service,
             _dir: dir,
-            log,
         }
     }
 
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
+        self.service.is_running()
     }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A UDP socket with the liveness timeout set.
