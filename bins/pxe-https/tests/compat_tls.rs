@@ -7,14 +7,12 @@
 // Without the feature most helpers have no caller.
 #![cfg_attr(not(feature = "openssl-compat"), allow(dead_code))]
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-mod common;
+use netboot_testkit::process::{Listening, Service};
 
 fn run(command: &mut Command) -> Output {
     let output = command.stdin(Stdio::null()).output().expect("running a tool");
@@ -75,17 +73,10 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 /// A running `pxe-https` with its listeners, killed on drop.
 struct Running {
-    child: Child,
+    _service: Service,
     https: SocketAddr,
     compat: Option<SocketAddr>,
     _dir: tempfile::TempDir,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts the binary with `https_keys` added to a loopback-only `[https]` table and waits
@@ -97,47 +88,18 @@ fn start(dir: tempfile::TempDir, https_keys: &str, want_compat: bool) -> Result<
     );
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pxe-https"))
-        .arg("--config")
-        .arg(&config_path)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting pxe-https");
-    let stderr = child.stderr.take().unwrap();
-    let (sender, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut https, mut compat) = (None, None);
-    let mut seen = Vec::new();
-    while https.is_none() || (want_compat && compat.is_none()) {
-        let Ok(line) = log.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(seen.join("\n"));
-        };
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let (addr, kind) = rest.split_once(' ').unwrap_or((rest, ""));
-            let addr: SocketAddr = addr.parse().unwrap();
-            if kind.starts_with("(compat-tls") {
-                compat = Some(addr);
-            } else if kind.starts_with("(https)") {
-                https = Some(addr);
-            }
-        }
-        seen.push(line);
-    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-https"));
+    command.arg("--config").arg(&config_path).env("RUST_LOG", "info");
+    let service = Service::spawn("pxe-https", &mut command);
+    let address =
+        |found: &[Listening], label: &str| found.iter().find(|l| l.label.starts_with(label)).map(|l| l.addr);
+    let found = service.wait_for_listening(Duration::from_secs(60), |found| {
+        address(found, "(https)").is_some() && (!want_compat || address(found, "(compat-tls").is_some())
+    })?;
     Ok(Running {
-        child,
-        https: https.unwrap(),
-        compat,
+        https: address(&found, "(https)").unwrap(),
+        compat: address(&found, "(compat-tls"),
+        _service: service,
         _dir: dir,
     })
 }
@@ -158,6 +120,8 @@ fn configuring_the_listener_without_the_feature_names_the_feature() {
 
 #[cfg(feature = "openssl-compat")]
 mod with_openssl {
+    use netboot_testkit::process::have_tool;
+
     use super::*;
 
     /// Starts a server whose compat listener uses a private-CA certificate; returns it with
@@ -200,7 +164,7 @@ mod with_openssl {
 
     #[test]
     fn rsa_and_dhe_key_exchange_work_on_the_compat_listener_only() {
-        if !common::have_tool("openssl") {
+        if !have_tool("openssl", "openssl") {
             return;
         }
         let (server, ca) = start_with_private_ca();
@@ -231,7 +195,7 @@ mod with_openssl {
 
     #[test]
     fn the_offer_of_ovmf_2022_gets_an_aead_suite() {
-        if !common::have_tool("openssl") {
+        if !have_tool("openssl", "openssl") {
             return;
         }
         // OVMF 2022.11's ClientHello (testdata/pcap/uefi-httpsboot-customca.pcap), in its order.
@@ -248,7 +212,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn cbc_suites_are_refused_on_both_listeners() {
-        if !common::have_tool("openssl") {
+        if !have_tool("openssl", "openssl") {
             return;
         }
         let (server, ca) = start_with_private_ca();
@@ -270,7 +234,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn curl_fetches_the_entry_script_trusting_only_the_private_ca() {
-        if !common::have_tool("curl") {
+        if !have_tool("curl", "curl") {
             return;
         }
         let (server, ca) = start_with_private_ca();
@@ -294,7 +258,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn without_its_own_certificate_the_listener_reuses_the_generated_rsa_one() {
-        if !common::have_tool("openssl") {
+        if !have_tool("openssl", "openssl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -307,7 +271,7 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
 
     #[test]
     fn a_non_rsa_certificate_is_refused_at_start() {
-        if !common::have_tool("openssl") {
+        if !have_tool("openssl", "openssl") {
             return;
         }
         let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{have_tool, start, Running};
+use common::{start, Running};
+use netboot_testkit::process::have_tool;
 
 const SIZE: usize = 100_000;
 
@@ -46,7 +47,7 @@ fn request(server: &Running, args: &[&str], path: &str, plain_http: bool) -> (u1
 
 #[test]
 fn files_are_served_whole_over_https_and_http() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = server();
@@ -64,7 +65,7 @@ fn files_are_served_whole_over_https_and_http() {
 
 #[test]
 fn traversal_and_hidden_files_are_refused() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = server();
@@ -96,7 +97,7 @@ fn traversal_and_hidden_files_are_refused() {
 
 #[test]
 fn head_and_conditional_requests() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = server();
@@ -161,7 +162,7 @@ fn head_and_conditional_requests() {
 
 #[test]
 fn range_edge_cases() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = server();
@@ -253,7 +254,7 @@ fn range_edge_cases() {
 
 #[test]
 fn the_ipxe_directory_is_a_second_root() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = start("[https]\nipxe_dir = \"ipxe\"\n\n", &[], |dir| {

@@ -5,10 +5,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{have_tool, identity_query};
+use common::identity_query;
 use netboot_config::{Config, ResolverFallback};
 use netboot_core::{BootDecision, BootRequest, BootResolver, ResolveError, ResolveFuture};
 use netboot_ipxe::fuzzing::assert_safe;
+use netboot_testkit::process::have_tool;
 
 /// Answers only after an hour: longer than any deadline.
 #[derive(Debug)]
@@ -94,7 +95,7 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
 
 #[test]
 fn a_stuck_resolver_gets_the_exit_fallback_within_the_deadline() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let script = decide_with(Arc::new(Stuck), ResolverFallback::Exit);
@@ -107,7 +108,7 @@ fn a_stuck_resolver_gets_the_exit_fallback_within_the_deadline() {
 
 #[test]
 fn a_failing_resolver_gets_the_retry_fallback() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let script = decide_with(Arc::new(Down), ResolverFallback::Retry);

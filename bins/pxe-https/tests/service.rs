@@ -2,12 +2,13 @@
 
 mod common;
 
-use common::{have_tool, identity_query, start, RULES};
+use common::{identity_query, start, RULES};
 use netboot_ipxe::fuzzing::assert_safe;
+use netboot_testkit::process::have_tool;
 
 #[test]
 fn entry_script_calls_back_with_the_identity() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = start(RULES, &[], |_| {});
@@ -22,7 +23,7 @@ fn entry_script_calls_back_with_the_identity() {
 
 #[test]
 fn unknown_machine_exits() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = start(RULES, &[], |_| {});
@@ -41,7 +42,7 @@ fn unknown_machine_exits() {
 
 #[test]
 fn one_required_action_counts_down_then_boots() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = start(RULES, &[], |_| {});
@@ -68,7 +69,7 @@ fn one_required_action_counts_down_then_boots() {
 
 #[test]
 fn several_actions_show_a_menu_with_the_required_one_preselected() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = start(RULES, &[], |_| {});
@@ -96,7 +97,7 @@ fn several_actions_show_a_menu_with_the_required_one_preselected() {
 
 #[test]
 fn malicious_identity_strings_never_reach_the_script() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let server = start(RULES, &[], |_| {});
@@ -159,7 +160,7 @@ fn malicious_identity_strings_never_reach_the_script() {
 
 #[test]
 fn tls_suites_that_modern_ipxe_offers_are_accepted() {
-    if !have_tool("openssl") {
+    if !have_tool("openssl", "openssl") {
         return;
     }
     let server = start(RULES, &[], |_| {});
@@ -188,7 +189,7 @@ fn tls_suites_that_modern_ipxe_offers_are_accepted() {
 
 #[test]
 fn generated_certificate_is_kept_across_restarts() {
-    if !have_tool("curl") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let first = start(RULES, &[], |_| {});

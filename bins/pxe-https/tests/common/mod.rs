@@ -3,51 +3,19 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
-/// True when `tool` can run. Missing tools fail under CI and skip (with a note) elsewhere.
-pub fn have_tool(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok()
-        || Command::new(tool)
-            .arg("version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is required (Debian package in xtask TEST_PACKAGES)"
-        );
-        eprintln!("skipping: {tool} is not installed");
-    }
-    found
-}
+use netboot_testkit::process::{Listening, Service};
 
 /// A running `pxe-https`, killed on drop.
 pub struct Running {
-    child: Child,
+    service: Service,
     pub https: SocketAddr,
     pub http: Option<SocketAddr>,
     pub dir: tempfile::TempDir,
-    pub log: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Running {
@@ -91,7 +59,7 @@ impl Running {
 
     /// Log lines printed so far.
     pub fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+        self.service.drain_log()
     }
 }
 
@@ -116,72 +84,27 @@ pub fn start(config_toml: &str, extra_args: &[&str], prepare: impl FnOnce(&Path)
 
 /// Starts the binary with an existing directory and config.
 pub fn spawn(dir: tempfile::TempDir, config_path: &Path, extra_args: &[&str]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pxe-https"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-https"));
+    command
         .arg("--config")
         .arg(config_path)
         .args(extra_args)
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting pxe-https");
-    let stderr = child.stderr.take().unwrap();
-    let (sender, log) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if sender.send(strip_ansi(&line)).is_err() {
-                break;
-            }
-        }
-    });
-    let mut https = None;
-    let mut http = None;
+        .env("RUST_LOG", "info");
+    let service = Service::spawn("pxe-https", &mut command);
+    let is_https = |l: &Listening| l.label.contains("https");
     let http_expected = !extra_args.contains(&"--no-http");
-    let mut seen = Vec::new();
-    while https.is_none() || (http_expected && http.is_none()) {
-        let Ok(line) = log.recv_timeout(Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!(
-                "pxe-https did not report its listeners; log:\n{}",
-                seen.join("\n")
-            );
-        };
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            let (addr, kind) = rest.split_once(' ').unwrap_or((rest, ""));
-            let addr: SocketAddr = addr.parse().unwrap();
-            if kind.contains("https") {
-                https = Some(addr);
-            } else {
-                http = Some(addr);
-            }
-        }
-        seen.push(line);
-    }
+    let listeners = service
+        .wait_for_listening(Duration::from_secs(60), |found| {
+            found.iter().any(is_https) && (!http_expected || found.iter().any(|l| !is_https(l)))
+        })
+        .unwrap_or_else(|log| panic!("pxe-https did not report its listeners; log:\n{log}"));
+    let first = |https: bool| listeners.iter().find(|l| is_https(l) == https).map(|l| l.addr);
     Running {
-        child,
-        https: https.unwrap(),
-        http,
+        https: first(true).unwrap(),
+        http: first(false),
+        service,
         dir,
-        log,
     }
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A static configuration with three machines: one Required action, a menu, and the rest
