@@ -214,7 +214,9 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
         .args(["-R", "a+rX"])
         .arg(&scratch.0)
         .status()?;
-    let namespaces = NetnsPair::create("nbt", SUBNET)?;
+    // Named after this run, so a second benchmark started meanwhile (by someone else on a
+    // shared machine) does not take them over as leftovers.
+    let namespaces = NetnsPair::create(&format!("nbt{}", std::process::id() % 100_000), SUBNET)?;
     let config = scratch.0.join("pxe-tftp.toml");
     std::fs::write(&config, "[tftp]\nmax_transfers = 4096\n[log]\nlevel = \"warn\"\n")?;
     let mut running = Vec::new();

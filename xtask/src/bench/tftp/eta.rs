@@ -6,14 +6,15 @@ use super::matrix::{unmeasurable, Grants};
 use super::report::Combo;
 use super::Args;
 
-/// Remaining-time estimate: planned bytes per combination at the MB/s seen so far for that
-/// combination (a conservative prior until then), plus the storm.
+/// Remaining-time estimate: the transfers still planned, each at the MB/s seen so far for
+/// that server and combination (else for that combination on any server, else a
+/// conservative prior), plus the storm.
 pub(super) struct Eta {
     pub(super) started: Instant,
-    /// (combination, bytes) still to move.
-    left: Vec<(Combo, u64)>,
-    /// Bytes and seconds seen per combination.
-    seen: Vec<(Combo, u64, Duration)>,
+    /// (server index, combination, bytes) still to move.
+    left: Vec<(usize, Combo, u64)>,
+    /// Bytes and seconds seen per server and combination.
+    seen: Vec<(usize, Combo, u64, Duration)>,
     storms_left: usize,
     storm_each: Duration,
 }
@@ -23,12 +24,12 @@ impl Eta {
         let mut left = Vec::new();
         for &mib in &args.sizes {
             for (c, combo) in combos.iter().enumerate() {
-                let servers = grants
-                    .iter()
-                    .filter(|g| unmeasurable(&g[c], *combo).is_none())
-                    .count();
-                let transfers = servers * args.rounds_for(mib);
-                left.extend(std::iter::repeat_n((*combo, mib << 20), transfers));
+                for (server, grant) in grants.iter().enumerate() {
+                    if unmeasurable(&grant[c], *combo).is_none() {
+                        let rounds = args.rounds_for(mib);
+                        left.extend(std::iter::repeat_n((server, *combo, mib << 20), rounds));
+                    }
+                }
             }
         }
         let storm_bytes = args.storm_clients as u64 * (args.storm_mib << 20);
@@ -42,23 +43,36 @@ impl Eta {
         }
     }
 
-    pub(super) fn done(&mut self, combo: Combo, bytes: u64, took: Duration) {
-        if let Some(i) = self.left.iter().position(|&(c, b)| c == combo && b == bytes) {
-            self.left.swap_remove(i);
-        }
-        match self.seen.iter_mut().find(|(c, _, _)| *c == combo) {
+    /// One transfer of `server` took `took`.
+    pub(super) fn done(&mut self, server: usize, combo: Combo, bytes: u64, took: Duration) {
+        self.skip(server, combo, bytes);
+        match self
+            .seen
+            .iter_mut()
+            .find(|(s, c, _, _)| *s == server && *c == combo)
+        {
             Some(seen) => {
-                seen.1 += bytes;
-                seen.2 += took;
+                seen.2 += bytes;
+                seen.3 += took;
             }
-            None => self.seen.push((combo, bytes, took)),
+            None => self.seen.push((server, combo, bytes, took)),
         }
     }
 
-    pub(super) fn skip(&mut self, combo: Combo, bytes: u64) {
-        if let Some(i) = self.left.iter().position(|&(c, b)| c == combo && b == bytes) {
+    /// One planned transfer will not run.
+    pub(super) fn skip(&mut self, server: usize, combo: Combo, bytes: u64) {
+        if let Some(i) = self
+            .left
+            .iter()
+            .position(|&(s, c, b)| s == server && c == combo && b == bytes)
+        {
             self.left.swap_remove(i);
         }
+    }
+
+    /// No further transfer of `server` with `combo` will run.
+    pub(super) fn drop_all(&mut self, server: usize, combo: Combo) {
+        self.left.retain(|&(s, c, _)| !(s == server && c == combo));
     }
 
     pub(super) fn storm_done(&mut self, took: Duration) -> Duration {
@@ -68,15 +82,23 @@ impl Eta {
     }
 
     pub(super) fn remaining(&self) -> Duration {
+        let rate = |seen: &[&(usize, Combo, u64, Duration)]| {
+            let bytes: u64 = seen.iter().map(|s| s.2).sum();
+            let took: Duration = seen.iter().map(|s| s.3).sum();
+            (!seen.is_empty()).then(|| bytes as f64 / took.as_secs_f64().max(1e-3))
+        };
         let transfers: f64 = self
             .left
             .iter()
-            .map(|&(combo, bytes)| {
-                let rate = self
+            .map(|&(server, combo, bytes)| {
+                let own: Vec<_> = self
                     .seen
                     .iter()
-                    .find(|(c, _, _)| *c == combo)
-                    .map(|(_, b, t)| *b as f64 / t.as_secs_f64().max(1e-3))
+                    .filter(|s| s.0 == server && s.1 == combo)
+                    .collect();
+                let any: Vec<_> = self.seen.iter().filter(|s| s.1 == combo).collect();
+                let rate = rate(&own)
+                    .or_else(|| rate(&any))
                     .unwrap_or_else(|| prior_rate(combo));
                 // Plus the per-transfer overhead (CPU sampling, forked servers exiting).
                 bytes as f64 / rate + 0.15

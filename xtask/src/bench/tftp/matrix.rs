@@ -123,7 +123,7 @@ pub(super) fn single_client_matrix(
                     continue;
                 }
                 if stalled[c][i].is_some() {
-                    eta.skip(*combo, bytes);
+                    eta.skip(i, *combo, bytes);
                     continue;
                 }
                 let r = &running[i];
@@ -144,16 +144,18 @@ pub(super) fn single_client_matrix(
                 let cpu = r.cpu_seconds()? - cpu_before;
                 let s = &mut samples[c][i];
                 s.timeouts += outcome.timeouts;
-                eta.done(*combo, bytes, outcome.elapsed);
+                eta.done(i, *combo, bytes, outcome.elapsed);
                 if outcome.ok {
                     let mbps = bytes as f64 / outcome.elapsed.as_secs_f64() / 1e6;
                     s.mbps.push(mbps);
                     s.cpu_per_gib.push(cpu / (bytes as f64 / f64::from(1u32 << 30)));
                     if mbps < STALLED_MBPS && outcome.timeouts > 0 {
                         stalled[c][i] = Some(mib);
+                        eta.drop_all(i, *combo);
                     }
                 } else {
                     stalled[c][i] = Some(mib);
+                    eta.drop_all(i, *combo);
                     let last = clients::tail(&outcome.output);
                     eprintln!(
                         "  {} {mib} MiB bs{} w{} failed after {:.1} s: {last}",
