@@ -2,11 +2,13 @@
 //! stops cleanly on SIGTERM; refuses to start without the iPXE boot programs.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use netboot_testkit::process::{terminate, Service};
 
 /// Bounded waits: a hung server fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(30);
@@ -48,53 +50,25 @@ fn fake_ipxe_dir(dir: &Path) -> std::path::PathBuf {
     ipxe
 }
 
-/// Reads stderr until `count` "listening on" lines arrived; returns them.
-fn listening_lines(child: &mut Child, count: usize) -> Vec<String> {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        // Keep draining after the test stopped listening: a closed pipe would fail the
-        // server's later log writes.
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut found = Vec::new();
-    while found.len() < count {
-        let line = rx
-            .recv_timeout(WAIT)
-            .expect("pxe-server logged fewer `listening on` lines than expected");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            found.push(rest.to_owned());
-        }
-    }
-    found
-}
-
 #[test]
 fn serves_all_three_roles_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let ipxe = fake_ipxe_dir(dir.path());
     let config = write_config(dir.path(), &ipxe);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
-        .arg("--config")
-        .arg(&config)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-server"));
+    command.arg("--config").arg(&config);
+    let mut server = Service::spawn("pxe-server", &mut command);
     // proxyDHCP (dhcp + pxe boot server), TFTP, HTTPS and plain HTTP.
-    let lines = listening_lines(&mut child, 5);
-    let http_line = lines
+    let listeners = server.listening(5, WAIT);
+    let labels: Vec<&str> = listeners.iter().map(|l| l.label.as_str()).collect();
+    let http = listeners
         .iter()
-        .find(|l| l.contains("(http)"))
-        .expect("an http listener");
-    let http: SocketAddr = http_line.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(lines.iter().any(|l| l.contains("dhcp")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("pxe boot server")), "{lines:?}");
-    assert!(lines.iter().any(|l| l.contains("(https)")), "{lines:?}");
+        .find(|l| l.label.contains("(http)"))
+        .expect("an http listener")
+        .addr;
+    assert!(labels.iter().any(|l| l.contains("dhcp")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("pxe boot server")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("(https)")), "{labels:?}");
 
     let mut stream = TcpStream::connect_timeout(&http, WAIT).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -108,17 +82,7 @@ fn serves_all_three_roles_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("#!ipxe"), "{response}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait()).unwrap());
-    let exit = rx
-        .recv_timeout(WAIT)
-        .expect("pxe-server did not stop after SIGTERM")
-        .unwrap();
+    let exit = server.terminate(WAIT);
     assert!(exit.success(), "{exit}");
 }
 
@@ -193,16 +157,6 @@ fn a_closed_log_pipe_does_not_take_the_server_down() {
         .recv_timeout(WAIT)
         .expect("pxe-server did not log that it is listening");
     // Shutting down logs into the closed pipe; the server must still exit cleanly.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait()).unwrap());
-    let exit = rx
-        .recv_timeout(WAIT)
-        .expect("pxe-server did not stop after SIGTERM")
-        .unwrap();
+    let exit = terminate(&mut child, "pxe-server", WAIT);
     assert!(exit.success(), "{exit}");
 }
