@@ -6,16 +6,15 @@
 //! The binaries are the workspace's own debug builds next to this test; the test runs
 //! `cargo build` for them first so it never exercises a stale build.
 
-use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
 use netboot_records::Store;
+use netboot_testkit::process::{have_tool, skip_or_fail, Service};
 
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 const MAC_TEXT: &str = "52:54:00:12:34:56";
@@ -67,59 +66,12 @@ fn binary(name: &str) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// A running service, killed on drop; its stderr lines arrive on `log`.
-struct Service {
-    child: Child,
-    log: mpsc::Receiver<String>,
-    name: &'static str,
-}
-
-impl Service {
-    fn start(name: &'static str, binary: &Path, config: &Path) -> Self {
-        let mut child = Command::new(binary)
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let stderr = child.stderr.take().unwrap();
-        let (tx, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("{name}: {line}");
-                let _ = tx.send(line);
-            }
-        });
-        Self { child, log, name }
-    }
-
-    /// The addresses in `listening on <addr>` lines, until `count` were seen.
-    fn listening(&self, count: usize) -> Vec<(SocketAddr, String)> {
-        let mut found = Vec::new();
-        let deadline = Instant::now() + WAIT;
-        while found.len() < count {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .log
-                .recv_timeout(remaining)
-                .unwrap_or_else(|_| panic!("{} did not start", self.name));
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                found.push((addr, rest.to_string()));
-            }
-        }
-        found
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts one of the service binaries with the shared config, its log copied to the test's
+/// stderr.
+fn start(name: &str, binary: &Path, config: &Path) -> Service {
+    let mut command = Command::new(binary);
+    command.arg("--config").arg(config).env("RUST_LOG", "info");
+    Service::spawn_echoing(name, &mut command)
 }
 
 fn curl(args: &[&str]) -> (String, Vec<u8>) {
@@ -194,21 +146,15 @@ async fn wait_for_events(store: &Store, count: usize) {
     }
 }
 
-fn missing(what: &str) -> bool {
-    assert!(std::env::var_os("CI").is_none(), "{what}");
-    eprintln!("skipping: {what}");
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_boot_through_the_real_binaries_records_one_timeline() {
     let (Some(proxy_bin), Some(tftp_bin), Some(https_bin)) =
         (binary("pxe-proxy"), binary("pxe-tftp"), binary("pxe-https"))
     else {
-        missing("pxe-proxy, pxe-tftp and pxe-https are not built (cargo build -p pxe-proxy -p pxe-tftp -p pxe-https)");
+        skip_or_fail("pxe-proxy, pxe-tftp and pxe-https are not built (cargo build -p pxe-proxy -p pxe-tftp -p pxe-https)");
         return;
     };
-    if Command::new("curl").arg("--version").output().is_err() && missing("curl is not installed") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -261,32 +207,32 @@ ipxe_dir = ""
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();
 
-    let proxy = Service::start("pxe-proxy", &proxy_bin, &config_path);
-    let proxy_ports = proxy.listening(2);
+    let proxy = start("pxe-proxy", &proxy_bin, &config_path);
+    let proxy_ports = proxy.listening(2, WAIT);
     let dhcp = proxy_ports
         .iter()
-        .find(|(_, text)| text.contains("(dhcp"))
+        .find(|l| l.label.contains("(dhcp"))
         .unwrap()
-        .0;
+        .addr;
     let pxe = proxy_ports
         .iter()
-        .find(|(_, text)| !text.contains("(dhcp"))
+        .find(|l| !l.label.contains("(dhcp"))
         .unwrap()
-        .0;
-    let tftp = Service::start("pxe-tftp", &tftp_bin, &config_path);
-    let tftp_addr = tftp.listening(1)[0].0;
-    let https = Service::start("pxe-https", &https_bin, &config_path);
-    let https_ports = https.listening(2);
+        .addr;
+    let tftp = start("pxe-tftp", &tftp_bin, &config_path);
+    let tftp_addr = tftp.listening(1, WAIT)[0].addr;
+    let https = start("pxe-https", &https_bin, &config_path);
+    let https_ports = https.listening(2, WAIT);
     let https_addr = https_ports
         .iter()
-        .find(|(_, text)| text.contains("(https)"))
+        .find(|l| l.label.contains("(https)"))
         .unwrap()
-        .0;
+        .addr;
     let http_addr = https_ports
         .iter()
-        .find(|(_, text)| text.contains("(http)"))
+        .find(|l| l.label.contains("(http)"))
         .unwrap()
-        .0;
+        .addr;
     let store = Store::open_sqlite(&dir.path().join("records.db"), Duration::from_secs(5))
         .await
         .unwrap();
@@ -421,10 +367,10 @@ ipxe_dir = ""
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_database_never_stops_a_boot_and_losses_are_counted() {
     let Some(https_bin) = binary("pxe-https") else {
-        missing("pxe-https is not built (cargo build -p pxe-https)");
+        skip_or_fail("pxe-https is not built (cargo build -p pxe-https)");
         return;
     };
-    if Command::new("curl").arg("--version").output().is_err() && missing("curl is not installed") {
+    if !have_tool("curl", "curl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -465,18 +411,18 @@ ipxe_dir = ""
     );
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();
-    let https = Service::start("pxe-https", &https_bin, &config_path);
-    let listening = https.listening(2);
+    let https = start("pxe-https", &https_bin, &config_path);
+    let listening = https.listening(2, WAIT);
     let addr = listening
         .iter()
-        .find(|(_, text)| text.contains("(https)"))
+        .find(|l| l.label.contains("(https)"))
         .unwrap()
-        .0;
+        .addr;
     let admin = listening
         .iter()
-        .find(|(_, text)| text.contains("(admin)"))
+        .find(|l| l.label.contains("(admin)"))
         .expect("the [admin] listen listener")
-        .0;
+        .addr;
 
     // Clients boot as if records were off.
     for _ in 0..3 {
