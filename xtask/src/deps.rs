@@ -23,6 +23,10 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("busybox", "busybox tftp client for pxe-tftp integration tests"),
     ("iproute2", "network namespaces for integration tests"),
     (
+        "nftables",
+        "kernel packet loss on the veth link of the pxe-tftp namespace tests",
+    ),
+    (
         "freetds-bin",
         "tsql, an independent TDS client checked against the TDS test endpoint",
     ),

@@ -3,6 +3,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod clients;
+pub mod netns;
+pub mod relay;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
