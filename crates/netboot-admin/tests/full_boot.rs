@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
 use netboot_records::Store;
+use netboot_testkit::net::unused_loopback_port;
 use netboot_testkit::process::{have_tool, skip_or_fail, Service};
 
 const MAC: [u8; 6] = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -376,11 +377,7 @@ async fn unreachable_database_never_stops_a_boot_and_losses_are_counted() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("files")).unwrap();
     // A loopback port nobody listens on: every connection attempt is refused.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = unused_loopback_port();
     let config = format!(
         r#"
 [records]

@@ -8,15 +8,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use netboot_config::Config;
 use netboot_records::{Recorder, RecorderOptions, StoreSource};
+use netboot_testkit::net::unused_loopback_port;
 use support::events::{full_boot, mac};
 
 /// A PostgreSQL URL on a loopback port nobody listens on.
 fn unreachable_config() -> Arc<Config> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = unused_loopback_port();
     let text = format!(
         "[records]\nenabled = true\ndatabase = \"postgres://netboot@127.0.0.1:{port}/records\"\nconnect_timeout_secs = 1\n"
     );

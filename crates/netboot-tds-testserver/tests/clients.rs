@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use futures::TryStreamExt;
 use netboot_tds_testserver::{Credentials, TdsTestServer};
+use netboot_testkit::process::have_tool;
 use tiberius::{Client, Config, Query, QueryItem};
 use tokio::net::TcpStream;
 use tokio_util::compat::TokioAsyncWriteCompatExt;
@@ -124,11 +125,7 @@ async fn wrong_password_is_refused() {
 /// FreeTDS, a C implementation written without our code in view, must log in and read rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freetds_tsql_reads_the_fixture() {
-    if Command::new("tsql").arg("-C").output().is_err() {
-        if std::env::var_os("CI").is_some() {
-            panic!("tsql (Debian package freetds-bin) is required in CI");
-        }
-        eprintln!("skipping: tsql not installed (apt-get install freetds-bin)");
+    if !have_tool("tsql", "freetds-bin") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -4,6 +4,7 @@
 //! - [`golden`]: compare output with committed files, rewrite them with `UPDATE_GOLDEN=1`;
 //! - [`pcap`]: read the UDP datagrams of the firmware captures in `testdata/pcap/`;
 //! - [`link`]: a seeded lossy, duplicating, reordering datagram link in virtual time;
+//! - [`net`]: loopback ports for tests;
 //! - [`process`]: spawn a real binary, learn its ports from its `listening on` log lines,
 //!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`).
 //!
@@ -12,6 +13,7 @@
 
 pub mod golden;
 pub mod link;
+pub mod net;
 pub mod pcap;
 pub mod process;
 

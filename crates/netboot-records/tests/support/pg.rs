@@ -1,9 +1,11 @@
 //! A private PostgreSQL server for tests: `initdb` into a temporary directory, listen on a
 //! free loopback port (and a socket inside that directory), stop and delete on drop.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use netboot_testkit::net::unused_loopback_port;
+use netboot_testkit::process::{running_as_root, skip_or_fail};
 
 /// A running throw-away PostgreSQL server.
 pub struct PgServer {
@@ -23,20 +25,13 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
-}
-
 impl PgServer {
     /// Starts a server, or explains why it cannot: `Err` when the tools are missing (the caller
     /// fails under `CI` and skips otherwise).
     pub fn start() -> Result<Self, String> {
         let bin = find_bin().ok_or("PostgreSQL server binaries not found (apt-get install postgresql)")?;
         // initdb refuses to run as root; run the server as the `postgres` user then.
-        let as_postgres_user = is_root();
+        let as_postgres_user = running_as_root();
         let dir = tempfile::Builder::new()
             .prefix("netboot-pg-")
             .tempdir()
@@ -51,10 +46,7 @@ impl PgServer {
                 return Err("chown of the data directory to postgres failed (no postgres user?)".into());
             }
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = unused_loopback_port();
         let server = Self {
             bin,
             dir,
@@ -169,9 +161,8 @@ impl Drop for PgServer {
 pub fn start_or_skip() -> Option<PgServer> {
     match PgServer::start() {
         Ok(server) => Some(server),
-        Err(reason) if std::env::var_os("CI").is_some() => panic!("PostgreSQL test server: {reason}"),
         Err(reason) => {
-            eprintln!("skipping PostgreSQL tests: {reason}");
+            skip_or_fail(&format!("PostgreSQL test server: {reason}"));
             None
         }
     }

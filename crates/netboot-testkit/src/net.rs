@@ -1,0 +1,26 @@
+//! Loopback addresses for tests.
+
+use std::net::TcpListener;
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now: connections to it are refused,
+/// or a server started by the test can bind it. The port was free when this returned; another
+/// process could take it later, which on a test machine's loopback is rare enough.
+pub fn unused_loopback_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("binding an ephemeral loopback port")
+        .port()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unused_loopback_port;
+
+    #[test]
+    fn nothing_listens_on_the_port() {
+        let port = unused_loopback_port();
+        assert_ne!(port, 0);
+        let refused = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    }
+}
