@@ -5,6 +5,7 @@
 //! - [`pcap`]: read the UDP datagrams of the firmware captures in `testdata/pcap/`;
 //! - [`link`]: a seeded lossy, duplicating, reordering datagram link in virtual time;
 //! - [`net`]: loopback ports for tests;
+//! - [`netns`]: a pair of network namespaces joined by a veth link, removed on drop;
 //! - [`process`]: spawn a real binary, learn its ports from its `listening on` log lines,
 //!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`).
 //!
@@ -14,6 +15,7 @@
 pub mod golden;
 pub mod link;
 pub mod net;
+pub mod netns;
 pub mod pcap;
 pub mod process;
 

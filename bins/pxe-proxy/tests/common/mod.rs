@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
+use netboot_testkit::netns;
 use netboot_testkit::process::{Listening, Service};
 
 /// Upper bound on waiting for a reply or a log line, so a broken server fails the test
@@ -34,11 +35,7 @@ impl Proxy {
         std::fs::write(&path, config).unwrap();
         let binary = env!("CARGO_BIN_EXE_pxe-proxy");
         let mut command = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, binary]);
-                c
-            }
+            Some(ns) => netns::command(ns, binary),
             None => Command::new(binary),
         };
         command.arg("--config").arg(&path).env("RUST_LOG", "debug");
