@@ -191,6 +191,9 @@ pub(super) struct StormRow {
     pub(super) failures: usize,
     pub(super) timeouts: u64,
     pub(super) peak_rss_kib: u64,
+    /// Server CPU seconds over the storm (with 200 clients on two cores the wall time is
+    /// mostly the clients'; this is what the server itself spent).
+    pub(super) cpu_seconds: f64,
 }
 
 /// The storm for every server.
@@ -215,6 +218,7 @@ impl StormTable {
             "failures",
             "client timeouts",
             "peak RSS MiB",
+            "server CPU s",
         ]
         .map(str::to_owned)
         .to_vec();
@@ -229,6 +233,7 @@ impl StormTable {
                     r.failures.to_string(),
                     r.timeouts.to_string(),
                     format!("{:.1}", r.peak_rss_kib as f64 / 1024.0),
+                    format!("{:.1}", r.cpu_seconds),
                 ]
             })
             .collect();
@@ -236,7 +241,7 @@ impl StormTable {
             title: format!(
                 "storm: {} atftp clients fetch {} MiB at once, blksize 1468, lock-step; wall = first \
                  start to last exit; client timeouts = atftp retransmission timer expiries (5 s each); \
-                 RSS summed over the server's processes",
+                 RSS summed over the server's processes; server CPU = its cgroup's CPU time over the storm",
                 self.clients, self.mib
             ),
             header,
@@ -461,4 +466,135 @@ pub(super) fn goals(tables: &[SizeTable], storm: Option<&StormTable>) -> Vec<Goa
         }),
     ));
     goals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(mbps: f64, cpu_per_gib: f64) -> Cell {
+        Cell::Measured {
+            mbps,
+            cpu_per_gib,
+            rounds: 3,
+            failures: 0,
+            timeouts: 0,
+        }
+    }
+
+    fn table() -> SizeTable {
+        let combo = |blksize, window| Combo { blksize, window };
+        let no_window = Cell::Granted(Grant {
+            blksize: 1468,
+            window: 1,
+        });
+        SizeTable {
+            mib: 64,
+            rounds: 3,
+            servers: vec![Server::PxeTftp, Server::TftpdHpa, Server::Atftpd],
+            rows: vec![
+                (
+                    combo(1468, 1),
+                    vec![measured(100.0, 2.0), measured(90.0, 5.0), measured(80.0, 6.0)],
+                    None,
+                ),
+                (
+                    combo(1468, 16),
+                    vec![measured(300.0, 1.0), no_window.clone(), measured(100.0, 4.0)],
+                    Some(Limit {
+                        plain: 200.0,
+                        gso: 400.0,
+                    }),
+                ),
+                (
+                    combo(1468, 64),
+                    vec![measured(300.0, 1.0), no_window, measured(250.0, 4.0)],
+                    Some(Limit {
+                        plain: 200.0,
+                        gso: 330.0,
+                    }),
+                ),
+            ],
+        }
+    }
+
+    fn verdict<'a>(goals: &'a [Goal], statement: &str) -> &'a Goal {
+        goals
+            .iter()
+            .find(|g| g.statement == statement)
+            .unwrap_or_else(|| panic!("no goal {statement:?}"))
+    }
+
+    #[test]
+    fn goals_follow_the_figures() {
+        let storm = StormTable {
+            clients: 200,
+            mib: 16,
+            rows: vec![
+                StormRow {
+                    server: Server::PxeTftp,
+                    wall_seconds: 10.0,
+                    failures: 0,
+                    timeouts: 2,
+                    peak_rss_kib: 20 << 10,
+                    cpu_seconds: 3.0,
+                },
+                StormRow {
+                    server: Server::Dnsmasq,
+                    wall_seconds: 20.0,
+                    failures: 0,
+                    timeouts: 0,
+                    peak_rss_kib: 5 << 10,
+                    cpu_seconds: 9.0,
+                },
+            ],
+        };
+        let goals = goals(&[table()], Some(&storm));
+        let pass = |s: &str| verdict(&goals, s).pass;
+        assert_eq!(
+            pass("lock-step (w1, blksize 1468) throughput ≥ tftpd-hpa's"),
+            Some(true)
+        );
+        assert_eq!(
+            pass("lock-step (w1, blksize 1468) CPU/GiB ≤ ½ tftpd-hpa's"),
+            Some(true)
+        );
+        assert_eq!(pass("w16 (blksize 1468) throughput ≥ 1.5× atftpd's"), Some(true));
+        // 300 of the GSO sender's 400 MB/s is 75%.
+        assert_eq!(
+            pass("w16 (blksize 1468) throughput ≥ 85% of the ping-pong limit"),
+            Some(false)
+        );
+        assert_eq!(pass("w64 (blksize 1468) throughput ≥ 1.5× atftpd's"), Some(false));
+        assert_eq!(
+            pass("w64 (blksize 1468) throughput ≥ 85% of the ping-pong limit"),
+            Some(true)
+        );
+        assert_eq!(pass("storm wall time ≤ 0.7× dnsmasq's"), Some(true));
+        assert_eq!(pass("storm: 0 client timeouts"), Some(false));
+        assert_eq!(pass("storm: peak RSS < 64 MiB"), Some(true));
+    }
+
+    #[test]
+    fn goals_without_figures_are_not_judged() {
+        let goals = goals(&[], None);
+        assert!(
+            goals.iter().all(|g| g.pass.is_none()),
+            "nothing measured, nothing judged"
+        );
+    }
+
+    #[test]
+    fn a_peer_granting_less_shows_what_it_grants_and_no_ratio() {
+        let text = table().table().text();
+        let row = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("1468      16"))
+            .unwrap();
+        assert!(row.contains("n/a (grants w1)"), "{row}");
+        assert!(row.contains("x3.00 · x0.25"), "ratio against atftpd: {row}");
+        assert!(row.contains("75%"), "share of the limit: {row}");
+        let markdown = table().table().markdown();
+        assert_eq!(markdown.lines().filter(|l| l.starts_with("| 1468 |")).count(), 3);
+    }
 }

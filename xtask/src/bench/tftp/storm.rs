@@ -71,10 +71,14 @@ fn storm(r: &Running, ns: &NetnsPair, file: &str, mib: u64, clients: usize, logs
     let fetches = vec![fetch; clients];
     // A client slower than 10 MB/s of the storm's total has failed.
     let deadline = Duration::from_secs(60) + Duration::from_secs(clients as u64 * (mib << 20) / 10_000_000);
+    let cpu_before = r.cpu_seconds()?;
     let outcomes = clients::run_clients(&ns.client, &fetches, false, deadline, logs);
     stop.store(true, Ordering::Relaxed);
     let _ = sampler.join();
     let outcomes = outcomes?;
+    // Let forked transfer processes finish exiting.
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu_seconds = r.cpu_seconds()? - cpu_before;
     let wall = outcomes.iter().map(|o| o.elapsed).max().unwrap_or_default();
     Ok(StormRow {
         server: r.server,
@@ -82,5 +86,6 @@ fn storm(r: &Running, ns: &NetnsPair, file: &str, mib: u64, clients: usize, logs
         failures: outcomes.iter().filter(|o| !o.ok).count(),
         timeouts: outcomes.iter().map(|o| o.timeouts).sum(),
         peak_rss_kib: peak.load(Ordering::Relaxed),
+        cpu_seconds,
     })
 }
