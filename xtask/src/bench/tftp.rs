@@ -13,8 +13,8 @@
 //!   between servers, and their order flips every round, so background load hits all alike;
 //!   medians are reported with ratios of pxe-tftp against each peer. Sizes of 256 MiB and
 //!   more run `--large-rounds` rounds (default 2) to keep the default run bounded, and a
-//!   server/combination that stalls (under 5 MB/s with client timeouts, or fails) is not
-//!   measured again in later rounds or at larger sizes.
+//!   server/combination that stalls (spends half its time in client timeouts, or fails) is
+//!   not measured again in later rounds or at larger sizes.
 //! - Ping-pong limit: a bare UDP sender/receiver pair in the same namespaces moving 1468-byte
 //!   datagrams in windows of 16 and 64 (see `pingpong.rs`), measured in the same rounds;
 //!   pxe-tftp's windowed figures at blksize 1468 are shown as a share of it.

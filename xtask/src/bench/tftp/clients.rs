@@ -20,6 +20,9 @@ use anyhow::{bail, Context, Result};
 use super::servers::Server;
 use super::{interrupted, SERVER_IP};
 
+/// atftp's retransmission timeout (its default; the benchmark does not change it).
+pub(super) const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The line atftp prints each time its retransmission timer expires.
 const TIMEOUT_LINE: &str = "timeout: retrying";
 

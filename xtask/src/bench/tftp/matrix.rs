@@ -77,10 +77,13 @@ pub(super) fn unmeasurable(grant: &std::result::Result<Grant, String>, combo: Co
     }
 }
 
-/// Below this many MB/s with client timeouts, a transfer has stalled: a server/combination
-/// that stalls once is not measured again (later rounds or larger files), which keeps the run
-/// bounded where every round would crawl through 5-second client timeouts.
-const STALLED_MBPS: f64 = 5.0;
+/// A transfer that spent at least half its time waiting out client timeouts (or failed) has
+/// stalled: a server/combination that stalls once is not measured again (later rounds or
+/// larger files), which keeps the run bounded where every round would crawl through
+/// 5-second client timeouts. One timeout in an otherwise quick transfer is not a stall.
+fn stalled_in_timeouts(timeouts: u64, elapsed: Duration) -> bool {
+    clients::CLIENT_TIMEOUT * u32::try_from(timeouts).unwrap_or(u32::MAX) * 2 >= elapsed
+}
 
 /// Per combination and server: the file size (MiB) at which it stalled or failed.
 pub(super) type Stalled = Vec<Vec<Option<u64>>>;
@@ -149,7 +152,7 @@ pub(super) fn single_client_matrix(
                     let mbps = bytes as f64 / outcome.elapsed.as_secs_f64() / 1e6;
                     s.mbps.push(mbps);
                     s.cpu_per_gib.push(cpu / (bytes as f64 / f64::from(1u32 << 30)));
-                    if mbps < STALLED_MBPS && outcome.timeouts > 0 {
+                    if stalled_in_timeouts(outcome.timeouts, outcome.elapsed) {
                         stalled[c][i] = Some(mib);
                         eta.drop_all(i, *combo);
                     }
@@ -241,5 +244,18 @@ fn median(values: &[f64]) -> f64 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stall_is_mostly_time_spent_in_client_timeouts() {
+        assert!(!stalled_in_timeouts(0, Duration::from_secs(1)));
+        assert!(!stalled_in_timeouts(1, Duration::from_secs(19)));
+        assert!(stalled_in_timeouts(7, Duration::from_secs(63)));
+        assert!(stalled_in_timeouts(3, Duration::from_secs(18)));
     }
 }
