@@ -30,11 +30,10 @@ const LOSS_PERCENT: u32 = 3;
 const CLIENT_TIMEOUT_SECS: u32 = 45;
 /// Size of the files fetched by tftp-hpa and curl: a few MiB, odd so the last block is short.
 const FILE_BYTES: usize = 2 * 1024 * 1024 + 4097;
-/// atftp recovers from a lost ACK only through its own 1 s timer (see
-/// [`support::clients::atftp`]), so each loss costs it a second or two: smaller files keep the
-/// test bounded.
+/// atftp runs with the `timeout 2` option (see [`support::clients::atftp`]), so every loss the
+/// server repairs costs it up to two seconds: smaller files keep the test bounded.
 const ATFTP_LOCKSTEP_BYTES: usize = 128 * 1024 + 4097;
-/// A window loses at most one round trip per loss, so the windowed atftp gets more.
+/// Sixteen blocks per round trip make losses rarer per byte, so the windowed atftp gets more.
 const ATFTP_WINDOWED_BYTES: usize = 1024 * 1024 + 4097;
 
 /// Loss for packets arriving on `dev`. Dropping on arrival is what a lossy wire looks like to
@@ -149,6 +148,8 @@ fn run_concurrently(transfers: Vec<Transfer>) {
     assert!(failures.is_empty(), "failed transfers:\n{}", failures.join("\n"));
 }
 
+/// The server started with `extra` arguments in namespaces named after `tag`, on test subnet
+/// `subnet`, serving every client at once over the impaired link.
 fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
     if !netns::can_run() {
         return;
@@ -211,7 +212,10 @@ fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
     assert!(lost_data > 0, "no packet toward the client was dropped");
     assert!(lost_acks > 0, "no packet toward the server was dropped");
     assert!(relayed.duplicated > 0, "the relay duplicated nothing");
-    assert!(relayed.delayed > 0, "the relay reordered nothing");
+    assert!(
+        relayed.delayed > 0,
+        "the relay delayed nothing, so nothing was reordered"
+    );
 }
 
 #[test]

@@ -29,17 +29,17 @@ pub fn tftp_hpa(mut command: Command, server: SocketAddr, name: &str, out: &Path
 }
 
 /// atftp option making the server retransmit less often than atftp's 1 s timer fires (see
-/// [`atftp`]); without it a lost atftp ACK stalls the transfer until the server gives up.
+/// [`atftp`]); without it two lost ACKs in a row stall the transfer until the server gives up.
 pub const ATFTP_OUTLASTING_TIMEOUT: &str = "timeout 2";
 
 /// atftp fetching `name` into `out`, asking for `options` (e.g. `"windowsize 16"`).
 /// `command` comes from [`bounded`] with tool `atftp`.
 ///
-/// The client's own retransmission timer is set to 1 s (default 5 s). atftp 0.8 ignores
-/// repeats of blocks it already holds instead of acknowledging them again, and restarts that
-/// timer on every packet, so when one of its ACKs is lost only the timer repairs the transfer,
-/// and only if the server stays silent longer than it: on a lossy link ask for the `timeout`
-/// option ([`ATFTP_OUTLASTING_TIMEOUT`]).
+/// The client's own retransmission timer is set to 1 s (default 5 s). atftp 0.8 answers the
+/// first repeat of a block it already holds with one extra ACK, ignores further repeats and
+/// restarts that timer on every packet: when an ACK and its extra ACK are both lost, only the
+/// timer repairs the transfer, and only if the server stays silent longer than it. On a lossy
+/// link ask for the `timeout` option ([`ATFTP_OUTLASTING_TIMEOUT`]).
 pub fn atftp(mut command: Command, server: SocketAddr, name: &str, out: &Path, options: &[&str]) -> Command {
     command
         .args([
