@@ -56,7 +56,7 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
     let packet_room = transfer.max_packet_len();
     let mut out = vec![0u8; batch_capacity + packet_room];
     let mut gso = true;
-    let mut incoming = vec![0u8; crate::transfer_socket::SPARE_LEN];
+    let mut incoming = vec![0u8; 1024];
     // One timer, re-armed only when it fires or must fire sooner: every ACK pushes the
     // transfer's deadline later, and moving a tokio timer per block costs more than waking
     // once per timeout period to find the deadline has moved.

@@ -1,52 +1,25 @@
-//! A transfer's own UDP socket, driven with readiness managed here rather than by
-//! `tokio::net::UdpSocket`, to spend as few system calls and wake-ups per block as possible:
+//! A transfer's own UDP socket, registered with the runtime for readability only.
 //!
-//! - it is registered for readability only: every send frees socket buffer space a moment
-//!   later, and with writability registered that edge would wake the worker once per block
-//!   for nothing;
-//! - datagrams are received with `recvmmsg` into a few slots; when the kernel hands over fewer
-//!   than there are slots, the queue was empty at that instant, so the readiness is cleared
-//!   without the `recvfrom` that would only return `EAGAIN`. A datagram arriving after that
-//!   instant raises a new edge, so none is ever left unnoticed.
+//! `tokio::net::UdpSocket` registers for writability too. Every datagram sent frees socket
+//! buffer space a moment later, which raises a writable edge, so a lock-step transfer's
+//! worker was woken once per block for nothing (an `epoll_wait` and a context switch per
+//! block). Sends go straight to the non-blocking socket; only when the kernel has no buffer
+//! space does a send register for writability, on a duplicate of the descriptor, and wait.
+//!
+//! Receiving keeps tokio's readiness rule: readiness is cleared only by a receive that found
+//! the queue empty, so no datagram is ever left unnoticed. (Receiving with `recvmmsg` and
+//! treating a short batch as "drained" saves that probing receive, but measured slower: its
+//! extra attempt per call costs more than the `recvfrom` it saves, most of all in a storm.)
 
-use std::cell::RefCell;
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 
-use nix::sys::socket::{MultiHeaders, SockaddrStorage};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-
-/// Datagrams fetched by one `recvmmsg`: the caller's buffer plus this many spare slots.
-const SPARE_SLOTS: usize = 3;
-/// Size of a spare slot. Read transfers only ever receive ACKs and ERRORs, which fit; callers
-/// with larger buffers (uploads) receive one datagram per call instead.
-pub(crate) const SPARE_LEN: usize = 1024;
-
-thread_local! {
-    /// `recvmmsg` headers, one set per worker thread: they hold raw pointers, so they cannot
-    /// live in a transfer (which must be `Send`), and they are only borrowed inside one
-    /// synchronous call.
-    static HEADERS: RefCell<MultiHeaders<SockaddrStorage>> =
-        RefCell::new(MultiHeaders::preallocate(1 + SPARE_SLOTS, None));
-}
-
-#[derive(Clone, Copy)]
-struct Spare {
-    len: usize,
-    from: SocketAddr,
-    bytes: [u8; SPARE_LEN],
-}
 
 /// A transfer's own socket (one per transfer, as RFC 1350's transfer IDs ask).
 pub(crate) struct TransferSocket {
     fd: AsyncFd<UdpSocket>,
-    /// Datagrams received ahead of the caller's asking, allocated once per transfer.
-    spare: Box<[Spare; SPARE_SLOTS]>,
-    /// `spare[next..queued]` are waiting to be returned.
-    next: usize,
-    queued: usize,
 }
 
 impl TransferSocket {
@@ -56,15 +29,6 @@ impl TransferSocket {
         socket.set_nonblocking(true)?;
         Ok(Self {
             fd: register(socket, Interest::READABLE)?,
-            spare: Box::new(
-                [Spare {
-                    len: 0,
-                    from: SocketAddr::from(([0, 0, 0, 0], 0)),
-                    bytes: [0; SPARE_LEN],
-                }; SPARE_SLOTS],
-            ),
-            next: 0,
-            queued: 0,
         })
     }
 
@@ -97,79 +61,15 @@ impl TransferSocket {
     }
 
     /// Receives the next datagram into `buf` (truncated to it) and says who sent it.
-    pub(crate) async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        if self.next < self.queued {
-            let spare = &self.spare[self.next];
-            self.next += 1;
-            let len = spare.len.min(buf.len());
-            buf[..len].copy_from_slice(&spare.bytes[..len]);
-            return Ok((len, spare.from));
-        }
+    pub(crate) async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         loop {
             let mut ready = self.fd.readable().await?;
-            // Spare slots only when the caller's datagrams are small enough to fit them.
-            let spares = if buf.len() <= SPARE_LEN { SPARE_SLOTS } else { 0 };
-            match receive_many(self.fd.get_ref(), buf, &mut self.spare[..spares]) {
-                Ok((first, received)) => {
-                    if received < 1 + spares {
-                        // The kernel ran out of datagrams before slots: the queue is empty.
-                        ready.clear_ready();
-                    }
-                    self.next = 0;
-                    self.queued = received - 1;
-                    return Ok(first);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready.clear_ready(),
-                Err(e) => return Err(e),
+            // `try_io` clears the readiness when the queue turns out to be empty.
+            if let Ok(result) = ready.try_io(|socket| socket.get_ref().recv_from(buf)) {
+                return result;
             }
         }
     }
-}
-
-/// One `recvmmsg`: the first datagram into `buf`, further ones into `spare`. Returns the first
-/// one's length and sender, and how many datagrams were received in all (at least one).
-fn receive_many(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-    spare: &mut [Spare],
-) -> io::Result<((usize, SocketAddr), usize)> {
-    HEADERS.with(|headers| {
-        let mut headers = headers.borrow_mut();
-        let mut lengths = [(0usize, None::<SocketAddr>); 1 + SPARE_SLOTS];
-        let used = 1 + spare.len().min(SPARE_SLOTS);
-        let received = {
-            let mut slices: [[IoSliceMut<'_>; 1]; 1 + SPARE_SLOTS] =
-                std::array::from_fn(|_| [IoSliceMut::new(&mut [])]);
-            slices[0] = [IoSliceMut::new(&mut *buf)];
-            for (slice, slot) in slices[1..].iter_mut().zip(spare.iter_mut()) {
-                *slice = [IoSliceMut::new(&mut slot.bytes)];
-            }
-            let results = nix::sys::socket::recvmmsg(
-                socket.as_raw_fd(),
-                &mut headers,
-                slices[..used].iter_mut(),
-                nix::sys::socket::MsgFlags::MSG_DONTWAIT,
-                None,
-            )
-            .map_err(io::Error::from)?;
-            let mut received = 0;
-            for (slot, message) in lengths.iter_mut().zip(results) {
-                *slot = (message.bytes, message.address.as_ref().and_then(to_socket_addr));
-                received += 1;
-            }
-            received
-        };
-        for (slot, &(len, from)) in spare.iter_mut().zip(&lengths[1..received.max(1)]) {
-            slot.len = len;
-            slot.from = from.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-        }
-        if received == 0 {
-            return Err(io::Error::from(io::ErrorKind::WouldBlock));
-        }
-        let (len, from) = lengths[0];
-        let from = from.ok_or_else(|| io::Error::other("datagram without a source address"))?;
-        Ok(((len, from), received))
-    })
 }
 
 /// Registers `socket` with the runtime for `interest` only.
@@ -181,25 +81,18 @@ fn register(socket: UdpSocket, interest: Interest) -> io::Result<AsyncFd<UdpSock
     AsyncFd::with_interest(socket, interest)
 }
 
-fn to_socket_addr(address: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = address.as_sockaddr_in() {
-        return Some(SocketAddr::V4((*v4).into()));
-    }
-    address.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test(flavor = "current_thread")]
     async fn receives_every_datagram_of_a_burst_in_order() {
-        let mut socket = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let socket = TransferSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         let target = socket.local_addr().unwrap();
-        let mut buf = [0u8; SPARE_LEN];
-        // Bursts longer, equal to and shorter than the slots, then one more after a pause: a
-        // lost edge would hang the last receive.
+        let mut buf = [0u8; 64];
+        // Bursts of several sizes, each drained completely before the next is sent: a lost
+        // readiness edge would hang the first receive of the next burst.
         for burst in [7u8, 4, 2, 1] {
             for i in 0..burst {
                 peer.send_to(&[burst, i], target).unwrap();
@@ -210,7 +103,7 @@ mod tests {
                 assert_eq!(from, peer.local_addr().unwrap());
             }
         }
-        // A big buffer takes one datagram per call, whole.
+        // Large datagrams arrive whole.
         let big = vec![9u8; 4000];
         peer.send_to(&big, target).unwrap();
         peer.send_to(&big[..10], target).unwrap();
