@@ -105,7 +105,7 @@ fn transfers(pair: &NamespacePair, dir: &Path, root: &Path, targets: &[(&str, So
             });
         }
         if have_tool("curl", "curl") {
-            // Without options: curl would ask for `timeout 1`, making every loss cost a second.
+            // Without options: curl would ask for `timeout 6`, making every loss cost six seconds.
             add("curl", FILE_BYTES, &|name, out| {
                 let command = bounded(client, CLIENT_TIMEOUT_SECS, "curl");
                 curl(command, *addr, name, out, &["--tftp-no-options"])

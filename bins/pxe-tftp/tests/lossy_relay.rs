@@ -20,10 +20,11 @@ fn real_clients_complete_through_the_relay(extra: &[&str]) {
     let root = at(dir.path(), "root");
     std::fs::create_dir(&root).unwrap();
     write_test_file(&root.join("other.efi"), 1_200_007, 13);
-    // atftp asks for `timeout 2` (see `support::clients::atftp`) and curl for `timeout 1`,
-    // which the server honours, so each loss it repairs costs them seconds: smaller files.
+    // atftp asks for `timeout 2` (see `support::clients::atftp`) and curl for `timeout 6`
+    // (its default), which the server honours, so each loss it repairs costs them seconds:
+    // smaller files.
     write_test_file(&root.join("nbp.efi"), 500_001, 11);
-    write_test_file(&root.join("small.efi"), 40_001, 12);
+    write_test_file(&root.join("small.efi"), 20_001, 12);
     let config = at(dir.path(), "tftp.toml");
     // A short retransmission timeout keeps the test quick; 100 retries (5 s) outlast bursts of
     // loss and the clients' own retransmission timers.
