@@ -36,6 +36,7 @@
 //! - [`WriteTransfer`]: the receiving side of a write request (uploads), storing the bytes
 //!   through a [`BlockSink`]; whether to accept uploads at all is the embedder's decision.
 
+mod backoff;
 mod block;
 pub mod netascii;
 mod options;
@@ -49,6 +50,7 @@ mod write;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use backoff::retransmit_interval;
 pub use block::{BlockNum, BlockSize, BlockSizeOutOfRange};
 pub use options::{negotiate, Mode, Negotiated, TftpLimits};
 pub use source::{BlockSource, FileProvider, MemorySource, OpenError};

@@ -12,8 +12,8 @@
 //! the last block of the window opens the next window; an ACK for an earlier block of the window
 //! restarts sending right after it; an ACK for a block already acknowledged is a duplicate and is
 //! ignored (retransmitting on duplicates is the Sorcerer's Apprentice bug). A timeout resends the
-//! window from the first unacknowledged block; after `retries` timeouts in a row the transfer is
-//! abandoned.
+//! window from the first unacknowledged block, waiting twice as long each time
+//! ([`crate::retransmit_interval`]); after `retries` timeouts in a row the transfer is abandoned.
 //!
 //! Variable windows (Microsoft's `msftwindow`, when negotiated): every ACK carries one extra byte,
 //! the number of blocks the client wants in the next window. It is clamped to
@@ -22,6 +22,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backoff::retransmit_interval;
 use crate::options::{Negotiated, TftpLimits};
 use crate::source::BlockSource;
 use crate::wire::{write_data_header, ErrorCode, Packet, DATA_HEADER_LEN};
@@ -233,7 +234,7 @@ impl ReadTransfer {
                 self.set_next_window(trailing);
                 self.phase = Phase::Data;
                 self.retries = 0;
-                self.deadline = Some(now + self.timeout);
+                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
                 self.open_window(1);
             }
             (Phase::Oack { .. }, Packet::Error { code, .. }) => {
@@ -272,7 +273,7 @@ impl ReadTransfer {
             self.finish(Outcome::Complete);
             return;
         }
-        self.deadline = Some(now + self.timeout);
+        self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
         self.set_next_window(trailing);
         // Whole window acknowledged: next window. Part of it: the client lost or reordered a
         // block, so resend from the first one it lacks.
@@ -296,7 +297,7 @@ impl ReadTransfer {
             return;
         }
         self.retries += 1;
-        self.deadline = Some(now + self.timeout);
+        self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
         match self.phase {
             Phase::Oack { .. } => self.phase = Phase::Oack { unsent: true },
             Phase::Data => {
@@ -326,7 +327,7 @@ impl ReadTransfer {
             Phase::Oack { unsent: false } => None,
             Phase::Oack { unsent: true } => {
                 self.phase = Phase::Oack { unsent: false };
-                self.deadline = Some(now + self.timeout);
+                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
                 buf[..self.oack.len()].copy_from_slice(&self.oack);
                 Some(self.oack.len())
             }
@@ -344,7 +345,7 @@ impl ReadTransfer {
                 }
                 write_data_header(buf, BlockNum::from_index(index));
                 self.next_send += 1;
-                self.deadline = Some(now + self.timeout);
+                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
                 Some(DATA_HEADER_LEN + expected)
             }
         }

@@ -29,6 +29,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
+use crate::backoff::retransmit_interval;
 use crate::options::{negotiate, Mode, TftpLimits};
 use crate::transfer::write_error;
 use crate::wire::{ErrorCode, Options, Packet, RawOption, Request, DATA_HEADER_LEN};
@@ -479,7 +480,7 @@ impl WriteTransfer {
         self.retries = 0;
         self.gap_answered = false;
         self.since_ack += 1;
-        self.deadline = Some(now + self.timeout);
+        self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
         if self.since_ack >= self.window {
             self.since_ack = 0;
             self.pending = Some(Reply::Ack(block));
@@ -561,7 +562,7 @@ impl WriteTransfer {
                 } else {
                     Reply::Ack(BlockNum::from_index(self.received))
                 });
-                self.deadline = Some(now + self.timeout);
+                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
             }
         }
     }
@@ -571,7 +572,7 @@ impl WriteTransfer {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let reply = self.pending.take()?;
         if self.phase == Phase::Receiving {
-            self.deadline = Some(now + self.timeout);
+            self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
         }
         Some(match reply {
             Reply::Oack => {
