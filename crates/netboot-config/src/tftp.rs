@@ -29,9 +29,11 @@ pub struct TftpConfig {
     pub max_blksize: u16,
     /// Largest RFC 7440 `windowsize` granted.
     pub max_window: u16,
-    /// Retransmission timeout in milliseconds, unless the client asks for one (`timeout` option).
+    /// First retransmission timeout in milliseconds, unless the client asks for one (`timeout`
+    /// option). It doubles after each silent timeout, up to eight times this value.
     pub timeout_ms: u64,
-    /// Retransmissions of one packet before a transfer is abandoned.
+    /// Retransmissions of one packet before a transfer is abandoned (with the defaults a
+    /// silent client is given up after 31 s).
     pub retries: u32,
     /// Transfers served at once; requests beyond it are refused with a "server busy" ERROR,
     /// which PXE firmware answers by retrying.
