@@ -57,12 +57,8 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
     let mut out = vec![0u8; batch_capacity + packet_room];
     let mut gso = true;
     let mut incoming = vec![0u8; 1024];
-    // One timer, re-armed only when it fires or must fire sooner: every ACK pushes the
-    // transfer's deadline later, and moving a tokio timer per block costs more than waking
-    // once per timeout period to find the deadline has moved.
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
-    let mut armed: Option<Instant> = None;
     loop {
         let now = Instant::now();
         let mut used = 0;
@@ -91,10 +87,7 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
             break;
         }
         let deadline = transfer.poll_timeout().unwrap_or(now + Duration::from_secs(60));
-        if armed.is_none_or(|armed| deadline < armed) {
-            timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
-            armed = Some(deadline);
-        }
+        timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             received = link.recv(&mut incoming) => match received {
                 Ok((len, from)) if from == peer || !link.is_own() => transfer.handle_datagram(Instant::now(), &incoming[..len]),
@@ -107,11 +100,7 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
                 Err(e) if link.is_own() => tracing::debug!(%peer, "recv: {e}"),
                 Err(_) => break,
             },
-            () = &mut timer => {
-                armed = None;
-                // Does nothing if ACKs moved the deadline since the timer was armed.
-                transfer.handle_timeout(Instant::now());
-            }
+            () = &mut timer => transfer.handle_timeout(Instant::now()),
         }
     }
     forget_peer(shared, peer);
