@@ -198,6 +198,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
             repo.join("target/release/pxe-tftp")
         }
     };
+    let measured = describe_pxe_tftp(&args, &pxe_tftp, &repo);
     let scratch = Scratch(std::env::temp_dir().join(format!("netboot-bench-tftp-{}", std::process::id())));
     let files = scratch.0.join("files");
     let logs = scratch.0.join("clients");
@@ -285,14 +286,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     for goal in &goals {
         println!("  {}", goal.line());
     }
-    let notes = run_notes(
-        &args,
-        raw_args,
-        &pxe_tftp,
-        &repo,
-        load_before,
-        eta.started.elapsed(),
-    );
+    let notes = run_notes(&args, raw_args, &measured, load_before, eta.started.elapsed());
     println!("\n{notes}");
     let written = write_markdown(&repo, &notes, &tables, storm.as_ref(), &goals)?;
     println!("written to {}", written.display());
@@ -322,26 +316,22 @@ fn warn_if_busy(load: f64) {
     }
 }
 
+/// Which pxe-tftp is measured, as of its build (others may commit during a long run).
+fn describe_pxe_tftp(args: &Args, pxe_tftp: &Path, repo: &Path) -> String {
+    if args.pxe_tftp.is_some() {
+        return format!("{} (given with --pxe-tftp)", pxe_tftp.display());
+    }
+    let head = Command::new("git")
+        .current_dir(repo)
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    format!("built from the checkout ({head})")
+}
+
 /// How the figures were made, for the terminal and the markdown file.
-fn run_notes(
-    args: &Args,
-    raw_args: &[String],
-    pxe_tftp: &Path,
-    repo: &Path,
-    load_before: f64,
-    took: Duration,
-) -> String {
-    let measured = if args.pxe_tftp.is_some() {
-        format!("{} (given with --pxe-tftp)", pxe_tftp.display())
-    } else {
-        let head = Command::new("git")
-            .current_dir(repo)
-            .args(["describe", "--always", "--dirty"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .unwrap_or_default();
-        format!("built from the checkout ({head})")
-    };
+fn run_notes(args: &Args, raw_args: &[String], measured: &str, load_before: f64, took: Duration) -> String {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rounds: Vec<String> = args
         .sizes
