@@ -12,11 +12,48 @@ use tokio::sync::mpsc;
 
 use crate::transfer_socket::TransferSocket;
 
-/// A datagram handed from the single-port dispatcher to its transfer, copied inline so
-/// forwarding an ACK allocates nothing. ACKs are 4 or 5 bytes; ERROR messages are cut to fit.
-pub(crate) struct Inbound {
-    pub(crate) len: usize,
-    pub(crate) bytes: [u8; 516],
+/// Datagrams up to this size are forwarded inline: every ACK, nearly every ERROR, and the DATA
+/// of uploads at RFC 1350's block size.
+const INLINE_DATAGRAM: usize = 516;
+
+/// A datagram handed from the single-port dispatcher to its transfer. Small ones (the ACKs of
+/// downloads) are copied inline, so forwarding them allocates nothing; only upload DATA larger
+/// than 512 bytes gets a buffer of its own.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "inline on purpose: boxing the common case would allocate for every ACK"
+)]
+pub(crate) enum Inbound {
+    /// Up to [`INLINE_DATAGRAM`] bytes.
+    Inline {
+        len: usize,
+        bytes: [u8; INLINE_DATAGRAM],
+    },
+    /// Anything longer.
+    Boxed(Box<[u8]>),
+}
+
+impl Inbound {
+    /// A copy of `datagram`.
+    pub(crate) fn copy_of(datagram: &[u8]) -> Self {
+        if datagram.len() <= INLINE_DATAGRAM {
+            let mut bytes = [0; INLINE_DATAGRAM];
+            bytes[..datagram.len()].copy_from_slice(datagram);
+            Self::Inline {
+                len: datagram.len(),
+                bytes,
+            }
+        } else {
+            Self::Boxed(datagram.into())
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..*len],
+            Self::Boxed(bytes) => bytes,
+        }
+    }
 }
 
 /// How a transfer talks to its client.
@@ -48,8 +85,9 @@ impl Link {
             Self::Own(socket) => socket.recv(buf).await,
             Self::Shared { inbox, peer, .. } => match inbox.recv().await {
                 Some(inbound) => {
-                    let len = inbound.len.min(buf.len());
-                    buf[..len].copy_from_slice(&inbound.bytes[..len]);
+                    let bytes = inbound.as_bytes();
+                    let len = bytes.len().min(buf.len());
+                    buf[..len].copy_from_slice(&bytes[..len]);
                     Ok((len, *peer))
                 }
                 None => Err(io::Error::other("dispatcher stopped")),
@@ -82,6 +120,7 @@ impl Link {
                                 | libc_codes::EINVAL
                                 | libc_codes::ENOPROTOOPT
                                 | libc_codes::EOPNOTSUPP
+                                | libc_codes::EMSGSIZE
                         )
                     ) =>
                 {
@@ -163,6 +202,9 @@ mod libc_codes {
     pub(super) const EINVAL: i32 = nix::errno::Errno::EINVAL as i32;
     pub(super) const ENOPROTOOPT: i32 = nix::errno::Errno::ENOPROTOOPT as i32;
     pub(super) const EOPNOTSUPP: i32 = nix::errno::Errno::EOPNOTSUPP as i32;
+    /// Segments larger than the path MTU: only IP fragmentation of single datagrams gets
+    /// those blocks out.
+    pub(super) const EMSGSIZE: i32 = nix::errno::Errno::EMSGSIZE as i32;
 }
 
 /// Largest UDP payload one GSO send may carry, and the kernel's segment limit.

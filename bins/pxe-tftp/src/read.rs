@@ -44,9 +44,15 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
     // The only buffers of the transfer, allocated once: blocks are read in place into `out`,
     // a window's worth at a time when windows are negotiated.
     let segment = netboot_tftp::wire::DATA_HEADER_LEN + transfer.blksize();
-    let batch_capacity = if transfer.window() > 1 {
+    // With `msftwindow` the client may widen the window later, so room is made for the largest.
+    let widest_window = if transfer.variable_window() {
+        u64::from(shared.limits.max_window)
+    } else {
+        transfer.window()
+    };
+    let batch_capacity = if widest_window > 1 {
         segment
-            * (transfer.window() as usize)
+            * (widest_window as usize)
                 .min(GSO_MAX_SEGMENTS)
                 .min(GSO_MAX_BYTES / segment)
                 .max(1)

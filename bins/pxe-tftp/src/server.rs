@@ -191,10 +191,8 @@ async fn listen_single_port(
                 };
                 let route = routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&peer).cloned();
                 if let Some(inbox) = route {
-                    let mut inbound = Inbound { len: len.min(516), bytes: [0; 516] };
-                    inbound.bytes[..inbound.len].copy_from_slice(&buf[..inbound.len]);
                     // A full inbox drops the datagram, as a full socket buffer would.
-                    let _ = inbox.try_send(inbound);
+                    let _ = inbox.try_send(Inbound::copy_of(&buf[..len]));
                     continue;
                 }
                 let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };

@@ -17,14 +17,11 @@ use std::time::{Duration, Instant};
 
 use netboot_tftp::path::SafePath;
 use netboot_tftp::request::WriteRequest;
-use netboot_tftp::{write_error, BlockSink, BlockSize, ErrorCode, TftpLimits, WriteOutcome, WriteTransfer};
+use netboot_tftp::{write_error, BlockSink, ErrorCode, WriteOutcome, WriteTransfer};
 
 use crate::link::Link;
 use crate::server::{forget_peer, Shared};
 
-/// In single-port mode the dispatcher forwards at most a 512-byte block per datagram, so
-/// uploads on the shared socket use RFC 1350's block size.
-const SINGLE_PORT_MAX_BLKSIZE: u16 = 512;
 /// Write buffer per upload: few system calls without holding much memory per transfer.
 const WRITE_BUFFER: usize = 256 << 10;
 
@@ -256,18 +253,7 @@ pub(crate) async fn run_upload(mut link: Link, peer: SocketAddr, write: WriteReq
         return;
     };
     let started = Instant::now();
-    let limits = if link.is_own() {
-        shared.limits
-    } else {
-        TftpLimits {
-            max_blksize: shared
-                .limits
-                .max_blksize
-                .min(BlockSize::try_from(SINGLE_PORT_MAX_BLKSIZE).expect("in range")),
-            ..shared.limits
-        }
-    };
-    let mut transfer = WriteTransfer::new(&write.request, write.mode, &limits, uploads.max_bytes);
+    let mut transfer = WriteTransfer::new(&write.request, write.mode, &shared.limits, uploads.max_bytes);
     let metrics = &netboot_records::telemetry().metrics.tftp;
     // A `tsize` over the limit is refused before any file is created.
     let mut sink = if transfer.outcome().is_some() {
