@@ -7,7 +7,8 @@
 //! Two senders are measured: one `send` per datagram (what a plain server does) and UDP GSO
 //! (one `sendmsg` per up to 44 datagrams, what a server can do at best; where the kernel
 //! refuses GSO it falls back to the plain sends). The receiver takes one datagram per `recv`,
-//! as the atftp client does. The faster of the two is the limit.
+//! as the atftp client does. The goal is stated against the first (the bare ping-pong); the
+//! second is shown next to it as the stricter reference.
 //!
 //! Loss is handled TFTP-style, so a dropped datagram costs a timeout rather than a hang: the
 //! receiver acknowledges the last block it has in order, the sender resends from there.
