@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use netboot_testkit::netns::{self, NamespacePair, CLIENT_DEV, SERVER_DEV};
 use support::clients::{atftp, bounded, curl, tftp_hpa, ATFTP_OUTLASTING_TIMEOUT};
-use support::netns::{self, NamespacePair, CLIENT_DEV, SERVER_DEV};
+use support::nft;
 use support::relay::{Impairment, Relay};
 use support::{assert_same_file, at, have_tool, run_client, tempdir, write_test_file, Server};
 
@@ -149,14 +150,14 @@ fn run_concurrently(transfers: Vec<Transfer>) {
 }
 
 /// The server started with `extra` arguments in namespaces named after `tag`, on test subnet
-/// `subnet`, serving every client at once over the impaired link.
+/// `10.198.<subnet>.0/24`, serving every client at once over the impaired link.
 fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
-    if !netns::can_run() {
+    if !nft::can_run() {
         return;
     }
-    let pair = NamespacePair::create(tag, subnet);
-    NamespacePair::nft_load(&pair.server, &loss_rules(SERVER_DEV));
-    NamespacePair::nft_load(&pair.client, &loss_rules(CLIENT_DEV));
+    let pair = NamespacePair::create(&format!("tftp-{tag}"), [10, 198, subnet]);
+    nft::load(&pair.server, &loss_rules(SERVER_DEV));
+    nft::load(&pair.client, &loss_rules(CLIENT_DEV));
 
     let dir = tempdir();
     let root = at(dir.path(), "root");
@@ -169,7 +170,7 @@ fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
     let mut args = vec!["--config", config.to_str().unwrap()];
     args.extend(extra);
     let server = Server::start_with(
-        NamespacePair::command(&pair.server, env!("CARGO_BIN_EXE_pxe-tftp")),
+        netns::command(&pair.server, env!("CARGO_BIN_EXE_pxe-tftp")),
         &root,
         &SocketAddr::from((pair.server_ip, 0)).to_string(),
         &args,
@@ -202,8 +203,8 @@ fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
     run_concurrently(transfers);
     eprintln!("{count} concurrent transfers took {:?}", started.elapsed());
 
-    let lost_acks = NamespacePair::nft_counter(&pair.server, TABLE, LOST);
-    let lost_data = NamespacePair::nft_counter(&pair.client, TABLE, LOST);
+    let lost_acks = nft::counter(&pair.server, TABLE, LOST);
+    let lost_data = nft::counter(&pair.client, TABLE, LOST);
     let relayed = relay.counts();
     eprintln!(
         "dropped by the kernel: {lost_data} toward the client, {lost_acks} toward the server; \

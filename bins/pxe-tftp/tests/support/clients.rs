@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use super::netns::NamespacePair;
+use netboot_testkit::netns;
 
 /// `timeout <secs> <tool>`, inside `namespace` when given; client arguments follow.
 pub fn bounded(namespace: Option<&str>, secs: u32, tool: &str) -> Command {
     let mut command = match namespace {
-        Some(namespace) => NamespacePair::command(namespace, "timeout"),
+        Some(namespace) => netns::command(namespace, "timeout"),
         None => Command::new("timeout"),
     };
     command.arg(secs.to_string()).arg(tool);

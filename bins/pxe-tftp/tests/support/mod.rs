@@ -1,22 +1,26 @@
-//! Shared helpers of the integration tests: spawning the real binary, finding client tools,
-//! making test files.
+//! Shared helpers of the integration tests: starting the real binary, making test files.
+//! Spawning processes, checking for tools and root, and network namespaces come from
+//! `netboot_testkit`.
 
 #![allow(dead_code, unreachable_pub)]
 
 pub mod clients;
-pub mod netns;
+pub mod nft;
 pub mod relay;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
+
+use netboot_testkit::process::Service;
+pub use netboot_testkit::process::{have_tool, is_root};
 
 /// A running `pxe-tftp`, killed on drop.
 pub struct Server {
-    child: Child,
+    /// The process; dropping it kills the server.
+    service: Service,
     /// Where it listens.
     pub addr: SocketAddr,
 }
@@ -33,8 +37,10 @@ impl Server {
     }
 
     /// Starts `command` (the binary, possibly wrapped in `ip netns exec`) and waits for its
-    /// "listening on" line.
+    /// first "listening on" line. With `TFTP_TEST_LOG` set the server's log is copied to the
+    /// test's stderr; `TFTP_TEST_LOG=debug` also raises its level.
     pub fn start_with(mut command: Command, root: &Path, listen: &str, extra: &[&str]) -> Self {
+        let echo = std::env::var_os("TFTP_TEST_LOG").is_some();
         command
             .args([
                 "--root".as_ref(),
@@ -43,84 +49,21 @@ impl Server {
                 listen.as_ref(),
             ])
             .args(extra)
-            .env("NO_COLOR", "1")
-            // TFTP_TEST_LOG=debug shows the server's log on the test's stderr.
             .env(
                 "RUST_LOG",
                 std::env::var("TFTP_TEST_LOG")
                     .ok()
                     .filter(|l| l.contains("debug"))
                     .unwrap_or("info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawning pxe-tftp");
-        let stderr = child.stderr.take().unwrap();
-        let (found, addr) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut found = Some(found);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if std::env::var_os("TFTP_TEST_LOG").is_some() {
-                    let _ = writeln!(std::io::stderr(), "[pxe-tftp] {line}");
-                }
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let text: String = rest
-                        .chars()
-                        .take_while(|c| !c.is_whitespace() && *c != '\u{1b}')
-                        .collect();
-                    if let (Some(sender), Ok(addr)) = (found.take(), text.parse::<SocketAddr>()) {
-                        let _ = sender.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = match addr.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("pxe-tftp did not log `listening on`: {:?}", child.wait());
-            }
+            );
+        let service = if echo {
+            Service::spawn_echoing("pxe-tftp", &mut command)
+        } else {
+            Service::spawn("pxe-tftp", &mut command)
         };
-        Self { child, addr }
+        let addr = service.listening(1, Duration::from_secs(60))[0].addr;
+        Self { service, addr }
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether `tool` is installed. Missing under `CI` is a failure; elsewhere the test is skipped.
-pub fn have_tool(tool: &str, package: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is missing; install the Debian package {package} (cargo xtask deps)"
-        );
-        eprintln!("skipping: {tool} not installed (Debian package {package})");
-    }
-    found
-}
-
-/// Whether the tests run as root (needed for network namespaces). Not root under `CI` fails.
-pub fn is_root() -> bool {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if !root {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "this test needs root for network namespaces"
-        );
-        eprintln!("skipping: needs root for network namespaces");
-    }
-    root
 }
 
 /// Writes `len` deterministic pseudo-random bytes (no repeating pattern a wrong block could

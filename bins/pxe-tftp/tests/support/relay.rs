@@ -82,7 +82,7 @@ impl Relay {
         });
         let thread = std::thread::spawn(move || {
             if let Some(namespace) = namespace {
-                super::netns::enter(&namespace);
+                netboot_testkit::netns::enter(&namespace);
             }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
