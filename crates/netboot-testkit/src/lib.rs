@@ -1,5 +1,7 @@
-//! Test support shared by the integration tests of the workspace. Used only as a
-//! dev-dependency and never published.
+//! Test support shared by the integration tests of the workspace. A dev-dependency of the
+//! crates, and a dependency of `xtask` (whose benchmarks read `listening on` lines with
+//! [`process::Listening`]); never published. It depends on nothing beyond `nix`, so that stays
+//! cheap.
 //!
 //! - [`golden`]: compare output with committed files, rewrite them with `UPDATE_GOLDEN=1`;
 //! - [`pcap`]: read the UDP datagrams of the firmware captures in `testdata/pcap/`;

@@ -19,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
+use netboot_testkit::process::Listening;
 
 /// Debian packages the benchmark drives.
 const PACKAGES: &[(&str, &str)] = &[
@@ -217,15 +218,10 @@ fn start_pxe_https(workspace: &Path, dir: &Path, log_level: &str) -> Result<(Gua
     let deadline = Instant::now() + Duration::from_secs(60);
     let port = loop {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let addr = log
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next());
-        if let Some(port) = addr
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok())
-        {
-            break port;
+        // Only whole lines: the server may be halfway through writing the last one.
+        let mut whole_lines = log.split_inclusive('\n').filter(|line| line.ends_with('\n'));
+        if let Some(listening) = whole_lines.find_map(|line| Listening::parse(line.trim_end())) {
+            break listening.addr.port();
         }
         if Instant::now() > deadline {
             bail!("pxe-https did not report listening; see {}", log_path.display());

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context as _, Result};
+use netboot_testkit::process::Listening;
 
 const MAC: &str = "52-54-00-12-34-56";
 
@@ -125,12 +126,8 @@ fn decisions_per_second(binary: &Path, dir: &Path, records: bool, seconds: u64) 
     let mut lines = BufReader::new(stderr).lines();
     let addr = loop {
         let line = lines.next().context("pxe-https exited before listening")??;
-        if let Some(rest) = line
-            .split("listening on ")
-            .nth(1)
-            .filter(|r| r.contains("(http)"))
-        {
-            break rest.split_whitespace().next().unwrap_or_default().to_string();
+        if let Some(listening) = Listening::parse(&line).filter(|l| l.label.contains("(http)")) {
+            break listening.addr;
         }
     };
     // Keep draining stderr so the server never blocks on a full pipe.
