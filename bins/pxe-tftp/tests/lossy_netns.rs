@@ -164,7 +164,7 @@ fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
     std::fs::create_dir(&root).unwrap();
     let config = at(dir.path(), "tftp.toml");
     // A short retransmission timeout keeps lock-step transfers quick despite the loss; 100
-    // retries (5 s) outlast bursts (a window sent with UDP GSO crosses netfilter as one
+    // retries (the interval grows to 400 ms, so about 40 s) outlast bursts (a window sent with UDP GSO crosses netfilter as one
     // packet) and the clients' own retransmission timers.
     std::fs::write(&config, "[tftp]\ntimeout_ms = 50\nretries = 100\n").unwrap();
     let mut args = vec!["--config", config.to_str().unwrap()];

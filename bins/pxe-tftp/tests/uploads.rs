@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{assert_same_file, at, have_tool, run_client, tempdir, write_test_file, Server};
+use support::{
+    assert_same_file, at, clients, have_tool, run_client, tempdir, upload_setup, write_test_file, Server,
+};
 
 /// A server accepting uploads into `<dir>/uploads` (given relative to the config file).
 struct UploadServer {
@@ -18,18 +20,8 @@ struct UploadServer {
 }
 
 fn start_upload_server(dir: &Path, max_bytes: u64, overwrite: bool, single_port: bool) -> UploadServer {
-    let root = at(dir, "root");
-    let uploads = at(dir, "uploads");
-    std::fs::create_dir_all(&root).unwrap();
-    std::fs::create_dir_all(&uploads).unwrap();
-    let config = at(dir, "netboot.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[tftp]\nallow_upload = true\nupload_dir = \"uploads\"\nmax_upload_bytes = {max_bytes}\nupload_overwrite = {overwrite}\n"
-        ),
-    )
-    .unwrap();
+    let settings = format!("max_upload_bytes = {max_bytes}\nupload_overwrite = {overwrite}\n");
+    let (root, uploads, config) = upload_setup(dir, &settings);
     let mut extra = vec!["--config", config.to_str().unwrap()];
     if single_port {
         extra.push("--single-port");
@@ -57,16 +49,7 @@ fn tftp_hpa_put(server: &Server, mode: &str, local: &Path, remote: &str) -> Comm
 }
 
 fn atftp_put(server: &Server, local: &Path, remote: &str, options: &[&str]) -> Command {
-    let mut command = Command::new("atftp");
-    command
-        .args(["--put", "--local-file"])
-        .arg(local)
-        .args(["--remote-file", remote]);
-    for option in options {
-        command.args(["--option", option]);
-    }
-    command.args([server.addr.ip().to_string(), server.addr.port().to_string()]);
-    command
+    clients::atftp_put(Command::new("atftp"), server.addr, local, remote, options)
 }
 
 fn busybox_put(server: &Server, local: &Path, remote: &str, blksize: Option<u32>) -> Command {
@@ -404,6 +387,25 @@ fn single_port_mode_receives_uploads_on_the_request_port() {
     let (reply, from) = client.exchange(&data(1, b"short"), from);
     assert_eq!((reply, from), (vec![0, 4, 0, 1], up.server.addr));
     assert_eq!(std::fs::read(up.uploads.join("raw.bin")).unwrap(), b"short");
+
+    // Blocks larger than the 512 bytes forwarded inline reach the transfer whole.
+    let client = RawClient::new(up.server.addr);
+    let (reply, from) = client.write_request(b"large-blocks.bin", &[("blksize", "1468")]);
+    assert_eq!(
+        reply, b"\x00\x06blksize\x001468\x00",
+        "OACK granting 1468-byte blocks"
+    );
+    let first: Vec<u8> = (0..1468u32).map(|i| (i % 251) as u8).collect();
+    let (reply, _) = client.exchange(&data(1, &first), from);
+    assert_eq!(reply, [0, 4, 0, 1]);
+    let (reply, _) = client.exchange(&data(2, b"tail"), from);
+    assert_eq!(reply, [0, 4, 0, 2]);
+    let mut expected = first;
+    expected.extend_from_slice(b"tail");
+    assert_eq!(
+        std::fs::read(up.uploads.join("large-blocks.bin")).unwrap(),
+        expected
+    );
 
     let local = at(dir.path(), "image.bin");
     write_test_file(&local, 300_001, 11);

@@ -58,6 +58,26 @@ pub fn atftp(mut command: Command, server: SocketAddr, name: &str, out: &Path, o
     command
 }
 
+/// atftp sending `local` as `remote`, asking for `options`. `command` is `atftp` itself or
+/// comes from [`bounded`] with tool `atftp`.
+pub fn atftp_put(
+    mut command: Command,
+    server: SocketAddr,
+    local: &Path,
+    remote: &str,
+    options: &[&str],
+) -> Command {
+    command
+        .args(["--put", "--local-file"])
+        .arg(local)
+        .args(["--remote-file", remote]);
+    for option in options {
+        command.args(["--option", option]);
+    }
+    command.args([server.ip().to_string(), server.port().to_string()]);
+    command
+}
+
 /// curl fetching `name` into `out`; `extra` goes before the URL (e.g. `--tftp-no-options`).
 /// `command` comes from [`bounded`] with tool `curl`.
 pub fn curl(mut command: Command, server: SocketAddr, name: &str, out: &Path, extra: &[&str]) -> Command {

@@ -66,6 +66,22 @@ impl Server {
     }
 }
 
+/// Creates `<dir>/root` and `<dir>/uploads` and a config file enabling uploads into the latter,
+/// with `settings` (TOML lines) added to its `[tftp]` section. Returns root, uploads, config.
+pub fn upload_setup(dir: &Path, settings: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = at(dir, "root");
+    let uploads = at(dir, "uploads");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::create_dir_all(&uploads).unwrap();
+    let config = at(dir, "netboot.toml");
+    std::fs::write(
+        &config,
+        format!("[tftp]\nallow_upload = true\nupload_dir = \"uploads\"\n{settings}"),
+    )
+    .unwrap();
+    (root, uploads, config)
+}
+
 /// Writes `len` deterministic pseudo-random bytes (no repeating pattern a wrong block could
 /// match) to `path`.
 pub fn write_test_file(path: &Path, len: usize, seed: u64) {
