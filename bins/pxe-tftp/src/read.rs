@@ -46,7 +46,7 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
     let segment = netboot_tftp::wire::DATA_HEADER_LEN + transfer.blksize();
     // With `msftwindow` the client may widen the window later, so room is made for the largest.
     let widest_window = if transfer.variable_window() {
-        u64::from(shared.limits.max_window)
+        u64::from(shared.limits.window_cap(agreed.blksize))
     } else {
         transfer.window()
     };

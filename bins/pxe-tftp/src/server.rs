@@ -53,6 +53,7 @@ pub fn limits_from_config(config: &TftpConfig) -> anyhow::Result<TftpLimits> {
     Ok(TftpLimits {
         max_blksize: BlockSize::try_from(config.max_blksize).context("tftp.max_blksize")?,
         max_window: config.max_window,
+        max_window_bytes: config.max_window_bytes,
         default_timeout: Duration::from_millis(config.timeout_ms),
         retries: config.retries,
     })

@@ -29,6 +29,11 @@ pub struct TftpConfig {
     pub max_blksize: u16,
     /// Largest RFC 7440 `windowsize` granted.
     pub max_window: u16,
+    /// Largest window in payload bytes: with large blocks fewer of them make a window, so a
+    /// window fits a client's socket receive buffer (Linux's default is about 208 KiB). At the
+    /// default, 1468-byte blocks still get 64 per window, 8192-byte blocks 12, 65464-byte
+    /// blocks one (lock-step, which is fastest for them).
+    pub max_window_bytes: u32,
     /// First retransmission timeout in milliseconds, unless the client asks for one (`timeout`
     /// option). It doubles after each silent timeout, up to eight times this value.
     pub timeout_ms: u64,
@@ -66,6 +71,7 @@ impl Default for TftpConfig {
             single_port: false,
             max_blksize: 65464,
             max_window: 64,
+            max_window_bytes: 96 * 1024,
             timeout_ms: 1000,
             retries: 5,
             max_transfers: 1024,
@@ -105,6 +111,12 @@ impl TftpConfig {
         }
         if self.max_window == 0 {
             problems.push("tftp.max_window", "must be at least 1");
+        }
+        if self.max_window_bytes < 512 {
+            problems.push(
+                "tftp.max_window_bytes",
+                format!("{} is below one 512-byte block", self.max_window_bytes),
+            );
         }
         if !(10..=255_000).contains(&self.timeout_ms) {
             problems.push(

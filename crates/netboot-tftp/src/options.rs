@@ -19,6 +19,10 @@ pub struct TftpLimits {
     pub max_blksize: BlockSize,
     /// Largest `windowsize` granted; bigger requests are lowered to it.
     pub max_window: u16,
+    /// Largest window in payload bytes (blocks × `blksize`); wider windows are narrowed to fit,
+    /// never below one block. A window the client's socket buffer cannot hold loses its tail
+    /// every time, and only timeouts repair that, so huge blocks get fewer of them per window.
+    pub max_window_bytes: u32,
     /// Retransmission timeout when the client does not ask for one.
     pub default_timeout: Duration,
     /// Retransmissions of the same packet before the transfer is abandoned.
@@ -30,9 +34,29 @@ impl Default for TftpLimits {
         Self {
             max_blksize: BlockSize::try_from(BlockSize::MAX).expect("MAX is in range"),
             max_window: 64,
+            max_window_bytes: 96 * 1024,
             default_timeout: Duration::from_secs(1),
             retries: 5,
         }
+    }
+}
+
+impl TftpLimits {
+    /// The widest window granted for blocks of `blksize` bytes: [`Self::max_window`], narrowed
+    /// so the window's payload stays within [`Self::max_window_bytes`], and at least one block.
+    ///
+    /// ```
+    /// use netboot_tftp::{BlockSize, TftpLimits};
+    /// let limits = TftpLimits::default();
+    /// assert_eq!(limits.window_cap(BlockSize::try_from(1468u16).unwrap()), 64);
+    /// assert_eq!(limits.window_cap(BlockSize::try_from(8192u16).unwrap()), 12);
+    /// assert_eq!(limits.window_cap(BlockSize::try_from(65464u16).unwrap()), 1);
+    /// ```
+    #[must_use]
+    pub fn window_cap(&self, blksize: BlockSize) -> u16 {
+        let by_bytes = self.max_window_bytes / u32::from(blksize.get());
+        let by_bytes = u16::try_from(by_bytes).unwrap_or(u16::MAX);
+        self.max_window.min(by_bytes).max(1)
     }
 }
 
@@ -102,7 +126,8 @@ fn decimal(value: &[u8]) -> Option<u64> {
 /// let Packet::Rrq(request) = Packet::parse(wire).unwrap() else { unreachable!() };
 /// let agreed = negotiate(&request, Some(1234), &TftpLimits::default());
 /// assert_eq!(agreed.blksize.get(), 65464);
-/// assert_eq!(agreed.windowsize, 16);
+/// // One 64 KiB block already fills `max_window_bytes`: lock-step.
+/// assert_eq!(agreed.windowsize, 1);
 /// assert_eq!(agreed.oack[0], (b"BlkSize".to_vec(), b"65464".to_vec()));
 /// assert_eq!(agreed.oack[1], (b"tsize".to_vec(), b"1234".to_vec()));
 /// ```
@@ -164,6 +189,18 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
         };
         if let Some(reply) = reply {
             agreed.oack.push((name.to_vec(), reply.to_string().into_bytes()));
+        }
+    }
+    // The block size may come after `windowsize` in the request, so the byte cap applies last.
+    let cap = limits.window_cap(agreed.blksize);
+    if agreed.windowsize > cap {
+        agreed.windowsize = cap;
+        if let Some((_, value)) = agreed
+            .oack
+            .iter_mut()
+            .find(|(name, _)| name.eq_ignore_ascii_case(b"windowsize"))
+        {
+            *value = cap.to_string().into_bytes();
         }
     }
     agreed
@@ -236,6 +273,30 @@ mod tests {
             Some(1),
         );
         assert!(!agreed.variable_window);
+    }
+
+    #[test]
+    fn windows_of_large_blocks_are_narrowed_to_the_byte_cap_whatever_the_option_order() {
+        for wire in [
+            &b"\x00\x01f\x00octet\x00windowsize\x0064\x00blksize\x008192\x00"[..],
+            &b"\x00\x01f\x00octet\x00blksize\x008192\x00windowsize\x0064\x00"[..],
+        ] {
+            let Packet::Rrq(request) = Packet::parse(wire).unwrap() else {
+                panic!("not an RRQ")
+            };
+            let agreed = negotiate(&request, Some(1 << 20), &TftpLimits::default());
+            assert_eq!(agreed.windowsize, 12);
+            let answered = agreed
+                .oack
+                .iter()
+                .find(|(name, _)| name == b"windowsize")
+                .map(|(_, value)| value.clone());
+            assert_eq!(
+                answered,
+                Some(b"12".to_vec()),
+                "the OACK carries the narrowed window"
+            );
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //!
 //! Variable windows (Microsoft's `msftwindow`, when negotiated): every ACK carries one extra byte,
 //! the number of blocks the client wants in the next window. It is clamped to
-//! `1..=max_window`; an ACK without it falls back to the negotiated window. The extra byte of the
+//! `1..=max_window` (narrowed by `max_window_bytes` for large blocks); an ACK without it falls back to the negotiated window. The extra byte of the
 //! final ACK is meaningless and ignored, as is the byte of a duplicate ACK.
 
 use std::time::{Duration, Instant};
@@ -122,7 +122,7 @@ impl ReadTransfer {
             blksize,
             window: negotiated_window,
             negotiated_window,
-            max_window: u64::from(limits.max_window.max(1)),
+            max_window: u64::from(limits.window_cap(negotiated.blksize)),
             variable_window: negotiated.variable_window,
             timeout: negotiated.timeout,
             max_retries: limits.retries,
@@ -161,7 +161,7 @@ impl ReadTransfer {
     }
 
     /// The window size in blocks: the agreed one, or with `msftwindow` the one the client asked
-    /// for in its latest ACK (never more than [`TftpLimits::max_window`]).
+    /// for in its latest ACK (never more than [`TftpLimits::window_cap`]).
     #[must_use]
     pub fn window(&self) -> u64 {
         self.window

@@ -72,6 +72,9 @@ pub(super) fn probe_all(
 pub(super) fn unmeasurable(grant: &std::result::Result<Grant, String>, combo: Combo) -> Option<Cell> {
     match grant {
         Ok(g) if g.blksize == combo.blksize && g.window == combo.window => None,
+        // A windowed server that narrows a wide window of large blocks on purpose is measured
+        // with the window it grants, and the cell says so.
+        Ok(g) if g.blksize == combo.blksize && g.window > 1 && g.window < combo.window => None,
         Ok(g) => Some(Cell::Granted(*g)),
         Err(e) => Some(Cell::Failed(e.clone())),
     }
@@ -211,6 +214,11 @@ pub(super) fn single_client_matrix(
                         rounds: s.mbps.len() + s.failures.len(),
                         failures: s.failures.len(),
                         timeouts: s.timeouts,
+                        narrowed_to: grants[i][c]
+                            .as_ref()
+                            .ok()
+                            .map(|g| g.window)
+                            .filter(|&w| w != combo.window),
                     }
                 })
                 .collect();
@@ -257,5 +265,30 @@ mod tests {
         assert!(!stalled_in_timeouts(1, Duration::from_secs(19)));
         assert!(stalled_in_timeouts(7, Duration::from_secs(63)));
         assert!(stalled_in_timeouts(3, Duration::from_secs(18)));
+    }
+
+    #[test]
+    fn a_narrowed_window_is_measured_but_lock_step_in_a_windowed_row_is_not() {
+        let combo = Combo {
+            blksize: 8192,
+            window: 64,
+        };
+        let grant = |window| {
+            Ok(Grant {
+                blksize: 8192,
+                window,
+            })
+        };
+        assert!(unmeasurable(&grant(64), combo).is_none());
+        assert!(unmeasurable(&grant(12), combo).is_none(), "narrowed on purpose");
+        assert!(matches!(unmeasurable(&grant(1), combo), Some(Cell::Granted(_))));
+        let other_blksize = Ok(Grant {
+            blksize: 1468,
+            window: 64,
+        });
+        assert!(matches!(
+            unmeasurable(&other_blksize, combo),
+            Some(Cell::Granted(_))
+        ));
     }
 }

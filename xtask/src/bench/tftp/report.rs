@@ -26,6 +26,8 @@ pub(super) enum Cell {
         failures: usize,
         /// Client retransmission timeouts summed over all rounds.
         timeouts: u64,
+        /// The window the server granted instead of the one asked for, when it narrowed it.
+        narrowed_to: Option<u32>,
     },
     /// The server grants something other than what was asked, so no figure stands here.
     Granted(Grant),
@@ -53,8 +55,12 @@ impl Cell {
                 rounds,
                 failures,
                 timeouts,
+                narrowed_to,
             } => {
                 let mut cell = format!("{mbps:.1} · {cpu_per_gib:.2}");
+                if let Some(window) = narrowed_to {
+                    let _ = write!(cell, " (grants w{window})");
+                }
                 if *rounds < table_rounds {
                     let _ = write!(cell, " ({rounds} rnd)");
                 }
@@ -488,6 +494,7 @@ mod tests {
             rounds: 3,
             failures: 0,
             timeouts: 0,
+            narrowed_to: None,
         }
     }
 
