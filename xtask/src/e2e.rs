@@ -9,11 +9,9 @@
 //! Logs stay in `target/e2e/<run>/` for inspection.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 
 mod client;
@@ -87,25 +85,7 @@ enum PxeSideKind {
     Dnsmasq,
 }
 
-static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-
-/// Whether SIGINT, SIGTERM or SIGHUP arrived; loops check it and unwind, and the guards'
-/// `Drop` stops processes and removes namespaces.
-pub(crate) fn interrupted() -> bool {
-    INTERRUPTED.get().is_some_and(|flag| flag.load(Ordering::Relaxed))
-}
-
-fn install_signal_flag() -> Result<()> {
-    let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register(signal, Arc::clone(flag)).context("installing a signal handler")?;
-    }
-    Ok(())
-}
+pub(crate) use crate::signals::interrupted;
 
 pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     let argv = std::iter::once("cargo xtask e2e".to_owned()).chain(raw_args.iter().cloned());
@@ -163,7 +143,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     }
 
     preflight()?;
-    install_signal_flag()?;
+    crate::signals::install()?;
     lab::remove_stale_namespaces()?;
     let workspace = workspace_root();
     let binaries = match args.pxe_side {
@@ -239,7 +219,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
 pub(crate) fn demo() -> Result<()> {
     use client::{ClientSpec, Expect, Firmware};
     preflight()?;
-    install_signal_flag()?;
+    crate::signals::install()?;
     lab::remove_stale_namespaces()?;
     let workspace = workspace_root();
     let binaries = project::build(&workspace)?;

@@ -8,6 +8,7 @@ mod ci;
 mod deps;
 mod e2e;
 mod fuzz;
+mod signals;
 
 #[derive(Parser)]
 #[command(about = "netboot project automation")]

@@ -46,8 +46,6 @@ mod storm;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -117,27 +115,7 @@ const CLIENT_IP: &str = "10.197.0.2";
 /// Size of the file the options probe fetches (a few blocks even at blksize 65464).
 const PROBE_BYTES: u64 = 256 << 10;
 
-static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-
-/// Whether SIGINT, SIGTERM or SIGHUP arrived; wait loops check it and unwind.
-fn interrupted() -> bool {
-    INTERRUPTED.get().is_some_and(|flag| flag.load(Ordering::Relaxed))
-}
-
-fn install_signal_flag() -> Result<()> {
-    let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    for signal in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        // The second signal ends the process at once; the first starts an orderly unwind.
-        signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(flag))
-            .context("installing a signal handler")?;
-        signal_hook::flag::register(signal, Arc::clone(flag)).context("installing a signal handler")?;
-    }
-    Ok(())
-}
+use crate::signals::interrupted;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -164,7 +142,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     if super::reexec_as_release("tftp", raw_args)? {
         return Ok(());
     }
-    install_signal_flag()?;
+    crate::signals::install()?;
     if args.quick {
         args.sizes = vec![64];
         args.blksizes = vec![1468];
