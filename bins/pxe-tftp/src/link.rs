@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use netboot_runtime::udp::{Destination, SourceInfo};
+use netboot_tftp::{write_error, ErrorCode};
 use nix::sys::socket::{ControlMessage, MsgFlags, SockaddrStorage};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
@@ -92,6 +93,32 @@ impl Link {
                 }
                 None => Err(io::Error::other("dispatcher stopped")),
             },
+        }
+    }
+
+    /// Next datagram from the transfer's client, skipping datagrams from anyone else, which
+    /// get RFC 1350's ERROR 5 (the transfer goes on). `Ok(None)`: a receive error on the
+    /// transfer's own socket, such as an ICMP error from an earlier send; the retransmission
+    /// timer recovers from it. `Err`: the single-port dispatcher stopped.
+    pub(crate) async fn recv_from_client(
+        &mut self,
+        buf: &mut [u8],
+        client: SocketAddr,
+    ) -> io::Result<Option<usize>> {
+        loop {
+            match self.recv(buf).await {
+                Ok((len, from)) if from == client || !self.is_own() => return Ok(Some(len)),
+                Ok((_, stranger)) => {
+                    let mut packet = [0u8; 64];
+                    let len = write_error(&mut packet, ErrorCode::UnknownTransferId, "Unknown transfer ID");
+                    let _ = self.send(&packet[..len], stranger).await;
+                }
+                Err(e) if self.is_own() => {
+                    tracing::debug!(peer = %client, "recv: {e}");
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
 

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use netboot_tftp::request::ReadRequest;
-use netboot_tftp::{negotiate, write_error, ErrorCode, Outcome, ReadTransfer};
+use netboot_tftp::{negotiate, write_error, Outcome, ReadTransfer};
 
 use crate::link::{Link, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use crate::server::{forget_peer, Shared};
@@ -95,15 +95,9 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
         let deadline = transfer.poll_timeout().unwrap_or(now + Duration::from_secs(60));
         timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
         tokio::select! {
-            received = link.recv(&mut incoming) => match received {
-                Ok((len, from)) if from == peer || !link.is_own() => transfer.handle_datagram(Instant::now(), &incoming[..len]),
-                Ok((_, stranger)) => {
-                    // RFC 1350: a packet from another port gets ERROR 5 and the transfer goes on.
-                    let mut packet = [0u8; 64];
-                    let len = write_error(&mut packet, ErrorCode::UnknownTransferId, "Unknown transfer ID");
-                    let _ = link.send(&packet[..len], stranger).await;
-                }
-                Err(e) if link.is_own() => tracing::debug!(%peer, "recv: {e}"),
+            received = link.recv_from_client(&mut incoming, peer) => match received {
+                Ok(Some(len)) => transfer.handle_datagram(Instant::now(), &incoming[..len]),
+                Ok(None) => {}
                 Err(_) => break,
             },
             () = &mut timer => transfer.handle_timeout(Instant::now()),

@@ -308,18 +308,12 @@ pub(crate) async fn run_upload(mut link: Link, peer: SocketAddr, write: WriteReq
         let deadline = transfer.poll_timeout().unwrap_or(now + Duration::from_secs(60));
         timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
         tokio::select! {
-            received = link.recv(&mut incoming) => match received {
-                Ok((len, from)) if from == peer || !link.is_own() => match sink.as_mut() {
+            received = link.recv_from_client(&mut incoming, peer) => match received {
+                Ok(Some(len)) => match sink.as_mut() {
                     Some(file) => transfer.handle_datagram(Instant::now(), &incoming[..len], file),
                     None => transfer.handle_datagram(Instant::now(), &incoming[..len], &mut Vec::new()),
                 },
-                Ok((_, stranger)) => {
-                    // RFC 1350: a packet from another port gets ERROR 5 and the transfer goes on.
-                    let mut packet = [0u8; 64];
-                    let len = write_error(&mut packet, ErrorCode::UnknownTransferId, "Unknown transfer ID");
-                    let _ = link.send(&packet[..len], stranger).await;
-                }
-                Err(e) if link.is_own() => tracing::debug!(%peer, "recv: {e}"),
+                Ok(None) => {}
                 Err(_) => break,
             },
             () = &mut timer => transfer.handle_timeout(Instant::now()),
