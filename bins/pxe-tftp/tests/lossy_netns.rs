@@ -164,8 +164,10 @@ fn transfers_complete_over_a_lossy_link(tag: &str, subnet: u8, extra: &[&str]) {
     std::fs::create_dir(&root).unwrap();
     let config = at(dir.path(), "tftp.toml");
     // A short retransmission timeout keeps lock-step transfers quick despite the loss; 100
-    // retries (the interval grows to 400 ms, so about 40 s) outlast bursts (a window sent with UDP GSO crosses netfilter as one
-    // packet) and the clients' own retransmission timers.
+    // retries (the interval grows to 400 ms, so about 40 s) outlast bursts (a window sent with
+    // UDP GSO crosses netfilter as one packet) and the clients' own retransmission timers.
+    // atftp asks for `timeout 2`, which the server keeps without backing off: atftp gives up
+    // after a few silent seconds of its own.
     std::fs::write(&config, "[tftp]\ntimeout_ms = 50\nretries = 100\n").unwrap();
     let mut args = vec!["--config", config.to_str().unwrap()];
     args.extend(extra);

@@ -1,9 +1,14 @@
-//! Retransmission intervals that grow while the peer stays silent.
+//! Retransmission intervals.
 //!
-//! A fixed interval keeps answering a client whose own timer restarts on every packet it
-//! receives (atftp does this), so neither side's timer ever fires and the transfer stalls
-//! until the retry limit. Doubling the interval after each silent timeout, as RFC 1123
-//! §4.2.3.2 asks of TFTP and tftpd-hpa does, lets the client's timer win.
+//! With its own default timeout the server doubles the interval after each silent timeout,
+//! as RFC 1123 §4.2.3.2 asks of TFTP and tftpd-hpa does: a fixed interval keeps answering a
+//! client whose own timer restarts on every packet it receives (atftp does this), so neither
+//! side's timer ever fires and the transfer stalls until the retry limit.
+//!
+//! A timeout the client asked for (RFC 2349 `timeout`) is kept for every retransmission
+//! instead: the client sized its own patience to it, and atftp gives up after a few of its own
+//! timeouts, so a server backing off to 8× its agreed two seconds leaves it waiting 14 s after
+//! two losses in a row and it aborts a transfer the server would have completed.
 
 use std::time::Duration;
 
@@ -11,7 +16,8 @@ use std::time::Duration;
 /// 1 + 2 + 4 + 8 + 8 + 8 = 31 s.
 const MAX_DOUBLINGS: u32 = 3;
 
-/// The interval to wait after `retries` silent timeouts in a row, starting from `base`.
+/// The interval to wait after `retries` silent timeouts in a row, starting from `base` and
+/// doubling.
 ///
 /// ```
 /// use std::time::Duration;
@@ -24,4 +30,41 @@ const MAX_DOUBLINGS: u32 = 3;
 #[must_use]
 pub fn retransmit_interval(base: Duration, retries: u32) -> Duration {
     base.saturating_mul(1 << retries.min(MAX_DOUBLINGS))
+}
+
+/// The retransmission timer agreed for one transfer.
+///
+/// ```
+/// use std::time::Duration;
+/// use netboot_tftp::Retransmission;
+/// let ours = Retransmission::ServerDefault(Duration::from_secs(1));
+/// assert_eq!(ours.interval(2), Duration::from_secs(4));
+/// let asked = Retransmission::ClientChosen(Duration::from_secs(2));
+/// assert_eq!(asked.interval(2), Duration::from_secs(2));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retransmission {
+    /// The server's configured timeout, backed off with [`retransmit_interval`].
+    ServerDefault(Duration),
+    /// The client's `timeout` option, used unchanged for every retransmission.
+    ClientChosen(Duration),
+}
+
+impl Retransmission {
+    /// The first interval, before any retransmission.
+    #[must_use]
+    pub fn base(self) -> Duration {
+        match self {
+            Self::ServerDefault(base) | Self::ClientChosen(base) => base,
+        }
+    }
+
+    /// How long to wait after `retries` silent timeouts in a row.
+    #[must_use]
+    pub fn interval(self, retries: u32) -> Duration {
+        match self {
+            Self::ServerDefault(base) => retransmit_interval(base, retries),
+            Self::ClientChosen(base) => base,
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::backoff::Retransmission;
 use crate::wire::{Options, Request};
 use crate::BlockSize;
 
@@ -90,8 +91,8 @@ pub struct Negotiated {
     pub blksize: BlockSize,
     /// Blocks sent before waiting for an ACK (1 is RFC 1350 lock-step).
     pub windowsize: u16,
-    /// Retransmission timeout.
-    pub timeout: Duration,
+    /// Retransmission timeout: the client's `timeout` option, or the server's default.
+    pub timeout: Retransmission,
     /// Microsoft's variable window was agreed (`msftwindow`): each ACK's extra byte sets the
     /// size of the next window, up to [`TftpLimits::max_window`].
     pub variable_window: bool,
@@ -140,7 +141,7 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
     let mut agreed = Negotiated {
         blksize: BlockSize::DEFAULT,
         windowsize: 1,
-        timeout: limits.default_timeout,
+        timeout: Retransmission::ServerDefault(limits.default_timeout),
         variable_window: false,
         oack: Vec::new(),
     };
@@ -173,7 +174,7 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
                 w
             }),
             "timeout" => value.filter(|&v| (1..=255).contains(&v)).inspect(|&t| {
-                agreed.timeout = Duration::from_secs(t);
+                agreed.timeout = Retransmission::ClientChosen(Duration::from_secs(t));
             }),
             // Only the exact magic is the extension; the answer is its own magic, not a number.
             "msftwindow" => {
@@ -306,7 +307,10 @@ mod tests {
             None,
         );
         assert_eq!(agreed.windowsize, 32);
-        assert_eq!(agreed.timeout, Duration::from_secs(3));
+        assert_eq!(
+            agreed.timeout,
+            Retransmission::ClientChosen(Duration::from_secs(3))
+        );
         assert_eq!(
             agreed.oack,
             [

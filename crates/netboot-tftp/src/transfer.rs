@@ -20,9 +20,9 @@
 //! `1..=max_window` (narrowed by `max_window_bytes` for large blocks); an ACK without it falls back to the negotiated window. The extra byte of the
 //! final ACK is meaningless and ignored, as is the byte of a duplicate ACK.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::backoff::retransmit_interval;
+use crate::backoff::Retransmission;
 use crate::options::{Negotiated, TftpLimits};
 use crate::source::BlockSource;
 use crate::wire::{write_data_header, ErrorCode, Packet, DATA_HEADER_LEN};
@@ -79,7 +79,7 @@ pub struct ReadTransfer {
     max_window: u64,
     /// `msftwindow` was agreed: ACKs carry the next window's size.
     variable_window: bool,
-    timeout: Duration,
+    timeout: Retransmission,
     max_retries: u32,
     size: u64,
     /// 1-based index of the final block: the first block shorter than `blksize`.
@@ -234,7 +234,7 @@ impl ReadTransfer {
                 self.set_next_window(trailing);
                 self.phase = Phase::Data;
                 self.retries = 0;
-                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+                self.deadline = Some(now + self.timeout.interval(self.retries));
                 self.open_window(1);
             }
             (Phase::Oack { .. }, Packet::Error { code, .. }) => {
@@ -273,7 +273,7 @@ impl ReadTransfer {
             self.finish(Outcome::Complete);
             return;
         }
-        self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+        self.deadline = Some(now + self.timeout.interval(self.retries));
         self.set_next_window(trailing);
         // Whole window acknowledged: next window. Part of it: the client lost or reordered a
         // block, so resend from the first one it lacks.
@@ -297,7 +297,7 @@ impl ReadTransfer {
             return;
         }
         self.retries += 1;
-        self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+        self.deadline = Some(now + self.timeout.interval(self.retries));
         match self.phase {
             Phase::Oack { .. } => self.phase = Phase::Oack { unsent: true },
             Phase::Data => {
@@ -327,7 +327,7 @@ impl ReadTransfer {
             Phase::Oack { unsent: false } => None,
             Phase::Oack { unsent: true } => {
                 self.phase = Phase::Oack { unsent: false };
-                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+                self.deadline = Some(now + self.timeout.interval(self.retries));
                 buf[..self.oack.len()].copy_from_slice(&self.oack);
                 Some(self.oack.len())
             }
@@ -345,7 +345,7 @@ impl ReadTransfer {
                 }
                 write_data_header(buf, BlockNum::from_index(index));
                 self.next_send += 1;
-                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+                self.deadline = Some(now + self.timeout.interval(self.retries));
                 Some(DATA_HEADER_LEN + expected)
             }
         }
@@ -386,6 +386,7 @@ mod tests {
     use super::*;
     use crate::options::negotiate;
     use crate::source::MemorySource;
+    use std::time::Duration;
 
     fn transfer(request: &[u8], file: &[u8]) -> ReadTransfer {
         let Packet::Rrq(request) = Packet::parse(request).unwrap() else {
@@ -582,6 +583,46 @@ mod tests {
         now = t.poll_timeout().unwrap();
         t.handle_timeout(now);
         assert_eq!(t.outcome(), Some(&Outcome::FinalAckMissing));
+    }
+
+    /// Gaps between the retransmissions of a lost first block, for a request `rrq`.
+    fn retransmission_gaps(rrq: &[u8]) -> Vec<Duration> {
+        let file = vec![1u8; 10];
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(rrq, &file);
+        let mut now = origin();
+        assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        if !t.oack.is_empty() {
+            t.handle_datagram(now, &ack(0));
+            assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        }
+        let mut gaps = Vec::new();
+        for _ in 0..5 {
+            let next = t.poll_timeout().unwrap();
+            gaps.push(next - now);
+            now = next;
+            t.handle_timeout(now);
+            assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        }
+        gaps
+    }
+
+    #[test]
+    fn the_server_default_timeout_backs_off() {
+        let second = Duration::from_secs(1);
+        assert_eq!(
+            retransmission_gaps(b"\x00\x01f\x00octet\x00"),
+            [second, second * 2, second * 4, second * 8, second * 8]
+        );
+    }
+
+    #[test]
+    fn a_timeout_the_client_chose_is_kept() {
+        let two = Duration::from_secs(2);
+        assert_eq!(
+            retransmission_gaps(b"\x00\x01f\x00octet\x00timeout\x002\x00"),
+            [two; 5]
+        );
     }
 
     #[test]

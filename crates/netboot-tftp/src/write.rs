@@ -29,7 +29,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::backoff::retransmit_interval;
+use crate::backoff::Retransmission;
 use crate::options::{negotiate, Mode, TftpLimits};
 use crate::transfer::write_error;
 use crate::wire::{ErrorCode, Options, Packet, RawOption, Request, DATA_HEADER_LEN};
@@ -195,7 +195,7 @@ impl NetasciiDecoder {
 pub struct WriteTransfer {
     blksize: usize,
     window: u64,
-    timeout: Duration,
+    timeout: Retransmission,
     max_retries: u32,
     max_bytes: u64,
     announced: Option<u64>,
@@ -480,7 +480,7 @@ impl WriteTransfer {
         self.retries = 0;
         self.gap_answered = false;
         self.since_ack += 1;
-        self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+        self.deadline = Some(now + self.timeout.interval(self.retries));
         if self.since_ack >= self.window {
             self.since_ack = 0;
             self.pending = Some(Reply::Ack(block));
@@ -494,7 +494,7 @@ impl WriteTransfer {
     /// lost. Returns whether an ACK was queued.
     fn ack_again(&mut self, now: Instant, block: BlockNum) -> bool {
         let recently = self.last_ack.is_some_and(|(acked, at)| {
-            acked == block && now.saturating_duration_since(at) < self.timeout / 2
+            acked == block && now.saturating_duration_since(at) < self.timeout.base() / 2
         });
         if !recently {
             self.pending = Some(Reply::Ack(block));
@@ -529,7 +529,7 @@ impl WriteTransfer {
     /// side would have waited for a silent client, so a client whose retransmission timer is
     /// slower than ours is still answered.
     fn dally_period(&self) -> Duration {
-        self.timeout * self.max_retries.max(1)
+        self.timeout.base() * self.max_retries.max(1)
     }
 
     /// Processes the passing of the deadline from [`Self::poll_timeout`].
@@ -562,7 +562,7 @@ impl WriteTransfer {
                 } else {
                     Reply::Ack(BlockNum::from_index(self.received))
                 });
-                self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+                self.deadline = Some(now + self.timeout.interval(self.retries));
             }
         }
     }
@@ -572,7 +572,7 @@ impl WriteTransfer {
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let reply = self.pending.take()?;
         if self.phase == Phase::Receiving {
-            self.deadline = Some(now + retransmit_interval(self.timeout, self.retries));
+            self.deadline = Some(now + self.timeout.interval(self.retries));
         }
         Some(match reply {
             Reply::Oack => {
