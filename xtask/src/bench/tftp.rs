@@ -16,8 +16,9 @@
 //!   server/combination that stalls (spends half its time in client timeouts, or fails) is
 //!   not measured again in later rounds or at larger sizes.
 //! - Ping-pong limit: a bare UDP sender/receiver pair in the same namespaces moving 1468-byte
-//!   datagrams in windows of 16 and 64 (see `pingpong.rs`), measured in the same rounds;
-//!   pxe-tftp's windowed figures at blksize 1468 are shown as a share of it.
+//!   datagrams in the same windows (see `pingpong.rs`), measured in the same rounds;
+//!   pxe-tftp's figures at blksize 1468 are shown as a share of it, and the sender's CPU per
+//!   GiB at window 1 shows what the kernel alone charges a lock-step transfer.
 //! - Storm: N clients fetch one file at once (lock-step, blksize 1468, as PXE ROMs do): wall
 //!   time from the first start to the last exit, failed clients, client timeouts (counted
 //!   from each atftp client's own `timeout: retrying` messages: the client's view, the same

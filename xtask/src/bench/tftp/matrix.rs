@@ -9,9 +9,10 @@ use anyhow::{bail, Context, Result};
 use super::clients::{self, Fetch, Grant};
 use super::eta::minutes;
 use super::eta::Eta;
+use super::pingpong::{self, PingPong};
 use super::report::{self, Cell, Combo, SizeTable};
 use super::servers::{Running, Server};
-use super::{file_name, interrupted, pingpong, Args};
+use super::{file_name, interrupted, Args};
 use crate::bench::NetnsPair;
 
 /// Every server's grant for every combination, or why the probe failed.
@@ -115,9 +116,9 @@ pub(super) fn single_client_matrix(
     let rounds = args.rounds_for(mib);
     let file = file_name(mib);
     let mut samples = vec![vec![Samples::default(); running.len()]; combos.len()];
-    let mut limits: Vec<Vec<(f64, f64)>> = vec![Vec::new(); combos.len()];
-    // Only pxe-tftp's windowed figures at 1468 are held against the ping-pong limit.
-    let with_limit = |c: &Combo| c.blksize == pingpong::PAYLOAD as u32 && c.window > 1;
+    let mut limits: Vec<Vec<(PingPong, PingPong)>> = vec![Vec::new(); combos.len()];
+    // Only figures at 1468 are held against the ping-pong.
+    let with_limit = |c: &Combo| c.blksize == pingpong::PAYLOAD as u32;
     for round in 0..rounds {
         let mut order: Vec<usize> = (0..running.len()).collect();
         if round % 2 == 1 {
@@ -175,7 +176,12 @@ pub(super) fn single_client_matrix(
             }
             if with_limit(combo) {
                 let plain = pingpong::measure(&ns.server, &ns.client, bytes, combo.window, false)?;
-                let gso = pingpong::measure(&ns.server, &ns.client, bytes, combo.window, true)?;
+                // A window of one datagram is one send either way.
+                let gso = if combo.window > 1 {
+                    pingpong::measure(&ns.server, &ns.client, bytes, combo.window, true)?
+                } else {
+                    plain
+                };
                 limits[c].push((plain, gso));
             }
         }
@@ -223,11 +229,13 @@ pub(super) fn single_client_matrix(
                 })
                 .collect();
             let limit = (!limits[c].is_empty()).then(|| {
-                let plain: Vec<f64> = limits[c].iter().map(|l| l.0).collect();
-                let gso: Vec<f64> = limits[c].iter().map(|l| l.1).collect();
+                let of = |value: fn(&(PingPong, PingPong)) -> f64| {
+                    median(&limits[c].iter().map(value).collect::<Vec<_>>())
+                };
                 report::Limit {
-                    plain: median(&plain),
-                    gso: median(&gso),
+                    plain: of(|l| l.0.mbps),
+                    gso: of(|l| l.1.mbps),
+                    plain_cpu_per_gib: of(|l| l.0.cpu_per_gib),
                 }
             });
             (*combo, cells, limit)

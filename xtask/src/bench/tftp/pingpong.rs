@@ -10,6 +10,10 @@
 //! as the atftp client does. The goal is stated against the first (the bare ping-pong); the
 //! second is shown next to it as the stricter reference.
 //!
+//! The sender's own CPU time is measured too: at window 1 it is what the kernel alone charges
+//! a lock-step transfer per GiB (one blocking `recv` and one `send` per block, nothing else),
+//! against which lock-step CPU figures are read.
+//!
 //! Loss is handled TFTP-style, so a dropped datagram costs a timeout rather than a hang: the
 //! receiver acknowledges the last block it has in order, the sender resends from there.
 
@@ -27,9 +31,29 @@ const HEADER: usize = 4;
 /// How long either side waits before it resends.
 const RESEND_AFTER: Duration = Duration::from_millis(50);
 
-/// Moves `bytes` in windows of `window` datagrams, sent with GSO when `gso`; returns MB/s of
-/// payload.
-pub(super) fn measure(server_ns: &str, client_ns: &str, bytes: u64, window: u32, gso: bool) -> Result<f64> {
+/// One ping-pong run.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PingPong {
+    /// Payload MB/s.
+    pub(super) mbps: f64,
+    /// CPU seconds (user and system) the sender thread spent per GiB of payload.
+    pub(super) cpu_per_gib: f64,
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Result<Duration> {
+    let spent = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)?;
+    Ok(Duration::from(spent))
+}
+
+/// Moves `bytes` in windows of `window` datagrams, sent with GSO when `gso`.
+pub(super) fn measure(
+    server_ns: &str,
+    client_ns: &str,
+    bytes: u64,
+    window: u32,
+    gso: bool,
+) -> Result<PingPong> {
     let blocks = bytes.div_ceil(PAYLOAD as u64) as u32;
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<SocketAddr>();
     std::thread::scope(|scope| {
@@ -40,7 +64,7 @@ pub(super) fn measure(server_ns: &str, client_ns: &str, bytes: u64, window: u32,
             ready_tx.send(socket.local_addr()?)?;
             receive(&socket, blocks, window)
         });
-        let sender = scope.spawn(move || -> Result<f64> {
+        let sender = scope.spawn(move || -> Result<PingPong> {
             enter_netns(server_ns)?;
             let peer = ready_rx
                 .recv_timeout(Duration::from_secs(5))
@@ -49,8 +73,13 @@ pub(super) fn measure(server_ns: &str, client_ns: &str, bytes: u64, window: u32,
             socket.connect(peer)?;
             socket.set_read_timeout(Some(RESEND_AFTER))?;
             let started = Instant::now();
+            let cpu_before = thread_cpu()?;
             send(&socket, blocks, window, gso)?;
-            Ok(bytes as f64 / started.elapsed().as_secs_f64() / 1e6)
+            let cpu = (thread_cpu()? - cpu_before).as_secs_f64();
+            Ok(PingPong {
+                mbps: bytes as f64 / started.elapsed().as_secs_f64() / 1e6,
+                cpu_per_gib: cpu / (bytes as f64 / f64::from(1u32 << 30)),
+            })
         });
         let rate = sender
             .join()
