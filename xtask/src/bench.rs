@@ -11,6 +11,8 @@ mod tftp;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+pub(crate) use netboot_testkit::netns::NamespacePair;
+use netboot_testkit::netns::{self, CLIENT_DEV, SERVER_DEV};
 
 pub(crate) fn run(target: &str, args: &[String]) -> Result<()> {
     match target {
@@ -55,82 +57,18 @@ pub(crate) fn reexec_as_release(target: &str, args: &[String]) -> Result<bool> {
     Ok(true)
 }
 
-/// A pair of network namespaces joined by a veth link, removed on drop.
-pub(crate) struct NetnsPair {
-    /// Namespace of the servers under test.
-    pub(crate) server: String,
-    /// Namespace of the load generator.
-    pub(crate) client: String,
-}
-
-impl NetnsPair {
-    /// Creates `<prefix>-s` (`<prefix>s` at `<subnet>.1`) and `<prefix>-c` (`<prefix>c` at
-    /// `<subnet>.2`), replacing leftovers of an interrupted run.
-    pub(crate) fn create(prefix: &str, subnet: &str) -> Result<Self> {
-        let pair = Self {
-            server: format!("{prefix}-s"),
-            client: format!("{prefix}-c"),
-        };
-        pair.remove();
-        ip(&["netns", "add", &pair.server])?;
-        ip(&["netns", "add", &pair.client])?;
-        let (server_if, client_if) = (format!("{prefix}s"), format!("{prefix}c"));
-        ip(&[
-            "link",
-            "add",
-            &server_if,
-            "netns",
-            &pair.server,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &client_if,
-            "netns",
-            &pair.client,
-        ])?;
-        for (ns, dev, host) in [(&pair.server, &server_if, 1), (&pair.client, &client_if, 2)] {
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{subnet}.{host}/24"),
-                "dev",
-                dev,
-            ])?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", ns, "route", "add", "default", "dev", dev])?;
-        }
-        Ok(pair)
+/// The namespaces `<prefix>-s` (servers under test, at `<subnet>.1`) and `<prefix>-c` (load
+/// generator, at `<subnet>.2`) joined by a veth link, replacing leftovers of an interrupted
+/// run; removed on drop. Each side routes everything over the link, so broadcasts and
+/// relayed traffic leave through it.
+pub(crate) fn namespaces(prefix: &str, subnet: [u8; 3]) -> Result<NamespacePair> {
+    let pair = NamespacePair::try_create(&format!("{prefix}-s"), &format!("{prefix}-c"), subnet)
+        .map_err(anyhow::Error::msg)?;
+    for (namespace, dev) in [(&pair.server, SERVER_DEV), (&pair.client, CLIENT_DEV)] {
+        netns::try_ip(&["-n", namespace, "route", "add", "default", "dev", dev])
+            .map_err(anyhow::Error::msg)?;
     }
-
-    fn remove(&self) {
-        for ns in [&self.server, &self.client] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(std::process::Stdio::null())
-                .status();
-        }
-    }
-}
-
-impl Drop for NetnsPair {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-fn ip(args: &[&str]) -> Result<()> {
-    let status = Command::new("ip")
-        .args(args)
-        .status()
-        .context("running ip (iproute2)")?;
-    if !status.success() {
-        bail!("ip {} failed (benchmarks need root)", args.join(" "));
-    }
-    Ok(())
+    Ok(pair)
 }
 
 /// CPU time a process has used, from `/proc/<pid>/stat`.
@@ -192,10 +130,7 @@ fn clock_ticks_per_second() -> u64 {
 
 /// Enters network namespace `name` on the calling thread (threads it spawns inherit it).
 pub(crate) fn enter_netns(name: &str) -> Result<()> {
-    let file =
-        std::fs::File::open(format!("/run/netns/{name}")).with_context(|| format!("opening netns {name}"))?;
-    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
-        .with_context(|| format!("entering netns {name}"))
+    netns::try_enter(name).map_err(anyhow::Error::msg)
 }
 
 /// The `p`-th percentile (0..=100) of sorted samples.

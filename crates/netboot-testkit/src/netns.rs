@@ -31,19 +31,28 @@ impl NamespacePair {
     /// created, when a step fails.
     pub fn create(tag: &str, subnet: [u8; 3]) -> Self {
         let id = std::process::id();
+        Self::try_create(&format!("{tag}-s-{id}"), &format!("{tag}-c-{id}"), subnet)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Creates namespaces `server` and `client` on the network `<subnet>.0/24`, replacing any
+    /// of the same names an interrupted run left behind. On error, whatever was created is
+    /// removed again and the failing step is named.
+    pub fn try_create(server: &str, client: &str, subnet: [u8; 3]) -> Result<Self, String> {
         let [a, b, c] = subnet;
         // The guard exists before the first namespace does, so a failing step still cleans up.
         let pair = Self {
-            server: format!("{tag}-s-{id}"),
-            client: format!("{tag}-c-{id}"),
+            server: server.to_owned(),
+            client: client.to_owned(),
             server_ip: Ipv4Addr::new(a, b, c, 1),
             client_ip: Ipv4Addr::new(a, b, c, 2),
         };
-        ip(&["netns", "add", &pair.server]);
-        ip(&["netns", "add", &pair.client]);
+        pair.remove();
+        try_ip(&["netns", "add", &pair.server])?;
+        try_ip(&["netns", "add", &pair.client])?;
         // Both ends are created directly inside their namespaces, so the device names never
         // meet in the root namespace and parallel tests can reuse them.
-        ip(&[
+        try_ip(&[
             "link",
             "add",
             SERVER_DEV,
@@ -56,28 +65,32 @@ impl NamespacePair {
             CLIENT_DEV,
             "netns",
             &pair.client,
-        ]);
+        ])?;
         for (namespace, dev, address) in [
             (&pair.server, SERVER_DEV, pair.server_ip),
             (&pair.client, CLIENT_DEV, pair.client_ip),
         ] {
             let address = format!("{address}/24");
-            ip(&["-n", namespace, "addr", "add", &address, "dev", dev]);
-            ip(&["-n", namespace, "link", "set", dev, "up"]);
-            ip(&["-n", namespace, "link", "set", "lo", "up"]);
+            try_ip(&["-n", namespace, "addr", "add", &address, "dev", dev])?;
+            try_ip(&["-n", namespace, "link", "set", dev, "up"])?;
+            try_ip(&["-n", namespace, "link", "set", "lo", "up"])?;
         }
-        pair
+        Ok(pair)
     }
-}
 
-impl Drop for NamespacePair {
-    fn drop(&mut self) {
+    fn remove(&self) {
         for namespace in [&self.server, &self.client] {
             let _ = Command::new("ip")
                 .args(["netns", "del", namespace])
                 .stderr(Stdio::null())
                 .status();
         }
+    }
+}
+
+impl Drop for NamespacePair {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -92,22 +105,38 @@ pub fn command(namespace: &str, program: impl AsRef<std::ffi::OsStr>) -> Command
 /// Runs `ip <args>` (with `-n <namespace>` among them to act inside one), panicking with its
 /// error output when it fails.
 pub fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().expect("running ip");
-    assert!(
-        output.status.success(),
+    try_ip(args).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Runs `ip <args>`; on failure the error names the command and carries its error output.
+pub fn try_ip(args: &[&str]) -> Result<(), String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("running ip (iproute2): {e}"))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(format!(
         "ip {} failed: {}",
         args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
+        String::from_utf8_lossy(&output.stderr).trim()
+    ))
 }
 
 /// Moves the calling thread into network namespace `name`; sockets it creates afterwards
-/// live there, wherever they are used from.
+/// live there, wherever they are used from. Panics when that fails.
 pub fn enter(name: &str) {
+    try_enter(name).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Moves the calling thread into network namespace `name` (threads it spawns later start
+/// there too).
+pub fn try_enter(name: &str) -> Result<(), String> {
     let file = std::fs::File::open(format!("/run/netns/{name}"))
-        .unwrap_or_else(|e| panic!("opening namespace {name}: {e}"));
+        .map_err(|e| format!("opening namespace {name}: {e}"))?;
     nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET)
-        .unwrap_or_else(|e| panic!("entering namespace {name}: {e}"));
+        .map_err(|e| format!("entering namespace {name}: {e}"))
 }
 
 /// Runs `f` on a new thread that has entered network namespace `name`, and returns its

@@ -20,7 +20,8 @@ use clap::Parser;
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption, MessageType};
 
-use super::{enter_netns, percentile, process_cpu, CpuTime, NetnsPair};
+use super::{enter_netns, percentile, process_cpu, CpuTime, NamespacePair};
+use netboot_testkit::netns::SERVER_DEV;
 
 /// `cargo xtask bench dhcp [OPTIONS]`
 #[derive(Debug, Parser)]
@@ -41,7 +42,7 @@ struct Args {
     rates: Vec<u32>,
 }
 
-const SUBNET: &str = "10.198.0";
+const SUBNET: [u8; 3] = [10, 198, 0];
 const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 198, 0, 1);
 const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 198, 0, 2);
 /// A request unanswered for this long counts as lost and is replaced.
@@ -130,7 +131,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     )?;
     let work = std::env::temp_dir().join(format!("netboot-bench-dhcp-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
-    let namespaces = NetnsPair::create("nbb", SUBNET)?;
+    let namespaces = super::namespaces("nbb", SUBNET)?;
 
     warn_if_busy();
     let mut loads = Vec::new();
@@ -214,7 +215,7 @@ fn median_per_load(runs: Vec<(Server, String, Measurement)>) -> Vec<(Server, Str
         .collect()
 }
 
-fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NetnsPair) -> Result<Child> {
+fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NamespacePair) -> Result<Child> {
     let mut command = Command::new("ip");
     command.args(["netns", "exec", &namespaces.server]);
     match server {
@@ -222,7 +223,7 @@ fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NetnsPair
             let config = work.join("netboot.toml");
             std::fs::write(
                 &config,
-                "[log]\nlevel = \"warn\"\n[proxy]\ninterfaces = [\"nbbs\"]\n",
+                format!("[log]\nlevel = \"warn\"\n[proxy]\ninterfaces = [\"{SERVER_DEV}\"]\n"),
             )?;
             command
                 .arg(root.join("target/release/pxe-proxy"))
@@ -235,7 +236,7 @@ fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NetnsPair
                 "--no-daemon",
                 "--conf-file=/dev/null",
                 "--port=0",
-                "--interface=nbbs",
+                &format!("--interface={SERVER_DEV}"),
                 "--no-ping",
                 // Like pxe-proxy at log level warn: no log line per reply.
                 "--quiet-dhcp",
@@ -259,7 +260,7 @@ fn start_server(server: Server, root: &Path, work: &Path, namespaces: &NetnsPair
 fn measure(
     server: Server,
     pid: u32,
-    namespaces: &NetnsPair,
+    namespaces: &NamespacePair,
     phase: Phase,
     rate: Option<u32>,
     args: &Args,

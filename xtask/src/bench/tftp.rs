@@ -57,7 +57,6 @@ use self::matrix::{probe_all, single_client_matrix, Stalled};
 use self::report::{Combo, SizeTable, StormTable};
 use self::servers::Server;
 use self::storm::storm_all;
-use super::NetnsPair;
 
 /// `cargo xtask bench tftp [OPTIONS]`
 #[derive(Debug, Parser)]
@@ -110,7 +109,7 @@ impl Args {
     }
 }
 
-const SUBNET: &str = "10.197.0";
+const SUBNET: [u8; 3] = [10, 197, 0];
 const SERVER_IP: &str = "10.197.0.1";
 const CLIENT_IP: &str = "10.197.0.2";
 /// Size of the file the options probe fetches (a few blocks even at blksize 65464).
@@ -196,7 +195,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
         .status()?;
     // Named after this run, so a second benchmark started meanwhile (by someone else on a
     // shared machine) does not take them over as leftovers.
-    let namespaces = NetnsPair::create(&format!("nbt{}", std::process::id() % 100_000), SUBNET)?;
+    let namespaces = super::namespaces(&format!("nbt{}", std::process::id() % 100_000), SUBNET)?;
     let config = scratch.0.join("pxe-tftp.toml");
     std::fs::write(&config, "[tftp]\nmax_transfers = 4096\n[log]\nlevel = \"warn\"\n")?;
     let mut running = Vec::new();

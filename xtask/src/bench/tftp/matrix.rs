@@ -13,7 +13,7 @@ use super::pingpong::{self, PingPong};
 use super::report::{self, Cell, Combo, SizeTable};
 use super::servers::{Running, Server};
 use super::{file_name, interrupted, Args};
-use crate::bench::NetnsPair;
+use crate::bench::NamespacePair;
 
 /// Every server's grant for every combination, or why the probe failed.
 pub(super) type Grants = Vec<Vec<std::result::Result<Grant, String>>>;
@@ -21,7 +21,7 @@ pub(super) type Grants = Vec<Vec<std::result::Result<Grant, String>>>;
 pub(super) fn probe_all(
     running: &[Running],
     combos: &[Combo],
-    ns: &NetnsPair,
+    ns: &NamespacePair,
     logs: &Path,
 ) -> Result<Grants> {
     let mut grants = Vec::new();
@@ -107,7 +107,7 @@ pub(super) fn single_client_matrix(
     combos: &[Combo],
     grants: &Grants,
     running: &mut [Running],
-    ns: &NetnsPair,
+    ns: &NamespacePair,
     logs: &Path,
     eta: &mut Eta,
     stalled: &mut Stalled,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use super::SERVER_IP;
-use crate::bench::NetnsPair;
+use crate::bench::NamespacePair;
 
 /// A server the benchmark compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,7 +162,7 @@ pub(super) fn start(
     tools: &Path,
     files: &Path,
     config: &Path,
-    ns: &NetnsPair,
+    ns: &NamespacePair,
 ) -> Result<Running> {
     use std::os::unix::process::CommandExt;
 

@@ -13,12 +13,12 @@ use super::eta::Eta;
 use super::report::{StormRow, StormTable};
 use super::servers::{self, Running};
 use super::{file_name, Args};
-use crate::bench::NetnsPair;
+use crate::bench::NamespacePair;
 
 pub(super) fn storm_all(
     args: &Args,
     running: &[Running],
-    ns: &NetnsPair,
+    ns: &NamespacePair,
     logs: &Path,
     eta: &mut Eta,
 ) -> Result<StormTable> {
@@ -50,7 +50,14 @@ pub(super) fn storm_all(
     })
 }
 
-fn storm(r: &Running, ns: &NetnsPair, file: &str, mib: u64, clients: usize, logs: &Path) -> Result<StormRow> {
+fn storm(
+    r: &Running,
+    ns: &NamespacePair,
+    file: &str,
+    mib: u64,
+    clients: usize,
+    logs: &Path,
+) -> Result<StormRow> {
     let stop = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicU64::new(0));
     let sampler = {
