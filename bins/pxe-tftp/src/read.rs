@@ -4,13 +4,19 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use netboot_tftp::request::ReadRequest;
-use netboot_tftp::{negotiate, write_error, Outcome, ReadTransfer};
+use netboot_tftp::{negotiate, write_error, Outcome, ReadTransfer, TftpLimits};
 
 use crate::link::{Link, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use crate::server::{forget_peer, Shared};
 
 /// Opens the file and runs one read transfer to its end.
-pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadRequest<'_>, shared: &Shared) {
+pub(crate) async fn run_transfer(
+    mut link: Link,
+    peer: SocketAddr,
+    read: ReadRequest<'_>,
+    shared: &Shared,
+    limits: &TftpLimits,
+) {
     let started = Instant::now();
     let mut source = match shared.files.open_mode(&read.path, read.mode) {
         Ok(source) => source,
@@ -36,8 +42,8 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
         }
     };
     let size = netboot_tftp::BlockSource::len(&source);
-    let agreed = negotiate(&read.request, Some(size), &shared.limits);
-    let mut transfer = ReadTransfer::new(&agreed, size, &shared.limits);
+    let agreed = negotiate(&read.request, Some(size), limits);
+    let mut transfer = ReadTransfer::new(&agreed, size, limits);
     let metrics = &netboot_records::telemetry().metrics.tftp;
     metrics.active.inc();
     tracing::debug!(%peer, path = %read.path, size, blksize = transfer.blksize(), window = transfer.window(), "transfer started");
@@ -46,7 +52,7 @@ pub(crate) async fn run_transfer(mut link: Link, peer: SocketAddr, read: ReadReq
     let segment = netboot_tftp::wire::DATA_HEADER_LEN + transfer.blksize();
     // With `msftwindow` the client may widen the window later, so room is made for the largest.
     let widest_window = if transfer.variable_window() {
-        u64::from(shared.limits.window_cap(agreed.blksize))
+        u64::from(limits.window_cap(agreed.blksize))
     } else {
         transfer.window()
     };

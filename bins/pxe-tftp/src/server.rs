@@ -33,6 +33,8 @@ const INBOX_DEPTH: usize = 32;
 pub(crate) struct Shared {
     pub(crate) files: RootDir,
     pub(crate) limits: TftpLimits,
+    /// Lower `blksize` to what crosses the path to each client unfragmented.
+    fit_blksize_to_mtu: bool,
     /// Where uploads go; `None` refuses every write request.
     pub(crate) uploads: Option<UploadDir>,
     permits: Arc<Semaphore>,
@@ -99,6 +101,7 @@ impl TftpServer {
             shared: Arc::new(Shared {
                 files,
                 limits: limits_from_config(config)?,
+                fit_blksize_to_mtu: config.fit_blksize_to_mtu,
                 uploads,
                 permits: Arc::new(Semaphore::new(config.max_transfers)),
                 active: Mutex::new(HashSet::new()),
@@ -163,7 +166,8 @@ async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Worker
                         Ok(s) => Link::Own(s),
                         Err(e) => { tracing::warn!(%peer, "binding transfer socket to {bind_to}: {e}"); forget_peer(&shared, peer); return; }
                     };
-                    run_request(link, peer, request, &shared).await;
+                    let limits = shared.limits_toward(peer, bind_to.ip(), destination);
+                    run_request(link, peer, request, &shared, &limits).await;
                     release(&shared, peer, permit);
                 });
             }
@@ -201,9 +205,11 @@ async fn listen_single_port(
                 routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(peer, sender);
                 let request = buf[..len].to_vec();
                 let (shared, socket, routes) = (shared.clone(), listener.socket.clone(), routes.clone());
+                let local = destination.map_or(listener.local, |d| SocketAddr::new(d.addr, listener.local.port()));
                 workers.spawn(&mut transfers, async move {
+                    let limits = shared.limits_toward(peer, local.ip(), destination);
                     let link = Link::Shared { socket, inbox, peer, source: destination };
-                    run_request(link, peer, request, &shared).await;
+                    run_request(link, peer, request, &shared, &limits).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
                     release(&shared, peer, permit);
                 });
@@ -272,12 +278,31 @@ async fn admit(
     }
 }
 
-/// Runs the transfer an admitted request asks for.
-async fn run_request(link: Link, peer: SocketAddr, request: Vec<u8>, shared: &Shared) {
+/// Runs the transfer an admitted request asks for, within `limits`.
+async fn run_request(link: Link, peer: SocketAddr, request: Vec<u8>, shared: &Shared, limits: &TftpLimits) {
     match classify(&request) {
-        Ok(Incoming::Read(read)) => crate::read::run_transfer(link, peer, read, shared).await,
-        Ok(Incoming::Write(write)) => crate::upload::run_upload(link, peer, write, shared).await,
+        Ok(Incoming::Read(read)) => crate::read::run_transfer(link, peer, read, shared, limits).await,
+        Ok(Incoming::Write(write)) => crate::upload::run_upload(link, peer, write, shared, limits).await,
         Err(_) => {}
+    }
+}
+
+impl Shared {
+    /// The limits of a transfer from `local` to `peer`, whose request arrived as
+    /// `destination` says: the configured ones, with `blksize` fitted to the path MTU when
+    /// configured (kept as configured when the MTU cannot be learnt).
+    fn limits_toward(&self, peer: SocketAddr, local: IpAddr, destination: Option<Destination>) -> TftpLimits {
+        if !self.fit_blksize_to_mtu {
+            return self.limits;
+        }
+        let ifindex = destination.map_or(0, |d| d.ifindex);
+        match netboot_runtime::udp::path_mtu(local, peer, ifindex) {
+            Ok(mtu) => self.limits.fitting_mtu(mtu, peer.ip().to_canonical().is_ipv6()),
+            Err(e) => {
+                tracing::debug!(%peer, "path MTU unknown, blksize not fitted to it: {e}");
+                self.limits
+            }
+        }
     }
 }
 

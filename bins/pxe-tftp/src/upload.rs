@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use netboot_tftp::path::SafePath;
 use netboot_tftp::request::WriteRequest;
-use netboot_tftp::{write_error, BlockSink, ErrorCode, WriteOutcome, WriteTransfer};
+use netboot_tftp::{write_error, BlockSink, ErrorCode, TftpLimits, WriteOutcome, WriteTransfer};
 
 use crate::link::Link;
 use crate::server::{forget_peer, Shared};
@@ -246,14 +246,20 @@ impl Drop for UploadFile {
 }
 
 /// Runs one upload to its end: refuses it, or receives the file and moves it into place.
-pub(crate) async fn run_upload(mut link: Link, peer: SocketAddr, write: WriteRequest<'_>, shared: &Shared) {
+pub(crate) async fn run_upload(
+    mut link: Link,
+    peer: SocketAddr,
+    write: WriteRequest<'_>,
+    shared: &Shared,
+    limits: &TftpLimits,
+) {
     let Some(uploads) = shared.uploads.as_ref() else {
         // `admit` refuses writes when uploads are off; nothing to do if one slips through.
         forget_peer(shared, peer);
         return;
     };
     let started = Instant::now();
-    let mut transfer = WriteTransfer::new(&write.request, write.mode, &shared.limits, uploads.max_bytes);
+    let mut transfer = WriteTransfer::new(&write.request, write.mode, limits, uploads.max_bytes);
     let metrics = &netboot_records::telemetry().metrics.tftp;
     // A `tsize` over the limit is refused before any file is created.
     let mut sink = if transfer.outcome().is_some() {

@@ -27,6 +27,12 @@ pub struct TftpConfig {
     /// Largest `blksize` granted (8..=65464). Lower it to 1468 when clients sit behind links
     /// that drop IP fragments.
     pub max_blksize: u16,
+    /// Grant each client at most the `blksize` whose DATA packets cross the path to it
+    /// unfragmented: the path MTU (IPv4: the kernel's route and path-MTU cache; IPv6: the MTU
+    /// of the interface the request came in on) minus IP, UDP and TFTP headers, so 1468 on
+    /// Ethernet. Off by default: large blocks are fast on a clean LAN, but one lost fragment
+    /// loses its whole block.
+    pub fit_blksize_to_mtu: bool,
     /// Largest RFC 7440 `windowsize` granted.
     pub max_window: u16,
     /// Largest window in payload bytes: with large blocks fewer of them make a window, so a
@@ -35,7 +41,8 @@ pub struct TftpConfig {
     /// blocks one (lock-step, which is fastest for them).
     pub max_window_bytes: u32,
     /// First retransmission timeout in milliseconds, unless the client asks for one (`timeout`
-    /// option). It doubles after each silent timeout, up to eight times this value.
+    /// option, which is then kept for every retransmission). It doubles after each silent
+    /// timeout, up to eight times this value.
     pub timeout_ms: u64,
     /// Retransmissions of one packet before a transfer is abandoned (with the defaults a
     /// silent client is given up after 31 s).
@@ -70,6 +77,7 @@ impl Default for TftpConfig {
             listen: vec![SocketAddr::from(([0, 0, 0, 0], 69))],
             single_port: false,
             max_blksize: 65464,
+            fit_blksize_to_mtu: false,
             max_window: 64,
             max_window_bytes: 96 * 1024,
             timeout_ms: 1000,

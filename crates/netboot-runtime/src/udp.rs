@@ -267,6 +267,62 @@ fn send_with_pktinfo(
     socket::sendmsg(fd, &iov, &control, MsgFlags::empty(), Some(&dest)).map_err(io::Error::from)
 }
 
+/// The largest IP packet that reaches `peer` unfragmented, as this host knows it. IPv4: the
+/// kernel's path MTU for the route from `local` (IP_MTU of a UDP socket connected to `peer`;
+/// connecting a UDP socket sends nothing). IPv6: the MTU of interface `ifindex`, the one the
+/// client's request arrived on, or when that is 0 of the interface holding `local`.
+///
+/// ```
+/// use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+/// use netboot_runtime::udp::path_mtu;
+/// let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+/// assert!(path_mtu(loopback, SocketAddr::new(loopback, 69), 0).unwrap() >= 1280);
+/// # if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+/// let loopback = IpAddr::V6(Ipv6Addr::LOCALHOST);
+/// assert!(path_mtu(loopback, SocketAddr::new(loopback, 69), 0).unwrap() >= 1280);
+/// # }
+/// ```
+pub fn path_mtu(local: IpAddr, peer: SocketAddr, ifindex: u32) -> io::Result<u32> {
+    match peer.ip().to_canonical() {
+        IpAddr::V4(peer_v4) => {
+            let local = match local.to_canonical() {
+                IpAddr::V4(local) => local,
+                IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+            };
+            let probe = std::net::UdpSocket::bind((local, 0))?;
+            probe.connect((peer_v4, peer.port()))?;
+            let mtu = socket::getsockopt(&probe, sockopt::IpMtu)?;
+            u32::try_from(mtu).map_err(|_| io::Error::other(format!("IP_MTU reported {mtu}")))
+        }
+        IpAddr::V6(_) => {
+            let name = if ifindex == 0 {
+                interface_holding(local)?
+            } else {
+                nix::net::if_::if_indextoname(ifindex)?
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            let path = format!("/sys/class/net/{name}/mtu");
+            std::fs::read_to_string(&path)?
+                .trim()
+                .parse()
+                .map_err(|e| io::Error::other(format!("{path}: {e}")))
+        }
+    }
+}
+
+/// The name of the interface that has address `local`.
+fn interface_holding(local: IpAddr) -> io::Result<String> {
+    let holds = |address: &SockaddrStorage| match local {
+        IpAddr::V6(local) => address.as_sockaddr_in6().is_some_and(|a| a.ip() == local),
+        IpAddr::V4(local) => address.as_sockaddr_in().is_some_and(|a| a.ip() == local),
+    };
+    nix::ifaddrs::getifaddrs()?
+        .find(|interface| interface.address.as_ref().is_some_and(holds))
+        .map(|interface| interface.interface_name)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no interface has {local}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

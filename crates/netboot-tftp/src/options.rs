@@ -59,6 +59,34 @@ impl TftpLimits {
         let by_bytes = u16::try_from(by_bytes).unwrap_or(u16::MAX);
         self.max_window.min(by_bytes).max(1)
     }
+
+    /// These limits with [`Self::max_blksize`] lowered so a DATA packet fits one IP packet
+    /// of `mtu` bytes (IPv6 headers when `ipv6`): no block of the transfer is fragmented.
+    /// An MTU too small for even an 8-byte block leaves the limits as they are.
+    ///
+    /// ```
+    /// use netboot_tftp::TftpLimits;
+    /// let limits = TftpLimits::default();
+    /// assert_eq!(limits.fitting_mtu(1500, false).max_blksize.get(), 1468);
+    /// assert_eq!(limits.fitting_mtu(1500, true).max_blksize.get(), 1448);
+    /// assert_eq!(limits.fitting_mtu(65536, false).max_blksize.get(), 65464);
+    /// ```
+    #[must_use]
+    pub fn fitting_mtu(&self, mtu: u32, ipv6: bool) -> Self {
+        let ip_header = if ipv6 { 40 } else { 20 };
+        let headers = ip_header + 8 + crate::wire::DATA_HEADER_LEN as u32;
+        let fitting = mtu
+            .checked_sub(headers)
+            .and_then(|payload| u16::try_from(payload.min(u32::from(BlockSize::MAX))).ok())
+            .and_then(|payload| BlockSize::try_from(payload).ok());
+        match fitting {
+            Some(fitting) if fitting < self.max_blksize => Self {
+                max_blksize: fitting,
+                ..*self
+            },
+            _ => *self,
+        }
+    }
 }
 
 /// The transfer mode of a request.
@@ -224,6 +252,20 @@ mod tests {
                 ..TftpLimits::default()
             },
         )
+    }
+
+    #[test]
+    fn fitting_an_mtu_never_raises_the_limit_or_leaves_the_range() {
+        let limits = TftpLimits {
+            max_blksize: BlockSize::try_from(1024u16).unwrap(),
+            ..TftpLimits::default()
+        };
+        assert_eq!(limits.fitting_mtu(9000, false), limits, "never raised");
+        assert_eq!(limits.fitting_mtu(576, false).max_blksize.get(), 544);
+        assert_eq!(limits.fitting_mtu(40, false).max_blksize.get(), 8);
+        assert_eq!(limits.fitting_mtu(39, false), limits, "no block fits: unchanged");
+        assert_eq!(limits.fitting_mtu(0, true), limits);
+        assert_eq!(limits.fitting_mtu(u32::MAX, true), limits);
     }
 
     #[test]
