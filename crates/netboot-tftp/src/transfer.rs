@@ -12,8 +12,9 @@
 //! the last block of the window opens the next window; an ACK for an earlier block of the window
 //! restarts sending right after it; an ACK for a block already acknowledged is a duplicate and is
 //! ignored (retransmitting on duplicates is the Sorcerer's Apprentice bug). A timeout resends the
-//! window from the first unacknowledged block, waiting twice as long each time
-//! ([`crate::retransmit_interval`]); after `retries` timeouts in a row the transfer is abandoned.
+//! window from the first unacknowledged block, waiting twice as long each time unless the
+//! client chose the timeout ([`crate::Retransmission`]); after `retries` timeouts in a row the
+//! transfer is abandoned.
 //!
 //! Variable windows (Microsoft's `msftwindow`, when negotiated): every ACK carries one extra byte,
 //! the number of blocks the client wants in the next window. It is clamped to
