@@ -205,9 +205,9 @@ async fn listen_single_port(
                 routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(peer, sender);
                 let request = buf[..len].to_vec();
                 let (shared, socket, routes) = (shared.clone(), listener.socket.clone(), routes.clone());
-                let local = destination.map_or(listener.local, |d| SocketAddr::new(d.addr, listener.local.port()));
+                let local = listener.transfer_address(destination).ip();
                 workers.spawn(&mut transfers, async move {
-                    let limits = shared.limits_toward(peer, local.ip(), destination);
+                    let limits = shared.limits_toward(peer, local, destination);
                     let link = Link::Shared { socket, inbox, peer, source: destination };
                     run_request(link, peer, request, &shared, &limits).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);

@@ -16,35 +16,21 @@ use std::time::Duration;
 /// 1 + 2 + 4 + 8 + 8 + 8 = 31 s.
 const MAX_DOUBLINGS: u32 = 3;
 
-/// The interval to wait after `retries` silent timeouts in a row, starting from `base` and
-/// doubling.
-///
-/// ```
-/// use std::time::Duration;
-/// use netboot_tftp::retransmit_interval;
-/// let base = Duration::from_millis(500);
-/// assert_eq!(retransmit_interval(base, 0), base);
-/// assert_eq!(retransmit_interval(base, 2), base * 4);
-/// assert_eq!(retransmit_interval(base, 40), base * 8);
-/// ```
-#[must_use]
-pub fn retransmit_interval(base: Duration, retries: u32) -> Duration {
-    base.saturating_mul(1 << retries.min(MAX_DOUBLINGS))
-}
-
 /// The retransmission timer agreed for one transfer.
 ///
 /// ```
 /// use std::time::Duration;
 /// use netboot_tftp::Retransmission;
 /// let ours = Retransmission::ServerDefault(Duration::from_secs(1));
+/// assert_eq!(ours.interval(0), Duration::from_secs(1));
 /// assert_eq!(ours.interval(2), Duration::from_secs(4));
+/// assert_eq!(ours.interval(40), Duration::from_secs(8));
 /// let asked = Retransmission::ClientChosen(Duration::from_secs(2));
 /// assert_eq!(asked.interval(2), Duration::from_secs(2));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retransmission {
-    /// The server's configured timeout, backed off with [`retransmit_interval`].
+    /// The server's configured timeout, doubled after each silent timeout, up to eight times.
     ServerDefault(Duration),
     /// The client's `timeout` option, used unchanged for every retransmission.
     ClientChosen(Duration),
@@ -63,7 +49,7 @@ impl Retransmission {
     #[must_use]
     pub fn interval(self, retries: u32) -> Duration {
         match self {
-            Self::ServerDefault(base) => retransmit_interval(base, retries),
+            Self::ServerDefault(base) => base.saturating_mul(1 << retries.min(MAX_DOUBLINGS)),
             Self::ClientChosen(base) => base,
         }
     }

@@ -50,7 +50,7 @@ mod write;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use backoff::{retransmit_interval, Retransmission};
+pub use backoff::Retransmission;
 pub use block::{BlockNum, BlockSize, BlockSizeOutOfRange};
 pub use options::{negotiate, Mode, Negotiated, TftpLimits};
 pub use source::{BlockSource, FileProvider, MemorySource, OpenError};

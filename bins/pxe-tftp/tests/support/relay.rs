@@ -49,6 +49,18 @@ pub struct RelayCounts {
     pub delayed: u64,
 }
 
+impl RelayCounts {
+    /// Fails the test unless the relay both duplicated and reordered datagrams, so a run that
+    /// passed was really impaired.
+    pub fn assert_duplicated_and_reordered(&self) {
+        assert!(self.duplicated > 0, "the relay duplicated nothing: {self:?}");
+        assert!(
+            self.delayed > 0,
+            "the relay delayed nothing, so nothing was reordered: {self:?}"
+        );
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     sent: AtomicU64,
