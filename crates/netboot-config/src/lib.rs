@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod admin;
+mod handoff;
 mod https;
 mod log;
 mod proxy;
@@ -25,6 +26,7 @@ mod resolver;
 mod tftp;
 
 pub use admin::AdminConfig;
+pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
 pub use proxy::ProxyConfig;

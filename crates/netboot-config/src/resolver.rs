@@ -207,6 +207,8 @@ pub struct ConfigMgrConfig {
     pub connect_timeout_ms: u64,
     /// Milliseconds for one lookup; keep it below `resolver.deadline_ms`.
     pub query_timeout_ms: u64,
+    /// `[resolver.configmgr.handoff]`: files and variables handed to Windows PE.
+    pub handoff: crate::handoff::ConfigMgrHandoffConfig,
 }
 
 impl Default for ConfigMgrConfig {
@@ -234,6 +236,7 @@ impl Default for ConfigMgrConfig {
             pool_size: 4,
             connect_timeout_ms: 1500,
             query_timeout_ms: 1500,
+            handoff: crate::handoff::ConfigMgrHandoffConfig::default(),
         }
     }
 }
@@ -353,6 +356,7 @@ impl ConfigMgrConfig {
             ),
             ConfigMgrBackend::Sqlite => {}
         }
+        self.handoff.validate(&format!("{KEY}.handoff"), problems);
         if self.boot_image_dir.as_os_str().is_empty() {
             problems.push(format!("{KEY}.boot_image_dir"), "must not be empty");
         }

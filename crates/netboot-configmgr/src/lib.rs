@@ -50,7 +50,7 @@ mod tds;
 
 pub use identity::{DuplicateIdentifiers, Firmware, ImageArch, Platform};
 pub use resolver::{ConfigMgrResolver, ImageStore, ResolverSettings};
-pub use rules::{BootImageFiles, MenuOrder, NothingDeployed, Policy};
+pub use rules::{BootImageFiles, Handoff, MenuOrder, NothingDeployed, Policy};
 pub use source::{LookupKeys, SiteDatabase, SourceError};
 pub use sqlite::{LazySqliteSite, SqliteSite};
 pub use tds::{TdsOptions, TdsSite};

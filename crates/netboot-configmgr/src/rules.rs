@@ -16,10 +16,10 @@
 //! 5. order: required first, exact architecture before compatible, then the configured
 //!    order (newest deployment ID first by default, as ConfigMgr does).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
-use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment};
+use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, WimbootFile};
 
 use crate::flags;
 use crate::identity::{ImageArch, Platform};
@@ -64,6 +64,62 @@ pub struct Policy {
     pub menu_timeout_secs: Option<u32>,
     /// Extra wimboot arguments for every entry.
     pub wimboot_args: Option<String>,
+    /// What Windows PE is handed besides the boot image.
+    pub handoff: Handoff,
+}
+
+/// The Windows PE hand-off: files wimboot injects into `X:\Windows\System32` of a boot
+/// image, and task sequence variables for the machine (see `docs/configmgr-winpe-handoff.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Handoff {
+    /// Off: entries carry only the boot image, as before.
+    pub enabled: bool,
+    /// Files for every boot image.
+    pub files: Vec<WimbootFile>,
+    /// Files per boot image PackageID; one named like a common file replaces it.
+    pub boot_images: BTreeMap<String, Vec<WimbootFile>>,
+    /// `OSDComputerName` = the machine's ConfigMgr name, for machines the site knows.
+    pub computer_name: bool,
+    /// `SMSTSPreferredAdvertID` = the entry's deployment, so the task sequence wizard runs
+    /// the deployment chosen in the menu.
+    pub preferred_deployment: bool,
+    /// Fixed variables for every machine (the two above win over these).
+    pub variables: BTreeMap<String, String>,
+}
+
+impl Handoff {
+    /// The files injected into boot image `boot_image_id`: the common ones, with those of the
+    /// boot image replacing a common file of the same name (case-insensitive, as Windows
+    /// names are) and added after them.
+    pub fn files_for(&self, boot_image_id: &str) -> Vec<WimbootFile> {
+        let own = self
+            .boot_images
+            .get(boot_image_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let replaced = |file: &WimbootFile| own.iter().any(|o| o.name.eq_ignore_ascii_case(&file.name));
+        let mut files: Vec<WimbootFile> = self.files.iter().filter(|f| !replaced(f)).cloned().collect();
+        files.extend(own.iter().cloned());
+        files
+    }
+
+    /// The variables for one entry.
+    fn variables_for(&self, deployment_id: &str, target: &Target) -> BTreeMap<String, String> {
+        let mut variables = self.variables.clone();
+        if self.computer_name {
+            if let Target::Known(DeviceRow { name: Some(name), .. }) = target {
+                let name = name.trim();
+                if netboot_core::handoff::check_variable("OSDComputerName", name).is_ok() && !name.is_empty()
+                {
+                    variables.insert("OSDComputerName".into(), name.to_owned());
+                }
+            }
+        }
+        if self.preferred_deployment {
+            variables.insert("SMSTSPreferredAdvertID".into(), deployment_id.to_owned());
+        }
+        variables
+    }
 }
 
 /// The current time and how to read ConfigMgr's local (non-GMT) times.
@@ -356,7 +412,7 @@ pub fn decide(
             rejected,
         };
     }
-    let entries = accepted.iter().map(|a| action(a, policy)).collect();
+    let entries = accepted.iter().map(|a| action(a, &target, policy)).collect();
     let menu = BootMenu {
         title: policy.menu_title.clone(),
         entries,
@@ -376,7 +432,17 @@ fn title(row: &DeploymentRow) -> &str {
         .unwrap_or(&row.advertisement_id)
 }
 
-fn action(accepted: &Accepted<'_>, policy: &Policy) -> BootAction {
+fn action(accepted: &Accepted<'_>, target: &Target, policy: &Policy) -> BootAction {
+    let handoff = &policy.handoff;
+    let (files, variables) = if handoff.enabled {
+        let boot_image_id = accepted.row.boot_image_id.as_deref().unwrap_or_default().trim();
+        (
+            handoff.files_for(boot_image_id),
+            handoff.variables_for(&accepted.row.advertisement_id, target),
+        )
+    } else {
+        Default::default()
+    };
     BootAction {
         id: accepted.row.advertisement_id.clone(),
         title: title(accepted.row).to_string(),
@@ -389,8 +455,9 @@ fn action(accepted: &Accepted<'_>, policy: &Policy) -> BootAction {
             boot_wim: accepted.files.boot_wim.clone(),
             bcd: accepted.files.bcd.clone(),
             boot_sdi: accepted.files.boot_sdi.clone(),
-            files: Vec::new(),
+            files,
             wimboot_args: policy.wimboot_args.clone(),
+            variables,
         },
     }
 }

@@ -142,7 +142,8 @@ fn known_device_with_one_available() {
             bcd: None,
             boot_sdi: None,
             files: vec![],
-            wimboot_args: None
+            wimboot_args: None,
+            variables: Default::default(),
         }
     );
 }
@@ -474,4 +475,91 @@ fn menu_settings_are_carried() {
         panic!()
     };
     assert_eq!(wimboot_args.as_deref(), Some("gui"));
+}
+
+fn file(name: &str, path: &str, secret: bool) -> WimbootFile {
+    WimbootFile {
+        name: name.into(),
+        path: path.into(),
+        secret,
+    }
+}
+
+fn handoff_policy() -> Policy {
+    Policy {
+        handoff: Handoff {
+            enabled: true,
+            files: vec![
+                file("winpeshl.ini", "handoff/winpeshl-x64.ini", false),
+                file("netboot-prestart.vbs", "handoff/netboot-prestart.vbs", false),
+            ],
+            boot_images: [(
+                "PS100004".to_owned(),
+                vec![
+                    file("WINPESHL.INI", "handoff/PS100004/winpeshl.ini", false),
+                    file("variables.dat", "PS100004/variables.dat", true),
+                ],
+            )]
+            .into(),
+            computer_name: true,
+            preferred_deployment: true,
+            variables: [("SMSTSLanguagePackID".to_owned(), "1031".to_owned())].into(),
+        },
+        ..policy()
+    }
+}
+
+fn wimboot_parts(outcome: &Outcome) -> (Vec<WimbootFile>, BTreeMap<String, String>) {
+    let BootDecision::Boot(menu) = &outcome.decision else {
+        panic!("{:?}", outcome.decision)
+    };
+    let BootTarget::Wimboot { files, variables, .. } = &menu.entries[0].target else {
+        panic!()
+    };
+    (files.clone(), variables.clone())
+}
+
+#[test]
+fn the_handoff_adds_the_boot_images_files_and_the_machines_variables() {
+    let rows = known_with(vec![deployment(1, "PS120002", "Windows 11", true)]);
+    let outcome = decide(&rows, Some(UEFI_X64), &handoff_policy(), &clock(), &images());
+    let (files, variables) = wimboot_parts(&outcome);
+    // The boot image's own winpeshl.ini replaces the common one (names are case-insensitive).
+    assert_eq!(
+        files,
+        vec![
+            file("netboot-prestart.vbs", "handoff/netboot-prestart.vbs", false),
+            file("WINPESHL.INI", "handoff/PS100004/winpeshl.ini", false),
+            file("variables.dat", "PS100004/variables.dat", true),
+        ]
+    );
+    assert_eq!(variables["OSDComputerName"], "PC-1");
+    assert_eq!(variables["SMSTSPreferredAdvertID"], "PS120002");
+    assert_eq!(variables["SMSTSLanguagePackID"], "1031");
+}
+
+#[test]
+fn unknown_computers_get_no_computer_name_and_the_handoff_can_be_off() {
+    let rows = SiteRows {
+        unknown: vec![unknown(2_046_820_353, "x64", "PS1")],
+        deployments: vec![deployment(2_046_820_353, "PS120003", "Unknown OSD", false)],
+        ..SiteRows::default()
+    };
+    let outcome = decide(&rows, Some(UEFI_X64), &handoff_policy(), &clock(), &images());
+    let (_, variables) = wimboot_parts(&outcome);
+    assert!(!variables.contains_key("OSDComputerName"));
+    assert_eq!(variables["SMSTSPreferredAdvertID"], "PS120003");
+
+    let rows = known_with(vec![deployment(1, "PS120002", "Windows 11", true)]);
+    let (files, variables) = wimboot_parts(&run(&rows, UEFI_X64));
+    assert!(files.is_empty() && variables.is_empty());
+}
+
+#[test]
+fn a_computer_name_that_cannot_be_handed_over_is_left_out() {
+    let mut rows = known_with(vec![deployment(1, "PS120002", "Windows 11", true)]);
+    rows.devices[0].name = Some("PC\r\nSMSTSMP=http://evil".into());
+    let outcome = decide(&rows, Some(UEFI_X64), &handoff_policy(), &clock(), &images());
+    let (_, variables) = wimboot_parts(&outcome);
+    assert!(!variables.contains_key("OSDComputerName"));
 }

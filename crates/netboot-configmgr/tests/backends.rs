@@ -247,6 +247,7 @@ async fn menu_entries_point_at_files_on_this_server() {
             boot_sdi: Some("configmgr/PS100004/boot.sdi".into()),
             files: vec![],
             wimboot_args: None,
+            variables: Default::default(),
         }
     );
     // ConfigMgr's own file name is accepted too.

@@ -1,5 +1,7 @@
 //! What a resolver answers.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The answer to "what should this machine boot?".
@@ -118,6 +120,10 @@ pub enum BootTarget {
         /// Extra arguments for wimboot itself (e.g. `gui`, `pause`).
         #[serde(default)]
         wimboot_args: Option<String>,
+        /// Task sequence variables for this machine (e.g. `OSDComputerName`), handed to WinPE
+        /// in a generated file only this machine can fetch (see [`crate::handoff`]).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        variables: BTreeMap<String, String>,
     },
     /// A Linux kernel with initrds.
     Linux {
@@ -145,4 +151,10 @@ pub struct WimbootFile {
     pub name: String,
     /// Where to fetch it.
     pub path: String,
+    /// The file carries a secret (a ConfigMgr media variables file holds the media
+    /// certificate): the HTTPS service reads it from its private directory, never from the
+    /// public file roots, and hands it only to the machine the decision was made for, over
+    /// HTTPS, at a per-boot URL.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
 }

@@ -18,6 +18,7 @@
 
 mod arch;
 mod decision;
+pub mod handoff;
 mod ids;
 mod request;
 mod resolver;

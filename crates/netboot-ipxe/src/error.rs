@@ -26,6 +26,9 @@ pub enum ScriptError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// Task sequence variables that cannot be handed to Windows PE.
+    #[error("{0}")]
+    InvalidVariables(#[from] netboot_core::handoff::VariableError),
     /// A kernel command line contains a character iPXE would interpret.
     #[error("kernel command line contains {found:?}, which iPXE would interpret")]
     UnsafeCommandLine {

@@ -34,7 +34,10 @@ mod url;
 pub use check::{check_script, emit_script, CheckError, CheckedLine, KNOWN_COMMANDS};
 pub use error::ScriptError;
 pub use identity::{arch_from_ipxe, ClientIdentity, IdentityError, FIELD_MAX};
-pub use render::{decision_script, entry_script, exit_script, fallback_script, Fallback, RenderOptions};
+pub use render::{
+    decision_script, decision_script_with_handoff, entry_script, exit_script, fallback_script, Fallback,
+    Handoff, RenderOptions,
+};
 pub use script::{Arg, KernelArgs, Script, Wimboot};
 pub use text::{is_display_safe, DisplayText, Identifier, Label, DISPLAY_TEXT_MAX};
 pub use url::{QueryValue, Setting, Url};
@@ -58,7 +61,8 @@ pub mod fuzzing {
     use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr, WimbootFile};
 
     use crate::{
-        check_script, decision_script, fallback_script, ClientIdentity, Fallback, RenderOptions, Url,
+        check_script, decision_script, decision_script_with_handoff, fallback_script, ClientIdentity,
+        Fallback, Handoff, RenderOptions, Url,
     };
 
     /// Treats `data` as a client's identity and as resolver-supplied names, renders every
@@ -90,11 +94,20 @@ pub mod fuzzing {
                         boot_wim: next(),
                         bcd: Some(next()),
                         boot_sdi: None,
-                        files: vec![WimbootFile {
-                            name: next(),
-                            path: next(),
-                        }],
+                        files: vec![
+                            WimbootFile {
+                                name: next(),
+                                path: next(),
+                                secret: false,
+                            },
+                            WimbootFile {
+                                name: next(),
+                                path: next(),
+                                secret: true,
+                            },
+                        ],
                         wimboot_args: Some(next()),
+                        variables: [(next(), next())].into_iter().collect(),
                     },
                     1 => BootTarget::Linux {
                         kernel: next(),
@@ -137,8 +150,16 @@ pub mod fuzzing {
             .map(|s| s.render())
             .unwrap_or_default(),
         );
-        if let Ok(script) = decision_script(&BootDecision::Boot(menu), &mac, &options) {
-            scripts.push(script.render());
+        let handoff = Handoff {
+            base: Url::path("/boot.ipxe/handoff"),
+            over_tls: text.len() % 2 == 0,
+            tokens: menu.entries.iter().map(|a| (a.id.clone(), next())).collect(),
+        };
+        let decision = BootDecision::Boot(menu);
+        for handoff in [None, Some(&handoff)] {
+            if let Ok(script) = decision_script_with_handoff(&decision, &mac, &options, handoff) {
+                scripts.push(script.render());
+            }
         }
         for script in scripts.iter().filter(|s| !s.is_empty()) {
             assert_safe(script);

@@ -1,6 +1,9 @@
 //! Scripts for the HTTPS service: the entry script, decisions and the resolver fallback.
 
-use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr};
+use std::collections::BTreeMap;
+
+use netboot_core::handoff::{check_variables, VARIABLES_FILE};
+use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr, WimbootFile};
 
 use crate::error::ScriptError;
 use crate::script::{KernelArgs, Script, Wimboot};
@@ -28,6 +31,44 @@ impl Default for RenderOptions {
             countdown_secs: 5,
             menu_timeout_secs: 30,
         }
+    }
+}
+
+/// Per-boot URLs for the parts of a decision only its machine may fetch: the generated task
+/// sequence variables file and `secret` files.
+///
+/// A file is fetched from `<base>/<token>/<name>?mac=${netX/mac:hexhyp}`: the token (issued
+/// by the caller for one action, one MAC and one client address) names the boot, iPXE
+/// reports the MAC it boots from, and the server sees the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    /// Base URL of the per-boot file route.
+    pub base: Url,
+    /// Whether the decision is served over TLS; secret files are only ever fetched over TLS.
+    pub over_tls: bool,
+    /// Token per action id (URL-safe text).
+    pub tokens: BTreeMap<String, String>,
+}
+
+impl Handoff {
+    /// Whether `target` has parts that need a per-boot URL.
+    pub fn needed_by(target: &BootTarget) -> bool {
+        match target {
+            BootTarget::Wimboot { files, variables, .. } => {
+                !variables.is_empty() || files.iter().any(|f| f.secret)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `target` carries secret files.
+    pub fn has_secrets(target: &BootTarget) -> bool {
+        matches!(target, BootTarget::Wimboot { files, .. } if files.iter().any(|f| f.secret))
+    }
+
+    fn url(&self, token: &str, name: &Identifier) -> Url {
+        Url::join(&self.base, &format!("{token}/{}", name.as_str()))
+            .query("mac", Setting::typed("netX/mac", "hexhyp"))
     }
 }
 
@@ -91,6 +132,19 @@ pub fn decision_script(
     mac: &MacAddr,
     options: &RenderOptions,
 ) -> Result<Script, ScriptError> {
+    decision_script_with_handoff(decision, mac, options, None)
+}
+
+/// [`decision_script`] with per-boot URLs for variables and secret files. An action that
+/// needs them but has no token, or carries secret files while the decision goes out over
+/// plain HTTP, explains that on the console and fails to the menu instead of booting a
+/// Windows PE that would stop without its task sequence.
+pub fn decision_script_with_handoff(
+    decision: &BootDecision,
+    mac: &MacAddr,
+    options: &RenderOptions,
+    handoff: Option<&Handoff>,
+) -> Result<Script, ScriptError> {
     let menu = match decision {
         BootDecision::Boot(menu) if !menu.entries.is_empty() => menu,
         BootDecision::Exit {
@@ -127,7 +181,7 @@ pub fn decision_script(
 
     for (action, key) in menu.entries.iter().zip(&keys) {
         script.label(key);
-        render_action(&mut script, action, options, &failed)?;
+        render_action(&mut script, action, options, handoff, &failed)?;
     }
     script
         .label(&failed)
@@ -203,6 +257,7 @@ fn render_action(
     script: &mut Script,
     action: &BootAction,
     options: &RenderOptions,
+    handoff: Option<&Handoff>,
     failed: &Label,
 ) -> Result<(), ScriptError> {
     Identifier::new("action id", &action.id)?;
@@ -218,17 +273,19 @@ fn render_action(
             boot_sdi,
             files,
             wimboot_args,
+            variables,
         } => {
+            let Some(files) = injected_files(script, action, files, variables, options, handoff, failed)?
+            else {
+                return Ok(());
+            };
             let spec = Wimboot {
                 wimboot: resolve(&options.wimboot)?,
                 args: KernelArgs::parse(wimboot_args.as_deref().unwrap_or(""))?,
                 bcd: bcd.as_deref().map(resolve).transpose()?,
                 boot_sdi: boot_sdi.as_deref().map(resolve).transpose()?,
                 boot_wim: resolve(boot_wim)?,
-                files: files
-                    .iter()
-                    .map(|f| Ok((Identifier::new("file name", &f.name)?, resolve(&f.path)?)))
-                    .collect::<Result<_, ScriptError>>()?,
+                files,
             };
             script.wimboot(&spec, failed);
         }
@@ -256,6 +313,69 @@ fn render_action(
         }
     }
     Ok(())
+}
+
+/// The names and URLs of the files wimboot injects for `action`, or `None` after rendering an
+/// explanation and a jump to `failed` when the per-boot parts cannot be fetched.
+fn injected_files(
+    script: &mut Script,
+    action: &BootAction,
+    files: &[WimbootFile],
+    variables: &BTreeMap<String, String>,
+    options: &RenderOptions,
+    handoff: Option<&Handoff>,
+    failed: &Label,
+) -> Result<Option<Vec<(Identifier, Url)>>, ScriptError> {
+    check_variables(variables)?;
+    let needs_token = !variables.is_empty() || files.iter().any(|f| f.secret);
+    let secret = files.iter().any(|f| f.secret);
+    let per_boot = match handoff {
+        _ if !needs_token => None,
+        Some(handoff) if secret && !handoff.over_tls => {
+            script
+                .echo(DisplayText::fixed(
+                    "This boot image is handed files that are only served over HTTPS,",
+                ))
+                .echo(DisplayText::fixed(
+                    "and this iPXE asked over plain HTTP: boot it with an HTTPS-capable iPXE",
+                ))
+                .goto(failed);
+            return Ok(None);
+        }
+        Some(handoff) => match handoff.tokens.get(&action.id) {
+            Some(token) => Some((handoff, Identifier::new("token", token)?)),
+            None => None,
+        },
+        None => None,
+    };
+    if needs_token && per_boot.is_none() {
+        script
+            .echo(DisplayText::fixed(
+                "This boot needs per-machine files that this server could not issue",
+            ))
+            .goto(failed);
+        return Ok(None);
+    }
+    let per_boot_url = |name: &Identifier| {
+        let (handoff, token) = per_boot.as_ref().expect("checked above");
+        handoff.url(token.as_str(), name)
+    };
+    let mut injected = Vec::with_capacity(files.len() + 1);
+    for file in files {
+        let name = Identifier::new("file name", &file.name)?;
+        let url = if file.secret {
+            per_boot_url(&name)
+        } else {
+            Url::resolve(&options.files_base, &file.path)?
+        };
+        injected.push((name, url));
+    }
+    if !variables.is_empty() {
+        let name = Identifier::new("file name", VARIABLES_FILE)?;
+        let url = per_boot_url(&name);
+        injected.push((name, url));
+    }
+    Ok(Some(injected))
 }
 
 /// A script that shows `message` (sanitised) and exits to the next boot device.

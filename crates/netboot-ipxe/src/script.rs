@@ -372,10 +372,14 @@ impl Script {
         self.command(vec![Word::Fixed("exit"), Word::Arg(Arg::Number(code.into()))])
     }
 
-    /// `kernel wimboot` + `initrd` for BCD, boot.sdi, boot.wim and injected files + `boot`,
-    /// each failing to `on_failure`.
+    /// `kernel wimboot` + `initrd` for the injected files, BCD, boot.sdi and boot.wim +
+    /// `boot`, each failing to `on_failure`. The small injected files come first: per-boot
+    /// URLs expire, and a refused one should fail the boot before the large WIM is loaded.
     pub fn wimboot(&mut self, spec: &Wimboot, on_failure: &Label) -> &mut Self {
         self.kernel(&spec.wimboot, &spec.args).or_goto(on_failure);
+        for (name, url) in &spec.files {
+            self.initrd(url, Some(name)).or_goto(on_failure);
+        }
         let fixed_names = [("BCD", &spec.bcd), ("boot.sdi", &spec.boot_sdi)];
         for (name, url) in fixed_names {
             if let Some(url) = url {
@@ -385,9 +389,6 @@ impl Script {
         }
         let wim = Identifier::new("file name", "boot.wim").expect("fixed names are valid");
         self.initrd(&spec.boot_wim, Some(&wim)).or_goto(on_failure);
-        for (name, url) in &spec.files {
-            self.initrd(url, Some(name)).or_goto(on_failure);
-        }
         self.boot().or_goto(on_failure)
     }
 

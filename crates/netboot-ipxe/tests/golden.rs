@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use netboot_core::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, MacAddr, WimbootFile};
 use netboot_ipxe::{
-    check_script, decision_script, emit_script, entry_script, fallback_script, fuzzing, Fallback,
-    RenderOptions, Url,
+    check_script, decision_script, decision_script_with_handoff, emit_script, entry_script, fallback_script,
+    fuzzing, Fallback, Handoff, RenderOptions, Url,
 };
 use netboot_testkit::{golden, testdata};
 
@@ -35,8 +35,10 @@ fn winpe(deployment: Deployment) -> BootAction {
             files: vec![WimbootFile {
                 name: "winpeshl.ini".into(),
                 path: "inject/winpeshl.ini".into(),
+                secret: false,
             }],
             wimboot_args: Some("gui".into()),
+            variables: Default::default(),
         },
     }
 }
@@ -69,6 +71,81 @@ fn render(decision: BootDecision) -> String {
     decision_script(&decision, &mac(), &RenderOptions::default())
         .unwrap()
         .render()
+}
+
+/// A ConfigMgr entry with the Windows PE hand-off: public files, the site's media files
+/// (secret) and per-machine variables.
+fn handed_off(deployment: Deployment) -> BootAction {
+    let mut action = winpe(deployment);
+    action.id = "PS120002".into();
+    let BootTarget::Wimboot { files, variables, .. } = &mut action.target else {
+        unreachable!()
+    };
+    files.push(WimbootFile {
+        name: "variables.dat".into(),
+        path: "PS100004/variables.dat".into(),
+        secret: true,
+    });
+    variables.insert("OSDComputerName".into(), "PC-0042".into());
+    variables.insert("SMSTSPreferredAdvertID".into(), "PS120002".into());
+    action
+}
+
+fn handoff(over_tls: bool) -> Handoff {
+    Handoff {
+        base: Url::path("/boot.ipxe/handoff"),
+        over_tls,
+        tokens: [("PS120002".to_owned(), "AQdoYW5k.b2Zm-_x".to_owned())].into(),
+    }
+}
+
+#[test]
+fn handoff_files_come_first_from_per_boot_urls() {
+    let menu = BootMenu {
+        entries: vec![handed_off(Deployment::Required)],
+        ..BootMenu::default()
+    };
+    let decision = BootDecision::Boot(menu);
+    let render = |handoff: Option<&Handoff>| {
+        decision_script_with_handoff(&decision, &mac(), &RenderOptions::default(), handoff)
+            .unwrap()
+            .render()
+    };
+    let over_tls = render(Some(&handoff(true)));
+    assert_golden("handoff-https", &over_tls);
+    // The public file keeps its path; the secret file and the variables come per boot.
+    assert!(over_tls.contains("initrd --name winpeshl.ini /inject/winpeshl.ini winpeshl.ini"));
+    assert!(over_tls.contains(
+        "initrd --name variables.dat /boot.ipxe/handoff/AQdoYW5k.b2Zm-_x/variables.dat?mac=${netX/mac:hexhyp} variables.dat"
+    ));
+    assert!(over_tls.contains("/boot.ipxe/handoff/AQdoYW5k.b2Zm-_x/netboot-variables.txt?mac="));
+    assert!(
+        !over_tls.contains("PS100004/variables.dat"),
+        "the private path never reaches a script"
+    );
+    let plain = render(Some(&handoff(false)));
+    assert_golden("handoff-plain-http", &plain);
+    assert!(plain.contains("only served over HTTPS"));
+    assert!(!plain.contains("initrd"), "{plain}");
+    let without_token = render(None);
+    assert!(without_token.contains("could not issue"));
+    assert!(!without_token.contains("initrd"));
+}
+
+#[test]
+fn bad_variables_are_refused() {
+    let mut action = handed_off(Deployment::Available);
+    if let BootTarget::Wimboot { variables, .. } = &mut action.target {
+        variables.insert("Evil".into(), "x\r\nSMSTSMP=http://evil".into());
+    }
+    let decision = BootDecision::Boot(BootMenu {
+        entries: vec![action],
+        ..BootMenu::default()
+    });
+    assert!(
+        decision_script_with_handoff(&decision, &mac(), &RenderOptions::default(), Some(&handoff(true)))
+            .is_err()
+    );
 }
 
 #[test]

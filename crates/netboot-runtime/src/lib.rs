@@ -177,6 +177,19 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
                     menu_title: cm.menu_title.clone(),
                     menu_timeout_secs: cm.menu_timeout_secs,
                     wimboot_args: cm.wimboot_args.clone(),
+                    handoff: netboot_configmgr::Handoff {
+                        enabled: cm.handoff.enabled,
+                        files: cm.handoff.files.clone(),
+                        boot_images: cm
+                            .handoff
+                            .boot_images
+                            .iter()
+                            .map(|(id, image)| (id.clone(), image.files.clone()))
+                            .collect(),
+                        computer_name: cm.handoff.computer_name,
+                        preferred_deployment: cm.handoff.preferred_deployment,
+                        variables: cm.handoff.variables.clone(),
+                    },
                 },
                 duplicates: netboot_configmgr::DuplicateIdentifiers {
                     macs: cm.duplicate_macs.iter().copied().collect(),
