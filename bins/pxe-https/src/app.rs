@@ -5,14 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode, Uri};
 use axum::routing::get;
 use axum::{Extension, Router};
 use netboot_core::BootResolver;
-use netboot_ipxe::{decision_script, fallback_script, ClientIdentity, Fallback, RenderOptions, Script};
+use netboot_ipxe::{
+    decision_script_with_handoff, fallback_script, ClientIdentity, Fallback, RenderOptions, Script,
+};
 
 use crate::files::{self, Roots};
+use crate::handoff::{HandoffState, HANDOFF_PATH};
 
 /// Path of the entry script the proxyDHCP hands to iPXE.
 pub const ENTRY_PATH: &str = "/boot.ipxe";
@@ -44,6 +47,8 @@ pub struct AppState {
     pub entry: Bytes,
     /// Where files are served from.
     pub roots: Roots,
+    /// Per-boot URLs of the Windows PE hand-off.
+    pub handoff: HandoffState,
 }
 
 /// Builds the router.
@@ -52,6 +57,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route(ENTRY_PATH, get(entry))
         .route(DECIDE_PATH, get(decide_query).post(decide_form))
+        .route(&format!("{HANDOFF_PATH}/{{token}}/{{name}}"), get(handoff_file))
         .fallback(static_file)
         .layer(DefaultBodyLimit::max(MAX_FORM_BODY))
         .with_state(state)
@@ -195,7 +201,21 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
         Err(e) => record_decision(state, &request, Err(&e.to_string()), started.elapsed(), over_tls),
     }
     let rendered = match outcome {
-        Ok(decision) => match decision_script(&decision, &request.mac, &state.render) {
+        Ok(decision) => match decision_script_with_handoff(
+            &decision,
+            &request.mac,
+            &state.render,
+            state
+                .handoff
+                .prepare(
+                    &decision,
+                    request.mac,
+                    peer.0.ip(),
+                    over_tls,
+                    std::time::SystemTime::now(),
+                )
+                .as_ref(),
+        ) {
             Ok(rendered) => {
                 tracing::info!(
                     mac = %request.mac, uuid = %uuid, arch = %request.arch, remote = %peer.0.ip(),
@@ -220,6 +240,36 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
         }
     };
     script(&rendered)
+}
+
+async fn handoff_file(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
+    Path((token, name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    method: Method,
+    headers: HeaderMap,
+) -> Response<Body> {
+    let started = Instant::now();
+    let over_tls = tls.is_some_and(|Extension(OverTls(tls))| tls);
+    let response = state
+        .handoff
+        .serve(
+            &token,
+            &name,
+            query.as_deref(),
+            peer.0.ip(),
+            over_tls,
+            &method,
+            &headers,
+            std::time::SystemTime::now(),
+        )
+        .await;
+    // Recorded without the token: it is a per-boot credential.
+    let path = format!("{HANDOFF_PATH}/{name}");
+    record_download(&peer, &method, &path, &headers, &response, started.elapsed());
+    response
 }
 
 async fn static_file(

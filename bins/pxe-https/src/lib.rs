@@ -6,6 +6,8 @@
 //!   configured fallback.
 //! * `GET|HEAD /<path>`: boot files from `https.root`, then `https.ipxe_dir`, with ranges,
 //!   validators and streaming.
+//! * `GET /boot.ipxe/handoff/<token>/<name>`: per-boot Windows PE hand-off files
+//!   ([`handoff`]).
 //! * `GET /healthz`.
 //!
 //! Everything is served on the HTTPS listener and, when enabled, on the plain HTTP one and on
@@ -14,6 +16,7 @@
 pub mod app;
 pub mod compat_tls;
 pub mod files;
+pub mod handoff;
 pub mod server;
 pub mod tls;
 

@@ -21,6 +21,7 @@ use tower::ServiceExt as _;
 use crate::app::{self, AppState, Peer};
 use crate::compat_tls::CompatListener;
 use crate::files::Roots;
+use crate::handoff::HandoffState;
 use crate::tls::{self, Tls};
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -77,6 +78,21 @@ impl Server {
                 entry: Url::join(&files_base, app::ENTRY_PATH),
             },
         };
+        let private_dir = config.resolve_path(&https_config.private_dir);
+        if let Ok(private) = private_dir.canonicalize() {
+            if roots.dirs().iter().any(|root| private.starts_with(root)) {
+                anyhow::bail!(
+                    "https.private_dir {} is inside a served file root, where anyone could download its secrets",
+                    private_dir.display()
+                );
+            }
+        }
+        let handoff = HandoffState::new(
+            load_token_key(&config),
+            Duration::from_secs(https_config.boot_token_secs.into()),
+            Url::join(&files_base, crate::handoff::HANDOFF_PATH),
+            private_dir,
+        );
         let state = AppState {
             resolver,
             deadline: Duration::from_millis(config.resolver.deadline_ms),
@@ -89,6 +105,7 @@ impl Server {
             fallback,
             entry: entry_script(&decide).render().into(),
             roots,
+            handoff,
         };
         let https = TcpListener::bind(https_config.listen)
             .await
@@ -246,6 +263,22 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     Server::bind(config, resolver).await?.serve(shutdown).await
+}
+
+/// The site key for per-boot URLs, from `https.state_dir` (created on first start). Without
+/// it the service still starts; entries that need per-boot URLs then say so on the console.
+fn load_token_key(config: &Config) -> Option<netboot_token::TokenKey> {
+    let dir = config.resolve_path(&config.https.state_dir);
+    match netboot_runtime::token_key::load_or_create(&dir) {
+        Ok((key, path)) => {
+            tracing::debug!(path = %path.display(), "boot token key");
+            Some(key)
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "no boot token key: Windows PE hand-off files cannot be served");
+            None
+        }
+    }
 }
 
 async fn accept_optional(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {

@@ -84,7 +84,7 @@ struct Running {
 fn start(dir: tempfile::TempDir, https_keys: &str, want_compat: bool) -> Result<Running, String> {
     std::fs::create_dir_all(dir.path().join("root")).unwrap();
     let config = format!(
-        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\n{https_keys}\n"
+        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\nstate_dir = \"state\"\n{https_keys}\n"
     );
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();

@@ -33,6 +33,7 @@ listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 root = "{files}"
 ipxe_dir = "{ipxe}"
+state_dir = "state"
 "#,
         ipxe = ipxe_dir.display(),
         files = dir.display(),

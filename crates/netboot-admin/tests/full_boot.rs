@@ -202,6 +202,7 @@ listen = "127.0.0.1:0"
 http_listen = "127.0.0.1:0"
 root = "files"
 ipxe_dir = ""
+state_dir = "state"
 "#,
         client_port = client.local_addr().unwrap().port()
     );
@@ -404,6 +405,7 @@ listen = "127.0.0.1:0"
 http_listen = "off"
 root = "files"
 ipxe_dir = ""
+state_dir = "state"
 "#
     );
     let config_path = dir.path().join("netboot.toml");

@@ -77,6 +77,14 @@ pub struct HttpsConfig {
     pub compat_tls_cert: Option<PathBuf>,
     /// PEM private key (RSA) of the compatibility listener.
     pub compat_tls_key: Option<PathBuf>,
+    /// Directory of files that carry secrets (a ConfigMgr media variables file): boot actions
+    /// name them with `secret = true`, and they are only ever served to the machine a
+    /// decision was made for, over HTTPS, at a per-boot URL. Never inside `root` or
+    /// `ipxe_dir`. Relative paths are taken from the configuration file's directory.
+    pub private_dir: PathBuf,
+    /// Seconds a per-boot URL (secret files, task sequence variables) stays valid after the
+    /// decision that issued it.
+    pub boot_token_secs: u32,
 }
 
 /// What a client does when no boot decision could be made.
@@ -110,6 +118,8 @@ impl Default for HttpsConfig {
             compat_tls_listen: None,
             compat_tls_cert: None,
             compat_tls_key: None,
+            private_dir: PathBuf::from("/etc/netboot/private"),
+            boot_token_secs: 3600,
         }
     }
 }
@@ -184,6 +194,22 @@ impl HttpsConfig {
                     "must be an http:// or https:// URL without spaces, `$`, `{` or `}`",
                 );
             }
+        }
+        if !(60..=86_400).contains(&self.boot_token_secs) {
+            problems.push(
+                "https.boot_token_secs",
+                format!("{} is outside 60..=86400", self.boot_token_secs),
+            );
+        }
+        if self.private_dir.as_os_str().is_empty() {
+            problems.push("https.private_dir", "must not be empty");
+        } else if self.private_dir.starts_with(&self.root)
+            || (!self.ipxe_dir.as_os_str().is_empty() && self.private_dir.starts_with(&self.ipxe_dir))
+        {
+            problems.push(
+                "https.private_dir",
+                "must not be inside https.root or https.ipxe_dir, which anyone can download from",
+            );
         }
         if self.wimboot.is_empty() || self.wimboot.chars().any(|c| c.is_control()) {
             problems.push("https.wimboot", "must be a path or URL");

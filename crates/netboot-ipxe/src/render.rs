@@ -343,7 +343,14 @@ fn injected_files(
             return Ok(None);
         }
         Some(handoff) => match handoff.tokens.get(&action.id) {
-            Some(token) => Some((handoff, Identifier::new("token", token)?)),
+            Some(token) if is_token(token) => Some((handoff, token.as_str())),
+            Some(_) => {
+                return Err(ScriptError::InvalidIdentifier {
+                    kind: "per-boot token",
+                    value: String::new(),
+                    reason: "may only contain A-Z, a-z, 0-9, '.', '_' and '-' (at most 512)",
+                })
+            }
             None => None,
         },
         None => None,
@@ -358,7 +365,7 @@ fn injected_files(
     }
     let per_boot_url = |name: &Identifier| {
         let (handoff, token) = per_boot.as_ref().expect("checked above");
-        handoff.url(token.as_str(), name)
+        handoff.url(token, name)
     };
     let mut injected = Vec::with_capacity(files.len() + 1);
     for file in files {
@@ -376,6 +383,15 @@ fn injected_files(
         injected.push((name, url));
     }
     Ok(Some(injected))
+}
+
+/// Per-boot tokens are URL-safe text; anything else would change meaning inside a URL.
+fn is_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 512
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
 /// A script that shows `message` (sanitised) and exits to the next boot device.

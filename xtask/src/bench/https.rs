@@ -196,7 +196,7 @@ fn start_pxe_https(workspace: &Path, dir: &Path, log_level: &str) -> Result<(Gua
     std::fs::write(
         &config,
         format!(
-            "[log]\nlevel = \"{log_level},pxe_https::server=info\"\n[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\n\
+            "[log]\nlevel = \"{log_level},pxe_https::server=info\"\n[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\nstate_dir = \"state\"\n\
              [[resolver.static.actions]]\nid = \"winpe\"\ntitle = \"Windows PE\"\ntarget = {{ kind = \"wimboot\", boot_wim = \"boot.wim\" }}\n\
              [[resolver.static.machines]]\nmac = \"{}\"\nrequired = [\"winpe\"]\n",
             MAC.replace('-', ":"),

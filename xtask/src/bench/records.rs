@@ -105,7 +105,7 @@ fn decisions_per_second(binary: &Path, dir: &Path, records: bool, seconds: u64) 
          [[resolver.static.actions]]\nid = \"winpe\"\ntitle = \"Windows PE x64\"\n\
          target = {{ kind = \"wimboot\", boot_wim = \"winpe/x64/boot.wim\", bcd = \"winpe/x64/BCD\", boot_sdi = \"winpe/boot.sdi\" }}\n\n\
          [[resolver.static.machines]]\nmac = \"{}\"\nrequired = [\"winpe\"]\n\n\
-         [https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nroot = \"files\"\nipxe_dir = \"\"\n",
+         [https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nroot = \"files\"\nipxe_dir = \"\"\nstate_dir = \"state\"\n",
         database.display(),
         MAC.replace('-', ":")
     );

@@ -74,8 +74,14 @@ pub fn start(config_toml: &str, extra_args: &[&str], prepare: impl FnOnce(&Path)
         Some(rest) => rest.split_once("\n\n").unwrap_or((rest, "")),
         None => ("ipxe_dir = \"\"", config_toml),
     };
+    // The boot token key goes to the test's own directory, never to /var/lib.
+    let state = if https_keys.contains("state_dir") {
+        ""
+    } else {
+        "state_dir = \"state\"\n"
+    };
     let config = format!(
-        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nroot = \"root\"\n{https_keys}\n{rest}"
+        "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nroot = \"root\"\n{state}{https_keys}\n{rest}"
     );
     let config_path = dir.path().join("netboot.toml");
     std::fs::write(&config_path, config).unwrap();
