@@ -73,6 +73,15 @@ fn fetch(server: &Running, path: &str, source: &str) -> (String, Vec<u8>) {
     status_and_body(&output)
 }
 
+/// `curl` over plain HTTP, printing the body and then the status.
+fn fetch_plain(server: &Running, path: &str) -> (String, Vec<u8>) {
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--globoff", "-w", "%{http_code}", &server.http_url(path)])
+        .output()
+        .unwrap();
+    status_and_body(&output)
+}
+
 #[test]
 fn secret_files_and_variables_reach_only_their_machine_over_https() {
     if !have_tool("curl", "curl") {
@@ -123,18 +132,8 @@ fn secret_files_and_variables_reach_only_their_machine_over_https() {
     );
     assert_eq!(status, "404");
 
-    // The valid URL over plain HTTP: refused, secret or not-yet-secret alike for the file.
-    let output = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--globoff",
-            "-w",
-            "%{http_code}",
-            &server.http_url(&secret),
-        ])
-        .output()
-        .unwrap();
-    let (status, body) = status_and_body(&output);
+    // The valid URL over plain HTTP: refused.
+    let (status, body) = fetch_plain(&server, &secret);
     assert_eq!(status, "403");
     assert!(String::from_utf8_lossy(&body).contains("only served over HTTPS"));
 
@@ -157,31 +156,14 @@ fn a_decision_over_plain_http_never_hands_out_secret_files() {
         return;
     }
     let server = server();
-    let output = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--globoff",
-            "--fail",
-            &server.http_url(&format!("/boot.ipxe/decide?{}", identity_query(MAC))),
-        ])
-        .output()
-        .unwrap();
-    let script = String::from_utf8(output.stdout).unwrap();
+    let (status, script) = fetch_plain(&server, &format!("/boot.ipxe/decide?{}", identity_query(MAC)));
+    assert_eq!(status, "200");
+    let script = String::from_utf8(script).unwrap();
     // The entry with secret files explains itself; the variables-only entry still works.
     assert!(script.contains("only served over HTTPS"), "{script}");
     assert!(!script.contains("initrd --name variables.dat"), "{script}");
     let variables = per_boot_url(&script, "netboot-variables.txt", MAC_HEXHYP);
-    let output = std::process::Command::new("curl")
-        .args([
-            "-sS",
-            "--globoff",
-            "-w",
-            "%{http_code}",
-            &server.http_url(&variables),
-        ])
-        .output()
-        .unwrap();
-    let (status, body) = status_and_body(&output);
+    let (status, body) = fetch_plain(&server, &variables);
     assert_eq!(status, "200");
     let decoded = netboot_core::handoff::decode_variables(&body).unwrap();
     assert_eq!(decoded["OSDComputerName"], "PC-0043");
