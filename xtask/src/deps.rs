@@ -37,6 +37,12 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("seabios", "end-to-end lab: BIOS firmware"),
     ("dnsmasq-base", "end-to-end lab: the site DHCP server"),
     (
+        "wimtools",
+        "end-to-end lab: wimlib-imagex makes the wimboot scenario's boot WIM",
+    ),
+    ("gcc", "end-to-end lab: builds wimboot from the pinned source"),
+    ("make", "end-to-end lab: builds wimboot from the pinned source"),
+    (
         "postgresql",
         "boot records: the same storage suite on a private PostgreSQL server",
     ),

@@ -25,6 +25,7 @@ mod reference;
 mod report;
 mod scenario;
 mod site_dhcp;
+mod wimboot;
 
 use lab::{Lab, Layout};
 use scenario::{ClientResult, Scenario};
@@ -34,6 +35,9 @@ pub(crate) const IPXE_DIR: &str = "/usr/lib/ipxe";
 
 /// Debian packages the lab needs (also listed in `deps.rs` for CI).
 const LAB_PACKAGES: &[(&str, &str)] = &[
+    ("wimtools", "wimlib-imagex makes the wimboot scenario's boot WIM"),
+    ("gcc", "builds wimboot from the pinned source"),
+    ("make", "builds wimboot from the pinned source"),
     ("qemu-system-x86", "QEMU firmware clients"),
     ("ipxe-qemu", "QEMU's iPXE NIC option ROMs"),
     ("ipxe", "undionly.kpxe and snponly.efi"),
@@ -308,7 +312,11 @@ fn run_pass(
     let mut results = Vec::new();
     for scenario in scenarios {
         if let PxeSide::Reference(_) = pxe_side {
-            if let Some(c) = scenario.clients.iter().find(|c| !reference::supports(c.firmware)) {
+            if let Some(c) = scenario
+                .clients
+                .iter()
+                .find(|c| !reference::supports(c.firmware) || c.expect == client::Expect::Wimboot)
+            {
                 eprintln!(
                     "e2e: skipping {}: the dnsmasq reference does not answer {}",
                     scenario.name,
@@ -382,7 +390,7 @@ impl PxeSide {
     }
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the workspace")

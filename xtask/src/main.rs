@@ -8,6 +8,7 @@ mod ci;
 mod deps;
 mod e2e;
 mod fuzz;
+mod pinned;
 mod signals;
 
 #[derive(Parser)]

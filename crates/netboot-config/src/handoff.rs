@@ -172,6 +172,21 @@ files = [{ name = "variables.dat", path = "PS100004/variables.dat", secret = tru
     }
 
     #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../../README.md");
+        let start = readme
+            .find("```toml\n[resolver.configmgr.handoff]\n")
+            .expect("README has a hand-off example")
+            + 8;
+        let example = &readme[start..start + readme[start..].find("```").unwrap()];
+        let text = format!(
+            "[resolver]\nkind = \"configmgr\"\n[resolver.configmgr]\nbackend = \"sqlite\"\nsqlite = \"site.db\"\n{example}"
+        );
+        let config = Config::from_toml_str(&text).unwrap();
+        assert_eq!(config.resolver.configmgr.handoff.files.len(), 3);
+    }
+
+    #[test]
     fn bad_files_and_variables_name_their_key() {
         let text = r#"
 [resolver]

@@ -56,6 +56,9 @@ pub(crate) enum Expect {
     Script,
     /// No action was configured: the script exited and the firmware tried its next boot device.
     NextBootDevice,
+    /// The decision booted wimboot: wimboot's own console output names every file of the
+    /// decision ([`super::wimboot::CONSOLE_NAMES`]) before it stops for lack of Windows.
+    Wimboot,
 }
 
 /// One client of a scenario.
@@ -188,6 +191,11 @@ impl RunningClient {
                 }
             }
         }
+        if spec.expect == Expect::Wimboot {
+            // wimboot also writes its console to the Bochs debug port; kept for diagnosis.
+            let debugcon = dir.join(format!("{}.debugcon.log", spec.name));
+            args.extend(["-debugcon".into(), format!("file:{}", debugcon.display())]);
+        }
         let log = dir.join(format!("{}.qemu.log", spec.name));
         let qemu = Spawned::start(
             &format!("qemu {}", spec.name),
@@ -239,6 +247,16 @@ impl ClientSpec {
         let text = super::journey::clean(raw);
         let moved_on = |text: &str| self.next_boot_device_patterns().iter().any(|p| text.contains(p));
         match self.expect {
+            Expect::Wimboot => {
+                let named = |name: &&str| text.contains(&format!("Using {name} via"));
+                if text.contains("wimboot v") && super::wimboot::CONSOLE_NAMES.iter().all(named) {
+                    Verdict::Succeeded
+                } else if moved_on(&text) || text.contains("Boot failed") {
+                    Verdict::GaveUp
+                } else {
+                    Verdict::Pending
+                }
+            }
             Expect::Script if text.contains(&self.marker()) => Verdict::Succeeded,
             Expect::Script if moved_on(&text) => Verdict::GaveUp,
             Expect::Script => Verdict::Pending,
@@ -344,6 +362,18 @@ mod tests {
             client("bios-chain", Firmware::Bios, Expect::Script).judge(&unreachable),
             Verdict::GaveUp
         );
+    }
+
+    #[test]
+    fn wimboot_counts_once_it_named_every_file() {
+        let text = capture("bios-wimboot.log");
+        let spec = client("wimboot", Firmware::Bios, Expect::Wimboot);
+        assert_eq!(spec.judge(&text), Verdict::Succeeded);
+        // Cut before the variables file was reported: not yet.
+        let cut = &text[..text.find("Using netboot-variables.txt").unwrap()];
+        assert_eq!(spec.judge(cut), Verdict::Pending);
+        // The script's own failure (a refused download) ends the wait at once.
+        assert_eq!(spec.judge(&format!("{cut}\nBoot failed\n")), Verdict::GaveUp);
     }
 
     #[test]

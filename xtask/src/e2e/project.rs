@@ -126,7 +126,7 @@ impl Services {
             );
         }
         let decision = match client.expect {
-            Expect::Script => "decision=\"boot\"",
+            Expect::Script | Expect::Wimboot => "decision=\"boot\"",
             Expect::NextBootDevice => "decision=\"exit\"",
         };
         if !lines.iter().any(|l| l.contains(decision)) {
@@ -134,6 +134,11 @@ impl Services {
         }
         if let Some(problem) = super::scenario::journey_log_problem(client, &text, ip) {
             bail!("{problem}");
+        }
+        if client.expect == Expect::Wimboot {
+            if let Some(problem) = super::wimboot::missing_downloads(&text, ip) {
+                bail!("{problem}");
+            }
         }
         let fetched = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
         let peer = format!("peer={ip}:");

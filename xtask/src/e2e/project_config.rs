@@ -69,15 +69,24 @@ pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Pat
     }
     writeln!(toml, "[resolver]\nkind = \"static\"\n")?;
     writeln!(toml, "[resolver.static]\nunmatched = \"exit\"\n")?;
-    for client in clients.iter().filter(|c| c.expect == Expect::Script) {
-        let script = format!("e2e/{}.ipxe", client.name);
-        std::fs::write(files.join(&script), super::reference::machine_script(client))?;
-        writeln!(
-            toml,
-            "[[resolver.static.actions]]\nid = \"{name}\"\ntitle = \"e2e {name}\"\n\
-             target = {{ kind = \"chain\", url = \"{script}\" }}\n",
-            name = client.name
-        )?;
+    if clients.iter().any(|c| c.expect == Expect::Wimboot) {
+        super::wimboot::prepare(&files)?;
+    }
+    for client in clients.iter() {
+        let action = match client.expect {
+            Expect::Wimboot => super::wimboot::action_toml(&client.name),
+            Expect::Script => {
+                let script = format!("e2e/{}.ipxe", client.name);
+                std::fs::write(files.join(&script), super::reference::machine_script(client))?;
+                format!(
+                    "[[resolver.static.actions]]\nid = \"{name}\"\ntitle = \"e2e {name}\"\n\
+                     target = {{ kind = \"chain\", url = \"{script}\" }}\n",
+                    name = client.name
+                )
+            }
+            Expect::NextBootDevice => continue,
+        };
+        writeln!(toml, "{action}")?;
         writeln!(
             toml,
             "[[resolver.static.machines]]\nname = \"{name}\"\nmac = \"{mac}\"\nuuid = \"{uuid}\"\nrequired = [\"{name}\"]\n",

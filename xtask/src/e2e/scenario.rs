@@ -25,7 +25,7 @@ pub(crate) struct Scenario {
 
 /// Every scenario, in the order they run.
 pub(crate) fn catalogue() -> Vec<Scenario> {
-    use Expect::{NextBootDevice, Script};
+    use Expect::{NextBootDevice, Script, Wimboot};
     use Firmware::{Bios, UefiHttp, UefiHttps, UefiPxe};
     vec![
         Scenario {
@@ -59,6 +59,12 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
                 "a machine without an action: the script exits and the firmware tries its next boot device",
             default: true,
             clients: vec![ClientSpec::new("no-action", Bios, 5, 0, NextBootDevice)],
+        },
+        Scenario {
+            name: "wimboot",
+            about: "SeaBIOS + iPXE -> decision with injected files and per-machine variables -> wimboot (built from the pinned source) takes every file, then stops without Windows",
+            default: true,
+            clients: vec![ClientSpec::new("wimboot", Bios, 7, 0, Wimboot)],
         },
         Scenario {
             name: "mixed",
