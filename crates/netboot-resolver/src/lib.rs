@@ -13,4 +13,4 @@ mod cache;
 pub mod webhook;
 
 pub use cache::{CacheOptions, CacheStats, Cached, KeyFn};
-pub use webhook::{WebhookError, WebhookOptions, WebhookResolver};
+pub use webhook::{tls_connector, WebhookError, WebhookOptions, WebhookResolver};

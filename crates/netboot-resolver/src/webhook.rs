@@ -310,13 +310,15 @@ impl WebhookResolver {
 }
 
 fn connector(ca_file: Option<&PathBuf>) -> Result<TlsConnector, WebhookError> {
-    let path = ca_file
-        .cloned()
-        .unwrap_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE));
-    let trust_error = |detail: String| WebhookError::Trust {
-        path: path.clone(),
-        detail,
-    };
+    tls_connector(ca_file.map(PathBuf::as_path))
+        .map_err(|(path, detail)| WebhookError::Trust { path, detail })
+}
+
+/// A rustls (ring) client trusting only the CAs in `ca_file` (PEM), or Debian's system bundle
+/// when `None`. On failure: the file and what is wrong with it.
+pub fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<TlsConnector, (PathBuf, String)> {
+    let path = ca_file.map_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE), std::path::Path::to_path_buf);
+    let trust_error = |detail: String| (path.clone(), detail);
     let pem = std::fs::read(&path).map_err(|e| trust_error(e.to_string()))?;
     let mut roots = RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
