@@ -49,6 +49,8 @@ pub struct AppState {
     pub roots: Roots,
     /// Per-boot URLs of the Windows PE hand-off.
     pub handoff: HandoffState,
+    /// Boot images fetched from a distribution point on demand.
+    pub dp: Option<crate::dp_gate::DpGate>,
 }
 
 /// Builds the router.
@@ -205,16 +207,7 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
             &decision,
             &request.mac,
             &state.render,
-            state
-                .handoff
-                .prepare(
-                    &decision,
-                    request.mac,
-                    peer.0.ip(),
-                    over_tls,
-                    std::time::SystemTime::now(),
-                )
-                .as_ref(),
+            per_boot(state, &decision, &request, peer, over_tls).as_ref(),
         ) {
             Ok(rendered) => {
                 tracing::info!(
@@ -240,6 +233,34 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
         }
     };
     script(&rendered)
+}
+
+/// Per-boot URLs and boot images still being fetched, for one decision.
+fn per_boot(
+    state: &AppState,
+    decision: &netboot_core::BootDecision,
+    request: &netboot_core::BootRequest,
+    peer: Peer,
+    over_tls: bool,
+) -> Option<netboot_ipxe::Handoff> {
+    let handoff = state.handoff.prepare(
+        decision,
+        request.mac,
+        peer.0.ip(),
+        over_tls,
+        std::time::SystemTime::now(),
+    );
+    let waiting = state
+        .dp
+        .as_ref()
+        .map(|dp| dp.waiting(decision))
+        .unwrap_or_default();
+    if waiting.is_empty() {
+        return handoff;
+    }
+    let mut handoff = handoff.unwrap_or_else(|| state.handoff.empty(over_tls));
+    handoff.waiting = waiting;
+    Some(handoff)
 }
 
 async fn handoff_file(

@@ -42,6 +42,7 @@ pub struct HandoffState {
     scope: Scope,
     lifetime: Duration,
     base: Url,
+    retry: Url,
     private: Roots,
     entries: Mutex<Entries>,
 }
@@ -94,14 +95,22 @@ impl Refusal {
 
 impl HandoffState {
     /// `key` is `None` when no key could be loaded: actions needing per-boot URLs then tell
-    /// the client so instead of booting. `base` is where [`HANDOFF_PATH`] is reached.
-    pub fn new(key: Option<TokenKey>, lifetime: Duration, base: Url, private_dir: PathBuf) -> Self {
+    /// the client so instead of booting. `base` is where [`HANDOFF_PATH`] is reached, `retry`
+    /// where a client waiting for a boot image starts over (the entry script).
+    pub fn new(
+        key: Option<TokenKey>,
+        lifetime: Duration,
+        base: Url,
+        retry: Url,
+        private_dir: PathBuf,
+    ) -> Self {
         let (private, _) = Roots::new(&[private_dir]);
         Self {
             key,
             scope: Scope::new(SCOPE).expect("valid scope"),
             lifetime,
             base,
+            retry,
             private,
             entries: Mutex::new(Entries::default()),
         }
@@ -129,11 +138,7 @@ impl HandoffState {
         if needing.is_empty() {
             return None;
         }
-        let mut handoff = Handoff {
-            base: self.base.clone(),
-            over_tls,
-            tokens: BTreeMap::new(),
-        };
+        let mut handoff = self.empty(over_tls);
         let Some(key) = &self.key else {
             tracing::warn!(%mac, "no boot token key: entries with per-machine files cannot boot");
             return Some(handoff);
@@ -173,6 +178,11 @@ impl HandoffState {
                 .insert(action.id.clone(), key.issue(&claims).as_str().to_owned());
         }
         Some(handoff)
+    }
+
+    /// A hand-off with no tokens, to which callers add waiting entries.
+    pub fn empty(&self, over_tls: bool) -> Handoff {
+        Handoff::new(self.base.clone(), over_tls, self.retry.clone())
     }
 
     fn remember(&self, boot: (MacAddr, String), entry: Entry, now: u64) {
@@ -316,6 +326,7 @@ mod tests {
             None,
             Duration::from_secs(60),
             Url::path(HANDOFF_PATH),
+            Url::path("/boot.ipxe"),
             PathBuf::new(),
         );
         let entry = |expires_at| Entry {

@@ -15,6 +15,7 @@
 
 pub mod app;
 pub mod compat_tls;
+pub mod dp_gate;
 pub mod files;
 pub mod handoff;
 pub mod server;

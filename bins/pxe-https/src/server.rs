@@ -91,6 +91,7 @@ impl Server {
             load_token_key(&config),
             Duration::from_secs(https_config.boot_token_secs.into()),
             Url::join(&files_base, crate::handoff::HANDOFF_PATH),
+            Url::join(&files_base, app::ENTRY_PATH),
             private_dir,
         );
         let state = AppState {
@@ -106,6 +107,7 @@ impl Server {
             entry: entry_script(&decide).render().into(),
             roots,
             handoff,
+            dp: crate::dp_gate::DpGate::from_config(&config)?,
         };
         let https = TcpListener::bind(https_config.listen)
             .await

@@ -221,3 +221,143 @@ files = []
         }
     }
 }
+
+/// `[resolver.configmgr.distribution_point]`: fetch boot images that are not on this server
+/// from a distribution point over HTTPS into `boot_image_dir`.
+///
+/// ```toml
+/// [resolver.configmgr.distribution_point]
+/// url = "https://dp01.corp.example/SMS_DP_SMSPKG$/{package_id}/boot.{package_id}.wim"
+/// auth = "ntlm"
+/// user = "pxe-reader"
+/// domain = "CORP"
+/// password_env = "NETBOOT_DP_PASSWORD"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DistributionPointConfig {
+    /// Where a boot image is fetched; `{package_id}` is replaced. `https://` only.
+    pub url: String,
+    /// `none`, `basic` or `ntlm`.
+    pub auth: DpAuth,
+    /// User name (for `basic`, as the DP expects it, e.g. `CORP\pxe-reader`).
+    pub user: String,
+    /// NetBIOS domain for `ntlm`.
+    pub domain: String,
+    /// Environment variable holding the password.
+    pub password_env: String,
+    /// PEM file of the CA(s) the DP's certificate chains to; the system bundle when absent.
+    /// Relative paths are taken from the configuration file's directory.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Fetched boot images together stay below this many bytes.
+    pub max_cache_bytes: u64,
+    /// Pinned SHA-256 (hex) per PackageID; a download that differs is discarded.
+    pub sha256: BTreeMap<String, String>,
+}
+
+/// How the DP authenticates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DpAuth {
+    /// Anonymous access.
+    None,
+    /// HTTP basic authentication.
+    Basic,
+    /// NTLMv2 (IIS Windows authentication).
+    #[default]
+    Ntlm,
+}
+
+impl Default for DistributionPointConfig {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            auth: DpAuth::Ntlm,
+            user: String::new(),
+            domain: String::new(),
+            password_env: String::new(),
+            ca_file: None,
+            max_cache_bytes: 10 << 30,
+            sha256: BTreeMap::new(),
+        }
+    }
+}
+
+impl DistributionPointConfig {
+    pub(crate) fn validate(&self, key: &str, problems: &mut Problems) {
+        let url_ok = self.url.starts_with("https://")
+            && self.url.contains("{package_id}")
+            && !self.url.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !self.url["https://".len().min(self.url.len())..]
+                .split('/')
+                .next()
+                .unwrap_or("")
+                .contains('@');
+        if !url_ok {
+            problems.push(
+                format!("{key}.url"),
+                "must be an https:// URL without credentials, containing {package_id}",
+            );
+        }
+        if self.auth != DpAuth::None {
+            if self.user.is_empty() {
+                problems.push(format!("{key}.user"), "basic and ntlm need a user");
+            }
+            if self.password_env.is_empty() || self.password_env.contains('=') {
+                problems.push(
+                    format!("{key}.password_env"),
+                    "basic and ntlm need the name of the environment variable holding the password",
+                );
+            }
+        }
+        if self.max_cache_bytes < 1 << 20 {
+            problems.push(format!("{key}.max_cache_bytes"), "must be at least 1 MiB");
+        }
+        for (id, hash) in &self.sha256 {
+            let id_ok = !id.is_empty() && id.len() <= 16 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !id_ok || hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.push(
+                    format!("{key}.sha256.{id}"),
+                    "must map a PackageID to 64 hexadecimal digits",
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod dp_tests {
+    use crate::Config;
+
+    const BASE: &str = "[resolver]\nkind = \"configmgr\"\n[resolver.configmgr]\nbackend = \"sqlite\"\nsqlite = \"site.db\"\n";
+
+    #[test]
+    fn a_distribution_point_is_optional_and_checked() {
+        assert!(Config::from_toml_str(BASE)
+            .unwrap()
+            .resolver
+            .configmgr
+            .distribution_point
+            .is_none());
+        let good = format!(
+            "{BASE}[resolver.configmgr.distribution_point]\nurl = \"https://dp01/SMS_DP_SMSPKG$/{{package_id}}/boot.{{package_id}}.wim\"\nuser = \"pxe\"\ndomain = \"CORP\"\npassword_env = \"DP_PW\"\n"
+        );
+        let dp = Config::from_toml_str(&good)
+            .unwrap()
+            .resolver
+            .configmgr
+            .distribution_point
+            .unwrap();
+        assert_eq!(dp.auth, super::DpAuth::Ntlm);
+        let bad = format!(
+            "{BASE}[resolver.configmgr.distribution_point]\nurl = \"http://u:p@dp01/x\"\nauth = \"basic\"\nmax_cache_bytes = 5\nsha256 = {{ PS1 = \"xyz\" }}\n"
+        );
+        let err = Config::from_toml_str(&bad).unwrap_err().to_string();
+        for key in ["url", "user", "password_env", "max_cache_bytes", "sha256.PS1"] {
+            assert!(
+                err.contains(&format!("resolver.configmgr.distribution_point.{key}")),
+                "{key}: {err}"
+            );
+        }
+    }
+}

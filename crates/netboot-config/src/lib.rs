@@ -26,7 +26,7 @@ mod resolver;
 mod tftp;
 
 pub use admin::AdminConfig;
-pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig};
+pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
 pub use proxy::ProxyConfig;

@@ -209,6 +209,8 @@ pub struct ConfigMgrConfig {
     pub query_timeout_ms: u64,
     /// `[resolver.configmgr.handoff]`: files and variables handed to Windows PE.
     pub handoff: crate::handoff::ConfigMgrHandoffConfig,
+    /// `[resolver.configmgr.distribution_point]`: fetch missing boot images from a DP.
+    pub distribution_point: Option<crate::handoff::DistributionPointConfig>,
 }
 
 impl Default for ConfigMgrConfig {
@@ -237,6 +239,7 @@ impl Default for ConfigMgrConfig {
             connect_timeout_ms: 1500,
             query_timeout_ms: 1500,
             handoff: crate::handoff::ConfigMgrHandoffConfig::default(),
+            distribution_point: None,
         }
     }
 }
@@ -357,6 +360,9 @@ impl ConfigMgrConfig {
             ConfigMgrBackend::Sqlite => {}
         }
         self.handoff.validate(&format!("{KEY}.handoff"), problems);
+        if let Some(dp) = &self.distribution_point {
+            dp.validate(&format!("{KEY}.distribution_point"), problems);
+        }
         if self.boot_image_dir.as_os_str().is_empty() {
             problems.push(format!("{KEY}.boot_image_dir"), "must not be empty");
         }

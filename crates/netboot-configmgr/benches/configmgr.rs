@@ -59,6 +59,7 @@ fn settings(fixture: &Fixture) -> ResolverSettings {
         images: ImageStore {
             dir: fixture.images.clone(),
             url_prefix: "configmgr".into(),
+            fetch_missing: false,
         },
         local_offset: None,
     }

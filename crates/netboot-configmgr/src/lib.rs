@@ -28,7 +28,7 @@
 //!     duplicates: DuplicateIdentifiers::default(),
 //!     excluded_macs: Default::default(),
 //!     bios_assume_x64: true,
-//!     images: ImageStore { dir: "/srv/netboot/configmgr".into(), url_prefix: "configmgr".into() },
+//!     images: ImageStore { dir: "/srv/netboot/configmgr".into(), url_prefix: "configmgr".into(), fetch_missing: false },
 //!     local_offset: None,
 //! };
 //! let resolver = ConfigMgrResolver::new(Arc::new(db), settings);

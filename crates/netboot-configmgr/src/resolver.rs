@@ -23,6 +23,10 @@ pub struct ImageStore {
     pub dir: PathBuf,
     /// The same directory as a path under the HTTPS root (e.g. `configmgr`).
     pub url_prefix: String,
+    /// A distribution point fills missing boot images on demand
+    /// (`[resolver.configmgr.distribution_point]`): every boot image counts as present, as
+    /// `boot.<PackageID>.wim`, and the HTTPS service fetches it when a client picks it.
+    pub fetch_missing: bool,
 }
 
 impl ImageStore {
@@ -45,7 +49,8 @@ impl ImageStore {
         let configmgr_name = format!("boot.{id}.wim");
         let wim = ["boot.wim", configmgr_name.as_str()]
             .into_iter()
-            .find(|name| folder.join(name).is_file())?;
+            .find(|name| folder.join(name).is_file())
+            .or(self.fetch_missing.then_some(configmgr_name.as_str()))?;
         let optional = |name: &str| folder.join(name).is_file().then(|| url(name));
         Some(BootImageFiles {
             boot_wim: url(wim),

@@ -57,6 +57,7 @@ async fn real_site_database_answers_the_resolver_queries() {
                 .unwrap_or_else(|_| "/".into())
                 .into(),
             url_prefix: "configmgr".into(),
+            fetch_missing: false,
         },
         local_offset: None,
     };

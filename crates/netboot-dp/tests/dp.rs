@@ -53,18 +53,7 @@ fn boot_image(id: &str, len: usize) -> Vec<u8> {
 /// a `Content-Length` larger than the body, then close).
 async fn start_dp(files: HashMap<String, Vec<u8>>, gate: Gate, short: bool) -> Dp {
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let ca = dir.path().join("dp-ca.pem");
-    std::fs::write(&ca, cert.cert.pem()).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.cert.der().clone()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, ca) = netboot_testkit::tls::localhost_acceptor(dir.path(), "dp-ca");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));

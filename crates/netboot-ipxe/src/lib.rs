@@ -36,7 +36,7 @@ pub use error::ScriptError;
 pub use identity::{arch_from_ipxe, ClientIdentity, IdentityError, FIELD_MAX};
 pub use render::{
     decision_script, decision_script_with_handoff, entry_script, exit_script, fallback_script, Fallback,
-    Handoff, RenderOptions,
+    Handoff, RenderOptions, WAIT_SECS,
 };
 pub use script::{Arg, KernelArgs, Script, Wimboot};
 pub use text::{is_display_safe, DisplayText, Identifier, Label, DISPLAY_TEXT_MAX};
@@ -150,11 +150,15 @@ pub mod fuzzing {
             .map(|s| s.render())
             .unwrap_or_default(),
         );
-        let handoff = Handoff {
-            base: Url::path("/boot.ipxe/handoff"),
-            over_tls: text.len() % 2 == 0,
-            tokens: menu.entries.iter().map(|a| (a.id.clone(), next())).collect(),
-        };
+        let mut handoff = Handoff::new(
+            Url::path("/boot.ipxe/handoff"),
+            text.len() % 2 == 0,
+            Url::path("/boot.ipxe"),
+        );
+        handoff.tokens = menu.entries.iter().map(|a| (a.id.clone(), next())).collect();
+        if let Some(first) = menu.entries.first() {
+            handoff.waiting.insert(first.id.clone(), vec![next(), next()]);
+        }
         let decision = BootDecision::Boot(menu);
         for handoff in [None, Some(&handoff)] {
             if let Ok(script) = decision_script_with_handoff(&decision, &mac, &options, handoff) {

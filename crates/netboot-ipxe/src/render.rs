@@ -48,9 +48,29 @@ pub struct Handoff {
     pub over_tls: bool,
     /// Token per action id (URL-safe text).
     pub tokens: BTreeMap<String, String>,
+    /// Actions whose files are not ready yet (a boot image being copied from a distribution
+    /// point), with what to tell the client; picking one shows the lines, waits
+    /// [`WAIT_SECS`] and starts over at `retry` for a fresh decision.
+    pub waiting: BTreeMap<String, Vec<String>>,
+    /// Where a waiting client starts over (the entry script).
+    pub retry: Url,
 }
 
+/// Seconds a client waits before asking again for a boot image that is not ready.
+pub const WAIT_SECS: u32 = 10;
+
 impl Handoff {
+    /// No tokens and nothing waiting.
+    pub fn new(base: Url, over_tls: bool, retry: Url) -> Self {
+        Self {
+            base,
+            over_tls,
+            tokens: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            retry,
+        }
+    }
+
     /// Whether `target` has parts that need a per-boot URL.
     pub fn needed_by(target: &BootTarget) -> bool {
         match target {
@@ -275,6 +295,17 @@ fn render_action(
             wimboot_args,
             variables,
         } => {
+            if let Some((handoff, lines)) = handoff.and_then(|h| Some((h, h.waiting.get(&action.id)?))) {
+                for line in lines {
+                    script.echo(DisplayText::with_max(line, 120));
+                }
+                script
+                    .echo(DisplayText::new(&format!("Trying again in {WAIT_SECS} seconds")))
+                    .sleep(WAIT_SECS)
+                    .chain(&handoff.retry)
+                    .or_goto(failed);
+                return Ok(());
+            }
             let Some(files) = injected_files(script, action, files, variables, options, handoff, failed)?
             else {
                 return Ok(());

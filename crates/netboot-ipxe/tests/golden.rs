@@ -92,11 +92,39 @@ fn handed_off(deployment: Deployment) -> BootAction {
 }
 
 fn handoff(over_tls: bool) -> Handoff {
-    Handoff {
-        base: Url::path("/boot.ipxe/handoff"),
-        over_tls,
-        tokens: [("PS120002".to_owned(), "AQdoYW5k.b2Zm-_x".to_owned())].into(),
-    }
+    let mut handoff = Handoff::new(Url::path("/boot.ipxe/handoff"), over_tls, Url::path("/boot.ipxe"));
+    handoff.tokens = [("PS120002".to_owned(), "AQdoYW5k.b2Zm-_x".to_owned())].into();
+    handoff
+}
+
+#[test]
+fn a_boot_image_still_being_copied_says_so_and_asks_again() {
+    let menu = BootMenu {
+        entries: vec![handed_off(Deployment::Required)],
+        ..BootMenu::default()
+    };
+    let mut handoff = handoff(true);
+    handoff.waiting.insert(
+        "PS120002".into(),
+        vec![
+            "Boot image PS100004 is being copied from distribution point dp01: 120 of 512 MiB".into(),
+            "${evil} stays text".into(),
+        ],
+    );
+    let script = decision_script_with_handoff(
+        &BootDecision::Boot(menu),
+        &mac(),
+        &RenderOptions::default(),
+        Some(&handoff),
+    )
+    .unwrap()
+    .render();
+    assert_golden("handoff-waiting", &script);
+    assert!(
+        script.contains("sleep 10\nchain --autofree --replace /boot.ipxe || goto failed"),
+        "{script}"
+    );
+    assert!(!script.contains("initrd"));
 }
 
 #[test]

@@ -200,6 +200,7 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
                 images: netboot_configmgr::ImageStore {
                     dir: config.resolve_path(&cm.boot_image_dir),
                     url_prefix: cm.boot_image_url.clone(),
+                    fetch_missing: cm.distribution_point.is_some(),
                 },
                 local_offset,
             };

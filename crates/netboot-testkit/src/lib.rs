@@ -20,6 +20,7 @@ pub mod net;
 pub mod netns;
 pub mod pcap;
 pub mod process;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
