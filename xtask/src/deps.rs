@@ -9,6 +9,10 @@ use crate::ci::run_step;
 /// Packages the default test run uses, with the reason each is here.
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("curl", "HTTPS and TFTP client for integration tests"),
+    (
+        "python3",
+        "hashlib/hmac: an independent computation of PeerDist Content Information",
+    ),
     ("openssl", "s_client cipher checks"),
     (
         "libssl-dev",

@@ -16,6 +16,7 @@ use netboot_ipxe::{
 
 use crate::files::{self, Roots};
 use crate::handoff::{HandoffState, HANDOFF_PATH};
+use crate::peerdist::PeerDist;
 
 /// Path of the entry script the proxyDHCP hands to iPXE.
 pub const ENTRY_PATH: &str = "/boot.ipxe";
@@ -51,6 +52,8 @@ pub struct AppState {
     pub handoff: HandoffState,
     /// Boot images fetched from a distribution point on demand.
     pub dp: Option<crate::dp_gate::DpGate>,
+    /// BranchCache Content Information, when `[peerdist]` is enabled.
+    pub peerdist: Option<Arc<PeerDist>>,
 }
 
 /// Builds the router.
@@ -308,7 +311,16 @@ async fn static_file(
         return response;
     }
     let started = Instant::now();
-    let response = files::serve(&state.roots, &method, uri.path(), &headers).await;
+    let plain = files::serve(&state.roots, &method, uri.path(), &headers);
+    let response = PeerDist::respond(
+        state.peerdist.as_deref(),
+        &state.roots,
+        &method,
+        uri.path(),
+        &headers,
+        plain,
+    )
+    .await;
     record_download(&peer, &method, uri.path(), &headers, &response, started.elapsed());
     tracing::info!(
         remote = %peer.0.ip(), method = %method, path = uri.path(), status = response.status().as_u16(),
@@ -351,6 +363,7 @@ fn record_download(
         status: status.as_u16(),
         error: (status.is_client_error() || status.is_server_error())
             .then(|| status.canonical_reason().unwrap_or("error").to_string()),
+        peerdist: response.extensions().get().cloned(),
     };
     let detail = netboot_records::EventDetail::ImageDownload(download);
     match telemetry.identities.lookup(peer.0.ip()) {

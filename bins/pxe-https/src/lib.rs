@@ -5,7 +5,8 @@
 //!   `[resolver] deadline_ms` deadline) and answers `exit`, a countdown, a menu or the
 //!   configured fallback.
 //! * `GET|HEAD /<path>`: boot files from `https.root`, then `https.ipxe_dir`, with ranges,
-//!   validators and streaming.
+//!   validators and streaming; BranchCache Content Information for clients that ask with
+//!   PeerDist headers ([`peerdist`]).
 //! * `GET /boot.ipxe/handoff/<token>/<name>`: per-boot Windows PE hand-off files
 //!   ([`handoff`]).
 //! * `GET /healthz`.
@@ -18,6 +19,7 @@ pub mod compat_tls;
 pub mod dp_gate;
 pub mod files;
 pub mod handoff;
+pub mod peerdist;
 pub mod server;
 pub mod tls;
 

@@ -22,6 +22,7 @@ use crate::app::{self, AppState, Peer};
 use crate::compat_tls::CompatListener;
 use crate::files::Roots;
 use crate::handoff::HandoffState;
+use crate::peerdist::PeerDist;
 use crate::tls::{self, Tls};
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -94,6 +95,7 @@ impl Server {
             Url::join(&files_base, app::ENTRY_PATH),
             private_dir,
         );
+        let peerdist = PeerDist::start(&config, &roots)?;
         let state = AppState {
             resolver,
             deadline: Duration::from_millis(config.resolver.deadline_ms),
@@ -108,6 +110,7 @@ impl Server {
             roots,
             handoff,
             dp: crate::dp_gate::DpGate::from_config(&config)?,
+            peerdist,
         };
         let https = TcpListener::bind(https_config.listen)
             .await

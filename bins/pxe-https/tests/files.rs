@@ -25,24 +25,7 @@ fn server() -> Running {
 
 /// Status, headers and body of one request.
 fn request(server: &Running, args: &[&str], path: &str, plain_http: bool) -> (u16, String, Vec<u8>) {
-    let url = if plain_http {
-        server.http_url(path)
-    } else {
-        server.https_url(path)
-    };
-    let headers = server.dir.path().join("headers.txt");
-    let mut all = vec!["--path-as-is", "-D", headers.to_str().unwrap()];
-    all.extend_from_slice(args);
-    all.push(&url);
-    let output = server.curl(&all);
-    assert!(
-        output.status.success(),
-        "{path}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let headers = std::fs::read_to_string(headers).unwrap().to_ascii_lowercase();
-    let status = headers.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, headers, output.stdout)
+    server.request(args, path, plain_http)
 }
 
 #[test]

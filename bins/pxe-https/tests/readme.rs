@@ -11,3 +11,15 @@ fn readme_https_example_parses() {
     let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
     assert_eq!(config.https.countdown_secs, 5);
 }
+
+#[test]
+fn readme_peerdist_example_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("```toml\n[peerdist]\n")
+        .expect("README has a [peerdist] example")
+        + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
+    assert_eq!(config.peerdist, netboot_config::PeerDistConfig::default());
+}

@@ -34,6 +34,9 @@ http_listen = "127.0.0.1:0"
 root = "{files}"
 ipxe_dir = "{ipxe}"
 state_dir = "state"
+
+[peerdist]
+enabled = false
 "#,
         ipxe = ipxe_dir.display(),
         files = dir.display(),

@@ -29,6 +29,7 @@ mod auth;
 mod html;
 mod openapi;
 mod pages;
+mod peerdist;
 mod svg;
 
 use std::sync::Arc;

@@ -254,6 +254,7 @@ pub(crate) async fn machine(
             badge(boot.outcome),
             svg::timeline(boot)
         );
+        body.push_str(&crate::peerdist::table(&boot.events));
         body.push_str(&events_table(&boot.events));
     }
     Ok(Html(page(

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use netboot_records::{BootJourney, Count, DayCount, EventDetail, Outcome, Stage};
+use netboot_records::{BootJourney, Count, DayCount, EventDetail, Outcome, PeerDistDelivery, Stage};
 
 use crate::html::{bytes, duration, escape};
 
@@ -157,11 +157,23 @@ pub(crate) fn event_label(detail: &EventDetail) -> String {
         )
         .to_lowercase(),
         EventDetail::ImageDownload(d) => format!(
-            "{} {} in {} (HTTP {}){}",
+            "{} {} in {} (HTTP {}){}{}",
             d.path,
             bytes(d.bytes),
             duration(d.duration_ms),
             d.status,
+            match &d.peerdist {
+                Some(PeerDistDelivery::ContentInformation {
+                    version,
+                    content_bytes,
+                }) => format!(
+                    ", PeerDist Content Information {version} for {}",
+                    bytes(*content_bytes)
+                ),
+                Some(PeerDistDelivery::MissingData) => ", a range no peer had".to_string(),
+                Some(PeerDistDelivery::NotReady) => ", PeerDist not ready yet".to_string(),
+                None => String::new(),
+            },
             d.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
         ),
         EventDetail::Error(e) => format!("error: {}", e.cause),

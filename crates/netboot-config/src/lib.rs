@@ -20,6 +20,7 @@ mod admin;
 mod handoff;
 mod https;
 mod log;
+mod peerdist;
 mod proxy;
 mod records;
 mod resolver;
@@ -29,6 +30,7 @@ pub use admin::AdminConfig;
 pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
+pub use peerdist::PeerDistConfig;
 pub use proxy::ProxyConfig;
 pub use records::{RecordsConfig, RecordsDatabase};
 pub use resolver::{
@@ -49,6 +51,8 @@ pub struct Config {
     pub tftp: TftpConfig,
     /// `[https]`: the HTTPS boot-script and file service.
     pub https: HttpsConfig,
+    /// `[peerdist]`: BranchCache Content Information for `pxe-https`' boot files.
+    pub peerdist: PeerDistConfig,
     /// `[resolver]`: where boot decisions come from.
     pub resolver: ResolverConfig,
     /// `[records]`: the boot-records database.
@@ -159,6 +163,7 @@ impl Config {
         self.proxy.validate(&mut problems);
         self.tftp.validate(&mut problems);
         self.https.validate(&mut problems);
+        self.peerdist.validate(&mut problems);
         self.resolver.validate(&mut problems);
         self.records.validate(&mut problems);
         self.admin.validate(&mut problems);

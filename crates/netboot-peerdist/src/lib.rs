@@ -34,4 +34,4 @@ pub use builder::{
 };
 pub use digest::{Digest, HashAlgorithm, Hasher, MAX_DIGEST_LEN};
 pub use secret::{segment_id, PassphraseLengthError, ServerPassphrase, ServerSecret, SEGMENT_ID_MAGIC};
-pub use wire::{ContentInfo, ContentInfoView, ParseError, Version};
+pub use wire::{ContentInfo, ContentInfoView, ParseError, VerifyError, Version};

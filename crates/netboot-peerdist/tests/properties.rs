@@ -5,8 +5,8 @@
 use netboot_peerdist::http::Params;
 use netboot_peerdist::wire::{ChunkV2, ContentInfoV1, ContentInfoV2, SegmentV1, SegmentV2, V1HashAlgorithm};
 use netboot_peerdist::{
-    ContentInfo, ContentInfoBuilder, ContentInfoView, Digest, HashAlgorithm, ServerPassphrase, Version,
-    V1_BLOCK_LEN, V1_SEGMENT_LEN, V2_SEGMENT_LEN,
+    ContentInfo, ContentInfoBuilder, ContentInfoView, Digest, HashAlgorithm, ServerPassphrase, VerifyError,
+    Version, V1_BLOCK_LEN, V1_SEGMENT_LEN, V2_SEGMENT_LEN,
 };
 use proptest::prelude::*;
 
@@ -158,25 +158,11 @@ fn built(content: &[u8], piece: usize) -> (Vec<u8>, Vec<u8>) {
     (v1.to_bytes().unwrap(), v2.to_bytes().unwrap())
 }
 
-/// Every block of the Content Information matches the content, and the segments cover it.
+/// Every block of the Content Information matches the content, and the blocks cover it.
 fn assert_verifies(info: &[u8], content: &[u8]) {
     let view = ContentInfoView::parse(info).unwrap();
     assert_eq!(view.content_range(), 0..content.len() as u64);
-    let mut next = 0;
-    for segment in view.segments() {
-        for block in segment.blocks() {
-            assert_eq!(block.range.start, next, "blocks are contiguous");
-            let data = &content[block.range.start as usize..block.range.end as usize];
-            assert!(
-                segment.verify(&block, data),
-                "block {} of segment {}",
-                block.index,
-                segment.index()
-            );
-            next = block.range.end;
-        }
-    }
-    assert_eq!(next, content.len() as u64);
+    assert_eq!(view.verify(content), Ok(()));
 }
 
 fn content(len: usize, seed: u8) -> Vec<u8> {
@@ -264,20 +250,23 @@ fn content_beyond_one_version_1_segment() {
 #[test]
 fn a_changed_byte_fails_exactly_its_block() {
     let content = content(300_000, 1);
-    let (v1, _) = built(&content, 4096);
-    let view = ContentInfoView::parse(&v1).unwrap();
+    let (v1, v2) = built(&content, 4096);
     let mut changed = content.clone();
     changed[150_000] ^= 1;
-    let failing: Vec<u64> = view
-        .segments()
-        .flat_map(|segment| {
-            let changed = &changed;
-            segment
-                .blocks()
-                .filter(|b| !segment.verify(b, &changed[b.range.start as usize..b.range.end as usize]))
-                .map(|b| b.index)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    assert_eq!(failing, [2], "150000 lies in the third 64 KiB block");
+    let v1 = ContentInfoView::parse(&v1).unwrap();
+    assert_eq!(
+        v1.verify(&changed),
+        Err(VerifyError::Mismatch { segment: 0, block: 2 }),
+        "the third 64 KiB block"
+    );
+    let v2 = ContentInfoView::parse(&v2).unwrap();
+    assert_eq!(
+        v2.verify(&changed),
+        Err(VerifyError::Mismatch { segment: 1, block: 0 }),
+        "the second 128 KiB segment"
+    );
+    assert!(matches!(
+        v2.verify(&content[..299_999]),
+        Err(VerifyError::Coverage { .. })
+    ));
 }

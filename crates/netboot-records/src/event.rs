@@ -381,6 +381,29 @@ pub struct ImageDownload {
     pub status: u16,
     /// Why the download did not complete, when it did not.
     pub error: Option<String>,
+    /// What a BranchCache (PeerDist) client asked for and got, when it asked with PeerDist
+    /// headers: the file's Content Information, or a range no peer had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peerdist: Option<PeerDistDelivery>,
+}
+
+/// How a BranchCache (PeerDist) client was served. A client that received Content
+/// Information for `content_bytes` took from the server only what its missing-data ranges
+/// add up to; the rest came from peers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PeerDistDelivery {
+    /// Content Information was sent instead of the file's bytes.
+    ContentInformation {
+        /// Content Information version, `1.0` or `2.0`.
+        version: String,
+        /// Length of the file it describes.
+        content_bytes: u64,
+    },
+    /// A range the client could get from no peer (`MissingDataRequest`), sent as bytes.
+    MissingData,
+    /// The client asked for Content Information before it was computed and got the bytes.
+    NotReady,
 }
 
 /// A failure with its cause.

@@ -35,7 +35,7 @@ mod telemetry;
 
 pub use event::{
     DecisionKind, DecisionRecord, ErrorRecord, Event, EventDetail, HttpsEntry, ImageDownload, Outcome,
-    ProxyOffer, Stage, TftpTransfer,
+    PeerDistDelivery, ProxyOffer, Stage, TftpTransfer,
 };
 pub use export::ExportFormat;
 pub use identity::IdentityCache;

@@ -2,13 +2,24 @@
 
 use netboot_core::{BootStage, ClientArch};
 use netboot_records::{
-    fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, ProxyOffer, Stage,
-    TftpTransfer,
+    fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, PeerDistDelivery,
+    ProxyOffer, Stage, TftpTransfer,
 };
 use proptest::prelude::*;
 
 fn text() -> impl Strategy<Value = String> {
     "[ -~\u{e9}\u{4e2d}\"\\\\\n]{0,24}"
+}
+
+fn peerdist() -> impl Strategy<Value = PeerDistDelivery> {
+    prop_oneof![
+        Just(PeerDistDelivery::MissingData),
+        Just(PeerDistDelivery::NotReady),
+        (text(), any::<u64>()).prop_map(|(version, content_bytes)| PeerDistDelivery::ContentInformation {
+            version,
+            content_bytes
+        }),
+    ]
 }
 
 fn detail() -> impl Strategy<Value = EventDetail> {
@@ -55,14 +66,21 @@ fn detail() -> impl Strategy<Value = EventDetail> {
                 })
             }
         ),
-        (text(), any::<u64>(), any::<u16>()).prop_map(|(path, bytes, status)| EventDetail::ImageDownload(
-            ImageDownload {
-                path,
-                bytes,
-                status,
-                ..ImageDownload::default()
-            }
-        )),
+        (
+            text(),
+            any::<u64>(),
+            any::<u16>(),
+            proptest::option::of(peerdist())
+        )
+            .prop_map(
+                |(path, bytes, status, peerdist)| EventDetail::ImageDownload(ImageDownload {
+                    path,
+                    bytes,
+                    status,
+                    peerdist,
+                    ..ImageDownload::default()
+                })
+            ),
         text().prop_map(|cause| EventDetail::Error(ErrorRecord {
             stage: Stage::Image,
             cause
@@ -102,4 +120,13 @@ fn corpus() {
         decoded += usize::from(serde_json::from_slice::<EventDetail>(&bytes).is_ok());
     }
     assert!(decoded >= 6, "the corpus holds one valid example of each kind");
+}
+
+/// Records written before PeerDist existed still decode, and downloads without PeerDist are
+/// stored without the field.
+#[test]
+fn image_downloads_without_peerdist_keep_their_stored_form() {
+    let old = r#"{"kind":"image_download","path":"boot.wim","bytes":1,"range":null,"duration_ms":2,"status":200,"error":null}"#;
+    let detail: EventDetail = serde_json::from_str(old).unwrap();
+    assert_eq!(serde_json::to_string(&detail).unwrap(), old);
 }

@@ -45,7 +45,7 @@ impl Roots {
 
     /// Finds `relative` under the first root that has it as a regular file, refusing
     /// anything whose real path leaves that root.
-    async fn find(&self, relative: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
+    pub(crate) async fn find(&self, relative: &Path) -> Option<(PathBuf, std::fs::Metadata)> {
         for root in &self.0 {
             let Ok(real) = tokio::fs::canonicalize(root.join(relative)).await else {
                 continue;
@@ -200,7 +200,8 @@ fn whole_seconds(time: SystemTime) -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn content_type(path: &Path) -> &'static str {
+/// The `Content-Type` of a served file, from its extension.
+pub(crate) fn content_type(path: &Path) -> &'static str {
     match path
         .extension()
         .and_then(|e| e.to_str())

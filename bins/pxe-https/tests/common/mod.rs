@@ -61,6 +61,35 @@ impl Running {
     pub fn drain_log(&self) -> Vec<String> {
         self.service.drain_log()
     }
+
+    /// Status, lower-cased response headers and body of one curl request (over plain HTTP or
+    /// HTTPS) with extra curl `args`.
+    pub fn request(&self, args: &[&str], path: &str, plain_http: bool) -> (u16, String, Vec<u8>) {
+        let url = if plain_http {
+            self.http_url(path)
+        } else {
+            self.https_url(path)
+        };
+        let headers = self.dir.path().join("headers.txt");
+        let mut all = vec!["--path-as-is", "-D", headers.to_str().unwrap()];
+        all.extend_from_slice(args);
+        all.push(&url);
+        let output = self.curl(&all);
+        assert!(
+            output.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let headers = std::fs::read_to_string(headers).unwrap().to_ascii_lowercase();
+        let status = headers.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, headers, output.stdout)
+    }
+
+    /// Stops the server, keeping its directory (to start it again on the same state).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.service.terminate(Duration::from_secs(10));
+        self.dir
+    }
 }
 
 /// Writes `config_toml` (plus listeners on loopback port 0) to a temp dir with a `root/`
@@ -74,7 +103,8 @@ pub fn start(config_toml: &str, extra_args: &[&str], prepare: impl FnOnce(&Path)
         Some(rest) => rest.split_once("\n\n").unwrap_or((rest, "")),
         None => ("ipxe_dir = \"\"", config_toml),
     };
-    // The boot token key goes to the test's own directory, never to /var/lib.
+    // The boot token key and the PeerDist passphrase and Content Information go to the test's
+    // own directory, never to /var/lib.
     let state = if https_keys.contains("state_dir") {
         ""
     } else {

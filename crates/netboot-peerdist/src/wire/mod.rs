@@ -238,13 +238,76 @@ impl<'a> ContentInfoView<'a> {
     }
 }
 
+/// Why content does not match its Content Information.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// A block's bytes do not have the block's hash.
+    #[error("block {block} of segment {segment} does not match its hash")]
+    Mismatch {
+        /// The segment's index.
+        segment: u64,
+        /// The block's index in the segment.
+        block: u64,
+    },
+    /// The blocks do not cover the content range without gaps or overlaps, or reach past the
+    /// content given.
+    #[error("the blocks do not cover bytes {start}..{end} exactly")]
+    Coverage {
+        /// Where the coverage breaks off.
+        start: u64,
+        /// Where it should have ended.
+        end: u64,
+    },
+}
+
+impl ContentInfoView<'_> {
+    /// Checks `content`, the whole resource from offset 0, against every listed block, and
+    /// that the blocks cover the content range exactly once. What a client does after
+    /// fetching every block, done in one go.
+    pub fn verify(&self, content: &[u8]) -> Result<(), VerifyError> {
+        let range = self.content_range();
+        let mut covered = range.start;
+        for segment in self.segments() {
+            for block in segment.blocks() {
+                let data = usize::try_from(block.range.start)
+                    .ok()
+                    .zip(usize::try_from(block.range.end).ok())
+                    .and_then(|(start, end)| content.get(start..end));
+                let (Some(data), true) = (data, block.range.start <= covered) else {
+                    return Err(VerifyError::Coverage {
+                        start: covered,
+                        end: range.end,
+                    });
+                };
+                if !segment.verify(&block, data) {
+                    return Err(VerifyError::Mismatch {
+                        segment: segment.index(),
+                        block: block.index,
+                    });
+                }
+                covered = covered.max(block.range.end);
+            }
+        }
+        if covered < range.end {
+            return Err(VerifyError::Coverage {
+                start: covered,
+                end: range.end,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// One segment of either version, as a client sees it: where it lies in the content, its
 /// keys, and the blocks to fetch and verify.
 #[derive(Debug, Clone)]
 pub struct Segment<'a> {
     pub(crate) algorithm: HashAlgorithm,
     pub(crate) index: u64,
+    /// Clipped at `u64::MAX`; `length` is the field as sent.
     pub(crate) range: Range<u64>,
+    pub(crate) length: u32,
     pub(crate) block_size: u64,
     pub(crate) hash_of_data: &'a [u8],
     pub(crate) secret: &'a [u8],

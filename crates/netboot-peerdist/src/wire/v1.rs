@@ -165,7 +165,7 @@ impl<'a> ContentInfoV1View<'a> {
             let hashes = &view.bytes[hashes_at..hashes_at + count * digest_len];
             blocks_at = hashes_at + count * digest_len;
             let start = le_u64(&description[field::segment::OFFSET_IN_CONTENT]);
-            let length = u64::from(le_u32(&description[field::segment::LENGTH]));
+            let length = le_u32(&description[field::segment::LENGTH]);
             let block_size = le_u32(&description[field::segment::BLOCK_SIZE]);
             // The first segment lists only the blocks that reach into the content range.
             let first_block = if index == 0 && block_size > 0 {
@@ -177,7 +177,8 @@ impl<'a> ContentInfoV1View<'a> {
             Segment {
                 algorithm: view.hash.algorithm(),
                 index: index as u64,
-                range: start..start.saturating_add(length),
+                range: start..start.saturating_add(u64::from(length)),
+                length,
                 block_size: u64::from(block_size),
                 hash_of_data: &description[hod..hod + digest_len],
                 secret: &description[hod + digest_len..hod + 2 * digest_len],
@@ -259,7 +260,7 @@ impl ContentInfoV1 {
             .segments()
             .map(|segment| SegmentV1 {
                 offset_in_content: segment.range.start,
-                length: (segment.range.end - segment.range.start) as u32,
+                length: segment.length,
                 block_size: segment.block_size as u32,
                 hash_of_data: digest(segment.hash_of_data),
                 secret: digest(segment.secret),

@@ -149,15 +149,16 @@ impl<'a> ContentInfoV2View<'a> {
             .flat_map(|(_, data)| data.chunks_exact(field::segment::LEN))
             .enumerate()
             .map(move |(i, description)| {
-                let length = u64::from(be_u32(&description[field::segment::LENGTH]));
-                let range = start..start.saturating_add(length);
+                let length = be_u32(&description[field::segment::LENGTH]);
+                let range = start..start.saturating_add(u64::from(length));
                 start = range.end;
                 let hash_of_data = &description[field::segment::HASH_OF_DATA];
                 Segment {
                     algorithm: HashAlgorithm::Sha512Truncated,
                     index: first_index.saturating_add(i as u64),
                     range,
-                    block_size: length,
+                    length,
+                    block_size: u64::from(length),
                     hash_of_data,
                     secret: &description[field::segment::SECRET],
                     first_block: 0,

@@ -103,6 +103,7 @@ pub fn download(path: &str, bytes: u64, duration_ms: u64) -> EventDetail {
         duration_ms,
         status: 200,
         error: None,
+        peerdist: None,
     })
 }
 
