@@ -5,6 +5,7 @@
 
 mod dhcp;
 mod https;
+mod peerdist;
 mod records;
 mod tftp;
 
@@ -20,7 +21,8 @@ pub(crate) fn run(target: &str, args: &[String]) -> Result<()> {
         "tftp" => tftp::run(args),
         "https" => https::run(args),
         "records" => records::run(args),
-        other => bail!("unknown benchmark {other:?} (dhcp, tftp, https, records)"),
+        "peerdist" => peerdist::run(args),
+        other => bail!("unknown benchmark {other:?} (dhcp, tftp, https, records, peerdist)"),
     }
 }
 

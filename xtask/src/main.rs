@@ -33,7 +33,7 @@ enum Command {
     },
     /// Whole-server benchmarks side by side with peer servers.
     Bench {
-        /// `dhcp`, `tftp` or `https`.
+        /// `dhcp`, `tftp`, `https`, `records` or `peerdist`.
         target: String,
         /// Extra arguments for that benchmark.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]

@@ -66,7 +66,7 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// A child process stopped (by its own pid) when dropped: SIGTERM, so nginx's master stops its
 /// workers too, then SIGKILL if it is still there after a few seconds.
-struct Guard(Child);
+pub(super) struct Guard(pub(super) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -91,6 +91,16 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         return Ok(());
     }
     crate::deps::install_packages(PACKAGES)?;
+    let workspace = build_release_pxe_https()?;
+    let dir = std::env::temp_dir().join(format!("netboot-bench-https-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("root"))?;
+    let result = bench(&workspace, &dir, &options);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// Builds the release `pxe-https`; returns the workspace root it is under.
+pub(super) fn build_release_pxe_https() -> Result<PathBuf> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("workspace root")?
@@ -102,16 +112,12 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if !status.success() {
         bail!("building pxe-https failed");
     }
-    let dir = std::env::temp_dir().join(format!("netboot-bench-https-{}", std::process::id()));
-    std::fs::create_dir_all(dir.join("root"))?;
-    let result = bench(&workspace, &dir, &options);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    Ok(workspace)
 }
 
 fn bench(workspace: &Path, dir: &Path, options: &Options) -> Result<()> {
     let wim = dir.join("root/boot.wim");
-    write_test_file(&wim, options.size_mib)?;
+    write_test_file(&wim, options.size_mib, 0)?;
     let (server, https_port) = start_pxe_https(workspace, dir, "info")?;
     let (quiet_server, quiet_port) = start_pxe_https(workspace, dir, "warn")?;
     let cert = dir.join("pxe-https.crt");
@@ -173,10 +179,11 @@ fn bench(workspace: &Path, dir: &Path, options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn write_test_file(path: &Path, size_mib: u64) -> Result<()> {
+/// Writes `size_mib` MiB of incompressible-looking bytes; `seed` varies them.
+pub(super) fn write_test_file(path: &Path, size_mib: u64, seed: u64) -> Result<()> {
     let mut file = std::io::BufWriter::new(std::fs::File::create(path)?);
     // Incompressible-looking content from a small xorshift generator.
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ seed;
     let mut block = vec![0u8; 1 << 20];
     for _ in 0..size_mib {
         for chunk in block.chunks_mut(8) {
@@ -202,25 +209,41 @@ fn start_pxe_https(workspace: &Path, dir: &Path, log_level: &str) -> Result<(Gua
             MAC.replace('-', ":"),
         ),
     )?;
+    spawn_pxe_https(
+        workspace,
+        &config,
+        &dir.join(format!("pxe-https-{log_level}.log")),
+        "(https)",
+    )
+}
+
+/// Starts the release `pxe-https` with `config`, its log going to `log_path`, and waits for the
+/// `listening on` line labelled `label` (`(https)` or `(http)`); returns the process and port.
+pub(super) fn spawn_pxe_https(
+    workspace: &Path,
+    config: &Path,
+    log_path: &Path,
+    label: &str,
+) -> Result<(Guard, u16)> {
     let binary = workspace.join("target/release/pxe-https");
     // Logs go straight to a file (as with `2>>/var/log/pxe-https.log`), so the figures are the
     // server's own cost and not that of a log collector competing for the same cores.
-    let log_path = dir.join(format!("pxe-https-{log_level}.log"));
     let child = Command::new(&binary)
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path)?)
+        .stderr(std::fs::File::create(log_path)?)
         .spawn()
         .with_context(|| format!("starting {}", binary.display()))?;
     let guard = Guard(child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let port = loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let log = std::fs::read_to_string(log_path).unwrap_or_default();
         // Only whole lines: the server may be halfway through writing the last one.
         let mut whole_lines = log.split_inclusive('\n').filter(|line| line.ends_with('\n'));
-        if let Some(listening) = whole_lines.find_map(|line| Listening::parse(line.trim_end())) {
+        let wanted = |line: &str| Listening::parse(line.trim_end()).filter(|l| l.label == label);
+        if let Some(listening) = whole_lines.find_map(wanted) {
             break listening.addr.port();
         }
         if Instant::now() > deadline {

@@ -12,6 +12,7 @@
 //! passphrase makes it stale; the next computation for that path replaces it. Entries are
 //! written under a temporary name and renamed into place, so readers see whole entries only.
 
+use std::ffi::OsStr;
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -24,6 +25,15 @@ const MAGIC: &[u8; 8] = b"NBPDCI\0\x01";
 /// Longest header accepted (the path is the variable part).
 const MAX_HEADER_LEN: usize = 8 * 1024;
 const FIXED_HEADER_LEN: usize = 8 + 8 + 8 + 8 + 4 + 8 + 8 + 8 + 2;
+/// Magic and header length.
+const PREFIX_LEN: usize = MAGIC.len() + 4;
+
+/// The header length an entry's first bytes announce, if they are an entry's.
+fn header_len(prefix: &[u8; PREFIX_LEN]) -> Option<usize> {
+    let (magic, len) = prefix.split_at(MAGIC.len());
+    let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+    (magic == MAGIC && (FIXED_HEADER_LEN..=MAX_HEADER_LEN).contains(&len)).then_some(len)
+}
 
 /// What identifies one version of a served file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,14 +124,13 @@ impl Store {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut prefix = [0; MAGIC.len() + 4];
-        if file.read_exact(&mut prefix).await.is_err() || &prefix[..MAGIC.len()] != MAGIC {
+        let mut prefix = [0; PREFIX_LEN];
+        if file.read_exact(&mut prefix).await.is_err() {
             return Ok(None);
         }
-        let header_len = u32::from_le_bytes(prefix[MAGIC.len()..].try_into().expect("4 bytes")) as usize;
-        if !(FIXED_HEADER_LEN..=MAX_HEADER_LEN).contains(&header_len) {
+        let Some(header_len) = header_len(&prefix) else {
             return Ok(None);
-        }
+        };
         let mut bytes = vec![0; header_len];
         if file.read_exact(&mut bytes).await.is_err() {
             return Ok(None);
@@ -129,7 +138,7 @@ impl Store {
         let Some(header) = Header::decode(&bytes) else {
             return Ok(None);
         };
-        let start = (prefix.len() + header_len) as u64;
+        let start = (PREFIX_LEN + header_len) as u64;
         let complete = file.metadata().await?.len() == start + header.v1_len + header.v2_len;
         let current = header.key == *key
             && header.fingerprint == self.fingerprint
@@ -144,6 +153,44 @@ impl Store {
         file.seek(std::io::SeekFrom::Start(offset)).await?;
         Ok(Some((file, len)))
     }
+}
+
+impl Store {
+    /// Removes entries whose served file no longer exists, unreadable entries, and temporary
+    /// files a crash left behind. Returns how many files were removed.
+    pub(crate) fn sweep(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let stale = if name.contains(".tmp-") {
+                true
+            } else if name.ends_with(".pccrc") {
+                read_header(&path).is_none_or(|header| !Path::new(OsStr::from_bytes(&header.path)).exists())
+            } else {
+                false
+            };
+            if stale && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+/// The header of the entry file at `path`, if it has one.
+fn read_header(path: &Path) -> Option<Header> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut prefix = [0; PREFIX_LEN];
+    file.read_exact(&mut prefix).ok()?;
+    let mut bytes = vec![0; header_len(&prefix)?];
+    file.read_exact(&mut bytes).ok()?;
+    Header::decode(&bytes)
 }
 
 struct Header {
@@ -164,7 +211,7 @@ impl Header {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "path too long for the store")
             })?;
         let header_len = FIXED_HEADER_LEN + self.path.len();
-        let mut out = Vec::with_capacity(MAGIC.len() + 4 + header_len);
+        let mut out = Vec::with_capacity(PREFIX_LEN + header_len);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(header_len as u32).to_le_bytes());
         out.extend_from_slice(&self.key.dev.to_le_bytes());
@@ -265,5 +312,25 @@ mod tests {
             1,
             "no temporary files left"
         );
+    }
+
+    #[test]
+    fn sweeping_removes_entries_of_files_that_are_gone_and_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("peerdist"), *b"abcdefgh").unwrap();
+        let kept = dir.path().join("kept.wim");
+        std::fs::write(&kept, b"x").unwrap();
+        store.write(&kept, &key(1), b"1", b"2").unwrap();
+        store
+            .write(Path::new("/nonexistent/gone.wim"), &key(1), b"1", b"2")
+            .unwrap();
+        std::fs::write(store.dir().join("0123.tmp-99"), b"half").unwrap();
+        std::fs::write(store.dir().join("garbage.pccrc"), b"not an entry").unwrap();
+        assert_eq!(store.sweep(), 3);
+        let left: Vec<_> = std::fs::read_dir(store.dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, [store.entry_path(&kept)]);
     }
 }

@@ -55,6 +55,10 @@ impl Worker {
             .name("peerdist-hash".into())
             .spawn(move || {
                 lower_priority();
+                let removed = store.sweep();
+                if removed > 0 {
+                    tracing::info!(removed, "removed stored PeerDist Content Information of files that are gone");
+                }
                 let mut buffer = vec![0; READ_CHUNK];
                 while let Ok(job) = queue.recv() {
                     if thread_stop.load(Ordering::Relaxed) {
@@ -161,8 +165,8 @@ fn compute(
         bytes = job.key.len,
         v1_bytes = v1.len(),
         v2_bytes = v2.len(),
-        seconds = format!("{seconds:.2}"),
-        mb_per_s = format!("{:.0}", job.key.len as f64 / 1e6 / seconds.max(1e-9)),
+        seconds = (seconds * 1000.0).round() / 1000.0,
+        mb_per_s = (job.key.len as f64 / 1e6 / seconds.max(1e-9)).round(),
         "PeerDist Content Information ready"
     );
     Ok(())
