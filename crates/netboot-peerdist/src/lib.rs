@@ -6,7 +6,9 @@
 //!   little-endian) and 2.0 (truncated SHA-512, segments of up to 128 KiB in chunks,
 //!   big-endian): checked borrowed views with segment and block walks, and owned
 //!   representations that re-encode byte for byte.
-//! - [`ContentInfoBuilder`]: both versions from one pass over content passed in pieces.
+//! - [`ContentInfoEncoder`]: both versions from one pass over content of known length (a
+//!   file), written out piece by piece at final offsets in memory that does not grow with the
+//!   content; [`ContentInfoBuilder`]: the owned representations, for content of any length.
 //! - [`ServerPassphrase`], [`ServerSecret`], [`segment_id`]: the server secret `Ks`, segment
 //!   secrets `Kp = HMAC(Ks, HoD)` and segment identifiers `HoHoDk`.
 //! - [`http`]: which requests want Content Information, the version to answer, the headers.
@@ -29,8 +31,8 @@ pub mod wire;
 pub mod fuzzing;
 
 pub use builder::{
-    ContentInfoBuilder, V1Builder, V2Builder, V1_BLOCK_LEN, V1_SEGMENT_LEN, V2_SEGMENTS_PER_CHUNK,
-    V2_SEGMENT_LEN,
+    ContentInfoBuilder, ContentInfoEncoder, LengthError, V1Builder, V2Builder, V1_BLOCK_LEN, V1_SEGMENT_LEN,
+    V2_SEGMENTS_PER_CHUNK, V2_SEGMENT_LEN,
 };
 pub use digest::{Digest, HashAlgorithm, Hasher, MAX_DIGEST_LEN};
 pub use secret::{segment_id, PassphraseLengthError, ServerPassphrase, ServerSecret, SEGMENT_ID_MAGIC};

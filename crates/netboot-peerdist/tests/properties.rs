@@ -5,8 +5,8 @@
 use netboot_peerdist::http::Params;
 use netboot_peerdist::wire::{ChunkV2, ContentInfoV1, ContentInfoV2, SegmentV1, SegmentV2, V1HashAlgorithm};
 use netboot_peerdist::{
-    ContentInfo, ContentInfoBuilder, ContentInfoView, Digest, HashAlgorithm, ServerPassphrase, VerifyError,
-    Version, V1_BLOCK_LEN, V1_SEGMENT_LEN, V2_SEGMENT_LEN,
+    ContentInfo, ContentInfoBuilder, ContentInfoEncoder, ContentInfoView, Digest, HashAlgorithm, LengthError,
+    ServerPassphrase, VerifyError, Version, V1_BLOCK_LEN, V1_SEGMENT_LEN, V2_SEGMENT_LEN,
 };
 use proptest::prelude::*;
 
@@ -148,6 +148,25 @@ fn reference(content: &[u8]) -> (Vec<u8>, Vec<u8>) {
     (v1.to_bytes().unwrap(), v2.to_bytes().unwrap())
 }
 
+/// The encoder's pieces written at their offsets.
+fn encoded(content: &[u8], piece: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut encoder = ContentInfoEncoder::new(&passphrase(), content.len() as u64);
+    let mut v1 = vec![0xee; encoder.encoded_len(Version::V1) as usize];
+    let mut v2 = vec![0xee; encoder.encoded_len(Version::V2) as usize];
+    let mut written = 0;
+    let mut write = |version: Version, offset: u64, bytes: &[u8]| {
+        let target = if version == Version::V1 { &mut v1 } else { &mut v2 };
+        target[offset as usize..offset as usize + bytes.len()].copy_from_slice(bytes);
+        written += bytes.len();
+    };
+    for piece in content.chunks(piece.max(1)) {
+        encoder.update(piece, &mut write).unwrap();
+    }
+    encoder.finish(&mut write).unwrap();
+    assert_eq!(written, v1.len() + v2.len(), "every byte written exactly once");
+    (v1, v2)
+}
+
 fn built(content: &[u8], piece: usize) -> (Vec<u8>, Vec<u8>) {
     let mut builder = ContentInfoBuilder::new(&passphrase());
     for piece in content.chunks(piece.max(1)) {
@@ -218,6 +237,7 @@ proptest! {
         let (v1, v2) = built(&content, piece);
         let expected = reference(&content);
         prop_assert_eq!((&v1, &v2), (&expected.0, &expected.1));
+        prop_assert_eq!(encoded(&content, piece), expected);
         if len > 0 {
             assert_verifies(&v1, &content);
             assert_verifies(&v2, &content);
@@ -231,6 +251,7 @@ fn content_beyond_one_version_1_segment() {
     let content = content(len, 7);
     let (v1, v2) = built(&content, 1 << 20);
     assert_eq!((v1.clone(), v2.clone()), reference(&content));
+    assert_eq!(encoded(&content, 1 << 20), (v1.clone(), v2.clone()));
     let view = ContentInfoView::parse(&v1).unwrap();
     let lengths: Vec<u64> = view.segments().map(|s| s.range().end - s.range().start).collect();
     assert_eq!(
@@ -245,6 +266,27 @@ fn content_beyond_one_version_1_segment() {
     };
     assert_eq!(chunks, 3, "256 segments of 128 KiB per chunk");
     assert_verifies(&v2, &content);
+}
+
+#[test]
+fn the_encoder_refuses_content_of_another_length() {
+    let mut write = |_: Version, _: u64, _: &[u8]| {};
+    let mut encoder = ContentInfoEncoder::new(&passphrase(), 10);
+    assert_eq!(
+        encoder.update(&[0; 11], &mut write),
+        Err(LengthError {
+            announced: 10,
+            got: 11
+        })
+    );
+    encoder.update(&[0; 9], &mut write).unwrap();
+    assert_eq!(
+        encoder.finish(&mut write),
+        Err(LengthError {
+            announced: 10,
+            got: 9
+        })
+    );
 }
 
 #[test]

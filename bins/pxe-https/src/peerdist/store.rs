@@ -84,30 +84,47 @@ impl Store {
         self.dir.join(format!("{}.pccrc", &name[..32]))
     }
 
-    /// Writes the entry of `real` with `key` (temporary file, fsync, rename).
-    pub(crate) fn write(&self, real: &Path, key: &FileKey, v1: &[u8], v2: &[u8]) -> std::io::Result<()> {
+    /// Starts the entry of `real` with `key`, whose Content Information will be `v1_len` and
+    /// `v2_len` bytes long: a temporary file of the final size that [`EntryWriter::commit`]
+    /// renames into place.
+    pub(crate) fn create(
+        &self,
+        real: &Path,
+        key: &FileKey,
+        v1_len: u64,
+        v2_len: u64,
+    ) -> std::io::Result<EntryWriter> {
         let path = self.entry_path(real);
         let header = Header {
             key: *key,
             fingerprint: self.fingerprint,
-            v1_len: v1.len() as u64,
-            v2_len: v2.len() as u64,
+            v1_len,
+            v2_len,
             path: real.as_os_str().as_bytes().to_vec(),
         }
         .encode()?;
         let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-        let written = (|| {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(&header)?;
-            file.write_all(v1)?;
-            file.write_all(v2)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temporary);
-        }
-        written
+        let writer = EntryWriter {
+            file: Some(std::fs::File::create(&temporary)?),
+            base: header.len() as u64,
+            v1_len,
+            temporary,
+            path,
+        };
+        // Dropping the writer on error removes the temporary file.
+        let file = writer.file.as_ref().expect("just created");
+        (&*file).write_all(&header)?;
+        file.set_len(writer.base + v1_len + v2_len)?;
+        Ok(writer)
+    }
+
+    /// Writes a whole entry at once.
+    #[cfg(test)]
+    pub(crate) fn write(&self, real: &Path, key: &FileKey, v1: &[u8], v2: &[u8]) -> std::io::Result<()> {
+        let entry = self.create(real, key, v1.len() as u64, v2.len() as u64)?;
+        entry.write(Version::V1, 0, v1)?;
+        entry.write(Version::V2, 0, v2)?;
+        entry.commit()
     }
 
     /// Opens the entry of `real` and positions it at the Content Information of `version`,
@@ -191,6 +208,47 @@ fn read_header(path: &Path) -> Option<Header> {
     let mut bytes = vec![0; header_len(&prefix)?];
     file.read_exact(&mut bytes).ok()?;
     Header::decode(&bytes)
+}
+
+/// An entry being written; removed unless committed.
+#[derive(Debug)]
+pub(crate) struct EntryWriter {
+    file: Option<std::fs::File>,
+    base: u64,
+    v1_len: u64,
+    temporary: PathBuf,
+    path: PathBuf,
+}
+
+impl EntryWriter {
+    /// Writes `bytes` at `offset` of `version`'s Content Information.
+    pub(crate) fn write(&self, version: Version, offset: u64, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        let start = match version {
+            Version::V1 => self.base,
+            Version::V2 => self.base + self.v1_len,
+        };
+        self.file
+            .as_ref()
+            .expect("open until committed")
+            .write_all_at(bytes, start + offset)
+    }
+
+    /// Makes the entry durable and visible.
+    pub(crate) fn commit(mut self) -> std::io::Result<()> {
+        let file = self.file.take().expect("committed once");
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.temporary, &self.path)
+    }
+}
+
+impl Drop for EntryWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.temporary);
+        }
+    }
 }
 
 struct Header {

@@ -1,7 +1,9 @@
 //! The background computation of Content Information: one thread at reduced priority (nice
 //! 10), so hashing a 5 GiB image never takes more than one core and yields to serving. Files
-//! are read in 1 MiB pieces and never held; requests for a file already queued, or whose
-//! computation failed for the same file version, add nothing.
+//! are read in 1 MiB pieces and never held, and each piece of Content Information is written
+//! to the store as soon as it is known, so memory stays the same for any file size. Requests
+//! for a file already queued, or whose computation failed for the same file version, add
+//! nothing.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -11,7 +13,7 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use netboot_peerdist::{ContentInfoBuilder, ServerPassphrase};
+use netboot_peerdist::{ContentInfoEncoder, ServerPassphrase, Version};
 
 use super::store::{FileKey, Store};
 
@@ -123,8 +125,6 @@ enum ComputeError {
     Changed,
     #[error("stopped")]
     Stopped,
-    #[error("encoding: {0}")]
-    Encode(#[from] netboot_peerdist::wire::EmitError),
 }
 
 fn compute(
@@ -140,7 +140,18 @@ fn compute(
         return Err(ComputeError::Changed);
     }
     let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
-    let mut builder = ContentInfoBuilder::new(passphrase);
+    let mut encoder = ContentInfoEncoder::new(passphrase, job.key.len);
+    let (v1_len, v2_len) = (encoder.encoded_len(Version::V1), encoder.encoded_len(Version::V2));
+    let entry = store.create(&job.real, &job.key, v1_len, v2_len)?;
+    // The first failed write; later pieces are not written.
+    let failed = std::cell::Cell::new(None);
+    let mut write = |version, offset, bytes: &[u8]| {
+        let error = match failed.take() {
+            None => entry.write(version, offset, bytes).err(),
+            earlier => earlier,
+        };
+        failed.set(error);
+    };
     loop {
         let read = match file.read(buffer) {
             Ok(0) => break,
@@ -148,23 +159,30 @@ fn compute(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        builder.update(&buffer[..read]);
+        encoder
+            .update(&buffer[..read], &mut write)
+            .map_err(|_| ComputeError::Changed)?;
+        if let Some(error) = failed.take() {
+            return Err(error.into());
+        }
         if stop.load(Ordering::Relaxed) {
             return Err(ComputeError::Stopped);
         }
     }
-    if builder.content_len() != job.key.len || FileKey::of(&file.metadata()?) != job.key {
+    encoder.finish(&mut write).map_err(|_| ComputeError::Changed)?;
+    if let Some(error) = failed.take() {
+        return Err(error.into());
+    }
+    if FileKey::of(&file.metadata()?) != job.key {
         return Err(ComputeError::Changed);
     }
-    let (v1, v2) = builder.finish();
-    let (v1, v2) = (v1.to_bytes()?, v2.to_bytes()?);
-    store.write(&job.real, &job.key, &v1, &v2)?;
+    entry.commit()?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         path = %job.real.display(),
         bytes = job.key.len,
-        v1_bytes = v1.len(),
-        v2_bytes = v2.len(),
+        v1_bytes = v1_len,
+        v2_bytes = v2_len,
         seconds = (seconds * 1000.0).round() / 1000.0,
         mb_per_s = (job.key.len as f64 / 1e6 / seconds.max(1e-9)).round(),
         "PeerDist Content Information ready"

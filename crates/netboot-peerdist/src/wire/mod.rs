@@ -17,8 +17,8 @@
 //! assert_eq!(v1.to_bytes().unwrap()[..2], [0x00, 0x01]);
 //! ```
 
-mod v1;
-mod v2;
+pub(crate) mod v1;
+pub(crate) mod v2;
 
 use std::fmt;
 use std::ops::Range;

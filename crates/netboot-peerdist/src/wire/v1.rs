@@ -317,19 +317,18 @@ impl ContentInfoV1 {
             }
         };
         out.reserve(self.encoded_len());
-        out.extend_from_slice(&super::Version::V1.code().to_le_bytes());
-        out.extend_from_slice(&self.hash_algorithm.code().to_le_bytes());
-        out.extend_from_slice(&self.offset_in_first_segment.to_le_bytes());
-        out.extend_from_slice(&self.read_bytes_in_last_segment.to_le_bytes());
-        out.extend_from_slice(&count(self.segments.len(), "segments")?.to_le_bytes());
+        let segment_count = count(self.segments.len(), "segments")?;
+        emit_header(
+            out,
+            self.hash_algorithm,
+            self.offset_in_first_segment,
+            self.read_bytes_in_last_segment,
+            segment_count,
+        );
         for segment in &self.segments {
             check(&segment.hash_of_data)?;
             check(&segment.secret)?;
-            out.extend_from_slice(&segment.offset_in_content.to_le_bytes());
-            out.extend_from_slice(&segment.length.to_le_bytes());
-            out.extend_from_slice(&segment.block_size.to_le_bytes());
-            out.extend_from_slice(segment.hash_of_data.as_bytes());
-            out.extend_from_slice(segment.secret.as_bytes());
+            emit_description(out, segment);
         }
         for segment in &self.segments {
             out.extend_from_slice(&count(segment.block_hashes.len(), "blocks in a segment")?.to_le_bytes());
@@ -341,6 +340,36 @@ impl ContentInfoV1 {
         Ok(())
     }
 }
+
+/// The fixed header.
+pub(crate) fn emit_header(
+    out: &mut Vec<u8>,
+    hash: V1HashAlgorithm,
+    offset_in_first_segment: u32,
+    read_bytes_in_last_segment: u32,
+    segment_count: u32,
+) {
+    out.extend_from_slice(&super::Version::V1.code().to_le_bytes());
+    out.extend_from_slice(&hash.code().to_le_bytes());
+    out.extend_from_slice(&offset_in_first_segment.to_le_bytes());
+    out.extend_from_slice(&read_bytes_in_last_segment.to_le_bytes());
+    out.extend_from_slice(&segment_count.to_le_bytes());
+}
+
+/// One segment description (digest lengths already checked).
+pub(crate) fn emit_description(out: &mut Vec<u8>, segment: &SegmentV1) {
+    out.extend_from_slice(&segment.offset_in_content.to_le_bytes());
+    out.extend_from_slice(&segment.length.to_le_bytes());
+    out.extend_from_slice(&segment.block_size.to_le_bytes());
+    out.extend_from_slice(segment.hash_of_data.as_bytes());
+    out.extend_from_slice(segment.secret.as_bytes());
+}
+
+/// Bytes of the header, of one segment description and of one block list's count with
+/// SHA-256, for writing pieces at their offsets.
+pub(crate) const HEADER_LEN: usize = field::SEGMENTS;
+pub(crate) const SHA256_DESCRIPTION_LEN: usize = field::segment::HASH_OF_DATA + 2 * 32;
+pub(crate) const BLOCK_COUNT_LEN: usize = field::BLOCK_COUNT_LEN;
 
 fn digest(bytes: &[u8]) -> Digest {
     Digest::from_slice(bytes).expect("digest lengths come from the hash algorithm")

@@ -267,31 +267,28 @@ impl ContentInfoV2 {
 
     fn emit_unchecked(&self, out: &mut Vec<u8>) -> Result<(), EmitError> {
         out.reserve(self.encoded_len());
-        out.extend_from_slice(&super::Version::V2.code().to_le_bytes());
-        out.push(HASH_ALGO_SHA512_TRUNCATED);
-        out.extend_from_slice(&self.start_in_content.to_be_bytes());
-        out.extend_from_slice(&self.index_of_first_segment.to_be_bytes());
-        out.extend_from_slice(&self.offset_in_first_segment.to_be_bytes());
-        out.extend_from_slice(&self.length_of_range.to_be_bytes());
+        emit_header(
+            out,
+            self.start_in_content,
+            self.index_of_first_segment,
+            self.offset_in_first_segment,
+            self.length_of_range,
+        );
         for chunk in &self.chunks {
             let len =
                 u32::try_from(chunk_data_len(chunk)).map_err(|_| EmitError::TooMany("bytes in a chunk"))?;
             match chunk {
                 ChunkV2::Segments(segments) => {
-                    out.push(CHUNK_TYPE_SEGMENTS);
-                    out.extend_from_slice(&len.to_be_bytes());
+                    emit_chunk_header(out, CHUNK_TYPE_SEGMENTS, len);
                     for segment in segments {
-                        out.extend_from_slice(&segment.length.to_be_bytes());
-                        out.extend_from_slice(&segment.hash_of_data);
-                        out.extend_from_slice(&segment.secret);
+                        emit_segment(out, segment);
                     }
                 }
                 ChunkV2::Unknown { chunk_type, data } => {
                     if *chunk_type == CHUNK_TYPE_SEGMENTS {
                         return Err(EmitError::UnknownChunkType);
                     }
-                    out.push(*chunk_type);
-                    out.extend_from_slice(&len.to_be_bytes());
+                    emit_chunk_header(out, *chunk_type, len);
                     out.extend_from_slice(data);
                 }
             }
@@ -307,6 +304,41 @@ impl ContentInfoV2 {
         })
     }
 }
+
+/// The fixed header.
+pub(crate) fn emit_header(
+    out: &mut Vec<u8>,
+    start_in_content: u64,
+    index_of_first_segment: u64,
+    offset_in_first_segment: u32,
+    length_of_range: u64,
+) {
+    out.extend_from_slice(&super::Version::V2.code().to_le_bytes());
+    out.push(HASH_ALGO_SHA512_TRUNCATED);
+    out.extend_from_slice(&start_in_content.to_be_bytes());
+    out.extend_from_slice(&index_of_first_segment.to_be_bytes());
+    out.extend_from_slice(&offset_in_first_segment.to_be_bytes());
+    out.extend_from_slice(&length_of_range.to_be_bytes());
+}
+
+/// A chunk's type and data length.
+pub(crate) fn emit_chunk_header(out: &mut Vec<u8>, chunk_type: u8, len: u32) {
+    out.push(chunk_type);
+    out.extend_from_slice(&len.to_be_bytes());
+}
+
+/// One segment description.
+pub(crate) fn emit_segment(out: &mut Vec<u8>, segment: &SegmentV2) {
+    out.extend_from_slice(&segment.length.to_be_bytes());
+    out.extend_from_slice(&segment.hash_of_data);
+    out.extend_from_slice(&segment.secret);
+}
+
+/// Bytes of the header, a chunk header and a segment description, for writing pieces at
+/// their offsets.
+pub(crate) const HEADER_LEN: usize = field::CHUNKS;
+pub(crate) const CHUNK_HEADER_LEN: usize = field::chunk::DATA;
+pub(crate) const SEGMENT_LEN: usize = field::segment::LEN;
 
 fn chunk_data_len(chunk: &ChunkV2) -> usize {
     match chunk {
