@@ -47,10 +47,11 @@ pub struct HttpsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
-    /// Where `pxe-https` keeps what it generates: the certificate when there is no
-    /// configuration file (with a file, it is stored beside it), and the PeerDist server
-    /// passphrase (`peerdist.secret`) and computed Content Information (`peerdist/`).
-    /// Relative paths are taken from the configuration file's directory.
+    /// Where `pxe-https` keeps what it generates: the boot token key (`boot-token.key`), the
+    /// PeerDist server passphrase (`peerdist.secret`) and computed Content Information
+    /// (`peerdist/`), and the certificate when there is no configuration file (with a file,
+    /// it is stored beside it). Relative paths are taken from the configuration file's
+    /// directory.
     pub state_dir: PathBuf,
     /// Extra DNS names or IP addresses for the generated certificate (the host name,
     /// `localhost`, the loopback addresses and a specific `listen` address are always in it).

@@ -3,6 +3,7 @@
 //! Protocol crates stay sans-IO; this crate and the binaries are the only places that own
 //! sockets, timers and the async runtime.
 
+pub mod private_file;
 pub mod token_key;
 pub mod udp;
 

@@ -5,12 +5,12 @@
 //! rather than used: a token key that leaked lets anyone mint URLs for any machine. Delete
 //! the file to rotate the key; tokens already handed out then stop verifying.
 
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use netboot_token::{TokenKey, KEY_LEN};
+
+use crate::private_file;
 
 /// File name of the key inside the state directory.
 pub const KEY_FILE: &str = "boot-token.key";
@@ -19,48 +19,20 @@ pub const KEY_FILE: &str = "boot-token.key";
 /// operating system's random source) when they do not exist.
 pub fn load_or_create(dir: &Path) -> Result<(TokenKey, PathBuf)> {
     let path = dir.join(KEY_FILE);
-    if !path.exists() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating the state directory {}", dir.display()))?;
-        let mut bytes = [0u8; KEY_LEN];
-        getrandom::getrandom(&mut bytes).context("drawing a token key from the OS")?;
-        let key = TokenKey::from_bytes(bytes);
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(mut file) => {
-                file.write_all(key.to_hex().as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .with_context(|| format!("writing {}", path.display()))?;
-                tracing::info!(path = %path.display(), "created the boot token key");
-                return Ok((key, path));
-            }
-            // Another process created it first: read theirs.
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
-        }
-    }
-    let metadata = std::fs::metadata(&path).with_context(|| format!("reading {}", path.display()))?;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        bail!(
-            "{} is readable or writable by others (mode {mode:03o}); `chmod 600` it, or delete it to make a new key",
-            path.display()
-        );
-    }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text = private_file::read_or_create(&path, "boot token key", || {
+        let bytes = private_file::random_bytes(KEY_LEN)?;
+        let key = TokenKey::from_bytes(bytes.try_into().expect("KEY_LEN bytes"));
+        Ok(key.to_hex().into_bytes())
+    })?;
+    let text = String::from_utf8_lossy(&text);
     let key = TokenKey::from_hex(&text).with_context(|| format!("{}", path.display()))?;
     Ok((key, path))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     #[test]
