@@ -177,6 +177,7 @@ pub(crate) fn event_label(detail: &EventDetail) -> String {
             d.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
         ),
         EventDetail::Error(e) => format!("error: {}", e.cause),
+        EventDetail::RequiredRun(r) => r.summary(),
     }
 }
 

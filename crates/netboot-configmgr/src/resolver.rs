@@ -34,7 +34,7 @@ impl ImageStore {
     /// plain PackageIDs (letters and digits) are never looked up, so a database value can
     /// not name a path outside `dir`.
     pub fn files(&self, id: &str) -> Option<BootImageFiles> {
-        if id.is_empty() || id.len() > 16 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        if !rules::is_plain_id(id) {
             return None;
         }
         let folder = self.dir.join(id);
@@ -160,7 +160,8 @@ impl ConfigMgrResolver {
             Target::Nobody(why) => format!("nobody: {why:?}"),
         };
         for (id, why) in &outcome.rejected {
-            tracing::debug!(mac = %request.mac, deployment = %id, reason = ?why, "deployment not offered");
+            // Debug form: a database value with line breaks cannot forge log lines.
+            tracing::debug!(mac = %request.mac, deployment = ?id, reason = ?why, "deployment not offered");
         }
         tracing::debug!(mac = %request.mac, %target, decision = outcome.decision.kind(), "configmgr decision");
         Ok(outcome.decision)

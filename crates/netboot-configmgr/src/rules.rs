@@ -204,6 +204,27 @@ pub enum Rejection {
     },
     /// Same deployment seen twice (several collections); the first is kept.
     Duplicate,
+    /// The deployment id or the boot image PackageID is not a plain ConfigMgr id (letters
+    /// and digits): it could carry path or script characters, so it never reaches a file
+    /// name, a URL or a script.
+    UnsafeId,
+}
+
+/// Longest id accepted from the site database (ConfigMgr ids are eight characters).
+const MAX_ID_LEN: usize = 16;
+
+/// True for a plain ConfigMgr id: 1 to 16 ASCII letters and digits (`PS120002`, `PS100004`).
+/// Anything else is never used as a file name, a URL part or a script word.
+///
+/// ```
+/// use netboot_configmgr::rules::is_plain_id;
+/// assert!(is_plain_id("PS100004"));
+/// assert!(!is_plain_id("../PS1"));
+/// assert!(!is_plain_id("PS1${x}"));
+/// assert!(!is_plain_id(""));
+/// ```
+pub fn is_plain_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// The decision with the reasoning behind it, for logs and tests.
@@ -304,6 +325,9 @@ fn check<'a>(
     clock: &Clock,
     images: &'a HashMap<String, BootImageFiles>,
 ) -> Result<Accepted<'a>, Rejection> {
+    if !is_plain_id(&row.advertisement_id) {
+        return Err(Rejection::UnsafeId);
+    }
     if row.advert_flags & flags::PXE_MASK == 0 {
         return Err(Rejection::NotForPxe);
     }
@@ -315,6 +339,9 @@ fn check<'a>(
     let Some(boot_image_id) = boot_image_id else {
         return Err(Rejection::NoBootImage);
     };
+    if !is_plain_id(boot_image_id) {
+        return Err(Rejection::UnsafeId);
+    }
     if row.present_time_enabled {
         if let Some(start) = row.present_time {
             if to_utc(start, row.present_time_is_gmt, clock.local_offset) > clock.now {
@@ -417,6 +444,11 @@ pub fn decide(
         title: policy.menu_title.clone(),
         entries,
         timeout_secs: policy.menu_timeout_secs,
+        // Unknown computer objects stand in for many machines: they are no machine's id.
+        resource_id: match &target {
+            Target::Known(device) => Some(device.resource_id),
+            _ => None,
+        },
     };
     Outcome {
         decision: BootDecision::Boot(menu),

@@ -94,14 +94,7 @@ fn run(rows: &SiteRows, platform: Platform) -> Outcome {
 
 /// `(id, marker)` of each menu entry, in order.
 fn menu(outcome: &Outcome) -> Vec<(String, char)> {
-    match &outcome.decision {
-        BootDecision::Boot(menu) => menu
-            .entries
-            .iter()
-            .map(|e| (e.id.clone(), e.deployment.marker()))
-            .collect(),
-        _ => Vec::new(),
-    }
+    outcome.decision.entry_markers()
 }
 
 fn entries(list: &[(&str, char)]) -> Vec<(String, char)> {
@@ -427,19 +420,6 @@ fn unknown_deployments_never_reach_a_known_device() {
 }
 
 #[test]
-fn last_pxe_does_not_touch_unknown_computers() {
-    let mut rows = unknown_rows();
-    rows.unknown.retain(|u| u.cpu_type == "x64");
-    rows.deployments[1].offer_type = Some(0);
-    rows.last_pxe = vec![LastPxeRow {
-        machine_id: None,
-        advertisement_id: "PS120020".into(),
-        time: None,
-    }];
-    assert_eq!(menu(&run(&rows, UEFI_X64)), entries(&[("PS120020", 'R')]));
-}
-
-#[test]
 fn a_deployment_reaching_through_two_collections_is_listed_once() {
     let rows = known_with(vec![
         deployment(1, "PS120001", "W11", false),
@@ -562,4 +542,129 @@ fn a_computer_name_that_cannot_be_handed_over_is_left_out() {
     let outcome = decide(&rows, Some(UEFI_X64), &handoff_policy(), &clock(), &images());
     let (_, variables) = wimboot_parts(&outcome);
     assert!(!variables.contains_key("OSDComputerName"));
+}
+
+/// The decision after this server's own run records: `ran` lists the deployments the machine
+/// is recorded to have run (what the `RequiredOnce` layer finds in the ledger).
+fn with_runs(outcome: &Outcome, ran: &[&str]) -> (Vec<(String, char)>, Vec<String>) {
+    let mut after = outcome.clone();
+    let demoted = netboot_core::offer_as_available(&mut after.decision, |a| ran.contains(&a.id.as_str()));
+    (menu(&after), demoted)
+}
+
+#[test]
+fn own_run_record_offers_a_known_devices_required_deployment_as_available() {
+    let rows = known_with(vec![
+        deployment(1, "PS120002", "Rebuild", true),
+        deployment(1, "PS120003", "Other rebuild", true),
+        deployment(1, "PS120001", "W11", false),
+    ]);
+    let out = run(&rows, UEFI_X64);
+    assert_eq!(
+        menu(&out),
+        entries(&[("PS120003", 'R'), ("PS120002", 'R'), ("PS120001", 'A')])
+    );
+    // Only the deployment that ran changes; the other Required one still boots by itself.
+    let (after, demoted) = with_runs(&out, &["PS120002"]);
+    assert_eq!(
+        after,
+        entries(&[("PS120003", 'R'), ("PS120002", 'A'), ("PS120001", 'A')])
+    );
+    assert_eq!(demoted, ["PS120002"]);
+    // Cleared: Required again.
+    assert_eq!(with_runs(&out, &[]).0, menu(&out));
+}
+
+#[test]
+fn last_pxe_does_not_touch_unknown_computers_but_own_records_do() {
+    let mut rows = unknown_rows();
+    rows.unknown.retain(|u| u.cpu_type == "x64");
+    rows.deployments[1].offer_type = Some(0);
+    // The site's record does not apply to an unknown computer object...
+    rows.last_pxe = vec![LastPxeRow {
+        machine_id: None,
+        advertisement_id: "PS120020".into(),
+        time: None,
+    }];
+    let out = run(&rows, UEFI_X64);
+    assert_eq!(menu(&out), entries(&[("PS120020", 'R')]));
+    // ...but this server's record, kept per MAC and UUID, does.
+    assert_eq!(with_runs(&out, &["PS120020"]).0, entries(&[("PS120020", 'A')]));
+}
+
+#[test]
+fn site_last_pxe_rows_and_own_records_both_count() {
+    let mut rows = known_with(vec![
+        deployment(1, "PS120002", "Ran per the site", true),
+        deployment(1, "PS120003", "Ran per this server", true),
+        deployment(1, "PS120004", "Not run", true),
+    ]);
+    rows.last_pxe = vec![LastPxeRow {
+        machine_id: Some(1),
+        advertisement_id: "PS120002".into(),
+        time: None,
+    }];
+    let out = run(&rows, UEFI_X64);
+    let (after, demoted) = with_runs(&out, &["PS120003"]);
+    assert_eq!(
+        after,
+        entries(&[("PS120004", 'R'), ("PS120003", 'A'), ("PS120002", 'A')])
+    );
+    assert_eq!(
+        demoted,
+        ["PS120003"],
+        "the site's own demotion is not counted twice"
+    );
+}
+
+#[test]
+fn resource_id_is_given_for_known_devices_only() {
+    let resource = |out: &Outcome| match &out.decision {
+        BootDecision::Boot(menu) => menu.resource_id,
+        _ => panic!("expected a menu"),
+    };
+    let known = run(&known_with(vec![deployment(1, "PS120002", "R", true)]), UEFI_X64);
+    assert_eq!(resource(&known), Some(1));
+    let mut rows = unknown_rows();
+    rows.unknown.retain(|u| u.cpu_type == "x64");
+    let unknown = run(&rows, UEFI_X64);
+    assert_eq!(unknown.target.resource_id(), Some(2046820353));
+    assert_eq!(
+        resource(&unknown),
+        None,
+        "an unknown computer object is no machine's id"
+    );
+}
+
+#[test]
+fn ids_with_path_or_script_characters_never_reach_the_menu() {
+    let hostile = [
+        "../PS1",
+        "PS1/../../etc",
+        "PS1\\x",
+        "PS1${x}",
+        "PS1 || shell",
+        "PS1;reboot",
+        "PS1\nchain http://evil",
+        "PS1%2e%2e",
+        "PS12000100000000001",
+    ];
+    for bad in hostile {
+        let mut bad_deployment = deployment(1, bad, "Bad deployment id", true);
+        bad_deployment.boot_image_id = Some("PS100004".into());
+        let mut bad_image = deployment(1, "PS120005", "Bad image id", true);
+        bad_image.boot_image_id = Some(bad.into());
+        let mut images = images();
+        // Even were a file found under the hostile name, it is never looked up.
+        images.insert(bad.to_string(), images["PS100004"].clone());
+        let rows = known_with(vec![
+            bad_deployment,
+            bad_image,
+            deployment(1, "PS120001", "W11", false),
+        ]);
+        let out = decide(&rows, Some(UEFI_X64), &policy(), &clock(), &images);
+        assert_eq!(menu(&out), entries(&[("PS120001", 'A')]), "{bad:?}");
+        assert_eq!(rejection(&out, bad), Some(Rejection::UnsafeId), "{bad:?}");
+        assert_eq!(rejection(&out, "PS120005"), Some(Rejection::UnsafeId), "{bad:?}");
+    }
 }

@@ -34,6 +34,19 @@ impl BootDecision {
             Self::Boot(_) => "boot",
         }
     }
+
+    /// `(id, 'R' or 'A')` of each entry in menu order, for logs and tests; empty for anything
+    /// but a menu.
+    pub fn entry_markers(&self) -> Vec<(String, char)> {
+        match self {
+            Self::Boot(menu) => menu
+                .entries
+                .iter()
+                .map(|e| (e.id.clone(), e.deployment.marker()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// One or more boot actions offered to a machine.
@@ -52,6 +65,11 @@ pub struct BootMenu {
     /// nothing is required; the service's default when absent.
     #[serde(default)]
     pub timeout_secs: Option<u32>,
+    /// The deciding system's own id of the machine record the decision was made for (a
+    /// ConfigMgr ResourceID); `None` for machines it does not know, such as those an unknown
+    /// computer object stands in for. Kept with the record of a Required run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<i64>,
 }
 
 impl BootMenu {

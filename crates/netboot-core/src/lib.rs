@@ -21,6 +21,7 @@ mod decision;
 pub mod handoff;
 mod ids;
 mod request;
+mod required;
 mod resolver;
 mod static_resolver;
 
@@ -28,6 +29,7 @@ pub use arch::ClientArch;
 pub use decision::{BootAction, BootDecision, BootMenu, BootTarget, Deployment, WimbootFile};
 pub use ids::{MacAddr, ParseIdError, SmbiosUuid};
 pub use request::{BootRequest, BootStage, HardwareInfo};
+pub use required::{offer_as_available, LedgerError, LedgerFuture, RecordedRun, RunLedger};
 pub use resolver::{BootResolver, ResolveError, ResolveFuture};
 pub use static_resolver::{
     ActionSpec, MachineRule, StaticResolver, StaticRules, StaticRulesError, Unmatched,

@@ -182,6 +182,7 @@ impl StaticResolver {
             title: None,
             entries,
             timeout_secs: self.rules.menu_timeout_secs,
+            resource_id: None,
         })
     }
 }

@@ -123,6 +123,7 @@ pub mod fuzzing {
             title: Some(next()),
             entries,
             timeout_secs: Some(30),
+            resource_id: None,
         };
         let options = RenderOptions {
             wimboot: next(),

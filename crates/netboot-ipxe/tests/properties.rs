@@ -41,7 +41,7 @@ proptest! {
             deployment: if *required { Deployment::Required } else { Deployment::Available },
             target: BootTarget::Linux { kernel: path.clone(), initrds: vec![path.clone()], cmdline: Some(args.clone()) },
         }).collect();
-        let menu = BootDecision::Boot(BootMenu { title: Some(menu_title), entries, timeout_secs: None });
+        let menu = BootDecision::Boot(BootMenu { title: Some(menu_title), entries, timeout_secs: None, resource_id: None });
         if let Ok(script) = decision_script(&menu, &mac, &RenderOptions::default()) {
             fuzzing::assert_safe(&script.render());
         }
@@ -75,7 +75,7 @@ proptest! {
             deployment: Deployment::Required,
             target: BootTarget::Chain { url: "next.ipxe".into() },
         };
-        let decision = BootDecision::Boot(BootMenu { title: None, entries: vec![action], timeout_secs: None });
+        let decision = BootDecision::Boot(BootMenu { title: None, entries: vec![action], timeout_secs: None, resource_id: None });
         let text = decision_script(&decision, &mac, &RenderOptions::default()).unwrap().render();
         let lines = check_script(&text).unwrap();
         prop_assert_eq!(emit_script(&lines), text.clone());

@@ -114,6 +114,8 @@ pub enum EventDetail {
     ImageDownload(ImageDownload),
     /// A step failed; the cause says why.
     Error(ErrorRecord),
+    /// A Required deployment ran, was offered as Available because it ran, or was cleared.
+    RequiredRun(RequiredRunRecord),
 }
 
 impl EventDetail {
@@ -127,6 +129,7 @@ impl EventDetail {
             Self::Decision(_) => "decision",
             Self::ImageDownload(_) => "image_download",
             Self::Error(_) => "error",
+            Self::RequiredRun(_) => "required_run",
         }
     }
 
@@ -139,6 +142,8 @@ impl EventDetail {
             Self::HttpsEntry(_) | Self::Decision(_) => Stage::Https,
             Self::ImageDownload(_) => Stage::Image,
             Self::Error(e) => e.stage,
+            Self::RequiredRun(r) if r.change == RequiredChange::Ran => Stage::Image,
+            Self::RequiredRun(_) => Stage::Https,
         }
     }
 
@@ -149,7 +154,7 @@ impl EventDetail {
             Self::TftpTransfer(t) => t.error.is_none(),
             Self::ImageDownload(d) => d.error.is_none() && d.status < 400,
             Self::Error(_) => false,
-            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Decision(_) => true,
+            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Decision(_) | Self::RequiredRun(_) => true,
         }
     }
 
@@ -168,8 +173,15 @@ impl EventDetail {
             Self::TftpTransfer(t) => Some(t.duration_ms),
             Self::ImageDownload(d) => Some(d.duration_ms),
             Self::Decision(d) => Some(d.duration_ms),
-            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Error(_) => None,
+            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Error(_) | Self::RequiredRun(_) => None,
         }
+    }
+
+    /// Whether the event is a step of the machine's boot. An administrator clearing its
+    /// Required runs is not: it leaves the machine's record (last seen, last outcome) alone.
+    #[must_use]
+    pub fn is_boot_step(&self) -> bool {
+        !matches!(self, Self::RequiredRun(r) if r.change == RequiredChange::Cleared)
     }
 
     /// The client architecture the event reports, if any.
@@ -196,6 +208,8 @@ impl EventDetail {
             Self::Decision(_) => Outcome::Exited,
             Self::ImageDownload(_) => Outcome::ImageLoaded,
             Self::Error(_) => Outcome::Failed,
+            Self::RequiredRun(r) if r.change == RequiredChange::Ran => Outcome::ImageLoaded,
+            Self::RequiredRun(_) => Outcome::Decided,
         }
     }
 }
@@ -413,4 +427,149 @@ pub struct ErrorRecord {
     pub stage: Stage,
     /// Why, in words an administrator can act on.
     pub cause: String,
+}
+
+/// What happened to a Required deployment of one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequiredChange {
+    /// The machine downloaded its boot image to the end: it ran, and is offered as Available
+    /// from now on.
+    Ran,
+    /// A decision offered it as Available because the machine ran it.
+    OfferedAsAvailable,
+    /// A decision offered it as Available because the run records could not be read.
+    Unverified,
+    /// An administrator cleared the run: it is Required again.
+    Cleared,
+}
+
+/// A Required deployment's run, as the timeline shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequiredRunRecord {
+    /// The deployment (action) id, e.g. `PS120002`.
+    pub deployment: String,
+    /// What happened.
+    pub change: RequiredChange,
+    /// When the machine ran it, when known.
+    #[serde(default)]
+    pub ran_at: Option<DateTime<Utc>>,
+    /// The deciding system's id of the machine (a ConfigMgr ResourceID), when known.
+    #[serde(default)]
+    pub resource_id: Option<i64>,
+    /// The boot image whose download counted as the run.
+    #[serde(default)]
+    pub boot_image: Option<String>,
+    /// Who cleared it, or why the run records could not be read.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl RequiredRunRecord {
+    fn new(deployment: &str, change: RequiredChange) -> Self {
+        Self {
+            deployment: deployment.to_string(),
+            change,
+            ran_at: None,
+            resource_id: None,
+            boot_image: None,
+            note: None,
+        }
+    }
+
+    /// One line for the timeline, e.g. `Required PS120002 booted at 2026-06-01 10:00:00 UTC;
+    /// now offered as Available`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let ran = self.ran_at.map_or_else(
+            || "an unknown time".to_string(),
+            |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        );
+        let note = self.note.as_deref().unwrap_or("unknown cause");
+        let id = &self.deployment;
+        match self.change {
+            RequiredChange::Ran => format!(
+                "Required {id} booted: {} downloaded completely; from now on offered as Available",
+                self.boot_image.as_deref().unwrap_or("its boot image")
+            ),
+            RequiredChange::OfferedAsAvailable => {
+                format!("Required {id} booted at {ran}; now offered as Available")
+            }
+            RequiredChange::Unverified => {
+                format!("Required {id} offered as Available: run records unavailable ({note})")
+            }
+            RequiredChange::Cleared => {
+                format!("Required {id} (booted at {ran}) cleared by {note}; Required again")
+            }
+        }
+    }
+}
+
+impl Event {
+    /// The machine downloaded `run`'s boot image to the end: the deployment ran.
+    #[must_use]
+    pub fn required_ran(run: &crate::RequiredRun) -> Self {
+        let record = RequiredRunRecord {
+            ran_at: Some(run.at),
+            resource_id: run.resource_id,
+            boot_image: run.boot_image.clone(),
+            ..RequiredRunRecord::new(&run.deployment, RequiredChange::Ran)
+        };
+        Self::at_run(run.at, run, record)
+    }
+
+    /// A decision offered `deployment` as Available because the machine ran it at `ran_at`.
+    #[must_use]
+    pub fn required_offered_as_available(
+        mac: MacAddr,
+        uuid: Option<SmbiosUuid>,
+        deployment: &str,
+        ran_at: DateTime<Utc>,
+    ) -> Self {
+        let record = RequiredRunRecord {
+            ran_at: Some(ran_at),
+            ..RequiredRunRecord::new(deployment, RequiredChange::OfferedAsAvailable)
+        };
+        Self::now(mac, EventDetail::RequiredRun(record)).with_uuid(uuid)
+    }
+
+    /// A decision offered `deployment` as Available because the run records failed (`error`).
+    #[must_use]
+    pub fn required_unverified(
+        mac: MacAddr,
+        uuid: Option<SmbiosUuid>,
+        deployment: &str,
+        error: &str,
+    ) -> Self {
+        let record = RequiredRunRecord {
+            note: Some(error.to_string()),
+            ..RequiredRunRecord::new(deployment, RequiredChange::Unverified)
+        };
+        Self::now(mac, EventDetail::RequiredRun(record)).with_uuid(uuid)
+    }
+
+    /// An administrator (`by`: `admin API`, `command line`, ...) cleared `run`.
+    #[must_use]
+    pub fn required_cleared(run: &crate::RequiredRun, by: &str) -> Self {
+        let record = RequiredRunRecord {
+            ran_at: Some(run.at),
+            resource_id: run.resource_id,
+            boot_image: run.boot_image.clone(),
+            note: Some(by.to_string()),
+            ..RequiredRunRecord::new(&run.deployment, RequiredChange::Cleared)
+        };
+        Self::at_run(Utc::now(), run, record)
+    }
+
+    fn at_run(at: DateTime<Utc>, run: &crate::RequiredRun, record: RequiredRunRecord) -> Self {
+        Self {
+            at,
+            mac: run.mac,
+            uuid: None,
+            ip: None,
+            detail: EventDetail::RequiredRun(record),
+        }
+        .with_uuid(run.uuid)
+        .with_ip(run.client_ip)
+    }
 }

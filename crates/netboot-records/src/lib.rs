@@ -9,6 +9,8 @@
 //! * [`Store`]: SQLite (one file, WAL; the default) or PostgreSQL (several hosts, one
 //!   database), with embedded migrations, machine records derived from events, the queries
 //!   behind the reports page, retention and paged export ([`ExportFormat`]).
+//! * [`RequiredRuns`]: the Required deployments machines ran, so each boots by itself once
+//!   (in the records database, or in a small file of its own while recording is off).
 //! * [`Metrics`]: atomic counters and histograms for the three services, rendered as
 //!   Prometheus text.
 //!
@@ -30,12 +32,13 @@ mod identity;
 mod metrics;
 pub mod neighbours;
 mod recorder;
+mod required;
 mod store;
 mod telemetry;
 
 pub use event::{
     DecisionKind, DecisionRecord, ErrorRecord, Event, EventDetail, HttpsEntry, ImageDownload, Outcome,
-    PeerDistDelivery, ProxyOffer, Stage, TftpTransfer,
+    PeerDistDelivery, ProxyOffer, RequiredChange, RequiredRunRecord, Stage, TftpTransfer,
 };
 pub use export::ExportFormat;
 pub use identity::IdentityCache;
@@ -46,8 +49,10 @@ pub use metrics::{
 pub use recorder::{
     Recorder, RecorderOptions, RecorderStats, StatsSnapshot, StoreSource, Writer, DEFAULT_WRITE_SHARE,
 };
+pub use required::{RequiredRuns, REQUIRED_RUNS_FILE};
 pub use store::{
-    split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, Store, StoreError, StoredEvent,
+    split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, RequiredRun, Store, StoreError,
+    StoredEvent,
 };
 pub use telemetry::{start, telemetry, Telemetry, TelemetryGuard};
 

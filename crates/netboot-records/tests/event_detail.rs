@@ -3,7 +3,7 @@
 use netboot_core::{BootStage, ClientArch};
 use netboot_records::{
     fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, PeerDistDelivery,
-    ProxyOffer, Stage, TftpTransfer,
+    ProxyOffer, RequiredChange, RequiredRunRecord, Stage, TftpTransfer,
 };
 use proptest::prelude::*;
 
@@ -85,6 +85,29 @@ fn detail() -> impl Strategy<Value = EventDetail> {
             stage: Stage::Image,
             cause
         })),
+        (
+            text(),
+            0..4usize,
+            proptest::option::of(0..4_102_444_800_000i64),
+            proptest::option::of(any::<i64>()),
+            proptest::option::of(text()),
+            proptest::option::of(text())
+        )
+            .prop_map(|(deployment, change, ran_at, resource_id, boot_image, note)| {
+                EventDetail::RequiredRun(RequiredRunRecord {
+                    deployment,
+                    change: [
+                        RequiredChange::Ran,
+                        RequiredChange::OfferedAsAvailable,
+                        RequiredChange::Unverified,
+                        RequiredChange::Cleared,
+                    ][change],
+                    ran_at: ran_at.and_then(chrono::DateTime::from_timestamp_millis),
+                    resource_id,
+                    boot_image,
+                    note,
+                })
+            }),
     ]
 }
 
@@ -119,7 +142,7 @@ fn corpus() {
         fuzzing::event_detail_round_trip(&bytes);
         decoded += usize::from(serde_json::from_slice::<EventDetail>(&bytes).is_ok());
     }
-    assert!(decoded >= 6, "the corpus holds one valid example of each kind");
+    assert!(decoded >= 7, "the corpus holds one valid example of each kind");
 }
 
 /// Records written before PeerDist existed still decode, and downloads without PeerDist are

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use netboot_records::{
-    ExportFormat, MachineQuery, Outcome, Recorder, RecorderOptions, Stage, Store, StoreSource,
+    EventDetail, ExportFormat, MachineQuery, Outcome, Recorder, RecorderOptions, RequiredChange, RequiredRun,
+    RequiredRuns, Stage, Store, StoreSource,
 };
 use support::events::{at, failed_boot, full_boot, mac};
 
@@ -31,6 +32,7 @@ cases!(
     out_of_order_batches_keep_the_newest_outcome,
     events_seen_by_address_find_their_machine,
     one_batch_with_two_boots_merges_the_machine,
+    required_runs_are_matched_by_mac_or_uuid_and_cleared,
 );
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -415,4 +417,161 @@ async fn one_batch_with_two_boots_merges_the_machine(store: Store) {
     );
     assert_eq!(machine.serial.as_deref(), Some("SN-0042"));
     assert_eq!(store.timeline(machine_mac, 5).await.unwrap().len(), 2);
+}
+
+fn run(mac_text: &str, uuid: Option<&str>, deployment: &str, at: chrono::DateTime<Utc>) -> RequiredRun {
+    RequiredRun {
+        mac: mac(mac_text),
+        uuid: uuid.map(|u| u.parse().unwrap()),
+        resource_id: Some(16_777_218),
+        deployment: deployment.into(),
+        boot_image: Some("configmgr/PS100004/boot.wim".into()),
+        client_ip: Some("10.0.0.42".parse().unwrap()),
+        at,
+    }
+}
+
+async fn required_runs_are_matched_by_mac_or_uuid_and_cleared(store: Store) {
+    const UUID: &str = "8c4d7a2e-1f3b-4c5d-9e6f-0a1b2c3d4e5f";
+    let machine = mac("52:54:00:12:34:56");
+    store.insert(&full_boot(machine, base())).await.unwrap();
+    let runs = RequiredRuns::over(store.clone());
+    let first = run("52:54:00:12:34:56", Some(UUID), "PS120002", at(base(), 60_000));
+    runs.record(&first).await.unwrap();
+    assert_eq!(
+        runs.runs_of(machine, None).await.unwrap(),
+        std::slice::from_ref(&first)
+    );
+    // The same machine from another network card, by its UUID; a stranger has none.
+    let other_nic = mac("52:54:00:99:99:99");
+    assert_eq!(runs.runs_of(other_nic, first.uuid).await.unwrap().len(), 1);
+    assert!(runs.runs_of(other_nic, None).await.unwrap().is_empty());
+    assert!(runs
+        .runs_of(
+            other_nic,
+            Some("00112233-4455-6677-8899-aabbccddeeff".parse().unwrap())
+        )
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Running it again replaces the record (keeping what the new one lacks); another
+    // deployment is a second record; another machine's runs are its own.
+    let again = RequiredRun {
+        uuid: None,
+        resource_id: None,
+        ..run("52:54:00:12:34:56", None, "PS120002", at(base(), 120_000))
+    };
+    runs.record(&again).await.unwrap();
+    runs.record(&run("52:54:00:12:34:56", None, "PS120003", at(base(), 90_000)))
+        .await
+        .unwrap();
+    runs.record(&run("52:54:00:00:00:07", None, "PS120002", at(base(), 90_000)))
+        .await
+        .unwrap();
+    let found = runs.runs_of(machine, None).await.unwrap();
+    let ids: Vec<&str> = found.iter().map(|r| r.deployment.as_str()).collect();
+    assert_eq!(ids, ["PS120002", "PS120003"], "newest first");
+    assert_eq!(found[0].at, at(base(), 120_000));
+    assert_eq!(found[0].uuid, first.uuid, "the UUID is kept");
+    assert_eq!(found[0].resource_id, Some(16_777_218));
+
+    // A run recorded under the other card is cleared with the machine, through its UUID.
+    runs.record(&run(
+        "52:54:00:99:99:99",
+        Some(UUID),
+        "PS120004",
+        at(base(), 100_000),
+    ))
+    .await
+    .unwrap();
+    let before = store.machine(machine).await.unwrap().unwrap();
+    let cleared = runs.clear_machine(machine, Some(&store), "test").await.unwrap();
+    let ids: Vec<&str> = cleared.iter().map(|r| r.deployment.as_str()).collect();
+    assert_eq!(ids, ["PS120002", "PS120004", "PS120003"]);
+    assert!(runs.runs_of(machine, first.uuid).await.unwrap().is_empty());
+    assert_eq!(
+        runs.runs_of(mac("52:54:00:00:00:07"), None).await.unwrap().len(),
+        1
+    );
+    assert!(runs
+        .clear_machine(machine, Some(&store), "test")
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The clear is on the timeline; the machine's record (outcome, last seen) is not changed.
+    let events = store.events_of(machine, 100).await.unwrap();
+    let clears: Vec<String> = events
+        .iter()
+        .filter_map(|e| match &e.detail {
+            EventDetail::RequiredRun(r) if r.change == RequiredChange::Cleared => Some(r.summary()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(clears.len(), 2, "{clears:?}");
+    assert!(
+        clears.contains(
+            &"Required PS120002 (booted at 2026-03-14 09:02:00 UTC) cleared by test; Required again"
+                .to_string()
+        ),
+        "{clears:?}"
+    );
+    assert_eq!(store.machine(machine).await.unwrap().unwrap(), before);
+}
+
+#[tokio::test]
+async fn without_records_the_runs_live_in_a_private_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/required-runs.sqlite");
+    let runs = RequiredRuns::in_file(&path);
+    assert!(!path.exists(), "opened on first use only");
+    let recorded = run("52:54:00:12:34:56", None, "PS120002", base());
+    runs.record(&recorded).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    let wal = dir.path().join("state/required-runs.sqlite-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal), 0o600);
+    }
+    assert!(runs.location().contains("required-runs.sqlite"));
+
+    // Another process (another pool) finds it after a restart.
+    let reopened = RequiredRuns::in_file(&path);
+    assert_eq!(
+        reopened.runs_of(recorded.mac, None).await.unwrap(),
+        std::slice::from_ref(&recorded)
+    );
+    assert_eq!(
+        reopened.clear_machine(recorded.mac, None, "test").await.unwrap(),
+        [recorded]
+    );
+
+    // An existing file with loose permissions is tightened.
+    let loose = dir.path().join("loose.sqlite");
+    std::fs::write(&loose, b"").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    RequiredRuns::in_file(&loose)
+        .runs_of(mac("52:54:00:12:34:56"), None)
+        .await
+        .unwrap();
+    assert_eq!(mode(&loose), 0o600);
+}
+
+#[tokio::test]
+async fn an_unopenable_file_is_an_error_not_a_panic_and_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, b"").unwrap();
+    let runs = RequiredRuns::in_file(&blocker.join("required-runs.sqlite"));
+    let error = runs.runs_of(mac("52:54:00:12:34:56"), None).await.unwrap_err();
+    assert!(error.to_string().contains("not-a-dir"), "{error}");
+    std::fs::remove_file(&blocker).unwrap();
+    assert!(runs
+        .runs_of(mac("52:54:00:12:34:56"), None)
+        .await
+        .unwrap()
+        .is_empty());
 }

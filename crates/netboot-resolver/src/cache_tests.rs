@@ -36,6 +36,7 @@ fn menu_for(mac: MacAddr) -> BootDecision {
             target: BootTarget::Chain { url: "x".into() },
         }],
         timeout_secs: None,
+        resource_id: None,
     })
 }
 

@@ -6,11 +6,15 @@
 //! - [`Cached`] wraps any resolver with a TTL cache, a shorter TTL for "nothing to boot"
 //!   answers, single-flight (identical concurrent lookups share one backend call) and
 //!   stale-if-error (the last answer covers a backend outage).
+//! - [`RequiredOnce`] sits in front of either (outside the cache) and offers each Required
+//!   deployment a machine already ran as Available, from a [`netboot_core::RunLedger`].
 
 #![warn(missing_docs)]
 
 mod cache;
+mod required_once;
 pub mod webhook;
 
 pub use cache::{CacheOptions, CacheStats, Cached, KeyFn};
+pub use required_once::{Demotion, Explained, RequiredOnce, DEFAULT_LEDGER_TIMEOUT};
 pub use webhook::{tls_connector, WebhookError, WebhookOptions, WebhookResolver};

@@ -28,19 +28,37 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "boot records",
-    include_str!("../../migrations/sqlite/0001_boot_records.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "boot records",
-    include_str!("../../migrations/postgres/0001_boot_records.sql"),
-)];
+const SQLITE_REQUIRED_RUNS: &str = include_str!("../../migrations/sqlite/0002_required_runs.sql");
+
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "boot records",
+        include_str!("../../migrations/sqlite/0001_boot_records.sql"),
+    ),
+    (2, "required runs", SQLITE_REQUIRED_RUNS),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "boot records",
+        include_str!("../../migrations/postgres/0001_boot_records.sql"),
+    ),
+    (
+        2,
+        "required runs",
+        include_str!("../../migrations/postgres/0002_required_runs.sql"),
+    ),
+];
+/// The standalone Required-run file (`https.state_dir`, when records are off): that table only.
+const SQLITE_RUNS_ONLY: &[(i64, &str, &str)] = &[(1, "required runs", SQLITE_REQUIRED_RUNS)];
 
 pub(super) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {
     Migrator::new(Embedded(SQLITE)).await
+}
+
+pub(super) async fn sqlite_runs_only() -> Result<Migrator, sqlx::migrate::MigrateError> {
+    Migrator::new(Embedded(SQLITE_RUNS_ONLY)).await
 }
 
 pub(super) async fn postgres() -> Result<Migrator, sqlx::migrate::MigrateError> {

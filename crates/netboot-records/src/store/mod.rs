@@ -6,6 +6,7 @@
 
 mod migrate;
 mod read;
+mod required;
 mod rows;
 mod write;
 
@@ -19,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use read::{split_into_boots, BootJourney, MachineQuery};
+pub use required::RequiredRun;
 pub use rows::{Count, DayCount, Machine, StoredEvent};
 
 /// A database that could not be opened, migrated, written or read.
@@ -40,9 +42,27 @@ pub enum StoreError {
     /// A query failed.
     #[error("records query: {0}")]
     Query(#[from] sqlx::Error),
+    /// A database file could not be created or given its permissions.
+    #[error("creating {path}: {source}")]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The configured database URL is not one this crate understands.
     #[error("unsupported records database {0:?}")]
     Unsupported(String),
+}
+
+/// Which tables a database holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    /// Everything: events, machines, Required runs.
+    Records,
+    /// Only the Required runs (the standalone file used while records are off).
+    RequiredRunsOnly,
 }
 
 /// The connection pool of whichever back end is configured.
@@ -89,6 +109,10 @@ impl Store {
     /// host share the file; `busy_timeout` makes a writer wait for another process's commit
     /// instead of failing.
     pub async fn open_sqlite(path: &Path, timeout: Duration) -> Result<Self, StoreError> {
+        Self::open_sqlite_schema(path, timeout, Schema::Records).await
+    }
+
+    async fn open_sqlite_schema(path: &Path, timeout: Duration, schema: Schema) -> Result<Self, StoreError> {
         let target = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -106,7 +130,7 @@ impl Store {
         let store = Self {
             backend: Backend::Sqlite(pool),
         };
-        store.migrate().await?;
+        store.migrate(schema).await?;
         Ok(store)
     }
 
@@ -126,7 +150,7 @@ impl Store {
         let store = Self {
             backend: Backend::Postgres(pool),
         };
-        store.migrate().await?;
+        store.migrate(Schema::Records).await?;
         Ok(store)
     }
 
@@ -139,10 +163,13 @@ impl Store {
         }
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => migrate::sqlite().await?.run(pool).await?,
-            Backend::Postgres(pool) => migrate::postgres().await?.run(pool).await?,
+    async fn migrate(&self, schema: Schema) -> Result<(), StoreError> {
+        match (&self.backend, schema) {
+            (Backend::Sqlite(pool), Schema::Records) => migrate::sqlite().await?.run(pool).await?,
+            (Backend::Sqlite(pool), Schema::RequiredRunsOnly) => {
+                migrate::sqlite_runs_only().await?.run(pool).await?;
+            }
+            (Backend::Postgres(pool), _) => migrate::postgres().await?.run(pool).await?,
         }
         Ok(())
     }

@@ -162,7 +162,10 @@ where
     })
 }
 
-fn decode_error(column: &str, error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
+pub(crate) fn decode_error(
+    column: &str,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> sqlx::Error {
     sqlx::Error::ColumnDecode {
         index: column.to_string(),
         source: Box::new(error),

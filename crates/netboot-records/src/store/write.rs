@@ -107,7 +107,7 @@ fn merge_machine_updates(events: &[Event]) -> Vec<MergedMachine> {
     ordered.sort_by_key(|e| e.at);
     let mut merged: Vec<MergedMachine> = Vec::new();
     let mut index: std::collections::HashMap<netboot_core::MacAddr, usize> = std::collections::HashMap::new();
-    for event in ordered {
+    for event in ordered.into_iter().filter(|e| e.detail.is_boot_step()) {
         let update = machine_update(&event.detail);
         let at = millis(event.at);
         let position = *index.entry(event.mac).or_insert_with(|| {
