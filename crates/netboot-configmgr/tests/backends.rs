@@ -295,6 +295,46 @@ async fn clearing_last_pxe_makes_the_deployment_required_again() {
     );
 }
 
+/// Site rows whose deployment id or boot image PackageID carry path characters or iPXE
+/// script metacharacters: left out of the menu (the machine still gets its other
+/// deployments), never looked up on disk, never in a script.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_ids_in_the_site_database_reach_no_path_and_no_script() {
+    let b = backends().await;
+    // A boot image folder a `../evil` PackageID would reach from the image directory.
+    let evil = b.fixture.images.join("../evil");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::write(evil.join("boot.wim"), b"not a boot image").unwrap();
+    let statements = [
+        "INSERT INTO v_BootImagePackage VALUES ('../evil', 'Evil', 'x64', 1, '', ''), \
+         ('PS1${x}', 'Expanding', 'x64', 1, '', '')",
+        "INSERT INTO v_TaskSequencePackage VALUES ('PS1000E1', 'Escaping image', '', '../evil'), \
+         ('PS1000E2', 'Expanding image', '', 'PS1${x}')",
+        "INSERT INTO v_Advertisement VALUES \
+         ('PS12${x}', 'Expanding id', 'PS100011', '*', 'PS100021', 262176, 8192, 0, '2024-01-01 08:00:00', 1, 1, '1990-01-01 00:00:00', 0, 0, 1, 33, 'PS1'), \
+         ('../../PS12', 'Path id', 'PS100011', '*', 'PS100021', 262176, 8192, 0, '2024-01-01 08:00:00', 1, 1, '1990-01-01 00:00:00', 0, 0, 1, 33, 'PS1'), \
+         ('PS12 || sh', 'Shell id', 'PS100011', '*', 'PS100021', 262176, 8192, 0, '2024-01-01 08:00:00', 1, 1, '1990-01-01 00:00:00', 0, 0, 1, 33, 'PS1'), \
+         ('PS1200E1', 'Escaping image', 'PS1000E1', '*', 'PS100021', 262176, 8192, 0, '2024-01-01 08:00:00', 1, 1, '1990-01-01 00:00:00', 0, 0, 1, 33, 'PS1'), \
+         ('PS1200E2', 'Expanding image', 'PS1000E2', '*', 'PS100021', 262176, 8192, 0, '2024-01-01 08:00:00', 1, 1, '1990-01-01 00:00:00', 0, 0, 1, 33, 'PS1')",
+    ];
+    for sql in statements {
+        sqlx::query(sql).execute(b.fixture.site.pool()).await.unwrap();
+    }
+    let machine = request("00:15:5d:00:00:02", Some(&guid("0002")), ClientArch::EfiX64);
+    for resolver in [&b.sqlite, &b.tds] {
+        let decision = resolver.resolve(&machine).await.unwrap();
+        assert_eq!(summary(&decision), menu(&[("PS120002", 'R')]));
+        let mac = machine.mac;
+        let script = netboot_ipxe::decision_script(&decision, &mac, &netboot_ipxe::RenderOptions::default())
+            .unwrap()
+            .render();
+        netboot_ipxe::fuzzing::assert_safe(&script);
+        for leaked in ["evil", "${x}", "PS1%24", "|| sh", ".."] {
+            assert!(!script.contains(leaked), "{leaked:?} in\n{script}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_down_or_slow_errors_then_recovers_without_restart() {
     let b = backends().await;

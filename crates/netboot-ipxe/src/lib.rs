@@ -36,7 +36,7 @@ pub use error::ScriptError;
 pub use identity::{arch_from_ipxe, ClientIdentity, IdentityError, FIELD_MAX};
 pub use render::{
     decision_script, decision_script_with_handoff, entry_script, exit_script, fallback_script, Fallback,
-    Handoff, RenderOptions, WAIT_SECS,
+    Handoff, ImageMark, RenderOptions, WAIT_SECS,
 };
 pub use script::{Arg, KernelArgs, Script, Wimboot};
 pub use text::{is_display_safe, DisplayText, Identifier, Label, DISPLAY_TEXT_MAX};
@@ -62,7 +62,7 @@ pub mod fuzzing {
 
     use crate::{
         check_script, decision_script, decision_script_with_handoff, fallback_script, ClientIdentity,
-        Fallback, Handoff, RenderOptions, Url,
+        Fallback, Handoff, ImageMark, RenderOptions, Url,
     };
 
     /// Treats `data` as a client's identity and as resolver-supplied names, renders every
@@ -157,11 +157,17 @@ pub mod fuzzing {
             Url::path("/boot.ipxe"),
         );
         handoff.tokens = menu.entries.iter().map(|a| (a.id.clone(), next())).collect();
+        let mut marked = handoff.clone();
         if let Some(first) = menu.entries.first() {
             handoff.waiting.insert(first.id.clone(), vec![next(), next()]);
+            let mark = ImageMark {
+                key: "required_run",
+                value: next(),
+            };
+            marked.marks.insert(first.id.clone(), mark);
         }
         let decision = BootDecision::Boot(menu);
-        for handoff in [None, Some(&handoff)] {
+        for handoff in [None, Some(&handoff), Some(&marked)] {
             if let Ok(script) = decision_script_with_handoff(&decision, &mac, &options, handoff) {
                 scripts.push(script.render());
             }

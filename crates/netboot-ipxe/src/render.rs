@@ -35,7 +35,8 @@ impl Default for RenderOptions {
 }
 
 /// Per-boot URLs for the parts of a decision only its machine may fetch: the generated task
-/// sequence variables file and `secret` files.
+/// sequence variables file and `secret` files; and the marks that tell one entry's boot image
+/// download apart from any other download of the same file.
 ///
 /// A file is fetched from `<base>/<token>/<name>?mac=${netX/mac:hexhyp}`: the token (issued
 /// by the caller for one action, one MAC and one client address) names the boot, iPXE
@@ -54,6 +55,9 @@ pub struct Handoff {
     pub waiting: BTreeMap<String, Vec<String>>,
     /// Where a waiting client starts over (the entry script).
     pub retry: Url,
+    /// A query parameter added to the boot image URL, per action id (`pxe-https` marks the
+    /// Required entries whose complete download it records).
+    pub marks: BTreeMap<String, ImageMark>,
 }
 
 /// Seconds a client waits before asking again for a boot image that is not ready.
@@ -68,6 +72,7 @@ impl Handoff {
             tokens: BTreeMap::new(),
             waiting: BTreeMap::new(),
             retry,
+            marks: BTreeMap::new(),
         }
     }
 
@@ -140,6 +145,16 @@ pub fn entry_script(decide: &Url) -> Script {
         .or_continue()
         .exit(1);
     script
+}
+
+/// A query parameter added to one entry's boot image (`boot.wim`) URL (see
+/// [`Handoff::marks`]). The value is percent-encoded like any query value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMark {
+    /// The parameter name (`[A-Za-z0-9_.-]+`, fixed by the server).
+    pub key: &'static str,
+    /// Its value.
+    pub value: String,
 }
 
 /// The answer for a decision: `exit`, a cancellable countdown for one Required action, or a
@@ -315,7 +330,10 @@ fn render_action(
                 args: KernelArgs::parse(wimboot_args.as_deref().unwrap_or(""))?,
                 bcd: bcd.as_deref().map(resolve).transpose()?,
                 boot_sdi: boot_sdi.as_deref().map(resolve).transpose()?,
-                boot_wim: resolve(boot_wim)?,
+                boot_wim: match handoff.and_then(|h| h.marks.get(&action.id)) {
+                    Some(mark) => resolve(boot_wim)?.query(mark.key, mark.value.as_str()),
+                    None => resolve(boot_wim)?,
+                },
                 files,
             };
             script.wimboot(&spec, failed);
@@ -461,7 +479,61 @@ pub fn fallback_script(reason: &str, fallback: &Fallback) -> Script {
 
 #[cfg(test)]
 mod tests {
+    use netboot_core::{BootAction, BootMenu, BootTarget};
+
     use super::*;
+
+    fn winpe(id: &str, deployment: Deployment) -> BootAction {
+        BootAction {
+            id: id.into(),
+            title: id.into(),
+            deployment,
+            target: BootTarget::Wimboot {
+                boot_wim: "configmgr/PS100004/boot.wim".into(),
+                bcd: Some("configmgr/PS100004/BCD".into()),
+                boot_sdi: None,
+                files: vec![],
+                wimboot_args: None,
+                variables: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_mark_goes_on_its_own_entrys_boot_image_only() {
+        let decision = BootDecision::Boot(BootMenu {
+            entries: vec![
+                winpe("PS120002", Deployment::Required),
+                winpe("PS120001", Deployment::Available),
+            ],
+            ..BootMenu::default()
+        });
+        let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+        let mark = ImageMark {
+            key: "required_run",
+            value: "a b&c=${x}\n".into(),
+        };
+        let mut handoff = Handoff::new(Url::path("/boot.ipxe/handoff"), true, Url::path("/boot.ipxe"));
+        handoff.marks.insert("PS120002".into(), mark);
+        let script = decision_script_with_handoff(&decision, &mac, &RenderOptions::default(), Some(&handoff))
+            .unwrap()
+            .render();
+        crate::fuzzing::assert_safe(&script);
+        let wim_lines: Vec<&str> = script.lines().filter(|l| l.contains("boot.wim")).collect();
+        assert_eq!(
+            wim_lines,
+            [
+                "initrd --name boot.wim /configmgr/PS100004/boot.wim?required_run=a%20b%26c%3D%24%7Bx%7D%0A boot.wim || goto failed",
+                "initrd --name boot.wim /configmgr/PS100004/boot.wim boot.wim || goto failed",
+            ]
+        );
+        assert!(!script.contains("BCD?"), "{script}");
+        let unmarked = decision_script(&decision, &mac, &RenderOptions::default()).unwrap();
+        handoff.marks.clear();
+        let no_marks =
+            decision_script_with_handoff(&decision, &mac, &RenderOptions::default(), Some(&handoff)).unwrap();
+        assert_eq!(unmarked, no_marks);
+    }
 
     /// iPXE (at least up to the Debian 12 build) treats any URI containing `:` as absolute,
     /// taking everything before the first colon as the scheme; a relative decision URL must

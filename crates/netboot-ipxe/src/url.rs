@@ -157,7 +157,7 @@ impl Url {
     }
 
     /// A boot-file reference: absolute URLs are used as they are, anything else is a path
-    /// under `files_base`.
+    /// under `files_base` (refused when it has control characters or a `..` segment).
     pub fn resolve(files_base: &Self, reference: &str) -> Result<Self, ScriptError> {
         let lower = reference.get(..8).unwrap_or(reference).to_ascii_lowercase();
         if lower.starts_with("http://") || lower.starts_with("https://") {
@@ -167,6 +167,13 @@ impl Url {
                 return Err(ScriptError::InvalidUrl {
                     url: excerpt(reference),
                     reason: "contains a control character",
+                });
+            }
+            // A boot file is below the file root; `..` could only point elsewhere.
+            if reference.split(['/', '\\']).any(|segment| segment == "..") {
+                return Err(ScriptError::InvalidUrl {
+                    url: excerpt(reference),
+                    reason: "contains a '..' segment",
                 });
             }
             Ok(Self::join(files_base, reference))
@@ -253,5 +260,27 @@ mod tests {
             Url::resolve(&base, "http://other/x").unwrap().as_str(),
             "http://other/x"
         );
+    }
+
+    #[test]
+    fn relative_references_never_leave_the_file_root_or_carry_script_characters() {
+        let base = Url::path("/");
+        for hostile in [
+            "configmgr/../../etc/shadow",
+            "..",
+            "a/..\\b",
+            "x\\..\\y",
+            "a/b/..",
+        ] {
+            let error = Url::resolve(&base, hostile).unwrap_err().to_string();
+            assert!(error.contains("'..'"), "{hostile:?}: {error}");
+        }
+        assert_eq!(
+            Url::resolve(&base, "configmgr/PS1${x} || shell;/boot.wim")
+                .unwrap()
+                .as_str(),
+            "/configmgr/PS1%24%7Bx%7D%20%7C%7C%20shell%3B/boot.wim"
+        );
+        assert_eq!(Url::resolve(&base, "a/..b/c.").unwrap().as_str(), "/a/..b/c.");
     }
 }
