@@ -9,14 +9,16 @@ use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode, Uri};
 use axum::routing::get;
 use axum::{Extension, Router};
-use netboot_core::BootResolver;
+use netboot_core::{BootRequest, BootResolver, ResolveError};
 use netboot_ipxe::{
     decision_script_with_handoff, fallback_script, ClientIdentity, Fallback, RenderOptions, Script,
 };
+use netboot_resolver::Explained;
 
 use crate::files::{self, Roots};
 use crate::handoff::{HandoffState, HANDOFF_PATH};
 use crate::peerdist::PeerDist;
+use crate::required::{self, RequiredOnceService};
 
 /// Path of the entry script the proxyDHCP hands to iPXE.
 pub const ENTRY_PATH: &str = "/boot.ipxe";
@@ -54,6 +56,8 @@ pub struct AppState {
     pub dp: Option<crate::dp_gate::DpGate>,
     /// BranchCache Content Information, when `[peerdist]` is enabled.
     pub peerdist: Option<Arc<PeerDist>>,
+    /// Required entries boot by themselves once (`[resolver] required_once`).
+    pub required: Option<Arc<RequiredOnceService>>,
 }
 
 /// Builds the router.
@@ -186,6 +190,17 @@ fn record_decision(
     telemetry.recorder.record(event(EventDetail::Decision(record)));
 }
 
+/// The decision, through the Required-once layer when it is on.
+async fn resolve(state: &AppState, request: &BootRequest) -> Result<Explained, ResolveError> {
+    match &state.required {
+        Some(required) => required.resolve(request).await,
+        None => Ok(Explained {
+            decision: state.resolver.resolve(request).await?,
+            demotions: Vec::new(),
+        }),
+    }
+}
+
 /// Asks the resolver within the deadline and renders its answer, or the fallback.
 async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls: bool) -> Response<Body> {
     let started = Instant::now();
@@ -199,14 +214,30 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
     };
     request.remote = Some(peer.0.ip());
     let uuid = request.uuid.map(|u| u.to_string()).unwrap_or_default();
-    let outcome = netboot_runtime::resolve_with_deadline(&state.resolver, &request, state.deadline).await;
+    let outcome = tokio::time::timeout(state.deadline, resolve(state, &request))
+        .await
+        .unwrap_or(Err(ResolveError::Timeout(state.deadline)));
     let elapsed_us = started.elapsed().as_micros();
     match &outcome {
-        Ok(decision) => record_decision(state, &request, Ok(decision), started.elapsed(), over_tls),
+        Ok(explained) => {
+            record_decision(
+                state,
+                &request,
+                Ok(&explained.decision),
+                started.elapsed(),
+                over_tls,
+            );
+            for demotion in &explained.demotions {
+                tracing::info!(mac = %request.mac, ?demotion, "Required entry offered as Available");
+            }
+            required::demotion_events(&request, &explained.demotions)
+                .into_iter()
+                .for_each(required::record_event);
+        }
         Err(e) => record_decision(state, &request, Err(&e.to_string()), started.elapsed(), over_tls),
     }
     let rendered = match outcome {
-        Ok(decision) => match decision_script_with_handoff(
+        Ok(Explained { decision, .. }) => match decision_script_with_handoff(
             &decision,
             &request.mac,
             &state.render,
@@ -238,7 +269,8 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
     script(&rendered)
 }
 
-/// Per-boot URLs and boot images still being fetched, for one decision.
+/// Per-boot URLs, boot images still being fetched and the marks of Required boot images (see
+/// [`crate::required`]), for one decision.
 fn per_boot(
     state: &AppState,
     decision: &netboot_core::BootDecision,
@@ -258,11 +290,16 @@ fn per_boot(
         .as_ref()
         .map(|dp| dp.waiting(decision))
         .unwrap_or_default();
-    if waiting.is_empty() {
+    let marks = match &state.required {
+        Some(required) => required.mark(decision, request, peer.0.ip(), &state.render.files_base, &waiting),
+        None => Default::default(),
+    };
+    if waiting.is_empty() && marks.is_empty() {
         return handoff;
     }
     let mut handoff = handoff.unwrap_or_else(|| state.handoff.empty(over_tls));
     handoff.waiting = waiting;
+    handoff.marks = marks;
     Some(handoff)
 }
 
@@ -322,6 +359,12 @@ async fn static_file(
     )
     .await;
     record_download(&peer, &method, uri.path(), &headers, &response, started.elapsed());
+    let response = match &state.required {
+        Some(required) if method == Method::GET => {
+            required.watch(uri.query(), peer.0.ip(), uri.path(), response)
+        }
+        _ => response,
+    };
     tracing::info!(
         remote = %peer.0.ip(), method = %method, path = uri.path(), status = response.status().as_u16(),
         range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""), "file"

@@ -11,15 +11,21 @@
 //!   ([`handoff`]).
 //! * `GET /healthz`.
 //!
+//! A Required Windows PE entry boots by itself once: [`required`] explains how the complete
+//! download of that entry's boot image is told apart from any other download of the same
+//! file, and records it so later decisions offer the entry as Available.
+//!
 //! Everything is served on the HTTPS listener and, when enabled, on the plain HTTP one and on
 //! the OpenSSL compatibility TLS listener ([`compat_tls`], feature `openssl-compat`).
 
 pub mod app;
+pub mod commands;
 pub mod compat_tls;
 pub mod dp_gate;
 pub mod files;
 pub mod handoff;
 pub mod peerdist;
+pub mod required;
 pub mod server;
 pub mod tls;
 

@@ -23,6 +23,7 @@ use crate::compat_tls::CompatListener;
 use crate::files::Roots;
 use crate::handoff::HandoffState;
 use crate::peerdist::PeerDist;
+use crate::required::RequiredOnceService;
 use crate::tls::{self, Tls};
 
 /// How long a TLS handshake may take before the connection is dropped.
@@ -96,6 +97,12 @@ impl Server {
             private_dir,
         );
         let peerdist = PeerDist::start(&config, &roots)?;
+        let required = config.resolver.required_once.then(|| {
+            let runs = netboot_records::RequiredRuns::from_config(&config);
+            tracing::info!(runs = %runs.location(), "a Required Windows PE entry boots by itself once");
+            Arc::new(RequiredOnceService::new(Arc::clone(&resolver), runs))
+        });
+        let admin_runs = required.as_ref().map(|r| r.runs().clone());
         let state = AppState {
             resolver,
             deadline: Duration::from_millis(config.resolver.deadline_ms),
@@ -111,6 +118,7 @@ impl Server {
             handoff,
             dp: crate::dp_gate::DpGate::from_config(&config)?,
             peerdist,
+            required,
         };
         let https = TcpListener::bind(https_config.listen)
             .await
@@ -135,7 +143,8 @@ impl Server {
                 telemetry.metrics.clone(),
             )
             .await
-            .context("[admin]")?;
+            .context("[admin]")?
+            .with_required_runs(admin_runs);
             router = netboot_admin::router(admin_state.clone()).merge(router);
             if let Some(addr) = config.admin.listen {
                 let listener = TcpListener::bind(addr)

@@ -2,12 +2,12 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{Duration, Utc};
 use netboot_core::MacAddr;
-use netboot_records::{ExportFormat, MachineQuery, Outcome, Store, StoreError};
+use netboot_records::{ExportFormat, MachineQuery, Outcome, RequiredRun, RequiredRuns, Store, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,16 +28,29 @@ pub(crate) enum ApiError {
     /// No such machine.
     #[error("no records for {0}")]
     NotFound(MacAddr),
+    /// A state-changing request from another site, or without its form token.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// `[resolver] required_once` is off.
+    #[error("Required runs are not kept ([resolver] required_once = false)")]
+    NoRequiredRuns,
+}
+
+impl ApiError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            Self::NoStore(_) | Self::NoRequiredRuns => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = match &self {
-            Self::NoStore(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-        };
+        let status = self.status();
         if status.is_server_error() {
             tracing::warn!(error = %self, "admin API request failed");
         }
@@ -50,6 +63,20 @@ impl AdminState {
         self.store
             .as_ref()
             .ok_or_else(|| ApiError::NoStore(self.store_problem.clone()))
+    }
+}
+
+impl AdminState {
+    pub(crate) fn required_runs(&self) -> Result<&RequiredRuns, ApiError> {
+        self.required_runs.as_ref().ok_or(ApiError::NoRequiredRuns)
+    }
+
+    /// The UUID the boot records know for a machine (its runs may be recorded under it).
+    async fn known_uuid(&self, mac: MacAddr) -> Result<Option<netboot_core::SmbiosUuid>, ApiError> {
+        match &self.store {
+            Some(store) => Ok(store.machine(mac).await?.and_then(|m| m.uuid)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -129,6 +156,51 @@ pub(crate) async fn timeline(
         return Err(ApiError::NotFound(mac));
     }
     Ok(Json(json!({ "mac": mac, "boots": boots })).into_response())
+}
+
+pub(crate) async fn required_runs(
+    State(state): State<AdminState>,
+    Path(mac): Path<String>,
+) -> Result<Response, ApiError> {
+    let mac = parse_mac(&mac)?;
+    let runs = state.required_runs()?;
+    let found = runs.runs_of(mac, state.known_uuid(mac).await?).await?;
+    Ok(Json(json!({ "mac": mac, "runs": found })).into_response())
+}
+
+/// Clears a machine's Required runs (what the API and the page's button do); 404 when
+/// neither the runs nor the boot records know the machine.
+pub(crate) async fn clear_machine(
+    state: &AdminState,
+    mac: MacAddr,
+    by: &str,
+) -> Result<Vec<RequiredRun>, ApiError> {
+    let runs = state.required_runs()?;
+    let cleared = runs.clear_machine(mac, state.store.as_ref(), by).await?;
+    if cleared.is_empty() {
+        let known = match &state.store {
+            Some(store) => store.machine(mac).await?.is_some(),
+            None => false,
+        };
+        if !known {
+            return Err(ApiError::NotFound(mac));
+        }
+    }
+    Ok(cleared)
+}
+
+pub(crate) async fn clear_required(
+    State(state): State<AdminState>,
+    Path(mac): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    if crate::forms::cross_site(&headers, &uri) {
+        return Err(ApiError::Forbidden("cross-site request refused"));
+    }
+    let mac = parse_mac(&mac)?;
+    let cleared = clear_machine(&state, mac, "the admin API").await?;
+    Ok(Json(json!({ "mac": mac, "cleared": cleared })).into_response())
 }
 
 /// `?hours=&limit=`.

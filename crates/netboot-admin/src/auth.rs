@@ -113,6 +113,15 @@ impl Credentials {
         })
     }
 
+    /// The key of the page's form tokens, derived from the secrets (see [`crate::forms`]).
+    pub(crate) fn form_key(&self) -> crate::forms::FormKey {
+        let (user, password) = self
+            .basic
+            .as_ref()
+            .map_or(("", ""), |(u, p)| (u.as_str(), p.as_str()));
+        crate::forms::FormKey::derive(&[self.token.as_deref().unwrap_or(""), user, password])
+    }
+
     /// Whether the request's `Authorization` header carries a valid credential.
     #[must_use]
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
@@ -148,7 +157,7 @@ impl Credentials {
 }
 
 /// Compares without an early exit on the first differing byte.
-fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
     let mut difference = u8::from(expected.len() != given.len());
     for (i, byte) in expected.iter().enumerate() {
         difference |= byte ^ given.get(i).copied().unwrap_or(!byte);

@@ -6,6 +6,8 @@
 //! * `{base}/machines/{mac}`: one machine's capabilities and boot timelines
 //!   (DHCP → TFTP → HTTPS → image, with durations and where it stopped).
 //! * `{base}/api/v1/...`: the JSON API, described by `{base}/api/openapi.json`.
+//! * `{base}/api/v1/machines/{mac}/clear-required` (POST) and the button on the machine page:
+//!   clear the Required deployments a machine ran, so they boot by themselves again.
 //! * `{base}/metrics`: Prometheus text exposition of every service's counters and the
 //!   records queue.
 //!
@@ -26,6 +28,7 @@
 
 mod api;
 mod auth;
+mod forms;
 mod html;
 mod openapi;
 mod pages;
@@ -36,10 +39,10 @@ use std::sync::Arc;
 
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use netboot_config::Config;
-use netboot_records::{Metrics, Recorder, Store};
+use netboot_records::{Metrics, Recorder, RequiredRuns, Store};
 
 pub use auth::{Credentials, CredentialsError};
 pub use openapi::openapi_document;
@@ -52,7 +55,10 @@ pub struct AdminState {
     recorder: Recorder,
     metrics: Arc<Metrics>,
     credentials: Arc<Credentials>,
+    form_key: forms::FormKey,
     base: Arc<str>,
+    /// The Required runs, when `[resolver] required_once` is on.
+    required_runs: Option<RequiredRuns>,
 }
 
 impl AdminState {
@@ -75,9 +81,19 @@ impl AdminState {
             store,
             recorder,
             metrics,
+            form_key: credentials.form_key(),
             credentials: Arc::new(credentials),
             base: base.trim_end_matches('/').into(),
+            required_runs: None,
         }
+    }
+
+    /// Adds the Required runs: the machine page lists them with a button to clear them, and
+    /// the API gains `/machines/{mac}/required-runs` and `/machines/{mac}/clear-required`.
+    #[must_use]
+    pub fn with_required_runs(mut self, runs: Option<RequiredRuns>) -> Self {
+        self.required_runs = runs;
+        self
     }
 
     /// State from `[admin]` and `[records]`. An unreachable records database does not fail
@@ -115,9 +131,18 @@ pub fn router(state: AdminState) -> Router {
     let protected = Router::new()
         .route(&at("/"), get(pages::index))
         .route(&at("/machines/{mac}"), get(pages::machine))
+        .route(&at("/machines/{mac}/clear-required"), post(pages::clear_required))
         .route(&at("/api/v1/machines"), get(api::machines))
         .route(&at("/api/v1/machines/{mac}"), get(api::machine))
         .route(&at("/api/v1/machines/{mac}/timeline"), get(api::timeline))
+        .route(
+            &at("/api/v1/machines/{mac}/required-runs"),
+            get(api::required_runs),
+        )
+        .route(
+            &at("/api/v1/machines/{mac}/clear-required"),
+            post(api::clear_required),
+        )
         .route(&at("/api/v1/failures"), get(api::failures))
         .route(&at("/api/v1/stats/boots-per-day"), get(api::boots_per_day))
         .route(&at("/api/v1/stats/architectures"), get(api::architectures))

@@ -64,6 +64,35 @@ pub fn openapi_document(base: &str) -> Value {
             "boots": { "type": "array", "items": { "$ref": "#/components/schemas/Boot" } } } }),
         ),
     );
+    let runs_unavailable = json!({ "description": "Required runs are not kept (`[resolver] required_once = false`) or the database is unavailable",
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    let error = |description: &str| {
+        json!({ "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+    };
+    paths.insert(
+        "/api/v1/machines/{mac}/required-runs".into(),
+        get(
+            "The Required deployments a machine ran (under its MAC or its UUID); each is offered as Available until cleared",
+            json!([mac]),
+            json!({ "type": "object", "properties": { "mac": { "type": "string" },
+            "runs": { "type": "array", "items": { "$ref": "#/components/schemas/RequiredRun" } } } }),
+        ),
+    );
+    paths.insert("/api/v1/machines/{mac}/clear-required".into(), json!({ "post": {
+        "summary": "Clear the Required deployments a machine ran, so they boot by themselves again (as ConfigMgr's Clear Required PXE Deployments); the clear appears on its timeline",
+        "parameters": [mac],
+        "responses": {
+            "200": { "description": "The runs cleared (possibly none, for a machine the boot records know)", "content": { "application/json": { "schema":
+                { "type": "object", "properties": { "mac": { "type": "string" },
+                  "cleared": { "type": "array", "items": { "$ref": "#/components/schemas/RequiredRun" } } } } } } },
+            "400": error("Not a MAC address"),
+            "401": { "description": "Missing or wrong credentials" },
+            "403": error("Sent by a page of another site (Origin or Sec-Fetch-Site)"),
+            "404": error("Neither runs nor boot records of this machine"),
+            "503": runs_unavailable
+        }
+    }}));
     paths.insert(
         "/api/v1/failures".into(),
         get(
@@ -148,8 +177,16 @@ pub fn openapi_document(base: &str) -> Value {
                     "stage": { "type": "string", "enum": ["dhcp", "tftp", "https", "image"] },
                     "ok": { "type": "boolean" }, "boot_start": { "type": "boolean" },
                     "duration_ms": { "type": "integer", "nullable": true },
-                    "detail": { "type": "object", "description": "Facts of the step; `kind` is one of proxy_offer, tftp_transfer, https_entry, decision, image_download, error",
+                    "detail": { "type": "object", "description": "Facts of the step; `kind` is one of proxy_offer, tftp_transfer, https_entry, decision, image_download, error, required_run",
                         "properties": { "kind": { "type": "string" } } }
+                } },
+                "RequiredRun": { "type": "object", "properties": {
+                    "mac": { "type": "string" }, "uuid": { "type": "string", "nullable": true },
+                    "resource_id": { "type": "integer", "nullable": true, "description": "ConfigMgr ResourceID, when the machine has a record" },
+                    "deployment": { "type": "string" },
+                    "boot_image": { "type": "string", "nullable": true, "description": "The boot image whose complete download counted as the run" },
+                    "client_ip": { "type": "string", "nullable": true },
+                    "at": { "type": "string", "format": "date-time" }
                 } },
                 "Boot": { "type": "object", "properties": {
                     "started": { "type": "string", "format": "date-time" }, "ended": { "type": "string", "format": "date-time" },

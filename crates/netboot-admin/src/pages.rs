@@ -2,13 +2,16 @@
 
 use std::fmt::Write as _;
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
+use netboot_core::{MacAddr, SmbiosUuid};
 use netboot_records::{Machine, Outcome, StoredEvent};
+use serde::Deserialize;
 
-use crate::api::{parse_mac, ApiError, MachinesParams};
+use crate::api::{clear_machine, parse_mac, ApiError, MachinesParams};
 use crate::html::{escape, page, url_encode};
 use crate::svg::{self, event_label, outcome_colour};
 use crate::AdminState;
@@ -30,12 +33,7 @@ impl From<netboot_records::StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        let status = match self.0 {
-            ApiError::NoStore(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = self.0.status();
         if status.is_server_error() {
             tracing::warn!(error = %self.0, "admin page failed");
         }
@@ -244,6 +242,7 @@ pub(crate) async fn machine(
         let _ = write!(body, "<dt>{name}</dt><dd>{}</dd>", text(value.as_ref()));
     }
     body.push_str("</dl></div>");
+    body.push_str(&required_runs_card(&state, mac, record.uuid).await);
 
     for (i, boot) in boots.iter().enumerate() {
         let _ = write!(
@@ -283,4 +282,86 @@ fn events_table(events: &[StoredEvent]) -> String {
     }
     table.push_str("</tbody></table>");
     table
+}
+
+/// The action of the clear button's form token.
+const CLEAR_REQUIRED: &str = "clear-required";
+
+/// The machine's Required runs with the button that clears them; empty when runs are not
+/// kept.
+async fn required_runs_card(state: &AdminState, mac: MacAddr, uuid: Option<SmbiosUuid>) -> String {
+    let Some(runs) = &state.required_runs else {
+        return String::new();
+    };
+    let mut card = String::from("<h2>Required deployments run</h2><div class=\"card\" id=\"required-runs\">");
+    match runs.runs_of(mac, uuid).await {
+        Ok(found) if found.is_empty() => card
+            .push_str("<p class=\"muted\">None recorded: its Required deployments boot by themselves.</p>"),
+        Ok(found) => {
+            card.push_str(
+                "<p>Offered as Available (no countdown) until cleared:</p><table class=\"events\"><thead><tr>\
+                 <th>Deployment</th><th>Booted (UTC)</th><th>Boot image</th><th>Resource ID</th><th>Recorded for</th>\
+                 </tr></thead><tbody>",
+            );
+            for run in &found {
+                let _ = write!(
+                    card,
+                    "<tr><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
+                    escape(&run.deployment),
+                    run.at.format("%Y-%m-%d %H:%M:%S"),
+                    text(run.boot_image.as_ref()),
+                    run.resource_id.map(|id| id.to_string()).unwrap_or_default(),
+                    run.mac
+                );
+            }
+            let _ = write!(
+                card,
+                "</tbody></table><form method=\"post\" action=\"{}/machines/{}/clear-required\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                 <button type=\"submit\">Clear Required deployments</button></form>",
+                escape(&state.base),
+                url_encode(&mac.to_string()),
+                state.form_key.token(CLEAR_REQUIRED, &mac.to_string())
+            );
+        }
+        Err(error) => {
+            tracing::warn!(%mac, %error, "reading Required runs for the machine page failed");
+            let _ = write!(card, "<p class=\"fail\">{}</p>", escape(&error.to_string()));
+        }
+    }
+    card.push_str("</div>");
+    card
+}
+
+/// The clear button's form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ClearForm {
+    csrf: String,
+}
+
+/// `POST {base}/machines/{mac}/clear-required` from the machine page: clears, then shows the
+/// page again.
+pub(crate) async fn clear_required(
+    State(state): State<AdminState>,
+    Path(mac): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    form: Result<Form<ClearForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let mac = parse_mac(&mac)?;
+    let token_ok = form.is_ok_and(|Form(form)| {
+        state
+            .form_key
+            .verify(CLEAR_REQUIRED, &mac.to_string(), &form.csrf)
+    });
+    if crate::forms::cross_site(&headers, &uri) || !token_ok {
+        return Err(ApiError::Forbidden("refused: this form must be sent from the machine's page").into());
+    }
+    clear_machine(&state, mac, "the admin page").await?;
+    Ok(Redirect::to(&format!(
+        "{}/machines/{}",
+        state.base,
+        url_encode(&mac.to_string())
+    ))
+    .into_response())
 }

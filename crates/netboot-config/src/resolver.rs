@@ -16,6 +16,13 @@ pub struct ResolverConfig {
     pub kind: ResolverKind,
     /// How long a protocol server waits for a decision before using its fallback.
     pub deadline_ms: u64,
+    /// A Required Windows PE (wimboot) entry boots by itself once: when the machine has
+    /// downloaded that entry's boot image from `pxe-https` to the end, the run is recorded
+    /// (in the `[records]` database, else in `https.state_dir`) and the entry is offered as
+    /// Available from then on, until an administrator clears it. Applies to every resolver
+    /// kind; `false` turns recording and the demotion off (for a webhook that tracks runs
+    /// itself).
+    pub required_once: bool,
     /// `[resolver.static]`: rules for the static resolver.
     #[serde(rename = "static")]
     pub static_rules: StaticRules,
@@ -46,6 +53,7 @@ impl Default for ResolverConfig {
         Self {
             kind: ResolverKind::Static,
             deadline_ms: 2000,
+            required_once: true,
             static_rules: StaticRules::default(),
             cache: CacheConfig::default(),
             configmgr: ConfigMgrConfig::default(),
