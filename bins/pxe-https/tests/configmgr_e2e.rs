@@ -171,7 +171,11 @@ async fn sqlite_and_tds_backends_render_the_same_menus() {
         assert_eq!((status_a, status_b), (200, 200), "{what}");
         assert!(from_sqlite.starts_with("#!ipxe"), "{what}: {from_sqlite}");
         assert!(from_sqlite.contains(expected), "{what}: {from_sqlite}");
-        assert_eq!(from_tds, from_sqlite, "{what}: the two backends disagree");
+        assert_eq!(
+            without_marks(&from_tds),
+            without_marks(&from_sqlite),
+            "{what}: the two backends disagree"
+        );
     }
     assert!(tds.queries() > 0, "the SQL Server path was not used");
 
@@ -189,6 +193,20 @@ async fn sqlite_and_tds_backends_render_the_same_menus() {
     );
     assert!(menu.contains("item a1 [A] Windows 11 Enterprise 24H2"), "{menu}");
     std::env::remove_var(&variable);
+}
+
+/// The script with each Required entry's random boot image mark replaced by `<mark>`.
+fn without_marks(script: &str) -> String {
+    let mut out = String::with_capacity(script.len());
+    let mut rest = script;
+    while let Some(at) = rest.find("required_run=") {
+        let (before, after) = rest.split_at(at + "required_run=".len());
+        out.push_str(before);
+        out.push_str("<mark>");
+        rest = after.trim_start_matches(|c: char| c.is_ascii_hexdigit());
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The demo configuration shipped in `testdata/configmgr` gives a ConfigMgr menu with no site

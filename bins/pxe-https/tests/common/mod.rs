@@ -90,6 +90,14 @@ impl Running {
         self.service.terminate(Duration::from_secs(10));
         self.dir
     }
+
+    /// Stops the server as an init system would (SIGTERM) and starts it again on the same
+    /// directory and configuration (new ephemeral ports).
+    pub fn restart(self, extra_args: &[&str]) -> Self {
+        let dir = self.stop();
+        let config = dir.path().join("netboot.toml");
+        spawn(dir, &config, extra_args)
+    }
 }
 
 /// Writes `config_toml` (plus listeners on loopback port 0) to a temp dir with a `root/`
