@@ -23,7 +23,11 @@ impl Reply {
 }
 
 async fn send(app: &axum::Router, uri: &str, authorization: Option<&str>) -> Reply {
-    let mut request = Request::get(uri);
+    send_method(app, "GET", uri, authorization).await
+}
+
+async fn send_method(app: &axum::Router, method: &str, uri: &str, authorization: Option<&str>) -> Reply {
+    let mut request = Request::builder().method(method).uri(uri);
     if let Some(value) = authorization {
         request = request.header(header::AUTHORIZATION, value);
     }
@@ -66,6 +70,7 @@ async fn every_route_refuses_missing_or_wrong_credentials() {
         "/admin/api/v1/export?format=csv",
         "/admin/api/openapi.json",
         "/admin/metrics",
+        "/admin/api/v1/machines/52:54:00:12:34:56/required-runs",
     ];
     let wrong_basic = format!(
         "Basic {}",
@@ -264,13 +269,17 @@ async fn openapi_documents_every_api_route() {
     assert_eq!(document["servers"][0]["url"], "/admin");
     let paths = document["paths"].as_object().unwrap();
     for (path, object) in paths {
-        assert!(object["get"]["summary"].is_string(), "{path}");
-        // Every documented path answers (parameters filled with sample values).
-        let uri = format!("/admin{}", path.replace("{mac}", GOOD));
-        let reply = send(&app, &uri, Some(&bearer())).await;
-        assert_eq!(reply.status, StatusCode::OK, "{uri}: {}", reply.body);
+        let methods = object.as_object().unwrap();
+        assert!(!methods.is_empty(), "{path}");
+        for (method, operation) in methods {
+            assert!(operation["summary"].is_string(), "{path}");
+            // Every documented route answers (parameters filled with sample values).
+            let uri = format!("/admin{}", path.replace("{mac}", GOOD));
+            let reply = send_method(&app, &method.to_uppercase(), &uri, Some(&bearer())).await;
+            assert_eq!(reply.status, StatusCode::OK, "{method} {uri}: {}", reply.body);
+        }
     }
-    assert_eq!(paths.len(), 9);
+    assert_eq!(paths.len(), 11);
     // Every $ref resolves.
     let text = document.to_string();
     for reference in text.split("\"#/components/schemas/").skip(1) {
@@ -364,5 +373,47 @@ async fn disabled_records_answer_503_but_metrics_work() {
     assert_eq!(
         send(&app, "/metrics", Some(&bearer())).await.status,
         StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn clearing_required_runs_needs_credentials_a_mac_and_a_same_site_request() {
+    let (app, _dir) = test_app(false).await;
+    let clear = "/admin/api/v1/machines/52:54:00:12:34:56/clear-required";
+    assert_eq!(
+        send_method(&app, "POST", clear, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        send_method(&app, "POST", clear, Some("Bearer wrong-token-0123456789"))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bearer = bearer();
+    for (mac, status) in [
+        ("not-a-mac", StatusCode::BAD_REQUEST),
+        ("52:54:00:12:34", StatusCode::BAD_REQUEST),
+        ("52%3A54%3A00%3A12%3A34%3A5g", StatusCode::BAD_REQUEST),
+        ("52-54-00-de-ad-00", StatusCode::NOT_FOUND),
+        ("52-54-00-12-34-56", StatusCode::OK),
+    ] {
+        let uri = format!("/admin/api/v1/machines/{mac}/clear-required");
+        let reply = send_method(&app, "POST", &uri, Some(&bearer)).await;
+        assert_eq!(reply.status, status, "{mac}: {}", reply.body);
+    }
+    // The page's form: 403 without its token (a foreign page cannot know it).
+    let form = send_method(
+        &app,
+        "POST",
+        "/admin/machines/52:54:00:12:34:56/clear-required",
+        Some(&bearer),
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::FORBIDDEN, "{}", form.body);
+    // GET on the POST route is refused.
+    assert_eq!(
+        send(&app, clear, Some(&bearer)).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
     );
 }

@@ -49,9 +49,9 @@ pub struct HttpsConfig {
     pub key: Option<PathBuf>,
     /// Where `pxe-https` keeps what it generates: the boot token key (`boot-token.key`), the
     /// PeerDist server passphrase (`peerdist.secret`) and computed Content Information
-    /// (`peerdist/`), and the certificate when there is no configuration file (with a file,
-    /// it is stored beside it). Relative paths are taken from the configuration file's
-    /// directory.
+    /// (`peerdist/`), the Required runs while `[records]` is off (`required-runs.sqlite`,
+    /// mode 0600), and the certificate when there is no configuration file (with a file, it
+    /// is stored beside it). Relative paths are taken from the configuration file's directory.
     pub state_dir: PathBuf,
     /// Extra DNS names or IP addresses for the generated certificate (the host name,
     /// `localhost`, the loopback addresses and a specific `listen` address are always in it).

@@ -5,6 +5,10 @@
 //! [`BootDecision`]. The servers never learn whether a static file, the ConfigMgr site
 //! database or a webhook answered; the resolvers never learn which protocol asked.
 //!
+//! A Required Windows PE entry boots by itself once: [`RunLedger`] and
+//! [`offer_as_available`] are the shared vocabulary of that rule (see the `required` module
+//! and `netboot_resolver::RequiredOnce`).
+//!
 //! This crate does no I/O and has no async runtime dependency: the resolver trait returns a
 //! boxed `Send` future so binaries can pick an implementation from configuration at run time
 //! (`Arc<dyn BootResolver>`).

@@ -162,6 +162,7 @@ pub async fn state(dir: &tempfile::TempDir, base: &str, metrics_public: bool) ->
         metrics,
         credentials,
         base,
-    );
+    )
+    .with_required_runs(Some(netboot_records::RequiredRuns::over(store.clone())));
     (state, store)
 }
