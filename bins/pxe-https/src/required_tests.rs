@@ -356,3 +356,44 @@ async fn completion_fires_after_the_last_byte_and_never_for_a_failed_or_dropped_
     assert_eq!(short.len(), 1);
     assert_eq!(fired.load(Ordering::SeqCst), 1, "none of those counted");
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::{mark_in_query, parse_content_range};
+
+    proptest! {
+        #[test]
+        fn a_mark_is_found_wherever_it_sits_in_a_query(
+            token in "[0-9a-f]{32}",
+            before in proptest::collection::vec("[a-z_]{1,8}=[^&]{0,12}", 0..4),
+            after in proptest::collection::vec("[a-z_]{1,8}=[^&]{0,12}", 0..4),
+        ) {
+            let mut pairs: Vec<String> = before.into_iter().filter(|p| !p.starts_with("required_run=")).collect();
+            pairs.push(format!("required_run={token}"));
+            pairs.extend(after.into_iter().filter(|p| !p.starts_with("required_run=")));
+            prop_assert_eq!(mark_in_query(&pairs.join("&")), Some(token));
+        }
+
+        #[test]
+        fn query_parsing_never_panics_and_only_yields_tokens(query in ".{0,200}") {
+            if let Some(token) = mark_in_query(&query) {
+                prop_assert!(token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+        }
+
+        #[test]
+        fn content_range_round_trip(first in 0u64..1 << 40, len in 1u64..1 << 30, extra in 0u64..1 << 20) {
+            let total = first + len + extra;
+            let header = format!("bytes {}-{}/{total}", first, first + len - 1);
+            prop_assert_eq!(parse_content_range(&header), Some((first..first + len, total)));
+        }
+
+        #[test]
+        fn content_range_parsing_never_panics(text in ".{0,60}") {
+            if let Some((range, total)) = parse_content_range(&text) {
+                prop_assert!(range.start < range.end && range.end <= total);
+            }
+        }
+    }
+}
