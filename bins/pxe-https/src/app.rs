@@ -228,7 +228,11 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
                 over_tls,
             );
             for demotion in &explained.demotions {
-                tracing::info!(mac = %request.mac, ?demotion, "Required entry offered as Available");
+                let reason = match demotion {
+                    netboot_resolver::Demotion::Ran { .. } => "the machine ran it",
+                    netboot_resolver::Demotion::LedgerUnavailable { .. } => "its runs could not be read",
+                };
+                tracing::info!(mac = %request.mac, deployment = demotion.deployment(), reason, "Required entry offered as Available");
             }
             required::demotion_events(&request, &explained.demotions)
                 .into_iter()
