@@ -352,16 +352,14 @@ async fn static_file(
         return response;
     }
     let started = Instant::now();
+    // A Required entry's marked boot image is always sent whole, never as PeerDist Content
+    // Information: its complete download must be seen here (see `crate::required`).
+    let peerdist = state
+        .peerdist
+        .as_deref()
+        .filter(|_| !(state.required.is_some() && required::is_marked(uri.query())));
     let plain = files::serve(&state.roots, &method, uri.path(), &headers);
-    let response = PeerDist::respond(
-        state.peerdist.as_deref(),
-        &state.roots,
-        &method,
-        uri.path(),
-        &headers,
-        plain,
-    )
-    .await;
+    let response = PeerDist::respond(peerdist, &state.roots, &method, uri.path(), &headers, plain).await;
     record_download(&peer, &method, uri.path(), &headers, &response, started.elapsed());
     let response = match &state.required {
         Some(required) if method == Method::GET => {

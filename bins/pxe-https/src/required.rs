@@ -36,6 +36,11 @@
 //! unauthenticated, as any PXE client does to any PXE server), then download the whole boot
 //! image from the same address — the cost of booting as that machine.
 //!
+//! A request with a mark is served without PeerDist (BranchCache) content information even
+//! when the client offers it: a machine that assembled its boot image from peers would never
+//! show this server a complete download. Required boot images therefore always come whole
+//! from this server.
+//!
 //! Limits: the host that rendered the script must serve the boot image (tokens live in this
 //! process's memory, at most [`MAX_MARKS`], [`MAX_MARKS_PER_CLIENT`] per address); a
 //! restart between the decision and the end of the download loses that boot's record, so
@@ -198,6 +203,13 @@ impl RequiredOnceService {
         let runs = self.runs.clone();
         tokio::spawn(async move { record_run(&runs, run).await });
     }
+}
+
+/// Whether a request carries a mark: its answer must be the file itself, never PeerDist
+/// (BranchCache) Content Information, so the client fetches the file from this server, where
+/// its complete download can be seen, instead of assembling it from peers.
+pub fn is_marked(query: Option<&str>) -> bool {
+    query.and_then(mark_in_query).is_some()
 }
 
 /// Writes the run, retrying for a few minutes while the database is unreachable, then puts it

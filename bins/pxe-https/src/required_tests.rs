@@ -189,6 +189,13 @@ fn only_whole_or_single_range_answers_of_the_file_count() {
 }
 
 #[test]
+fn marked_requests_are_recognised() {
+    assert!(is_marked(Some("required_run=0123456789abcdef0123456789abcdef")));
+    assert!(!is_marked(Some("x=1")));
+    assert!(!is_marked(None));
+}
+
+#[test]
 fn the_mark_is_read_from_the_query_only_in_its_own_shape() {
     let token = "0123456789abcdef0123456789ABCDEF";
     assert_eq!(

@@ -452,6 +452,49 @@ fn timeline_shows_the_runs_and_the_clears(site: &Site) {
     );
 }
 
+/// What iPXE built with PeerDist sends with every download.
+const PEERDIST_CLIENT: [&str; 6] = [
+    "-H",
+    "Accept-Encoding: peerdist",
+    "-H",
+    "X-P2P-PeerDist: Version=1.1",
+    "-H",
+    "X-P2P-PeerDistEx: MinContentInformation=1.0, MaxContentInformation=2.0",
+];
+
+/// PeerDist (on by default) answers a boot image with Content Information once it is hashed,
+/// and the client then assembles the file from peers, out of this server's sight. A marked
+/// boot image is therefore always sent whole, and its download counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marked_boot_image_is_sent_whole_even_to_peerdist_clients() {
+    if !have_tool("curl", "curl") {
+        return;
+    }
+    let site = start(prepare(&Records::Off).await);
+    let marked = wim_urls(&site.decide(REQ))[0].clone();
+    let headers = |url: &str| {
+        let mut args = vec!["-D", "-", "-o", "/dev/null"];
+        args.extend_from_slice(&PEERDIST_CLIENT);
+        let full = site.server.https_url(url);
+        args.push(&full);
+        String::from_utf8_lossy(&site.server.curl(&args).stdout).to_ascii_lowercase()
+    };
+    let started = Instant::now();
+    while !headers("/PS100004/boot.wim").contains("content-encoding: peerdist") {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "PeerDist Content Information never became ready"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let answer = headers(&marked);
+    assert!(answer.starts_with("http/2 200") || answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(!answer.contains("content-encoding"), "{answer}");
+    assert!(answer.contains(&format!("content-length: {WIM_BYTES}")), "{answer}");
+    assert_eq!(site.download(&marked, &PEERDIST_CLIENT), (0, "200".into(), WIM_BYTES));
+    site.wait_for(REQ, "Available after the download", |s| !s.contains("[R]"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn required_once_with_runs_in_the_state_dir_file() {
     if have_tool("curl", "curl") {
