@@ -16,5 +16,5 @@ mod required_once;
 pub mod webhook;
 
 pub use cache::{CacheOptions, CacheStats, Cached, KeyFn};
-pub use required_once::{Demotion, Explained, RequiredOnce, DEFAULT_LEDGER_TIMEOUT};
+pub use required_once::{Demotion, Explained, RequiredOnce, DEFAULT_LEDGER_TIMEOUT, LEDGER_RETRY_AFTER};
 pub use webhook::{tls_connector, WebhookError, WebhookOptions, WebhookResolver};

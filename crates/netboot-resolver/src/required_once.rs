@@ -17,11 +17,13 @@
 //!
 //! When the ledger cannot be read in time, every such entry is offered as Available: a
 //! machine that should have been installed waits at the menu for someone to pick the entry,
-//! rather than a machine that was installed being wiped again.
+//! rather than a machine that was installed being wiped again. After such a failure the
+//! ledger is left alone for [`LEDGER_RETRY_AFTER`], so an outage does not slow every boot
+//! by the timeout.
 
 use std::fmt;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use netboot_core::{
     offer_as_available, BootAction, BootDecision, BootRequest, BootResolver, ResolveError, ResolveFuture,
@@ -30,6 +32,9 @@ use netboot_core::{
 
 /// How long the ledger may take before its entries are offered as Available anyway.
 pub const DEFAULT_LEDGER_TIMEOUT: Duration = Duration::from_millis(1000);
+/// After the ledger failed or was too slow, how long decisions do not wait for it: during an
+/// outage every boot would otherwise pay the timeout.
+pub const LEDGER_RETRY_AFTER: Duration = Duration::from_secs(10);
 
 /// Why an entry the resolver marked Required is offered as Available.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +91,8 @@ pub struct RequiredOnce<R> {
     inner: R,
     ledger: Arc<dyn RunLedger>,
     ledger_timeout: Duration,
+    /// Set after a ledger failure: until then the ledger is not asked.
+    ledger_down_until: Mutex<Option<Instant>>,
 }
 
 impl<R: fmt::Debug> fmt::Debug for RequiredOnce<R> {
@@ -105,6 +112,7 @@ impl<R: BootResolver> RequiredOnce<R> {
             inner,
             ledger,
             ledger_timeout: DEFAULT_LEDGER_TIMEOUT,
+            ledger_down_until: Mutex::new(None),
         }
     }
 
@@ -131,11 +139,20 @@ impl<R: BootResolver> RequiredOnce<R> {
                 demotions: Vec::new(),
             });
         }
+        let down_until = *self.ledger_down_until.lock().expect("ledger state lock");
+        if down_until.is_some_and(|until| Instant::now() < until) {
+            let error = "unavailable at the last attempt; asking again shortly".to_string();
+            let demotions = self.unknown_runs(&mut decision, request, error);
+            return Ok(Explained { decision, demotions });
+        }
         let lookup = tokio::time::timeout(
             self.ledger_timeout,
             self.ledger.runs_of(request.mac, request.uuid),
         );
-        let demotions = match lookup.await {
+        let answer = lookup.await;
+        *self.ledger_down_until.lock().expect("ledger state lock") =
+            (!matches!(answer, Ok(Ok(_)))).then(|| Instant::now() + LEDGER_RETRY_AFTER);
+        let demotions = match answer {
             Ok(Ok(runs)) => {
                 let mut demotions = Vec::new();
                 offer_as_available(&mut decision, |action| {

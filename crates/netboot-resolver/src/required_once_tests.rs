@@ -269,7 +269,17 @@ async fn an_unreadable_or_slow_ledger_offers_required_installations_as_available
         failed.demotions
     );
 
+    // Right after a failure the ledger is not asked: an outage must not slow every boot.
     ledger.failing.store(false, Ordering::SeqCst);
+    let lookups = ledger.lookups.load(Ordering::SeqCst);
+    let skipped = layer
+        .resolve_explained(&request("52:54:00:00:00:02", None))
+        .await
+        .unwrap();
+    assert_eq!(skipped.decision.entry_markers(), entries(&[("winpe", 'A')]));
+    assert_eq!(ledger.lookups.load(Ordering::SeqCst), lookups);
+
+    let layer = RequiredOnce::new(rules(), ledger.clone()).with_ledger_timeout(Duration::from_millis(50));
     ledger.hanging.store(true, Ordering::SeqCst);
     let slow = layer
         .resolve_explained(&request("52:54:00:00:00:02", None))
@@ -277,4 +287,18 @@ async fn an_unreadable_or_slow_ledger_offers_required_installations_as_available
         .unwrap();
     assert_eq!(slow.decision.entry_markers(), entries(&[("winpe", 'A')]));
     assert_eq!(slow.demotions[0].deployment(), "winpe");
+}
+
+#[tokio::test]
+async fn the_ledger_is_asked_again_after_a_pause() {
+    let ledger = Arc::new(Ledger::default());
+    let layer = RequiredOnce::new(rules(), ledger.clone());
+    ledger.failing.store(true, Ordering::SeqCst);
+    layer.resolve(&request("52:54:00:00:00:02", None)).await.unwrap();
+    ledger.failing.store(false, Ordering::SeqCst);
+    // The pause is over.
+    *layer.ledger_down_until.lock().unwrap() = Some(Instant::now());
+    let decision = layer.resolve(&request("52:54:00:00:00:02", None)).await.unwrap();
+    assert_eq!(decision.entry_markers(), entries(&[("winpe", 'R')]));
+    assert_eq!(ledger.lookups.load(Ordering::SeqCst), 2);
 }
