@@ -196,9 +196,10 @@ impl RequiredOnceService {
         let Some(run) = self.marks.lock().expect("marks lock").cover(token, part) else {
             return;
         };
+        let remote = run.client_ip.map(|ip| ip.to_string()).unwrap_or_default();
         tracing::info!(
-            mac = %run.mac, deployment = %run.deployment, boot_image = run.boot_image.as_deref().unwrap_or(""),
-            remote = ?run.client_ip, "Required deployment ran: boot image downloaded completely, offered as Available from now on"
+            %remote, mac = %run.mac, deployment = %run.deployment, boot_image = run.boot_image.as_deref().unwrap_or(""),
+            "Required deployment ran: boot image downloaded completely, offered as Available from now on"
         );
         let runs = self.runs.clone();
         tokio::spawn(async move { record_run(&runs, run).await });

@@ -100,7 +100,8 @@ pub(crate) fn action_toml(name: &str) -> String {
 }
 
 /// What the services must have logged for a wimboot client at `ip`: each static file sent
-/// with status 200, and the per-machine variables file handed over. `None` when all are there.
+/// with status 200, the per-machine variables file handed over, and (the entry being Required)
+/// the complete download of its boot image recorded as the run. `None` when all are there.
 pub(crate) fn missing_downloads(text: &str, ip: std::net::Ipv4Addr) -> Option<String> {
     let remote = format!("remote={ip} ");
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(&remote)).collect();
@@ -119,18 +120,18 @@ pub(crate) fn missing_downloads(text: &str, ip: std::net::Ipv4Addr) -> Option<St
     let handed = lines
         .iter()
         .any(|l| l.contains("hand-off") && !l.contains("refused") && l.contains("netboot-variables.txt"));
-    match (missing.is_empty(), handed) {
-        (true, true) => None,
-        (_, handed) => Some(format!(
-            "pxe-https did not log serving {}{} to {ip}",
-            missing.join(", "),
-            if handed {
-                ""
-            } else {
-                " and the hand-off of netboot-variables.txt"
-            }
-        )),
+    let ran = lines.iter().any(|l| l.contains("Required deployment ran"));
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("serving {}", missing.join(", ")));
     }
+    if !handed {
+        problems.push("the hand-off of netboot-variables.txt".to_string());
+    }
+    if !ran {
+        problems.push("the Required run (boot image downloaded completely)".to_string());
+    }
+    (!problems.is_empty()).then(|| format!("pxe-https did not log {} to {ip}", problems.join(" and ")))
 }
 
 #[cfg(test)]
@@ -153,6 +154,13 @@ mod tests {
         let handoff = format!(
             "2026-01-01T00:00:00Z  INFO pxe_https::handoff: hand-off mac=52:54:00:e2:07:00 remote={IP} file=\"netboot-variables.txt\"\n"
         );
+        let ran = format!(
+            "2026-01-01T00:00:00Z  INFO pxe_https::required: Required deployment ran: boot image downloaded completely, offered as Available from now on remote={IP} mac=52:54:00:e2:07:00 deployment=wimboot boot_image=\"{WIM_PATH}\"\n"
+        );
+        assert!(missing_downloads(&format!("{log}{handoff}"), IP)
+            .unwrap()
+            .contains("Required run"));
+        let handoff = format!("{handoff}{ran}");
         assert_eq!(missing_downloads(&format!("{log}{handoff}"), IP), None);
         assert!(missing_downloads(&log, IP)
             .unwrap()
