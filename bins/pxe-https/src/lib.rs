@@ -15,6 +15,7 @@
 //! the OpenSSL compatibility TLS listener ([`compat_tls`], feature `openssl-compat`).
 
 pub mod app;
+mod checks;
 pub mod compat_tls;
 pub mod dp_gate;
 pub mod files;
@@ -23,4 +24,4 @@ pub mod peerdist;
 pub mod server;
 pub mod tls;
 
-pub use server::{run, Server};
+pub use server::{Args, Https, Server};

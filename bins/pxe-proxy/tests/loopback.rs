@@ -365,7 +365,7 @@ fn check_config_and_errors() {
         .arg("--check-config")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a configuration error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.starts_with("Error: ") && stderr.contains("proxy.ipxe_script_url"),
@@ -389,7 +389,7 @@ fn check_config_and_errors() {
         .args(["--dhcp-port", &port.to_string()])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(1), "a runtime error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(&format!("binding UDP 127.0.0.1:{port}")) && stderr.contains("port busy"),

@@ -102,11 +102,11 @@ fn missing_boot_programs_name_the_debian_package() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a configuration error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("Error: "), "{stderr}");
     assert!(
-        stderr.contains("undionly.kpxe") && stderr.contains("`ipxe` package"),
+        stderr.contains("tftp.root") && stderr.contains("undionly.kpxe") && stderr.contains("`ipxe` package"),
         "{stderr}"
     );
 }
@@ -127,7 +127,10 @@ fn check_config_validates_without_serving() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "configuration OK");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        format!("configuration OK ({})", config.display())
+    );
 }
 
 #[test]

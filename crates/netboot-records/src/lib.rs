@@ -30,6 +30,7 @@ mod identity;
 mod metrics;
 pub mod neighbours;
 mod recorder;
+mod service_events;
 mod store;
 mod telemetry;
 
@@ -46,10 +47,11 @@ pub use metrics::{
 pub use recorder::{
     Recorder, RecorderOptions, RecorderStats, StatsSnapshot, StoreSource, Writer, DEFAULT_WRITE_SHARE,
 };
+pub use service_events::TftpNegotiated;
 pub use store::{
     split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, Store, StoreError, StoredEvent,
 };
-pub use telemetry::{start, telemetry, Telemetry, TelemetryGuard};
+pub use telemetry::{Telemetry, TelemetryGuard};
 
 /// Entry points for `cargo fuzz` (and the corpus test that keeps them compiling).
 #[doc(hidden)]

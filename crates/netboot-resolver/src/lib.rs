@@ -1,4 +1,5 @@
-//! Boot resolvers beyond the static one: an HTTP webhook and a caching wrapper.
+//! Boot resolvers beyond the static one (an HTTP webhook, a caching wrapper, a swappable
+//! slot for reloads) and [`build`], which makes the resolver a configuration asks for.
 //!
 //! - [`WebhookResolver`] POSTs the [`netboot_core::BootRequest`] as JSON to a service of the
 //!   site's own and reads a [`netboot_core::BootDecision`] back (schema in [`webhook`]), for
@@ -10,7 +11,11 @@
 #![warn(missing_docs)]
 
 mod cache;
+mod factory;
+mod swappable;
 pub mod webhook;
 
 pub use cache::{CacheOptions, CacheStats, Cached, KeyFn};
+pub use factory::{build, check, BuildError};
+pub use swappable::Swappable;
 pub use webhook::{tls_connector, WebhookError, WebhookOptions, WebhookResolver};

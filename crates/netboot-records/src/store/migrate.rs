@@ -28,16 +28,30 @@ impl MigrationSource<'static> for Embedded {
     }
 }
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "boot records",
-    include_str!("../../migrations/sqlite/0001_boot_records.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "boot records",
-    include_str!("../../migrations/postgres/0001_boot_records.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "boot records",
+        include_str!("../../migrations/sqlite/0001_boot_records.sql"),
+    ),
+    (
+        2,
+        "event host",
+        include_str!("../../migrations/sqlite/0002_event_host.sql"),
+    ),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "boot records",
+        include_str!("../../migrations/postgres/0001_boot_records.sql"),
+    ),
+    (
+        2,
+        "event host",
+        include_str!("../../migrations/postgres/0002_event_host.sql"),
+    ),
+];
 
 pub(super) async fn sqlite() -> Result<Migrator, sqlx::migrate::MigrateError> {
     Migrator::new(Embedded(SQLITE)).await
