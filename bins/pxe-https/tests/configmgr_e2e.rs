@@ -66,14 +66,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    netboot_testkit::ops::parse_response(&response)
 }
 
 fn decide(mac: &str, uuid: &str, platform: &str, buildarch: &str) -> String {

@@ -8,6 +8,7 @@
 //! - [`link`]: a seeded lossy, duplicating, reordering datagram link in virtual time;
 //! - [`net`]: loopback ports for tests;
 //! - [`netns`]: a pair of network namespaces joined by a veth link, removed on drop;
+//! - [`ops`]: `--check-config` exit statuses, scraping `[metrics]`, sending signals;
 //! - [`process`]: spawn a real binary, learn its ports from its `listening on` log lines,
 //!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`).
 //!
@@ -18,6 +19,7 @@ pub mod golden;
 pub mod link;
 pub mod net;
 pub mod netns;
+pub mod ops;
 pub mod pcap;
 pub mod process;
 pub mod tls;
