@@ -112,28 +112,6 @@ fn missing_boot_programs_name_the_debian_package() {
 }
 
 #[test]
-fn check_config_validates_without_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let ipxe = fake_ipxe_dir(dir.path());
-    let config = write_config(dir.path(), &ipxe);
-    let output = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
-        .args(["--check-config", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        format!("configuration OK ({})", config.display())
-    );
-}
-
-#[test]
 fn a_closed_log_pipe_does_not_take_the_server_down() {
     let dir = tempfile::tempdir().unwrap();
     let ipxe = fake_ipxe_dir(dir.path());

@@ -119,7 +119,7 @@ pub(crate) async fn run_transfer(
             },
             () = &mut timer => transfer.handle_timeout(Instant::now()),
             () = &mut stop_now => {
-                send_shutting_down(&link, peer).await;
+                send_shutting_down(&mut link, peer).await;
                 stopped = true;
                 break;
             }
@@ -171,12 +171,28 @@ pub(crate) async fn run_transfer(
     }
 }
 
-/// Tells the client its transfer ends because the server stops.
-pub(crate) async fn send_shutting_down(link: &Link, peer: SocketAddr) {
+/// How long a transfer ended by a stop keeps its socket after the ERROR, for the
+/// acknowledgements the client sent before it read the ERROR.
+const LINGER_AFTER_ERROR: Duration = Duration::from_millis(250);
+
+/// Tells the client its transfer ends because the server stops, then keeps receiving (and
+/// discarding) until the client has been quiet for [`LINGER_AFTER_ERROR`]. Closing the socket
+/// at once would answer an acknowledgement still on its way with ICMP port-unreachable, and
+/// Linux reports that error to the client's next receive before the ERROR packet queued ahead
+/// of it (atftp then aborts with "unknown error" instead of the server's message).
+pub(crate) async fn send_shutting_down(link: &mut Link, peer: SocketAddr) {
     let mut packet = [0u8; 64];
     let (code, message) = SHUTTING_DOWN;
     let len = write_error(&mut packet, code, message);
     let _ = link.send(&packet[..len], peer).await;
+    let mut discard = [0u8; 64];
+    // Bounded: a client that keeps sending is given up after a few lingers.
+    for _ in 0..4 {
+        match tokio::time::timeout(LINGER_AFTER_ERROR, link.recv(&mut discard)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
 }
 
 /// Counts a finished transfer under `label` and records it on the client's boot timeline.

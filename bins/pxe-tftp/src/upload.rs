@@ -329,7 +329,7 @@ pub(crate) async fn run_upload(
             },
             () = &mut timer => transfer.handle_timeout(Instant::now()),
             () = &mut stop_now, if !reported => {
-                crate::read::send_shutting_down(&link, peer).await;
+                crate::read::send_shutting_down(&mut link, peer).await;
                 reported = true;
                 tracing::warn!(%peer, path = %write.path, bytes = transfer.bytes_written(), "upload ended by the server stopping");
                 metrics.transfers.inc("upload_shutdown");

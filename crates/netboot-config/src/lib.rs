@@ -237,6 +237,21 @@ mod tests {
     }
 
     #[test]
+    fn readme_operations_example_parses() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+        let start = readme
+            .find("```toml\n[log]\nhost_id")
+            .expect("README has the [log]/[runtime]/[metrics] example")
+            + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = Config::from_toml_str(&readme[start..end]).unwrap();
+        assert_eq!(config.log.host_id.as_deref(), Some("pxe01"));
+        assert_eq!(config.runtime, RuntimeConfig::default());
+        assert_eq!(config.metrics.listen.unwrap().port(), 9181);
+    }
+
+    #[test]
     fn readme_example_parses() {
         let readme =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();

@@ -70,3 +70,20 @@ impl LogConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::Config;
+
+    #[test]
+    fn host_id_defaults_to_the_host_name_and_is_checked() {
+        let config = Config::default();
+        assert!(!config.log.effective_host_id().is_empty());
+        let named = Config::from_toml_str("[log]\nhost_id = \"pxe-01.site\"\n").unwrap();
+        assert_eq!(named.log.effective_host_id(), "pxe-01.site");
+        let err = Config::from_toml_str("[log]\nhost_id = \"two words\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("log.host_id"), "{err}");
+    }
+}

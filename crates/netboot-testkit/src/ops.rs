@@ -107,6 +107,26 @@ pub fn sample(metrics: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Waits until `path` holds at least `bytes` (a download is under way), for at most
+/// `within`; panics when `client` exits first or time runs out.
+pub fn wait_until_in_flight(path: &Path, bytes: u64, client: &mut std::process::Child, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    while std::fs::metadata(path).map_or(0, |m| m.len()) < bytes {
+        let ended = client.try_wait().expect("polling the client");
+        assert!(
+            ended.is_none(),
+            "the client ended before {} reached {bytes} bytes: {ended:?}",
+            path.display()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not reach {bytes} bytes",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// Sends `signal` (`HUP`, `TERM`, `INT`) to process `pid` with `kill`, as an operator or
 /// supervisor would.
 pub fn send_signal(pid: u32, signal: &str) {

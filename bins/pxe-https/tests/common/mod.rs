@@ -90,6 +90,16 @@ impl Running {
         self.service.terminate(Duration::from_secs(10));
         self.dir
     }
+
+    /// The server's process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.service.id()
+    }
+
+    /// The exit status, once the server has ended.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.service.exit_status()
+    }
 }
 
 /// Writes `config_toml` (plus listeners on loopback port 0) to a temp dir with a `root/`
