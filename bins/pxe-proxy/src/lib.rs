@@ -7,6 +7,7 @@
 //! `Proxy::bind` then [`BoundProxy::serve`], so an embedding program (or a test) learns the
 //! bound ports first.
 
+mod first_run;
 mod serve;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -127,6 +128,9 @@ pub(crate) struct Answering {
     pub(crate) settings: ProxySettings,
     /// The address to answer as, instead of the receiving interface's.
     pub(crate) server_address: Option<Ipv4Addr>,
+    /// The static rules, when they leave machines no rule names unanswered (the default):
+    /// such machines are reported once with the line that would answer them.
+    pub(crate) silent_rules: Option<netboot_core::StaticRules>,
 }
 
 impl Answering {
@@ -147,6 +151,7 @@ impl Answering {
                 chainload_ipxe_roms: proxy.chainload_ipxe_roms,
             },
             server_address: proxy.server_address,
+            silent_rules: first_run::silent_rules(config),
         }
     }
 }

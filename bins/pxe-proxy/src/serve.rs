@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 use netboot_config::Config;
 use netboot_core::{BootDecision, BootResolver};
 use netboot_dhcp::chainload::ChainloadGuard;
-use netboot_dhcp::proxy::{classify, ListenPort, PendingClient, ReplyTarget, RequestMeta};
+use netboot_dhcp::proxy::{classify, ListenPort, NoReply, PendingClient, ReplyTarget, RequestMeta};
 use netboot_records::Telemetry;
 use netboot_runtime::udp::{PktInfoSocket, Received};
 use netboot_service::Shutdown;
 use tokio::task::JoinSet;
 
+use crate::first_run::Unanswered;
 use crate::{Answers, BoundProxy};
 
 /// Lookups still waiting for a slow resolver, across all sockets. Beyond this, new
@@ -34,6 +35,8 @@ pub(crate) struct Shared {
     pending_lookups: AtomicUsize,
     /// Which machines were just handed a boot program, so their chainloaded iPXE gets the script.
     chainloaded: Mutex<ChainloadGuard>,
+    /// Machines left unanswered by the default rules, reported once each.
+    unanswered: Unanswered,
 }
 
 impl Shared {
@@ -44,6 +47,7 @@ impl Shared {
             telemetry,
             pending_lookups: AtomicUsize::new(0),
             chainloaded: Mutex::new(ChainloadGuard::default()),
+            unanswered: Unanswered::default(),
         }
     }
 }
@@ -177,7 +181,14 @@ async fn answer(
         Ok(reply) => reply,
         Err(reason) => {
             shared.telemetry.metrics.dhcp.drops.inc(reason.metric_label());
-            tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
+            let reported = matches!(reason, NoReply::Ignored)
+                && answering
+                    .silent_rules
+                    .as_ref()
+                    .is_some_and(|rules| shared.unanswered.report(rules, &request, class));
+            if !reported {
+                tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
+            }
             return;
         }
     };

@@ -39,6 +39,12 @@ pub struct Args {
     /// Boot programs (undionly.kpxe, snponly.efi) for TFTP and HTTP [default: Debian's /usr/lib/ipxe]
     #[arg(long, value_name = "DIR")]
     pub ipxe_dir: Option<PathBuf>,
+    /// Answer every PXE client, also machines no [[resolver.static.machines]] rule names
+    /// (their iPXE script exits to the next boot device); the same as writing
+    /// `unmatched = "exit"` under [resolver.static]. Without it, and without rules, a first
+    /// start answers no one.
+    #[arg(long)]
+    pub answer_all: bool,
 }
 
 impl Service for PxeServer {
@@ -60,6 +66,9 @@ impl Service for PxeServer {
         if let Some(dir) = &args.ipxe_dir {
             config.tftp.root = Some(dir.clone());
             config.https.ipxe_dir.clone_from(dir);
+        }
+        if args.answer_all {
+            config.resolver.static_rules.unmatched = netboot_core::Unmatched::Exit;
         }
     }
 

@@ -145,3 +145,44 @@ fn a_closed_log_pipe_does_not_take_the_server_down() {
     let exit = terminate(&mut child, "pxe-server", WAIT);
     assert!(exit.success(), "{exit}");
 }
+
+/// The decision kind `pxe-server` (started with `extra` arguments) logs for a machine no
+/// rule names.
+fn decision_for_an_unknown_machine(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let ipxe = fake_ipxe_dir(dir.path());
+    let config = write_config(dir.path(), &ipxe);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-server"));
+    command.arg("--config").arg(&config).args(extra);
+    let server = Service::spawn("pxe-server", &mut command);
+    let http = server
+        .listening(5, WAIT)
+        .into_iter()
+        .find(|l| l.label == "(http)")
+        .expect("an http listener")
+        .addr;
+    let (status, _) = netboot_testkit::ops::http_get(
+        http,
+        "/boot.ipxe/decide?mac=52-54-00-0f-0f-0f&buildarch=x86_64&platform=efi",
+    );
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let line = server
+            .log()
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a boot decision is logged");
+        if let Some(at) = line.find("decision=") {
+            return line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    }
+}
+
+#[test]
+fn without_rules_no_one_is_answered_unless_answer_all() {
+    assert_eq!(decision_for_an_unknown_machine(&[]), "decision=\"ignore\"");
+    assert_eq!(
+        decision_for_an_unknown_machine(&["--answer-all"]),
+        "decision=\"exit\""
+    );
+}

@@ -154,8 +154,11 @@ pub fn spawn(dir: tempfile::TempDir, config_path: &Path, extra_args: &[&str]) ->
 }
 
 /// A static configuration with three machines: one Required action, a menu, and the rest
-/// unknown.
+/// unknown (answered with an exit).
 pub const RULES: &str = r#"
+[resolver.static]
+unmatched = "exit"
+
 [[resolver.static.actions]]
 id = "winpe"
 title = "Windows PE x64"
