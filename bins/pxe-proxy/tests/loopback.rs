@@ -508,3 +508,20 @@ fn a_first_run_answers_no_one_and_says_once_what_would_answer_each_machine() {
     assert_eq!(reply.xid, 0x7003);
     assert_eq!(file_field(&reply), "undionly.kpxe");
 }
+
+#[test]
+fn sighup_changes_the_boot_file_names_without_a_restart() {
+    let lab = lab("[proxy.boot_files]\nbios = \"first.kpxe\"\n");
+    let discover = |xid| firmware_message(MessageType::Discover, xid, MAC, ClientArch::X86Bios, "PXEClient");
+    let (_, reply) = lab.relayed(discover(0x8001));
+    assert_eq!(file_field(&reply), "first.kpxe");
+
+    let path = lab.proxy.config_path();
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, config.replace("first.kpxe", "second.kpxe")).unwrap();
+    netboot_testkit::ops::send_signal(lab.proxy.service().id(), "HUP");
+    let reloaded = wait_for_line(lab.proxy.service(), "configuration reloaded");
+    assert!(reloaded.contains("proxy.boot_files.bios"), "{reloaded}");
+    let (_, reply) = lab.relayed(discover(0x8002));
+    assert_eq!(file_field(&reply), "second.kpxe");
+}

@@ -126,3 +126,66 @@ fn metrics_count_real_clients_transfers() {
     );
     assert_eq!(sample(&after, "netboot_tftp_active_transfers"), 0.0, "{after}");
 }
+
+#[test]
+fn sighup_changes_the_log_level() {
+    if !have_tool("curl", "curl") {
+        return;
+    }
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    std::fs::write(dir.path().join("root/a.bin"), b"boot program").unwrap();
+    let config = dir.path().join("netboot.toml");
+    let write = |level: &str| {
+        std::fs::write(
+            &config,
+            format!("[log]\nlevel = \"{level}\"\n[tftp]\nroot = \"root\"\nlisten = [\"127.0.0.1:0\"]\n"),
+        )
+        .unwrap();
+    };
+    // Quiet but for the start-up lines the test needs.
+    write("warn,netboot_service=info");
+    let mut command = Command::new(BINARY);
+    command.arg("--config").arg(&config).env_remove("RUST_LOG");
+    let service = Service::spawn("pxe-tftp", &mut command);
+    let tftp = service.listening(1, Duration::from_secs(60))[0].addr;
+    let fetch = || {
+        run_client(curl(
+            bounded(None, 60, "curl"),
+            tftp,
+            "a.bin",
+            &dir.path().join("out.bin"),
+            &[],
+        ))
+    };
+    fetch();
+    // A line written at all arrives within moments; none must come.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !service.drain_log().iter().any(|l| l.contains("path=a.bin")),
+        "transfers are not logged at warn"
+    );
+    write("info");
+    netboot_testkit::ops::send_signal(service.id(), "HUP");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !service
+        .drain_log()
+        .iter()
+        .any(|l| l.contains("configuration reloaded"))
+    {
+        assert!(std::time::Instant::now() < deadline, "no reload logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    fetch();
+    while !service
+        .drain_log()
+        .iter()
+        .any(|l| l.contains("sent") && l.contains("path=a.bin"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "transfers are logged at info after the reload"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

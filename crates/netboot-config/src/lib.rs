@@ -12,6 +12,8 @@
 //! assert!(netboot_config::Config::from_toml_str("[log]\nlevle = \"debug\"\n").is_err());
 //! ```
 
+#![deny(missing_docs)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 

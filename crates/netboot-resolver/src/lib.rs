@@ -8,7 +8,7 @@
 //!   answers, single-flight (identical concurrent lookups share one backend call) and
 //!   stale-if-error (the last answer covers a backend outage).
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod cache;
 mod factory;

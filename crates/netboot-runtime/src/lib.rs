@@ -4,6 +4,8 @@
 //! Protocol crates stay sans-IO; this crate, `netboot-service` and the service libraries are
 //! the only places that own sockets, timers and the async runtime.
 
+#![deny(missing_docs)]
+
 pub mod private_file;
 pub mod token_key;
 pub mod udp;

@@ -29,6 +29,8 @@
 //! `clap::Subcommand` enum implementing [`Commands`] and [`main_with_commands`]; see
 //! [`Commands`] for the few lines it takes.
 
+#![deny(missing_docs)]
+
 use std::fmt::Debug;
 use std::future::Future;
 use std::net::SocketAddr;

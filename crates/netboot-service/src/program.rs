@@ -127,12 +127,17 @@ pub fn main<S: Service>() -> ExitCode {
 
 /// [`main`] for a binary that also has operator commands `C`.
 pub fn main_with_commands<S: Service, C: Commands>() -> ExitCode {
+    ExitCode::from(run::<S, C>(std::env::args_os()))
+}
+
+/// Everything `main` does, with the command line given; returns the exit status.
+fn run<S: Service, C: Commands>(args: impl IntoIterator<Item = std::ffi::OsString>) -> u8 {
     let command = Cli::<S::Args, C>::command()
         .name(S::NAME)
         .bin_name(S::NAME)
         .about(S::ABOUT)
         .version(env!("CARGO_PKG_VERSION"));
-    let matches = command.get_matches();
+    let matches = command.get_matches_from(args);
     let cli = Cli::<S::Args, C>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let source = ConfigSource::find(cli.common.config);
     let config = match checks::load::<S>(&source, &cli.service) {
@@ -141,7 +146,7 @@ pub fn main_with_commands<S: Service, C: Commands>() -> ExitCode {
     };
     if cli.common.check_config {
         println!("configuration OK ({source})");
-        return ExitCode::SUCCESS;
+        return 0;
     }
     let logging = Logging::init(&config.log);
     let runtime = match build_runtime(S::RUNTIME) {
@@ -163,15 +168,15 @@ pub fn main_with_commands<S: Service, C: Commands>() -> ExitCode {
     // Connections cut at the end of the drain may still have tasks; they are dropped here.
     runtime.shutdown_timeout(Duration::from_secs(1));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(failure) => fail(failure.code, &format!("{:#}", failure.error)),
     }
 }
 
 /// Prints `Error: <message>` (ignoring a closed stderr) and returns `code`.
-fn fail(code: u8, message: &str) -> ExitCode {
+fn fail(code: u8, message: &str) -> u8 {
     let _ = writeln!(std::io::stderr(), "Error: {message}");
-    ExitCode::from(code)
+    code
 }
 
 fn build_runtime(flavor: RuntimeFlavor) -> std::io::Result<tokio::runtime::Runtime> {
@@ -393,5 +398,108 @@ impl<S: Service> Reloading<'_, S> {
             );
         }
         self.applied = new;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+    use crate::{Bound, LocalAddr, NoArgs, Section, Shutdown};
+
+    /// A service that never binds: the tests stop before serving.
+    struct Idle;
+
+    enum Never {}
+
+    impl Bound for Never {
+        fn local_addrs(&self) -> Vec<LocalAddr> {
+            match *self {}
+        }
+
+        async fn serve(self, _shutdown: Shutdown) -> anyhow::Result<()> {
+            match self {}
+        }
+    }
+
+    impl Service for Idle {
+        const NAME: &'static str = "idle";
+        const ABOUT: &'static str = "test service";
+        const SECTIONS: &'static [Section] = &[];
+        type Args = NoArgs;
+        type Bound = Never;
+
+        async fn bind(_config: Arc<Config>, _context: Context) -> anyhow::Result<Never> {
+            anyhow::bail!("not bound in tests")
+        }
+    }
+
+    static RAN_WITH_HOST: AtomicBool = AtomicBool::new(false);
+
+    #[derive(Debug, clap::Subcommand)]
+    enum Command {
+        /// Checks it got the configuration.
+        ExpectHost {
+            /// The host id the configuration must name.
+            host: String,
+        },
+        /// Fails as a configuration error.
+        Misconfigured,
+    }
+
+    impl Commands for Command {
+        async fn run(self, context: CommandContext) -> anyhow::Result<()> {
+            match self {
+                Self::ExpectHost { host } => {
+                    assert_eq!(context.config.log.host_id.as_deref(), Some(host.as_str()));
+                    RAN_WITH_HOST.store(true, Ordering::SeqCst);
+                    Ok(())
+                }
+                Self::Misconfigured => Err(netboot_config::ConfigError::Invalid(Vec::new()).into()),
+            }
+        }
+    }
+
+    fn run_with(args: &[&str]) -> u8 {
+        run::<Idle, Command>(
+            std::iter::once("idle")
+                .chain(args.iter().copied())
+                .map(Into::into),
+        )
+    }
+
+    #[test]
+    fn a_subcommand_runs_with_the_checked_configuration() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("netboot.toml");
+        std::fs::write(&file, "[log]\nhost_id = \"pxe01\"\n").unwrap();
+        let file = file.to_str().unwrap();
+        assert_eq!(run_with(&["--config", file, "expect-host", "pxe01"]), 0);
+        assert!(RAN_WITH_HOST.load(Ordering::SeqCst));
+        // `--config` also after the command's name; a configuration error is status 2.
+        assert_eq!(run_with(&["misconfigured", "--config", file]), EXIT_CONFIG_ERROR);
+    }
+
+    #[test]
+    fn check_config_and_bind_failures_have_their_exit_statuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "[runtime]\ndrain_secs = 3\n").unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "[runtime]\ndrain_seconds = 3\n").unwrap();
+        let (good, bad) = (good.to_str().unwrap(), bad.to_str().unwrap());
+        assert_eq!(run_with(&["--check-config", "--config", good]), 0);
+        assert_eq!(run_with(&["--check-config", "--config", bad]), EXIT_CONFIG_ERROR);
+        assert_eq!(
+            run_with(&["--config", bad]),
+            EXIT_CONFIG_ERROR,
+            "a start checks too"
+        );
+        assert_eq!(
+            run_with(&["--config", good]),
+            EXIT_RUNTIME_ERROR,
+            "binding failed"
+        );
     }
 }
