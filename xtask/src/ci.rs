@@ -25,6 +25,9 @@ pub(crate) fn run() -> Result<()> {
         Command::new("cargo").args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
     )?;
     run_step("cargo test", Command::new("cargo").args(["test", "--workspace"]))?;
+    // Sans-IO protocol crates, documented published crates, cargo doc, the fuzz crate's
+    // clippy, and 20 s of fuzzing per target.
+    crate::tidy::run(20)?;
     // The OpenSSL compatibility listener is behind a feature the workspace build leaves off.
     run_step(
         "cargo clippy (pxe-https --features openssl-compat)",

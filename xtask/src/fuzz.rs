@@ -87,7 +87,7 @@ fn host_triple() -> Result<String> {
         .context("rustc -vV printed no host triple")
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask sits in the workspace")

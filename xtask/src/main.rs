@@ -10,6 +10,7 @@ mod e2e;
 mod fuzz;
 mod pinned;
 mod signals;
+mod tidy;
 
 #[derive(Parser)]
 #[command(about = "netboot project automation")]
@@ -20,11 +21,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Everything CI checks: Debian packages, fmt, clippy, tests, fuzz smoke, end-to-end boots.
+    /// Everything CI checks: Debian packages, fmt, clippy, tests, tidy (docs, sans-IO, fuzz
+    /// smoke), end-to-end boots.
     /// This is what `.ci/run` calls.
     Ci,
     /// Installs the Debian packages the tests need (when missing; needs root).
     Deps,
+    /// The project's checks on itself: protocol crates sans-IO, published crates documented,
+    /// `cargo doc` without warnings, clippy on the fuzz crate, every fuzz target run.
+    Tidy {
+        /// Seconds each fuzz target runs.
+        #[arg(long, default_value_t = 20)]
+        fuzz_seconds: u64,
+    },
     /// Runs every fuzz target for a bounded time.
     FuzzSmoke {
         /// Seconds per target.
@@ -54,6 +63,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Ci => ci::run(),
         Command::Deps => deps::install(),
+        Command::Tidy { fuzz_seconds } => tidy::run(fuzz_seconds),
         Command::FuzzSmoke { seconds } => fuzz::smoke(seconds),
         Command::Bench { target, args } => bench::run(&target, &args),
         Command::Demo => e2e::demo(),

@@ -13,6 +13,7 @@ use netboot_core::{BootRequest, BootResolver, ResolveError};
 use netboot_ipxe::{
     decision_script_with_handoff, fallback_script, ClientIdentity, Fallback, RenderOptions, Script,
 };
+use netboot_records::{DecisionRecord, Event, EventDetail, HttpsEntry, ImageDownload, Telemetry};
 use netboot_resolver::Explained;
 
 use crate::files::{self, Roots};
@@ -58,6 +59,8 @@ pub struct AppState {
     pub peerdist: Option<Arc<PeerDist>>,
     /// Required entries boot by themselves once (`[resolver] required_once`).
     pub required: Option<Arc<RequiredOnceService>>,
+    /// Where requests are counted and boots recorded.
+    pub telemetry: Telemetry,
 }
 
 /// Builds the router.
@@ -77,7 +80,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn entry(State(state): State<Arc<AppState>>, Extension(peer): Extension<Peer>) -> Response<Body> {
-    netboot_records::telemetry().metrics.https.requests.inc("entry");
+    state.telemetry.metrics.https.requests.inc("entry");
     tracing::info!(remote = %peer.0.ip(), "entry script");
     script_response(state.entry.clone())
 }
@@ -127,7 +130,7 @@ async fn decide_measured(
     peer: Peer,
     tls: Option<Extension<OverTls>>,
 ) -> Response<Body> {
-    let telemetry = netboot_records::telemetry();
+    let telemetry = &state.telemetry;
     telemetry.metrics.https.requests.inc("decide");
     let started = Instant::now();
     let over_tls = tls.is_some_and(|Extension(OverTls(tls))| tls);
@@ -149,7 +152,7 @@ fn record_decision(
     elapsed: Duration,
     over_tls: bool,
 ) {
-    let telemetry = netboot_records::telemetry();
+    let telemetry = &state.telemetry;
     let kind = match decision {
         Ok(decision) => decision.kind(),
         Err(_) => "fallback",
@@ -162,30 +165,13 @@ fn record_decision(
     if !telemetry.recorder.is_enabled() {
         return;
     }
-    use netboot_records::{DecisionKind, DecisionRecord, Event, EventDetail, HttpsEntry};
-    let entry = HttpsEntry {
-        arch: Some(request.arch),
-        hardware: request.hardware.clone(),
-        ipxe_version: None,
-        features: Vec::new(),
-        tls: over_tls,
-    };
-    let elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    let record = match decision {
-        Ok(decision) => DecisionRecord::from_decision(state.resolver.name(), decision, elapsed_ms),
-        Err(cause) => DecisionRecord {
-            resolver: state.resolver.name().to_string(),
-            kind: DecisionKind::Fallback,
-            entries: Vec::new(),
-            choice: Some(cause.to_string()),
-            duration_ms: elapsed_ms,
-        },
-    };
+    let record = DecisionRecord::served(state.resolver.name(), decision, elapsed);
     let event = |detail| {
         Event::now(request.mac, detail)
             .with_uuid(request.uuid)
             .with_ip(ip)
     };
+    let entry = HttpsEntry::from_request(request, over_tls);
     telemetry.recorder.record(event(EventDetail::HttpsEntry(entry)));
     telemetry.recorder.record(event(EventDetail::Decision(record)));
 }
@@ -236,7 +222,7 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
             }
             required::demotion_events(&request, &explained.demotions)
                 .into_iter()
-                .for_each(required::record_event);
+                .for_each(|event| required::record_event(&state.telemetry.recorder, event));
         }
         Err(e) => record_decision(state, &request, Err(&e.to_string()), started.elapsed(), over_tls),
     }
@@ -333,7 +319,15 @@ async fn handoff_file(
         .await;
     // Recorded without the token: it is a per-boot credential.
     let path = format!("{HANDOFF_PATH}/{name}");
-    record_download(&peer, &method, &path, &headers, &response, started.elapsed());
+    record_download(
+        &state.telemetry,
+        &peer,
+        &method,
+        &path,
+        &headers,
+        &response,
+        started.elapsed(),
+    );
     response
 }
 
@@ -360,7 +354,15 @@ async fn static_file(
         .filter(|_| !(state.required.is_some() && required::is_marked(uri.query())));
     let plain = files::serve(&state.roots, &method, uri.path(), &headers);
     let response = PeerDist::respond(peerdist, &state.roots, &method, uri.path(), &headers, plain).await;
-    record_download(&peer, &method, uri.path(), &headers, &response, started.elapsed());
+    record_download(
+        &state.telemetry,
+        &peer,
+        &method,
+        uri.path(),
+        &headers,
+        &response,
+        started.elapsed(),
+    );
     let response = match &state.required {
         Some(required) if method == Method::GET => {
             required.watch(uri.query(), peer.0.ip(), uri.path(), response)
@@ -378,6 +380,7 @@ async fn static_file(
 /// asked for a decision from this address. The duration is the time to the response headers;
 /// the body streams afterwards.
 fn record_download(
+    telemetry: &Telemetry,
     peer: &Peer,
     method: &Method,
     path: &str,
@@ -385,7 +388,6 @@ fn record_download(
     response: &Response<Body>,
     elapsed: Duration,
 ) {
-    let telemetry = netboot_records::telemetry();
     telemetry.metrics.https.requests.inc("file");
     telemetry.metrics.https.request_seconds.observe(elapsed);
     if method != Method::GET || !telemetry.recorder.is_enabled() {
@@ -397,26 +399,21 @@ fn record_download(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .unwrap_or(0);
-    let download = netboot_records::ImageDownload {
-        path: path.trim_start_matches('/').to_string(),
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let mut download = ImageDownload::served(
+        path,
+        status.as_u16(),
+        status.canonical_reason(),
         bytes,
-        range: headers
-            .get(header::RANGE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        status: status.as_u16(),
-        error: (status.is_client_error() || status.is_server_error())
-            .then(|| status.canonical_reason().unwrap_or("error").to_string()),
-        peerdist: response.extensions().get().cloned(),
-    };
-    let detail = netboot_records::EventDetail::ImageDownload(download);
+        range,
+        elapsed,
+    );
+    download.peerdist = response.extensions().get().cloned();
+    let detail = EventDetail::ImageDownload(download);
     match telemetry.identities.lookup(peer.0.ip()) {
-        Some((mac, uuid)) => telemetry.recorder.record(
-            netboot_records::Event::now(mac, detail)
-                .with_uuid(uuid)
-                .with_ip(Some(peer.0.ip())),
-        ),
+        Some((mac, uuid)) => telemetry
+            .recorder
+            .record(Event::now(mac, detail).with_uuid(uuid).with_ip(Some(peer.0.ip()))),
         None => telemetry.recorder.record_for_address(peer.0.ip(), detail),
     }
 }

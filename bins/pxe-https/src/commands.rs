@@ -19,27 +19,24 @@ pub enum Command {
     },
 }
 
-/// Runs `command` and prints what it did.
-pub fn run(command: Command, config: &Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    match command {
-        Command::ClearRequired { mac } => {
-            let cleared = runtime.block_on(clear_required(config, mac))?;
-            if cleared.is_empty() {
-                println!("{mac}: no Required deployment recorded");
+impl netboot_service::Commands for Command {
+    async fn run(self, context: netboot_service::CommandContext) -> anyhow::Result<()> {
+        match self {
+            Self::ClearRequired { mac } => {
+                let cleared = clear_required(&context.config, mac).await?;
+                if cleared.is_empty() {
+                    println!("{mac}: no Required deployment recorded");
+                }
+                for run in cleared {
+                    println!(
+                        "{mac}: cleared {} (booted at {} UTC as {}); it is Required again",
+                        run.deployment,
+                        run.at.format("%Y-%m-%d %H:%M:%S"),
+                        run.mac
+                    );
+                }
+                Ok(())
             }
-            for run in cleared {
-                println!(
-                    "{mac}: cleared {} (booted at {} UTC as {}); it is Required again",
-                    run.deployment,
-                    run.at.format("%Y-%m-%d %H:%M:%S"),
-                    run.mac
-                );
-            }
-            Ok(())
         }
     }
 }

@@ -39,7 +39,7 @@ pub fn check_available(config: &Config) -> anyhow::Result<()> {
 }
 
 #[cfg(feature = "openssl-compat")]
-pub use imp::{acceptor, CompatListener};
+pub use imp::{acceptor, certificate_paths, CompatAcceptor, CompatListener};
 
 #[cfg(not(feature = "openssl-compat"))]
 pub use disabled::CompatListener;
@@ -48,7 +48,6 @@ pub use disabled::CompatListener;
 /// binding one that is configured is refused with the feature's name.
 #[cfg(not(feature = "openssl-compat"))]
 mod disabled {
-    use std::future::Future;
     use std::net::SocketAddr;
     use std::sync::Arc;
 
@@ -56,6 +55,7 @@ mod disabled {
     use hyper_util::rt::TokioExecutor;
     use hyper_util::server::conn::auto::Builder;
     use netboot_config::Config;
+    use netboot_service::{Reload, Shutdown};
 
     /// The compatibility listener of a build without `openssl-compat`: never bound.
     #[derive(Debug)]
@@ -74,11 +74,16 @@ mod disabled {
         }
 
         /// Never called: there is no value to call it on.
+        pub fn reloader(&self) -> Arc<dyn Reload> {
+            match *self {}
+        }
+
+        /// Never called: there is no value to call it on.
         pub async fn serve(
             self,
             _router: Router,
             _builder: Arc<Builder<TokioExecutor>>,
-            _shutdown: impl Future<Output = ()> + Send + 'static,
+            _shutdown: Shutdown,
         ) {
             match self {}
         }
@@ -87,11 +92,10 @@ mod disabled {
 
 #[cfg(feature = "openssl-compat")]
 mod imp {
-    use std::future::Future;
     use std::net::SocketAddr;
     use std::path::{Path, PathBuf};
     use std::pin::Pin;
-    use std::sync::Arc;
+    use std::sync::{Arc, RwLock};
     use std::time::Duration;
 
     use anyhow::{bail, Context as _, Result};
@@ -100,6 +104,7 @@ mod imp {
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
     use netboot_config::Config;
+    use netboot_service::{Reload, Shutdown};
     use openssl::pkey::PKey;
     use openssl::ssl::{Ssl, SslAcceptor, SslMethod, SslVersion};
     use openssl::x509::X509;
@@ -113,13 +118,42 @@ mod imp {
 
     /// How long a TLS handshake may take; firmware under emulation is slow, but not this slow.
     const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
-    /// How long open connections get to finish after shutdown was requested.
-    const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
     /// The bound compatibility listener with its OpenSSL context.
     pub struct CompatListener {
         listener: TcpListener,
-        acceptor: Arc<SslAcceptor>,
+        acceptor: Arc<CompatAcceptor>,
+    }
+
+    /// The OpenSSL context new handshakes use; a reload builds a new one from the files.
+    pub struct CompatAcceptor(RwLock<Arc<SslAcceptor>>);
+
+    impl std::fmt::Debug for CompatAcceptor {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("CompatAcceptor").finish_non_exhaustive()
+        }
+    }
+
+    impl CompatAcceptor {
+        fn current(&self) -> Arc<SslAcceptor> {
+            Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+        }
+    }
+
+    impl Reload for CompatAcceptor {
+        /// Re-reads the compatibility listener's certificate and key.
+        fn reload(&self, config: &Arc<Config>) -> Result<()> {
+            let (cert, key) = certificate_paths(config);
+            let acceptor = acceptor(&cert, &key).with_context(|| {
+                format!(
+                    "https.compat_tls_cert not reloaded: using {} and {}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(acceptor);
+            Ok(())
+        }
     }
 
     impl std::fmt::Debug for CompatListener {
@@ -149,7 +183,7 @@ mod imp {
                 .with_context(|| format!("binding https.compat_tls_listen {addr}"))?;
             Ok(Some(Self {
                 listener,
-                acceptor: Arc::new(acceptor),
+                acceptor: Arc::new(CompatAcceptor(RwLock::new(Arc::new(acceptor)))),
             }))
         }
 
@@ -160,19 +194,20 @@ mod imp {
                 .expect("a bound listener has an address")
         }
 
-        /// Serves `router` until `shutdown` resolves, then lets open requests finish (bounded).
-        pub async fn serve(
-            self,
-            router: Router,
-            builder: Arc<Builder<TokioExecutor>>,
-            shutdown: impl Future<Output = ()> + Send + 'static,
-        ) {
-            tracing::info!("listening on {} (compat-tls, OpenSSL)", self.local_addr());
+        /// What reloads its certificate.
+        pub fn reloader(&self) -> Arc<dyn Reload> {
+            Arc::clone(&self.acceptor) as Arc<dyn Reload>
+        }
+
+        /// Serves `router` until `shutdown` says to stop accepting, then lets open requests
+        /// finish until it says to stop now.
+        pub async fn serve(self, router: Router, builder: Arc<Builder<TokioExecutor>>, shutdown: Shutdown) {
             let graceful = GracefulShutdown::new();
-            tokio::pin!(shutdown);
+            let stop_accepting = shutdown.stop_accepting();
+            tokio::pin!(stop_accepting);
             loop {
                 let (stream, peer) = tokio::select! {
-                    () = &mut shutdown => break,
+                    () = &mut stop_accepting => break,
                     accepted = self.listener.accept() => match accepted {
                         Ok(accepted) => accepted,
                         Err(error) => {
@@ -184,7 +219,7 @@ mod imp {
                     },
                 };
                 let _ = stream.set_nodelay(true);
-                let acceptor = self.acceptor.clone();
+                let acceptor = self.acceptor.current();
                 let router = router.clone();
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
@@ -207,12 +242,8 @@ mod imp {
                     }
                 });
             }
-            if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!("compat TLS connections still open after {DRAIN_TIMEOUT:?}");
-            }
+            drop(self.listener);
+            crate::server::drain(graceful, &shutdown, "compat-tls").await;
         }
     }
 
@@ -259,7 +290,7 @@ mod imp {
 
     /// The certificate and key of the compatibility listener: its own when configured,
     /// otherwise the main listener's (configured or generated, which is RSA).
-    fn certificate_paths(config: &Config) -> (PathBuf, PathBuf) {
+    pub fn certificate_paths(config: &Config) -> (PathBuf, PathBuf) {
         let https = &config.https;
         match (
             &https.compat_tls_cert,

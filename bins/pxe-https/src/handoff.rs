@@ -5,7 +5,7 @@
 //! [`HandoffState::prepare`] issues a token for that action, bound to the machine's MAC, the
 //! client address the decision went to and an expiry (`https.boot_token_secs`), and remembers
 //! what the action hands over. The script fetches those files from
-//! `/boot.ipxe/handoff/<token>/<name>?mac=<the MAC iPXE boots from>`; [`serve`] answers only
+//! `/boot.ipxe/handoff/<token>/<name>?mac=<the MAC iPXE boots from>`; [`HandoffState::serve`] answers only
 //! when the token verifies for that MAC, that address and the `handoff` scope, and serves
 //! secret files only over HTTPS and only from `https.private_dir`.
 //!

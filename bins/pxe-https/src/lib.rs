@@ -19,6 +19,7 @@
 //! the OpenSSL compatibility TLS listener ([`compat_tls`], feature `openssl-compat`).
 
 pub mod app;
+mod checks;
 pub mod commands;
 pub mod compat_tls;
 pub mod dp_gate;
@@ -29,4 +30,4 @@ pub mod required;
 pub mod server;
 pub mod tls;
 
-pub use server::{run, Server};
+pub use server::{Args, Https, Server};

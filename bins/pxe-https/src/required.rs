@@ -61,7 +61,7 @@ use axum::http::{header, Response, StatusCode};
 use futures::{Stream, StreamExt};
 use netboot_core::{BootAction, BootDecision, BootRequest, BootResolver, BootTarget, ResolveError};
 use netboot_ipxe::{ImageMark, Url};
-use netboot_records::{Event, RequiredRun, RequiredRuns};
+use netboot_records::{Event, Recorder, RequiredRun, RequiredRuns};
 use netboot_resolver::{Demotion, Explained, RequiredOnce};
 
 use crate::files::path::relative_path;
@@ -86,16 +86,18 @@ pub struct RequiredOnceService {
     layer: RequiredOnce<Arc<dyn BootResolver>>,
     runs: RequiredRuns,
     marks: Mutex<Marks>,
+    recorder: Recorder,
 }
 
 impl RequiredOnceService {
-    /// Decisions from `resolver`, runs kept in `runs`.
-    pub fn new(resolver: Arc<dyn BootResolver>, runs: RequiredRuns) -> Self {
+    /// Decisions from `resolver`, runs kept in `runs` and put on the timelines of `recorder`.
+    pub fn new(resolver: Arc<dyn BootResolver>, runs: RequiredRuns, recorder: Recorder) -> Self {
         let ledger: Arc<dyn netboot_core::RunLedger> = Arc::new(runs.clone());
         Self {
             layer: RequiredOnce::new(resolver, ledger),
             runs,
             marks: Mutex::new(Marks::default()),
+            recorder,
         }
     }
 
@@ -202,7 +204,8 @@ impl RequiredOnceService {
             "Required deployment ran: boot image downloaded completely, offered as Available from now on"
         );
         let runs = self.runs.clone();
-        tokio::spawn(async move { record_run(&runs, run).await });
+        let recorder = self.recorder.clone();
+        tokio::spawn(async move { record_run(&runs, &recorder, run).await });
     }
 }
 
@@ -215,12 +218,12 @@ pub fn is_marked(query: Option<&str>) -> bool {
 
 /// Writes the run, retrying for a few minutes while the database is unreachable, then puts it
 /// on the machine's timeline.
-async fn record_run(runs: &RequiredRuns, run: RequiredRun) {
+async fn record_run(runs: &RequiredRuns, recorder: &Recorder, run: RequiredRun) {
     let mut pause = Duration::from_secs(1);
     for attempt in 1..=RECORD_ATTEMPTS {
         match runs.record(&run).await {
             Ok(()) => {
-                record_event(Event::required_ran(&run));
+                record_event(recorder, Event::required_ran(&run));
                 return;
             }
             Err(error) if attempt < RECORD_ATTEMPTS => {
@@ -254,9 +257,8 @@ pub fn demotion_events(request: &BootRequest, demotions: &[Demotion]) -> Vec<Eve
         .collect()
 }
 
-/// Puts an event on the boot records of this process.
-pub fn record_event(event: Event) {
-    let recorder = &netboot_records::telemetry().recorder;
+/// Puts an event on the boot records of `recorder`.
+pub fn record_event(recorder: &Recorder, event: Event) {
     if recorder.is_enabled() {
         recorder.record(event);
     }

@@ -270,6 +270,7 @@ async fn marks_go_to_the_required_entries_of_a_decision() {
     let service = RequiredOnceService::new(
         Arc::new(Nothing),
         RequiredRuns::in_file(&dir.path().join("runs.sqlite")),
+        netboot_records::Recorder::disabled(),
     );
     let entry = |id: &str, deployment| BootAction {
         id: id.into(),

@@ -1,8 +1,8 @@
 //! Listeners: HTTPS (rustls) and optional plain HTTP, each connection served by hyper with
 //! HTTP/1.1 keep-alive or HTTP/2, and a graceful shutdown.
 
-use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,9 +11,9 @@ use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use netboot_config::{Config, ResolverFallback};
-use netboot_core::BootResolver;
+use netboot_config::{Config, Problems, ResolverFallback};
 use netboot_ipxe::{entry_script, Fallback, RenderOptions, Url};
+use netboot_service::{Bound, Context, LocalAddr, Reload, Section, Service, Shutdown};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
@@ -28,8 +28,65 @@ use crate::tls::{self, Tls};
 
 /// How long a TLS handshake may take before the connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long open connections get to finish after shutdown was requested.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HTTPS boot-script and boot-file service.
+#[derive(Debug)]
+pub struct Https;
+
+/// Command-line flags of `pxe-https`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// HTTPS address, overrides `https.listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Plain HTTP address, overrides `https.http_listen`.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http_listen: Option<SocketAddr>,
+    /// Disables the plain HTTP listener.
+    #[arg(long, conflicts_with = "http_listen")]
+    pub no_http: bool,
+    /// Boot-file root, overrides `https.root`.
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+    /// PEM certificate, overrides `https.cert` (needs `--key`).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key, overrides `https.key` (needs `--cert`).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl Service for Https {
+    const NAME: &'static str = "pxe-https";
+    const ABOUT: &'static str = "HTTPS boot-script and boot-file service";
+    const SECTIONS: &'static [Section] = &[Section::Https, Section::Resolver, Section::Admin];
+    type Args = Args;
+    type Bound = Server;
+
+    fn apply_args(args: &Args, config: &mut Config) {
+        let https = &mut config.https;
+        https.listen = args.listen.unwrap_or(https.listen);
+        https.http_listen = if args.no_http {
+            None
+        } else {
+            args.http_listen.or(https.http_listen)
+        };
+        if let Some(root) = &args.root {
+            https.root.clone_from(root);
+        }
+        if args.cert.is_some() {
+            (https.cert, https.key) = (args.cert.clone(), args.key.clone());
+        }
+    }
+
+    fn check(config: &Config, problems: &mut Problems) {
+        crate::checks::check(config, problems);
+    }
+
+    async fn bind(config: Arc<Config>, context: Context) -> Result<Server> {
+        Server::bind(config, context).await
+    }
+}
 
 /// A bound, not yet serving, `pxe-https`.
 #[derive(Debug)]
@@ -37,23 +94,26 @@ pub struct Server {
     https: TcpListener,
     http: Option<TcpListener>,
     tls: Tls,
+    /// Reloads the certificate from the files `[https]` names.
+    certificates: Arc<CertificateReload>,
     router: Router,
     /// The routes of the plain-HTTP listener: the same without the admin interface, whose
     /// credentials must never cross the network in clear text.
     plain_router: Router,
     /// The separate `[admin] listen` listener, when configured.
     admin: Option<(TcpListener, netboot_admin::AdminState)>,
-    /// Flushes this process's boot records at shutdown.
-    records: netboot_records::TelemetryGuard,
     /// The OpenSSL compatibility TLS listener (`https.compat_tls_listen`), when configured.
     compat: Option<CompatListener>,
 }
 
 impl Server {
     /// Loads TLS material, binds the listeners and prepares the routes.
-    pub async fn bind(config: Arc<Config>, resolver: Arc<dyn BootResolver>) -> Result<Self> {
+    pub async fn bind(config: Arc<Config>, context: Context) -> Result<Self> {
+        let resolver = context.resolver(&config)?;
+        let telemetry = context.telemetry;
         let https_config = &config.https;
         let tls = tls::load_or_generate(&config)?;
+        tls.loaded.log("serving");
         // After the main certificate: the compat listener may reuse the generated one.
         let compat = CompatListener::bind(&config).await?;
         // An empty `ipxe_dir` disables the second root; it must stay empty, not become the
@@ -100,7 +160,11 @@ impl Server {
         let required = config.resolver.required_once.then(|| {
             let runs = netboot_records::RequiredRuns::from_config(&config);
             tracing::info!(runs = %runs.location(), "a Required Windows PE entry boots by itself once");
-            Arc::new(RequiredOnceService::new(Arc::clone(&resolver), runs))
+            Arc::new(RequiredOnceService::new(
+                Arc::clone(&resolver),
+                runs,
+                telemetry.recorder.clone(),
+            ))
         });
         let admin_runs = required.as_ref().map(|r| r.runs().clone());
         let state = AppState {
@@ -119,6 +183,7 @@ impl Server {
             dp: crate::dp_gate::DpGate::from_config(&config)?,
             peerdist,
             required,
+            telemetry: telemetry.clone(),
         };
         let https = TcpListener::bind(https_config.listen)
             .await
@@ -131,12 +196,10 @@ impl Server {
             ),
             None => None,
         };
-        let records = netboot_records::start(&config);
         let plain_router = app::router(Arc::new(state));
         let mut router = plain_router.clone();
         let mut admin = None;
         if config.admin.enabled {
-            let telemetry = netboot_records::telemetry();
             let admin_state = netboot_admin::AdminState::open(
                 &config,
                 telemetry.recorder.clone(),
@@ -156,11 +219,14 @@ impl Server {
         Ok(Self {
             https,
             http,
+            certificates: Arc::new(CertificateReload {
+                slot: Arc::clone(&tls.certificate),
+                fingerprint: std::sync::Mutex::new(tls.loaded.fingerprint.clone()),
+            }),
             tls,
             router,
             plain_router,
             admin,
-            records,
             compat,
         })
     }
@@ -182,27 +248,43 @@ impl Server {
         self.compat.as_ref().map(CompatListener::local_addr)
     }
 
-    /// The certificate's SHA-256 fingerprint.
+    /// The SHA-256 fingerprint of the certificate loaded at start.
     pub fn fingerprint(&self) -> &str {
-        &self.tls.fingerprint
+        &self.tls.loaded.fingerprint
+    }
+}
+
+impl Bound for Server {
+    fn local_addrs(&self) -> Vec<LocalAddr> {
+        let mut addrs = vec![LocalAddr::new(self.https_addr(), "https")];
+        addrs.extend(self.http_addr().map(|addr| LocalAddr::new(addr, "http")));
+        addrs.extend(
+            self.compat_addr()
+                .map(|addr| LocalAddr::new(addr, "compat-tls, OpenSSL")),
+        );
+        addrs.extend(
+            self.admin
+                .as_ref()
+                .and_then(|(listener, _)| listener.local_addr().ok())
+                .map(|addr| LocalAddr::new(addr, "admin")),
+        );
+        addrs
     }
 
-    /// Serves until `shutdown` resolves, then lets open requests finish (bounded).
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
-        let https_addr = self.https_addr();
-        tracing::info!(
-            fingerprint = %self.tls.fingerprint, cert = %self.tls.cert_path.display(), generated = self.tls.generated,
-            "TLS certificate SHA-256 {}", self.tls.fingerprint
-        );
-        tracing::info!("listening on {https_addr} (https)");
-        if let Some(addr) = self.http_addr() {
-            tracing::info!("listening on {addr} (http)");
-        }
-        let stop_admin = Arc::new(tokio::sync::Notify::new());
+    fn reloaders(&self) -> Vec<Arc<dyn Reload>> {
+        let mut reloaders = vec![Arc::clone(&self.certificates) as Arc<dyn Reload>];
+        reloaders.extend(self.compat.as_ref().map(CompatListener::reloader));
+        reloaders
+    }
+
+    /// Serves until `shutdown` says to stop accepting, then lets open requests (downloads
+    /// included) finish until it says to stop now, when the connections still open are
+    /// closed.
+    async fn serve(self, shutdown: Shutdown) -> Result<()> {
         let admin = self.admin.map(|(listener, state)| {
-            let stop = stop_admin.clone();
+            let shutdown = shutdown.clone();
             tokio::spawn(netboot_admin::serve(listener, state, async move {
-                stop.notified().await
+                shutdown.stop_accepting().await;
             }))
         });
         let acceptor = TlsAcceptor::from(self.tls.server_config.clone());
@@ -214,18 +296,14 @@ impl Server {
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(Duration::from_secs(30));
         let builder = Arc::new(builder);
-        let stop_compat = Arc::new(tokio::sync::Notify::new());
         let compat = self.compat.map(|listener| {
-            let stop = stop_compat.clone();
-            let serving = listener.serve(self.router.clone(), builder.clone(), async move {
-                stop.notified().await
-            });
-            tokio::spawn(serving)
+            tokio::spawn(listener.serve(self.router.clone(), builder.clone(), shutdown.clone()))
         });
-        tokio::pin!(shutdown);
+        let stop_accepting = shutdown.stop_accepting();
+        tokio::pin!(stop_accepting);
         loop {
             let (stream, peer, tls) = tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut stop_accepting => break,
                 accepted = self.https.accept() => match accepted {
                     Ok((stream, peer)) => (stream, peer, Some(acceptor.clone())),
                     Err(e) => { accept_failed(&e).await; continue; }
@@ -250,33 +328,56 @@ impl Server {
                 graceful.watcher(),
             ));
         }
-        tracing::info!(open = graceful.count(), "shutting down");
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}, closing them");
-        }
+        drop((self.https, self.http));
+        drain(graceful, &shutdown, "https").await;
         if let Some(compat) = compat {
-            stop_compat.notify_one();
             let _ = compat.await;
         }
         if let Some(admin) = admin {
-            stop_admin.notify_one();
             let _ = admin.await;
         }
-        self.records.finish().await;
         Ok(())
     }
 }
 
-/// Binds and serves until `shutdown`: what the binary and an all-in-one composition call.
-pub async fn run(
-    config: Arc<Config>,
-    resolver: Arc<dyn BootResolver>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
-    Server::bind(config, resolver).await?.serve(shutdown).await
+/// Lets the connections `graceful` watches finish their requests (closing idle keep-alive
+/// ones at once) until `shutdown` says to stop now.
+pub(crate) async fn drain(graceful: GracefulShutdown, shutdown: &Shutdown, listener: &str) {
+    let open = graceful.count();
+    if open > 0 {
+        tracing::info!(open, "{listener}: no new connections; waiting for the open ones");
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = shutdown.stop_now() => {
+            tracing::warn!("{listener}: connections still open at the end of the drain time; closing them");
+        }
+    }
+}
+
+/// Re-reads the certificate and key `[https]` names on every reload, so a renewed
+/// certificate is served to new handshakes without a restart.
+#[derive(Debug)]
+struct CertificateReload {
+    slot: Arc<tls::CertificateSlot>,
+    /// The fingerprint served now, to log only real changes.
+    fingerprint: std::sync::Mutex<String>,
+}
+
+impl Reload for CertificateReload {
+    fn reload(&self, config: &Arc<Config>) -> Result<()> {
+        let loaded = tls::load(config).context("https certificate not reloaded")?;
+        let mut served = self
+            .fingerprint
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *served != loaded.fingerprint {
+            loaded.log("reloaded");
+            served.clone_from(&loaded.fingerprint);
+        }
+        self.slot.replace(loaded.key);
+        Ok(())
+    }
 }
 
 /// The site key for per-boot URLs, from `https.state_dir` (created on first start). Without

@@ -4,11 +4,13 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{bail, Context as _, Result};
 use netboot_config::Config;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use sha2::{Digest as _, Sha256};
 
 /// File names of the generated certificate and key.
@@ -19,8 +21,19 @@ pub const GENERATED_KEY: &str = "pxe-https.key";
 /// The TLS configuration the listener uses, and facts for the start-up log.
 #[derive(Debug, Clone)]
 pub struct Tls {
-    /// The rustls server configuration.
+    /// The rustls server configuration; its certificate comes from `certificate`.
     pub server_config: Arc<rustls::ServerConfig>,
+    /// The certificate handshakes use, which a reload replaces.
+    pub certificate: Arc<CertificateSlot>,
+    /// What was loaded at start.
+    pub loaded: LoadedCertificate,
+}
+
+/// A certificate and key read from disk (or generated), with facts for the log.
+#[derive(Debug, Clone)]
+pub struct LoadedCertificate {
+    /// The chain and the signing key.
+    pub key: Arc<CertifiedKey>,
     /// SHA-256 of the leaf certificate, colon-separated hex (what iPXE's `trust` setting
     /// and `openssl x509 -fingerprint -sha256` show).
     pub fingerprint: String,
@@ -30,8 +43,53 @@ pub struct Tls {
     pub generated: bool,
 }
 
+impl LoadedCertificate {
+    /// Logs which certificate is in use.
+    pub fn log(&self, what: &str) {
+        tracing::info!(
+            fingerprint = %self.fingerprint, cert = %self.cert_path.display(), generated = self.generated,
+            "{what} TLS certificate SHA-256 {}", self.fingerprint
+        );
+    }
+}
+
+/// The certificate every new handshake gets; [`CertificateSlot::replace`] swaps it without
+/// touching connections already established.
+#[derive(Debug)]
+pub struct CertificateSlot(RwLock<Arc<CertifiedKey>>);
+
+impl CertificateSlot {
+    /// Serves `key` from now on.
+    pub fn replace(&self, key: Arc<CertifiedKey>) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = key;
+    }
+
+    fn current(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl ResolvesServerCert for CertificateSlot {
+    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
 /// Loads the configured certificate, or the generated one, generating it when missing.
 pub fn load_or_generate(config: &Config) -> Result<Tls> {
+    let loaded = load(config)?;
+    let certificate = Arc::new(CertificateSlot(RwLock::new(Arc::clone(&loaded.key))));
+    let server_config = server_config(Arc::clone(&certificate) as Arc<dyn ResolvesServerCert>)?;
+    Ok(Tls {
+        server_config,
+        certificate,
+        loaded,
+    })
+}
+
+/// Reads the certificate and key `[https]` names (or the generated pair, generating it when
+/// missing) and checks that they belong together.
+pub fn load(config: &Config) -> Result<LoadedCertificate> {
     let https = &config.https;
     let (cert_path, key_path, generated) = match (&https.cert, &https.key) {
         (Some(cert), Some(key)) => (config.resolve_path(cert), config.resolve_path(key), false),
@@ -47,32 +105,38 @@ pub fn load_or_generate(config: &Config) -> Result<Tls> {
         }
         _ => bail!("https.cert and https.key must be given together"),
     };
-    let certs = read_certs(&cert_path)?;
-    let key = read_key(&key_path)?;
-    let fingerprint = fingerprint(&certs[0]);
-    let server_config = server_config(certs, key)
-        .with_context(|| format!("using {} and {}", cert_path.display(), key_path.display()))?;
-    Ok(Tls {
-        server_config,
-        fingerprint,
+    let key = certified_key(&cert_path, &key_path)?;
+    Ok(LoadedCertificate {
+        fingerprint: fingerprint(&key.cert[0]),
+        key: Arc::new(key),
         cert_path,
         generated,
     })
 }
 
+/// The chain of `cert_path` with the key of `key_path`, refused when they do not belong
+/// together.
+pub fn certified_key(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey> {
+    let certs = read_certs(cert_path)?;
+    let key = read_key(key_path)?;
+    CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider()).with_context(|| {
+        format!(
+            "{} and {} do not form a usable pair",
+            cert_path.display(),
+            key_path.display()
+        )
+    })
+}
+
 /// rustls with the ring provider: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM / ChaCha20
 /// (iPXE uses `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` / `..._AES_256_GCM_SHA384` over X25519).
-pub fn server_config(
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
-) -> Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(certificates: Arc<dyn ResolvesServerCert>) -> Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .context("selecting TLS versions")?
         .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .context("certificate and key do not form a usable pair")?;
+        .with_cert_resolver(certificates);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -179,7 +243,7 @@ mod tests {
         config.https.state_dir = state.path().join("netboot");
         config.https.cert_names = vec!["pxe.example.test".into(), "10.0.0.5".into()];
 
-        let first = load_or_generate(&config).unwrap();
+        let first = load(&config).unwrap();
         assert!(first.generated);
         assert_eq!(first.cert_path, state.path().join("netboot").join(GENERATED_CERT));
         let key_mode = std::fs::metadata(state.path().join("netboot").join(GENERATED_KEY))
@@ -189,7 +253,7 @@ mod tests {
         assert_eq!(key_mode & 0o777, 0o600);
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
 
-        let second = load_or_generate(&config).unwrap();
+        let second = load(&config).unwrap();
         assert!(!second.generated);
         assert_eq!(second.fingerprint, first.fingerprint);
     }

@@ -1,5 +1,5 @@
 //! ConfigMgr menus end to end: `pxe-https` with the ConfigMgr resolver built from the
-//! configuration by `netboot_runtime::build_resolver`, once reading the SQLite fixture
+//! configuration by `netboot_resolver::build`, once reading the SQLite fixture
 //! directly and once through SQL Server's wire protocol (tiberius against the TDS test
 //! endpoint serving the same fixture). Both must render the same iPXE scripts, and the
 //! boot image a menu entry names must be downloadable from the same server.
@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use netboot_config::Config;
 use netboot_configmgr::fixture;
+use netboot_service::{Bound as _, Context, Service as _, Shutdown, ShutdownTrigger};
 use netboot_tds_testserver::{Credentials, TdsTestServer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -39,20 +40,20 @@ duplicate_macs = ["00:15:5d:00:00:99"]
 /// A served `pxe-https`; stops when dropped.
 struct Served {
     http: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    _stop: ShutdownTrigger,
 }
 
 async fn serve(dir: &Path, name: &str, backend_toml: &str) -> Served {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, format!("{COMMON}{backend_toml}")).unwrap();
     let config = Config::load(Some(&path)).unwrap_or_else(|e| panic!("{name}: {e}"));
-    let resolver = netboot_runtime::build_resolver(&config).unwrap_or_else(|e| panic!("{name}: {e:#}"));
-    let server = pxe_https::Server::bind(Arc::new(config), resolver).await.unwrap();
+    let context = Context::new(netboot_records::Telemetry::disabled());
+    let server = pxe_https::Https::bind(Arc::new(config), context)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e:#}"));
     let http = server.http_addr().expect("plain HTTP listener");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.serve(async move {
-        let _ = stopped.await;
-    }));
+    let (stop, shutdown) = Shutdown::new();
+    tokio::spawn(server.serve(shutdown));
     Served { http, _stop: stop }
 }
 
@@ -65,14 +66,7 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_string())
+    netboot_testkit::ops::parse_response(&response)
 }
 
 fn decide(mac: &str, uuid: &str, platform: &str, buildarch: &str) -> String {
@@ -215,7 +209,7 @@ fn without_marks(script: &str) -> String {
 async fn demo_configuration_shows_a_configmgr_menu() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/configmgr/demo.toml");
     let config = Config::load(Some(&path)).unwrap();
-    let resolver = netboot_runtime::build_resolver(&config).unwrap();
+    let resolver = netboot_resolver::build(&config).unwrap();
     let request = netboot_core::BootRequest::new(
         "00:15:5d:00:00:03".parse().unwrap(),
         netboot_core::ClientArch::EfiX64,
@@ -238,7 +232,7 @@ async fn demo_configuration_shows_a_configmgr_menu() {
     );
 }
 
-/// `kind = "webhook"` from the configuration: `build_resolver` reads the token from the named
+/// `kind = "webhook"` from the configuration: `netboot_resolver::build` reads the token from the named
 /// environment variable, POSTs the machine and serves the service's decision through the cache.
 #[tokio::test]
 async fn webhook_resolver_from_the_configuration() {
@@ -271,7 +265,7 @@ async fn webhook_resolver_from_the_configuration() {
         "[resolver]\nkind = \"webhook\"\n[resolver.webhook]\nurl = \"http://{addr}/decide\"\nbearer_token_env = \"{variable}\"\n"
     );
     let config = Config::from_toml_str(&toml).unwrap();
-    let resolver = netboot_runtime::build_resolver(&config).unwrap();
+    let resolver = netboot_resolver::build(&config).unwrap();
     assert!(!format!("{resolver:?}").contains("hook-token"));
     let request = netboot_core::BootRequest::new(
         "52:54:00:aa:bb:cc".parse().unwrap(),

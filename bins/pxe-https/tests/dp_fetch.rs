@@ -118,10 +118,11 @@ ca_file = "{}"
     let path = dir.path().join("netboot.toml");
     std::fs::write(&path, toml).unwrap();
     let config = Config::load(Some(&path)).unwrap();
-    let resolver = netboot_runtime::build_resolver(&config).unwrap();
-    let server = pxe_https::Server::bind(Arc::new(config), resolver).await.unwrap();
+    let context = netboot_service::Context::new(netboot_service::Telemetry::disabled());
+    let server = pxe_https::Server::bind(Arc::new(config), context).await.unwrap();
     let http = server.http_addr().unwrap();
-    tokio::spawn(server.serve(std::future::pending()));
+    let (_stop, shutdown) = netboot_service::Shutdown::new();
+    tokio::spawn(netboot_service::Bound::serve(server, shutdown));
 
     // The machine with one required deployment of boot image PS100004.
     let decide = "/boot.ipxe/decide?mac=00-15-5d-00-00-02&uuid=4c4c4544-0002-4a10-8000-b1c04f000002&buildarch=x86_64&platform=efi";

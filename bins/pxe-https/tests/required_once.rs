@@ -488,10 +488,19 @@ async fn a_marked_boot_image_is_sent_whole_even_to_peerdist_clients() {
         std::thread::sleep(Duration::from_millis(250));
     }
     let answer = headers(&marked);
-    assert!(answer.starts_with("http/2 200") || answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(
+        answer.starts_with("http/2 200") || answer.starts_with("http/1.1 200"),
+        "{answer}"
+    );
     assert!(!answer.contains("content-encoding"), "{answer}");
-    assert!(answer.contains(&format!("content-length: {WIM_BYTES}")), "{answer}");
-    assert_eq!(site.download(&marked, &PEERDIST_CLIENT), (0, "200".into(), WIM_BYTES));
+    assert!(
+        answer.contains(&format!("content-length: {WIM_BYTES}")),
+        "{answer}"
+    );
+    assert_eq!(
+        site.download(&marked, &PEERDIST_CLIENT),
+        (0, "200".into(), WIM_BYTES)
+    );
     site.wait_for(REQ, "Available after the download", |s| !s.contains("[R]"));
 }
 

@@ -9,6 +9,7 @@ use common::identity_query;
 use netboot_config::{Config, ResolverFallback};
 use netboot_core::{BootDecision, BootRequest, BootResolver, ResolveError, ResolveFuture};
 use netboot_ipxe::fuzzing::assert_safe;
+use netboot_service::{Bound as _, Context, Shutdown};
 use netboot_testkit::process::have_tool;
 
 /// Answers only after an hour: longer than any deadline.
@@ -62,12 +63,11 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
     config.https.retry_delay_secs = 7;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async move {
-        let server = pxe_https::Server::bind(Arc::new(config), resolver).await.unwrap();
+        let context = Context::with_resolver(netboot_records::Telemetry::disabled(), resolver);
+        let server = pxe_https::Server::bind(Arc::new(config), context).await.unwrap();
         let port = server.https_addr().port();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let serving = tokio::spawn(server.serve(async move {
-            let _ = stopped.await;
-        }));
+        let (stop, shutdown) = Shutdown::new();
+        let serving = tokio::spawn(server.serve(shutdown));
         let cert = dir.path().join("pxe-https.crt");
         let output = tokio::task::spawn_blocking(move || {
             std::process::Command::new("curl")
@@ -82,7 +82,7 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
         })
         .await
         .unwrap();
-        let _ = stop.send(());
+        stop.stop();
         serving.await.unwrap().unwrap();
         assert!(
             output.status.success(),

@@ -7,13 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use netboot_config::Config;
 use netboot_core::{BootDecision, BootResolver};
 use netboot_dhcp::chainload::ChainloadGuard;
-use netboot_dhcp::proxy::{classify, ListenPort, PendingClient, ProxySettings, ReplyTarget, RequestMeta};
+use netboot_dhcp::proxy::{classify, ListenPort, NoReply, PendingClient, ReplyTarget, RequestMeta};
+use netboot_records::Telemetry;
 use netboot_runtime::udp::{PktInfoSocket, Received};
+use netboot_service::Shutdown;
 use tokio::task::JoinSet;
 
-use crate::BoundProxy;
+use crate::first_run::Unanswered;
+use crate::{Answers, BoundProxy};
 
 /// Lookups still waiting for a slow resolver, across all sockets. Beyond this, new
 /// requests that cannot be answered at once are dropped; PXE clients retry.
@@ -22,36 +26,50 @@ const MAX_PENDING_LOOKUPS: usize = 4096;
 /// Large enough for any DHCP message a client sends (they stay within one Ethernet frame).
 const RECEIVE_BUFFER: usize = 4096;
 
-struct Shared {
-    settings: ProxySettings,
+/// What every receive loop and answer shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
     resolver: Arc<dyn BootResolver>,
     deadline: Duration,
-    server_address: Option<Ipv4Addr>,
+    telemetry: Telemetry,
     pending_lookups: AtomicUsize,
     /// Which machines were just handed a boot program, so their chainloaded iPXE gets the script.
     chainloaded: Mutex<ChainloadGuard>,
+    /// Machines left unanswered by the default rules, reported once each.
+    unanswered: Unanswered,
 }
 
-pub(crate) async fn serve(
-    proxy: BoundProxy,
-    resolver: Arc<dyn BootResolver>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let shared = Arc::new(Shared {
-        settings: proxy.settings,
-        resolver,
-        deadline: Duration::from_millis(proxy.config.resolver.deadline_ms),
-        server_address: proxy.config.proxy.server_address,
-        pending_lookups: AtomicUsize::new(0),
-        chainloaded: Mutex::new(ChainloadGuard::default()),
-    });
+impl Shared {
+    pub(crate) fn new(config: &Config, resolver: Arc<dyn BootResolver>, telemetry: Telemetry) -> Self {
+        Self {
+            resolver,
+            deadline: Duration::from_millis(config.resolver.deadline_ms),
+            telemetry,
+            pending_lookups: AtomicUsize::new(0),
+            chainloaded: Mutex::new(ChainloadGuard::default()),
+            unanswered: Unanswered::default(),
+        }
+    }
+}
+
+/// What one receive loop needs.
+#[derive(Debug, Clone)]
+struct Loop {
+    shared: Arc<Shared>,
+    answers: Arc<Answers>,
+}
+
+pub(crate) async fn serve(proxy: BoundProxy, shutdown: Shutdown) -> anyhow::Result<()> {
+    let shared = Loop {
+        shared: Arc::new(proxy.shared),
+        answers: proxy.answers,
+    };
     let mut loops = JoinSet::new();
     for bound in proxy.sockets {
         loops.spawn(receive_loop(Arc::new(bound.socket), bound.port, shared.clone()));
     }
-    tokio::pin!(shutdown);
     tokio::select! {
-        () = &mut shutdown => tracing::info!("shutting down"),
+        () = shutdown.stop_accepting() => tracing::info!("proxyDHCP: no longer answering"),
         Some(result) = loops.join_next() => {
             loops.shutdown().await;
             result??;
@@ -64,11 +82,7 @@ pub(crate) async fn serve(
 }
 
 /// Receives and answers until an unrecoverable socket error; cancelled at shutdown.
-async fn receive_loop(
-    socket: Arc<PktInfoSocket>,
-    port: ListenPort,
-    shared: Arc<Shared>,
-) -> anyhow::Result<()> {
+async fn receive_loop(socket: Arc<PktInfoSocket>, port: ListenPort, shared: Loop) -> anyhow::Result<()> {
     let mut buf = vec![0u8; RECEIVE_BUFFER];
     loop {
         match socket.recv(&mut buf).await {
@@ -82,14 +96,9 @@ async fn receive_loop(
     }
 }
 
-fn handle(
-    shared: &Arc<Shared>,
-    socket: &Arc<PktInfoSocket>,
-    port: ListenPort,
-    received: Received,
-    bytes: &[u8],
-) {
-    let Some(server_addr) = shared
+fn handle(shared: &Loop, socket: &Arc<PktInfoSocket>, port: ListenPort, received: Received, bytes: &[u8]) {
+    let answering = shared.answers.current();
+    let Some(server_addr) = answering
         .server_address
         .or(received.local_addr)
         .filter(|a| !a.is_unspecified())
@@ -102,15 +111,22 @@ fn handle(
         server_addr,
         port,
     };
-    let metrics = &netboot_records::telemetry().metrics.dhcp;
-    metrics.requests.inc(port_label(port));
+    let metrics = &shared.shared.telemetry.metrics.dhcp;
+    metrics.requests.inc(port.metric_label());
     match classify(&meta, bytes) {
         Ok(pending) => answer_inline_or_spawn(
-            answer(shared.clone(), socket.clone(), pending, received, port),
-            shared,
+            answer(
+                shared.shared.clone(),
+                answering,
+                socket.clone(),
+                pending,
+                received,
+                port,
+            ),
+            &shared.shared,
         ),
         Err(reason) => {
-            metrics.drops.inc(drop_label(&reason));
+            metrics.drops.inc(reason.metric_label());
             tracing::debug!(source = %received.source, %reason, "dropped")
         }
     }
@@ -137,6 +153,7 @@ fn answer_inline_or_spawn(job: impl Future<Output = ()> + Send + 'static, shared
 
 async fn answer(
     shared: Arc<Shared>,
+    answering: Arc<crate::Answering>,
     socket: Arc<PktInfoSocket>,
     pending: PendingClient,
     received: Received,
@@ -158,16 +175,20 @@ async fn answer(
     let replied = {
         // A poisoned lock only means another answer panicked mid-update; the map stays usable.
         let mut guard = shared.chainloaded.lock().unwrap_or_else(|e| e.into_inner());
-        pending.respond_remembering(&decision, &shared.settings, &mut guard, Instant::now())
+        pending.respond_remembering(&decision, &answering.settings, &mut guard, Instant::now())
     };
     let reply = match replied {
         Ok(reply) => reply,
         Err(reason) => {
-            netboot_records::telemetry().metrics.dhcp.drops.inc(match reason {
-                netboot_dhcp::proxy::NoReply::Ignored => "ignored_by_resolver",
-                _ => "no_boot_file",
-            });
-            tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
+            shared.telemetry.metrics.dhcp.drops.inc(reason.metric_label());
+            let reported = matches!(reason, NoReply::Ignored)
+                && answering
+                    .silent_rules
+                    .as_ref()
+                    .is_some_and(|rules| shared.unanswered.report(rules, &request, class));
+            if !reported {
+                tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
+            }
             return;
         }
     };
@@ -184,7 +205,18 @@ async fn answer(
     };
     match socket.send(&reply.bytes, dest, Some(&from)).await {
         Ok(_) => {
-            record_offer(&shared.settings, class, port, client_ip, reply.hands_boot_program);
+            shared.telemetry.metrics.dhcp.replies.inc(port.metric_label());
+            if shared.telemetry.recorder.is_enabled() {
+                let boot_file = reply
+                    .hands_boot_program
+                    .then(|| answering.settings.boot_file(class.arch))
+                    .flatten();
+                let offer = netboot_records::ProxyOffer::answered(class, port, boot_file);
+                shared
+                    .telemetry
+                    .recorder
+                    .record(offer.into_event(class, client_ip));
+            }
             tracing::info!(
                 mac = %class.mac,
                 arch = %class.arch,
@@ -192,90 +224,11 @@ async fn answer(
                 message = ?class.message_type,
                 decision = decision.kind(),
                 answer = if reply.hands_boot_program { "boot-file" } else { "script-url" },
-                socket = port_label(port),
+                socket = port.metric_label(),
                 to = %dest,
                 "answered"
             )
         }
         Err(error) => tracing::warn!(mac = %class.mac, to = %dest, %error, "sending reply failed"),
     }
-}
-
-fn port_label(port: ListenPort) -> &'static str {
-    match port {
-        ListenPort::Dhcp => "dhcp",
-        _ => "pxe",
-    }
-}
-
-/// A stable metrics label per drop reason.
-fn drop_label(reason: &netboot_dhcp::pxe::DropReason) -> &'static str {
-    use netboot_dhcp::pxe::DropReason;
-    match reason {
-        DropReason::Malformed(_) => "malformed",
-        DropReason::NotBootRequest(_) => "not_boot_request",
-        DropReason::NotEthernet { .. } => "not_ethernet",
-        DropReason::NoMessageType => "no_message_type",
-        DropReason::UnsupportedMessageType(_) => "unsupported_message_type",
-        DropReason::NotBootClient => "not_boot_client",
-        DropReason::AddressedElsewhere(_) => "addressed_elsewhere",
-        _ => "other",
-    }
-}
-
-/// Counts the reply and records the offer on the machine's boot timeline.
-fn record_offer(
-    settings: &ProxySettings,
-    class: &netboot_dhcp::pxe::ClientClass,
-    port: ListenPort,
-    client_ip: Ipv4Addr,
-    hands_boot_program: bool,
-) {
-    use netboot_dhcp::pxe::{ClientKind, IpxeFeatures};
-    let telemetry = netboot_records::telemetry();
-    telemetry.metrics.dhcp.replies.inc(port_label(port));
-    if !telemetry.recorder.is_enabled() {
-        return;
-    }
-    let firmware = match class.kind {
-        ClientKind::PxeFirmware if class.arch.is_uefi() => "uefi-pxe",
-        ClientKind::PxeFirmware => "bios-pxe",
-        ClientKind::HttpBoot => "uefi-http",
-        ClientKind::Ipxe => "ipxe",
-        _ => "other",
-    };
-    let features = class.ipxe_features.as_ref().map_or_else(Vec::new, |features| {
-        features
-            .codes
-            .iter()
-            .map(|code| match *code {
-                IpxeFeatures::HTTPS => "HTTPS".to_string(),
-                IpxeFeatures::EFI => "EFI".to_string(),
-                other => format!("0x{other:02x}"),
-            })
-            .collect()
-    });
-    let offer = netboot_records::ProxyOffer {
-        arch: class.arch,
-        stage: class.kind.stage(),
-        firmware: firmware.into(),
-        relay: class.relay.map(std::net::IpAddr::V4),
-        nic: class.ndi.map(|(kind, major, minor)| {
-            format!("{} {major}.{minor}", if kind == 1 { "UNDI" } else { "NDI" })
-        }),
-        boot_file: (hands_boot_program && class.kind != ClientKind::HttpBoot)
-            .then(|| settings.boot_file(class.arch))
-            .flatten()
-            .map(str::to_string),
-        server_port: match port {
-            ListenPort::Dhcp => 67,
-            _ => 4011,
-        },
-        ipxe_features: features,
-    };
-    let event = netboot_records::Event::now(class.mac, netboot_records::EventDetail::ProxyOffer(offer))
-        .with_uuid(class.uuid)
-        // A relayed request's source is the relay agent, not the machine.
-        .with_ip(class.relay.is_none().then_some(std::net::IpAddr::V4(client_ip)));
-    telemetry.recorder.record(event);
 }

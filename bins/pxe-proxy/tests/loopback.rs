@@ -28,8 +28,11 @@ struct Lab {
 fn lab(extra: &str) -> Lab {
     let client = client_socket("127.0.0.1:0");
     let client_port = client.local_addr().unwrap().port();
+    // Every PXE client is answered, as on a configured boot server (the default answers only
+    // machines a rule names; see `a_first_run_answers_no_one_*`).
     let config = format!(
-        "[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\nclient_port = {client_port}\n{extra}\n"
+        "[resolver.static]\nunmatched = \"exit\"\n\
+         [proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\nclient_port = {client_port}\n{extra}\n"
     );
     let proxy = Proxy::start(&config);
     let relay = client_socket(&format!("{RELAY}:{}", proxy.dhcp_port));
@@ -365,7 +368,7 @@ fn check_config_and_errors() {
         .arg("--check-config")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a configuration error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.starts_with("Error: ") && stderr.contains("proxy.ipxe_script_url"),
@@ -389,7 +392,7 @@ fn check_config_and_errors() {
         .args(["--dhcp-port", &port.to_string()])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(1), "a runtime error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(&format!("binding UDP 127.0.0.1:{port}")) && stderr.contains("port busy"),
@@ -453,4 +456,72 @@ fn ipxe_nic_roms_are_chainloaded_once_and_the_chainloaded_ipxe_gets_the_script()
         &[0x13, 0x14, 0x24],
     ));
     assert_eq!(file_field(&offer), "snponly.efi");
+}
+
+#[test]
+fn a_first_run_answers_no_one_and_says_once_what_would_answer_each_machine() {
+    // The embedded defaults, on loopback ports: no rule, so nobody is answered.
+    let proxy = Proxy::start("[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\n");
+    let relay = client_socket(&format!("{RELAY}:{}", proxy.dhcp_port));
+    relay
+        .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let dhcp = SocketAddr::from((SERVER, proxy.dhcp_port));
+    let discover = |xid| {
+        let mut message = firmware_message(MessageType::Discover, xid, MAC, ClientArch::X86Bios, "PXEClient");
+        message.giaddr = RELAY;
+        message.to_bytes()
+    };
+    let mut buf = [0u8; 1500];
+    relay.send_to(&discover(0x7001), dhcp).unwrap();
+    let reported = wait_for_line(proxy.service(), "not answering PXE client 52:54:00:12:34:56");
+    assert!(reported.contains("arch bios"), "{reported}");
+    assert!(
+        reported.contains("vendor class \"PXEClient:Arch:00000:UNDI:002001\""),
+        "{reported}"
+    );
+    assert!(
+        reported.contains("[[resolver.static.machines]] mac = \"52:54:00:12:34:56\""),
+        "{reported}"
+    );
+    assert!(relay.recv_from(&mut buf).is_err(), "a first run answers no one");
+    // The firmware asks again: it is not reported twice.
+    relay.send_to(&discover(0x7002), dhcp).unwrap();
+    assert!(relay.recv_from(&mut buf).is_err());
+    let again: Vec<String> = proxy
+        .service()
+        .drain_log()
+        .into_iter()
+        .filter(|l| l.contains("not answering PXE client"))
+        .collect();
+    assert!(again.is_empty(), "reported once: {again:?}");
+
+    // The line the report suggests, applied with SIGHUP, answers the machine.
+    let mut config = std::fs::read_to_string(proxy.config_path()).unwrap();
+    config.push_str("[[resolver.static.machines]]\nmac = \"52:54:00:12:34:56\"\n");
+    std::fs::write(proxy.config_path(), config).unwrap();
+    netboot_testkit::ops::send_signal(proxy.service().id(), "HUP");
+    wait_for_line(proxy.service(), "configuration reloaded");
+    relay.set_read_timeout(Some(LIVENESS)).unwrap();
+    relay.send_to(&discover(0x7003), dhcp).unwrap();
+    let (reply, _, _) = receive(&relay);
+    assert_eq!(reply.xid, 0x7003);
+    assert_eq!(file_field(&reply), "undionly.kpxe");
+}
+
+#[test]
+fn sighup_changes_the_boot_file_names_without_a_restart() {
+    let lab = lab("[proxy.boot_files]\nbios = \"first.kpxe\"\n");
+    let discover = |xid| firmware_message(MessageType::Discover, xid, MAC, ClientArch::X86Bios, "PXEClient");
+    let (_, reply) = lab.relayed(discover(0x8001));
+    assert_eq!(file_field(&reply), "first.kpxe");
+
+    let path = lab.proxy.config_path();
+    let config = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, config.replace("first.kpxe", "second.kpxe")).unwrap();
+    netboot_testkit::ops::send_signal(lab.proxy.service().id(), "HUP");
+    let reloaded = wait_for_line(lab.proxy.service(), "configuration reloaded");
+    assert!(reloaded.contains("proxy.boot_files.bios"), "{reloaded}");
+    let (_, reply) = lab.relayed(discover(0x8002));
+    assert_eq!(file_field(&reply), "second.kpxe");
 }

@@ -26,7 +26,7 @@ fn broadcast_discover_is_answered_by_broadcast_from_the_receiving_interface() {
     }
     let namespaces = NamespacePair::create("pxp", [10, 199, 77]);
     let _proxy = Proxy::start_with(
-        &format!("[proxy]\ninterfaces = [\"{SERVER_DEV}\"]\n"),
+        &format!("[proxy]\ninterfaces = [\"{SERVER_DEV}\"]\n[resolver.static]\nunmatched = \"exit\"\n"),
         Some(&namespaces.server),
     );
     let server = namespaces.server_ip;

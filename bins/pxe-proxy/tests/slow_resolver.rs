@@ -9,6 +9,7 @@ use common::firmware_message;
 use netboot_core::{BootDecision, BootRequest, BootResolver, ClientArch, MacAddr, ResolveFuture};
 use netboot_dhcp::proxy::ListenPort;
 use netboot_dhcp::wire::{DhcpMessage, MessageType};
+use netboot_service::{Bound as _, Context, Service as _, Shutdown};
 
 const SLOW: [u8; 6] = [0x52, 0x54, 0, 0, 0, 0x51];
 
@@ -37,17 +38,19 @@ async fn slow_lookups_do_not_delay_other_clients() {
         "[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\n[resolver]\ndeadline_ms = 500\n",
     )
     .unwrap();
-    let proxy = pxe_proxy::bind(Arc::new(config)).unwrap();
+    let context = Context::with_resolver(
+        netboot_records::Telemetry::disabled(),
+        Arc::new(HangsForOneMachine),
+    );
+    let proxy = pxe_proxy::Proxy::bind(Arc::new(config), context).await.unwrap();
     let pxe = proxy
-        .local_addrs()
+        .ports()
         .into_iter()
         .find(|(port, _)| *port == ListenPort::PxeBootServer)
         .unwrap()
         .1;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(proxy.serve(Arc::new(HangsForOneMachine), async move {
-        let _ = stopped.await;
-    }));
+    let (stop, shutdown) = Shutdown::new();
+    let server = tokio::spawn(proxy.serve(shutdown));
 
     let client = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let request = |xid: u32, mac: [u8; 6]| {
@@ -85,6 +88,6 @@ async fn slow_lookups_do_not_delay_other_clients() {
     slow.sort();
     assert_eq!(slow, [1, 2, 3], "slow clients get the fallback answer: {order:?}");
 
-    stop.send(()).unwrap();
+    stop.drain();
     server.await.unwrap().unwrap();
 }

@@ -102,32 +102,13 @@ fn missing_boot_programs_name_the_debian_package() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(output.status.code(), Some(2), "a configuration error");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("Error: "), "{stderr}");
     assert!(
-        stderr.contains("undionly.kpxe") && stderr.contains("`ipxe` package"),
+        stderr.contains("tftp.root") && stderr.contains("undionly.kpxe") && stderr.contains("`ipxe` package"),
         "{stderr}"
     );
-}
-
-#[test]
-fn check_config_validates_without_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let ipxe = fake_ipxe_dir(dir.path());
-    let config = write_config(dir.path(), &ipxe);
-    let output = Command::new(env!("CARGO_BIN_EXE_pxe-server"))
-        .args(["--check-config", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "configuration OK");
 }
 
 #[test]
@@ -163,4 +144,45 @@ fn a_closed_log_pipe_does_not_take_the_server_down() {
     // Shutting down logs into the closed pipe; the server must still exit cleanly.
     let exit = terminate(&mut child, "pxe-server", WAIT);
     assert!(exit.success(), "{exit}");
+}
+
+/// The decision kind `pxe-server` (started with `extra` arguments) logs for a machine no
+/// rule names.
+fn decision_for_an_unknown_machine(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let ipxe = fake_ipxe_dir(dir.path());
+    let config = write_config(dir.path(), &ipxe);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-server"));
+    command.arg("--config").arg(&config).args(extra);
+    let server = Service::spawn("pxe-server", &mut command);
+    let http = server
+        .listening(5, WAIT)
+        .into_iter()
+        .find(|l| l.label == "(http)")
+        .expect("an http listener")
+        .addr;
+    let (status, _) = netboot_testkit::ops::http_get(
+        http,
+        "/boot.ipxe/decide?mac=52-54-00-0f-0f-0f&buildarch=x86_64&platform=efi",
+    );
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let line = server
+            .log()
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("a boot decision is logged");
+        if let Some(at) = line.find("decision=") {
+            return line[at..].split_whitespace().next().unwrap().to_string();
+        }
+    }
+}
+
+#[test]
+fn without_rules_no_one_is_answered_unless_answer_all() {
+    assert_eq!(decision_for_an_unknown_machine(&[]), "decision=\"ignore\"");
+    assert_eq!(
+        decision_for_an_unknown_machine(&["--answer-all"]),
+        "decision=\"exit\""
+    );
 }

@@ -23,7 +23,7 @@ const READ_AHEAD: usize = 128 << 10;
 pub enum FileSource {
     /// From the cache (or converted to netascii).
     Memory(MemorySource),
-    /// Read from the open file with `pread` (no seek), in chunks of [`READ_AHEAD`] bytes.
+    /// Read from the open file with `pread` (no seek), in chunks of 128 KiB.
     Disk {
         /// The open file.
         file: File,

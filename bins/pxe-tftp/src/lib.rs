@@ -1,18 +1,26 @@
 //! `pxe-tftp`: serves the boot programs of a directory over TFTP.
 //!
-//! The protocol lives in `netboot-tftp` (sans-IO); this crate owns sockets, files and time, so
-//! an all-in-one binary can run it next to the other services:
+//! The protocol lives in `netboot-tftp` (sans-IO); this crate owns sockets, files and time.
+//! [`Tftp`] is its [`netboot_service::Service`], which `pxe-server` binds next to the other
+//! services from the same configuration:
 //!
 //! ```no_run
-//! # async fn example(config: netboot_config::Config) -> anyhow::Result<()> {
-//! let server = pxe_tftp::TftpServer::bind(&config.tftp, &config.tftp.effective_root()).await?;
-//! println!("tftp on {:?}", server.local_addrs()?);
-//! server.serve(std::future::pending()).await
+//! # async fn example(config: std::sync::Arc<netboot_config::Config>) -> anyhow::Result<()> {
+//! use netboot_service::{Bound as _, Context, Service as _, Shutdown, Telemetry};
+//! let context = Context::new(Telemetry::disabled());
+//! let server = pxe_tftp::Tftp::bind(config, context).await?;
+//! println!("tftp on {:?}", server.local_addrs());
+//! let (_stop, shutdown) = Shutdown::new();
+//! server.serve(shutdown).await
 //! # }
 //! ```
 
-use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use netboot_config::{Config, Problems};
+use netboot_service::{Context, RuntimeFlavor, Section, Service};
 
 mod files;
 mod link;
@@ -25,19 +33,67 @@ mod workers;
 pub use files::{FileSource, RootDir};
 pub use server::{limits_from_config, TftpServer};
 
-/// Binds `[tftp]` and serves until `shutdown` resolves.
-pub async fn run(
-    config: Arc<netboot_config::Config>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let root = config.resolve_path(&config.tftp.effective_root());
-    // A relative upload_dir, like the root, is relative to the configuration file.
-    let mut tftp = config.tftp.clone();
-    tftp.upload_dir = tftp.upload_dir.map(|dir| config.resolve_path(&dir));
-    let server = TftpServer::bind(&tftp, &root).await?;
-    // Boot records and metrics of this process ([records]); flushed after the last transfer.
-    let records = netboot_records::start(&config);
-    let result = server.serve(shutdown).await;
-    records.finish().await;
-    result
+/// The TFTP service.
+#[derive(Debug)]
+pub struct Tftp;
+
+/// Command-line flags of `pxe-tftp`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Directory to serve [default: /srv/tftp if it exists, else /usr/lib/ipxe (Debian's ipxe package)]
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Address of the request port [default: 0.0.0.0:69]; port 0 picks a free one
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Run every transfer on the request port (for NAT, strict firewalls and containers)
+    #[arg(long)]
+    pub single_port: bool,
+}
+
+impl Service for Tftp {
+    const NAME: &'static str = "pxe-tftp";
+    const ABOUT: &'static str =
+        "Serves boot programs over TFTP (RFC 1350 with blksize, tsize, timeout and windowsize)";
+    const SECTIONS: &'static [Section] = &[Section::Tftp];
+    // Transfers run on worker threads of their own (see `workers`); the request loop needs one.
+    const RUNTIME: RuntimeFlavor = RuntimeFlavor::CurrentThread;
+    type Args = Args;
+    type Bound = TftpServer;
+
+    fn apply_args(args: &Args, config: &mut Config) {
+        if let Some(root) = &args.root {
+            config.tftp.root = Some(root.clone());
+        }
+        if let Some(listen) = args.listen {
+            config.tftp.listen = vec![listen];
+        }
+        config.tftp.single_port |= args.single_port;
+    }
+
+    /// The served root and the upload directory must be existing directories.
+    fn check(config: &Config, problems: &mut Problems) {
+        netboot_service::check_dir_exists("tftp.root", &root_of(config), problems);
+        if let Some(dir) = upload_dir_of(config) {
+            netboot_service::check_dir_exists("tftp.upload_dir", &dir, problems);
+        }
+    }
+
+    async fn bind(config: Arc<Config>, context: Context) -> anyhow::Result<TftpServer> {
+        TftpServer::bind(&config, context.telemetry).await
+    }
+}
+
+/// The served root: `[tftp] root` (relative to the configuration file), or the default.
+pub fn root_of(config: &Config) -> PathBuf {
+    config.resolve_path(&config.tftp.effective_root())
+}
+
+/// Where uploads go, when they are allowed (relative to the configuration file).
+pub fn upload_dir_of(config: &Config) -> Option<PathBuf> {
+    let tftp = &config.tftp;
+    tftp.upload_dir
+        .as_deref()
+        .filter(|_| tftp.allow_upload)
+        .map(|dir| config.resolve_path(dir))
 }

@@ -3,19 +3,23 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use netboot_records::{TftpNegotiated, TftpTransfer};
+use netboot_service::Shutdown;
 use netboot_tftp::request::ReadRequest;
 use netboot_tftp::{negotiate, write_error, Outcome, ReadTransfer, TftpLimits};
 
 use crate::link::{Link, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
-use crate::server::{forget_peer, Shared};
+use crate::server::{forget_peer, Shared, SHUTTING_DOWN};
 
-/// Opens the file and runs one read transfer to its end.
+/// Opens the file and runs one read transfer to its end, or until `shutdown` says to stop
+/// now, when the client gets an ERROR.
 pub(crate) async fn run_transfer(
     mut link: Link,
     peer: SocketAddr,
     read: ReadRequest<'_>,
     shared: &Shared,
     limits: &TftpLimits,
+    shutdown: &Shutdown,
 ) {
     let started = Instant::now();
     let mut source = match shared.files.open_mode(&read.path, read.mode) {
@@ -23,13 +27,17 @@ pub(crate) async fn run_transfer(
         Err(e) => {
             tracing::info!(%peer, path = %read.path, "not served: {e}");
             record_transfer(
+                shared,
                 peer,
-                &read.path.to_string(),
-                None,
-                0,
-                started.elapsed(),
-                0,
-                Err(("not_served", e.to_string())),
+                TftpTransfer::ended(
+                    &read.path.to_string(),
+                    None,
+                    0,
+                    started.elapsed(),
+                    0,
+                    Some(e.to_string()),
+                ),
+                "not_served",
             );
             let (code, message) = e.to_tftp();
             let mut packet = [0u8; 128];
@@ -44,7 +52,7 @@ pub(crate) async fn run_transfer(
     let size = netboot_tftp::BlockSource::len(&source);
     let agreed = negotiate(&read.request, Some(size), limits);
     let mut transfer = ReadTransfer::new(&agreed, size, limits);
-    let metrics = &netboot_records::telemetry().metrics.tftp;
+    let metrics = &shared.telemetry.metrics.tftp;
     metrics.active.inc();
     tracing::debug!(%peer, path = %read.path, size, blksize = transfer.blksize(), window = transfer.window(), "transfer started");
     // The only buffers of the transfer, allocated once: blocks are read in place into `out`,
@@ -71,6 +79,9 @@ pub(crate) async fn run_transfer(
     let mut incoming = vec![0u8; 1024];
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    let stop_now = shutdown.stop_now();
+    tokio::pin!(stop_now);
+    let mut stopped = false;
     loop {
         let now = Instant::now();
         let mut used = 0;
@@ -107,36 +118,48 @@ pub(crate) async fn run_transfer(
                 Err(_) => break,
             },
             () = &mut timer => transfer.handle_timeout(Instant::now()),
+            () = &mut stop_now => {
+                send_shutting_down(&mut link, peer).await;
+                stopped = true;
+                break;
+            }
         }
     }
     forget_peer(shared, peer);
     let outcome = transfer.outcome().cloned().unwrap_or(Outcome::TimedOut);
     let elapsed = started.elapsed();
-    let resent = transfer.retransmitted_blocks();
+    let resent = u32::try_from(transfer.retransmitted_blocks()).unwrap_or(u32::MAX);
     metrics.active.dec();
-    let result = match &outcome {
-        Outcome::Complete => Ok(()),
-        Outcome::OptionsDeclined { .. } => {
-            Err(("options_declined", "client declined the options".to_string()))
-        }
-        Outcome::TimedOut => Err(("timeout", format!("{outcome:?}"))),
-        Outcome::ClientError { message, .. } => Err(("client_error", format!("client error: {message}"))),
-        other => Err(("failed", format!("{other:?}"))),
+    let (label, error) = if stopped {
+        ("shutdown", Some("server shutting down".to_string()))
+    } else {
+        let error = match &outcome {
+            Outcome::Complete => None,
+            Outcome::OptionsDeclined { .. } => Some("client declined the options".to_string()),
+            Outcome::ClientError { message, .. } => Some(format!("client error: {message}")),
+            other => Some(format!("{other:?}")),
+        };
+        (outcome.metric_label(), error)
     };
-    let negotiated = (
-        u16::try_from(transfer.blksize()).unwrap_or(u16::MAX),
-        u16::try_from(transfer.window()).unwrap_or(u16::MAX),
-        size,
-    );
-    record_transfer(
-        peer,
+    let negotiated = TftpNegotiated {
+        blksize: u16::try_from(transfer.blksize()).unwrap_or(u16::MAX),
+        windowsize: u16::try_from(transfer.window()).unwrap_or(u16::MAX),
+        tsize: size,
+    };
+    let bytes = transfer.bytes_acked();
+    let record = TftpTransfer::ended(
         &read.path.to_string(),
         Some(negotiated),
-        transfer.bytes_acked(),
+        bytes,
         elapsed,
         resent,
-        result,
+        error,
     );
+    record_transfer(shared, peer, record, label);
+    if stopped {
+        tracing::warn!(%peer, path = %read.path, acked = bytes, "transfer ended by the server stopping");
+        return;
+    }
     match outcome {
         Outcome::Complete => tracing::info!(%peer, path = %read.path, size, ?elapsed, resent, "sent"),
         Outcome::OptionsDeclined { code } => {
@@ -148,39 +171,47 @@ pub(crate) async fn run_transfer(
     }
 }
 
-/// Counts a finished transfer and records it on the client's boot timeline. TFTP only knows
-/// the client's address; the records find the machine behind it.
+/// How long a transfer ended by a stop keeps its socket after the ERROR, for the
+/// acknowledgements the client sent before it read the ERROR.
+const LINGER_AFTER_ERROR: Duration = Duration::from_millis(250);
+
+/// Tells the client its transfer ends because the server stops, then keeps receiving (and
+/// discarding) until the client has been quiet for [`LINGER_AFTER_ERROR`]. Closing the socket
+/// at once would answer an acknowledgement still on its way with ICMP port-unreachable, and
+/// Linux reports that error to the client's next receive before the ERROR packet queued ahead
+/// of it (atftp then aborts with "unknown error" instead of the server's message).
+pub(crate) async fn send_shutting_down(link: &mut Link, peer: SocketAddr) {
+    let mut packet = [0u8; 64];
+    let (code, message) = SHUTTING_DOWN;
+    let len = write_error(&mut packet, code, message);
+    let _ = link.send(&packet[..len], peer).await;
+    let mut discard = [0u8; 64];
+    // Bounded: a client that keeps sending is given up after a few lingers.
+    for _ in 0..4 {
+        match tokio::time::timeout(LINGER_AFTER_ERROR, link.recv(&mut discard)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
+}
+
+/// Counts a finished transfer under `label` and records it on the client's boot timeline.
+/// TFTP only knows the client's address; the records find the machine behind it.
 pub(crate) fn record_transfer(
+    shared: &Shared,
     peer: SocketAddr,
-    path: &str,
-    negotiated: Option<(u16, u16, u64)>,
-    bytes: u64,
-    elapsed: Duration,
-    retransmits: impl TryInto<u32>,
-    result: Result<(), (&'static str, String)>,
+    transfer: TftpTransfer,
+    label: &'static str,
 ) {
-    let telemetry = netboot_records::telemetry();
+    let telemetry = &shared.telemetry;
     let metrics = &telemetry.metrics.tftp;
-    let retransmits = retransmits.try_into().unwrap_or(u32::MAX);
-    metrics
-        .transfers
-        .inc(result.as_ref().map_or_else(|(label, _)| *label, |()| "complete"));
-    metrics.bytes_sent.add(bytes);
-    metrics.retransmits.add(u64::from(retransmits));
+    metrics.transfers.inc(label);
+    metrics.bytes_sent.add(transfer.bytes);
+    metrics.retransmits.add(u64::from(transfer.retransmits));
     // Declined options are part of a normal boot: the firmware asks again without them.
-    if !telemetry.recorder.is_enabled() || matches!(result, Err(("options_declined", _))) {
+    if !telemetry.recorder.is_enabled() || label == "options_declined" {
         return;
     }
-    let transfer = netboot_records::TftpTransfer {
-        file: path.to_string(),
-        blksize: negotiated.map(|n| n.0),
-        windowsize: negotiated.map(|n| n.1),
-        tsize: negotiated.map(|n| n.2),
-        bytes,
-        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-        retransmits,
-        error: result.err().map(|(_, message)| message),
-    };
     telemetry
         .recorder
         .record_for_address(peer.ip(), netboot_records::EventDetail::TftpTransfer(transfer));

@@ -1,7 +1,6 @@
 //! The tokio driver: listening sockets, one task per transfer, the sans-IO machine inside.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
@@ -9,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use netboot_config::TftpConfig;
+use netboot_config::{Config, TftpConfig};
+use netboot_records::Telemetry;
 use netboot_runtime::udp::{enable_destination_info, recv_with_destination, Destination};
+use netboot_service::{Bound, LocalAddr, Shutdown};
 use netboot_tftp::request::{classify, Incoming, Refusal};
 use netboot_tftp::{write_error, BlockSize, ErrorCode, TftpLimits};
 use tokio::net::UdpSocket;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     permits: Arc<Semaphore>,
     /// Clients with a transfer in progress, so a retransmitted RRQ does not start a second one.
     active: Mutex<HashSet<SocketAddr>>,
+    /// Where transfers are counted and recorded.
+    pub(crate) telemetry: Telemetry,
 }
 
 /// A bound TFTP server, ready to [`TftpServer::serve`].
@@ -62,17 +65,20 @@ pub fn limits_from_config(config: &TftpConfig) -> anyhow::Result<TftpLimits> {
 }
 
 impl TftpServer {
-    /// Opens the root and binds every `listen` address (port 0 picks a free port).
-    pub async fn bind(config: &TftpConfig, root: &std::path::Path) -> anyhow::Result<Self> {
+    /// Opens the root (`[tftp] root`, relative paths against the configuration file) and the
+    /// upload directory, and binds every `listen` address (port 0 picks a free port).
+    pub async fn bind(config: &Config, telemetry: Telemetry) -> anyhow::Result<Self> {
+        let tftp = &config.tftp;
+        let root = crate::root_of(config);
         let files = RootDir::new(
-            root,
-            config.case_insensitive,
-            config.cache_max_file_bytes,
-            config.cache_total_bytes,
+            &root,
+            tftp.case_insensitive,
+            tftp.cache_max_file_bytes,
+            tftp.cache_total_bytes,
         )
         .with_context(|| format!("opening tftp root {}", root.display()))?;
         let mut sockets = Vec::new();
-        for addr in &config.listen {
+        for addr in &tftp.listen {
             let socket = UdpSocket::bind(addr)
                 .await
                 .with_context(|| format!("binding udp {addr}"))?;
@@ -82,60 +88,71 @@ impl TftpServer {
                 enable_destination_info(&socket, addr.is_ipv6())
                     .with_context(|| format!("enabling IP_PKTINFO on {addr}"))?;
             }
-            tracing::info!("listening on {}", socket.local_addr()?);
             sockets.push(Arc::new(socket));
         }
-        tracing::info!(root = %files.root().display(), single_port = config.single_port, "serving");
-        let uploads = match (&config.upload_dir, config.allow_upload) {
-            (Some(dir), true) => {
-                let uploads = UploadDir::new(dir, config.max_upload_bytes, config.upload_overwrite)
+        tracing::info!(root = %files.root().display(), single_port = tftp.single_port, "serving");
+        let uploads = match crate::upload_dir_of(config) {
+            Some(dir) => {
+                let uploads = UploadDir::new(&dir, tftp.max_upload_bytes, tftp.upload_overwrite)
                     .with_context(|| format!("opening tftp upload_dir {}", dir.display()))?;
-                tracing::info!(upload_dir = %uploads.path().display(), max_bytes = config.max_upload_bytes, overwrite = config.upload_overwrite, "accepting uploads");
+                tracing::info!(upload_dir = %uploads.path().display(), max_bytes = tftp.max_upload_bytes, overwrite = tftp.upload_overwrite, "accepting uploads");
                 Some(uploads)
             }
-            _ => None,
+            None => None,
         };
         Ok(Self {
             sockets,
-            single_port: config.single_port,
+            single_port: tftp.single_port,
             shared: Arc::new(Shared {
                 files,
-                limits: limits_from_config(config)?,
-                fit_blksize_to_mtu: config.fit_blksize_to_mtu,
+                limits: limits_from_config(tftp)?,
+                fit_blksize_to_mtu: tftp.fit_blksize_to_mtu,
                 uploads,
-                permits: Arc::new(Semaphore::new(config.max_transfers)),
+                permits: Arc::new(Semaphore::new(tftp.max_transfers)),
                 active: Mutex::new(HashSet::new()),
+                telemetry,
             }),
         })
     }
 
     /// The bound addresses, in `listen` order.
-    pub fn local_addrs(&self) -> io::Result<Vec<SocketAddr>> {
+    pub fn bound_addrs(&self) -> io::Result<Vec<SocketAddr>> {
         self.sockets.iter().map(|s| s.local_addr()).collect()
     }
+}
 
-    /// Serves until `shutdown` resolves; transfers still running are then aborted.
-    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+impl Bound for TftpServer {
+    fn local_addrs(&self) -> Vec<LocalAddr> {
+        self.sockets
+            .iter()
+            .filter_map(|s| s.local_addr().ok())
+            .map(|addr| LocalAddr::new(addr, "tftp"))
+            .collect()
+    }
+
+    /// Serves until `shutdown` says to stop accepting: from then on requests are left
+    /// unanswered (firmware retries, and may reach the restarted server), transfers in
+    /// flight go on until they end or `shutdown` says to stop now, when each sends its
+    /// client an ERROR.
+    async fn serve(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let workers = Arc::new(Workers::start(cores).context("starting transfer worker threads")?);
         let mut listeners = JoinSet::new();
         for socket in self.sockets {
-            let (shared, workers) = (self.shared.clone(), workers.clone());
+            let (shared, workers, shutdown) = (self.shared.clone(), workers.clone(), shutdown.clone());
             if self.single_port {
-                listeners.spawn(listen_single_port(socket, shared, workers));
+                listeners.spawn(listen_single_port(socket, shared, workers, shutdown));
             } else {
-                listeners.spawn(listen(socket, shared, workers));
+                listeners.spawn(listen(socket, shared, workers, shutdown));
             }
         }
-        tokio::select! {
-            () = shutdown => {
-                tracing::info!("shutting down");
-                Ok(())
-            }
-            Some(result) = listeners.join_next() => {
-                result.context("listener task")?.context("listener")
+        while let Some(ended) = listeners.join_next().await {
+            if let Err(error) = ended.context("listener task").and_then(|r| r.context("listener")) {
+                listeners.shutdown().await;
+                return Err(error);
             }
         }
+        Ok(())
     }
 }
 
@@ -145,13 +162,25 @@ impl TftpServer {
 /// listening address of a multi-homed host, a socket bound to the wildcard too could send
 /// from another of the host's addresses, and clients drop DATA from an address they did not
 /// ask.
-async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Workers>) -> anyhow::Result<()> {
+async fn listen(
+    socket: Arc<UdpSocket>,
+    shared: Arc<Shared>,
+    workers: Arc<Workers>,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let listener = Listener::new(socket)?;
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut transfers = JoinSet::new();
+    let stop_accepting = shutdown.stop_accepting();
+    tokio::pin!(stop_accepting);
+    let mut accepting = true;
     loop {
         tokio::select! {
-            received = listener.recv(&mut buf) => {
+            () = &mut stop_accepting, if accepting => {
+                accepting = false;
+                log_draining(listener.local, transfers.len());
+            }
+            received = listener.recv(&mut buf), if accepting => {
                 let (len, peer, destination) = match received {
                     Ok(r) => r,
                     // ICMP errors from earlier sends surface here on Linux; they are not fatal.
@@ -159,7 +188,7 @@ async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Worker
                 };
                 let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
                 let request = buf[..len].to_vec();
-                let shared = shared.clone();
+                let (shared, shutdown) = (shared.clone(), shutdown.clone());
                 let bind_to = listener.transfer_address(destination);
                 workers.spawn(&mut transfers, async move {
                     let link = match TransferSocket::bind(bind_to) {
@@ -167,13 +196,20 @@ async fn listen(socket: Arc<UdpSocket>, shared: Arc<Shared>, workers: Arc<Worker
                         Err(e) => { tracing::warn!(%peer, "binding transfer socket to {bind_to}: {e}"); forget_peer(&shared, peer); return; }
                     };
                     let limits = shared.limits_toward(peer, bind_to.ip(), destination);
-                    run_request(link, peer, request, &shared, &limits).await;
+                    run_request(link, peer, request, &shared, &limits, &shutdown).await;
                     release(&shared, peer, permit);
                 });
             }
             Some(_) = transfers.join_next(), if !transfers.is_empty() => {}
         }
+        if !accepting && transfers.is_empty() {
+            return Ok(());
+        }
     }
+}
+
+fn log_draining(listener: SocketAddr, transfers: usize) {
+    tracing::info!(%listener, transfers, "tftp: no new transfers; waiting for the running ones");
 }
 
 /// Single-port mode: every transfer shares the listening socket; datagrams are routed to
@@ -182,13 +218,22 @@ async fn listen_single_port(
     socket: Arc<UdpSocket>,
     shared: Arc<Shared>,
     workers: Arc<Workers>,
+    shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let listener = Listener::new(socket)?;
     let routes: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Inbound>>>> = Arc::default();
     let mut buf = vec![0u8; netboot_tftp::wire::MAX_DATAGRAM];
     let mut transfers = JoinSet::new();
+    let stop_accepting = shutdown.stop_accepting();
+    tokio::pin!(stop_accepting);
+    let mut accepting = true;
     loop {
         tokio::select! {
+            () = &mut stop_accepting, if accepting => {
+                accepting = false;
+                log_draining(listener.local, transfers.len());
+            }
+            // Running transfers receive through this socket: it is read while they last.
             received = listener.recv(&mut buf) => {
                 let (len, peer, destination) = match received {
                     Ok(r) => r,
@@ -200,21 +245,28 @@ async fn listen_single_port(
                     let _ = inbox.try_send(Inbound::copy_of(&buf[..len]));
                     continue;
                 }
+                if !accepting {
+                    continue;
+                }
                 let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
                 let (sender, inbox) = mpsc::channel(INBOX_DEPTH);
                 routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(peer, sender);
                 let request = buf[..len].to_vec();
                 let (shared, socket, routes) = (shared.clone(), listener.socket.clone(), routes.clone());
+                let shutdown = shutdown.clone();
                 let local = listener.transfer_address(destination).ip();
                 workers.spawn(&mut transfers, async move {
                     let limits = shared.limits_toward(peer, local, destination);
                     let link = Link::Shared { socket, inbox, peer, source: destination };
-                    run_request(link, peer, request, &shared, &limits).await;
+                    run_request(link, peer, request, &shared, &limits, &shutdown).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
                     release(&shared, peer, permit);
                 });
             }
             Some(_) = transfers.join_next(), if !transfers.is_empty() => {}
+        }
+        if !accepting && transfers.is_empty() {
+            return Ok(());
         }
     }
 }
@@ -278,14 +330,29 @@ async fn admit(
     }
 }
 
-/// Runs the transfer an admitted request asks for, within `limits`.
-async fn run_request(link: Link, peer: SocketAddr, request: Vec<u8>, shared: &Shared, limits: &TftpLimits) {
+/// Runs the transfer an admitted request asks for, within `limits`, until it ends or
+/// `shutdown` says to stop now.
+async fn run_request(
+    link: Link,
+    peer: SocketAddr,
+    request: Vec<u8>,
+    shared: &Shared,
+    limits: &TftpLimits,
+    shutdown: &Shutdown,
+) {
     match classify(&request) {
-        Ok(Incoming::Read(read)) => crate::read::run_transfer(link, peer, read, shared, limits).await,
-        Ok(Incoming::Write(write)) => crate::upload::run_upload(link, peer, write, shared, limits).await,
+        Ok(Incoming::Read(read)) => {
+            crate::read::run_transfer(link, peer, read, shared, limits, shutdown).await
+        }
+        Ok(Incoming::Write(write)) => {
+            crate::upload::run_upload(link, peer, write, shared, limits, shutdown).await;
+        }
         Err(_) => {}
     }
 }
+
+/// What a client whose transfer is cut short by a stop gets.
+pub(crate) const SHUTTING_DOWN: (ErrorCode, &str) = (ErrorCode::NotDefined, "Server shutting down");
 
 impl Shared {
     /// The limits of a transfer from `local` to `peer`, whose request arrived as

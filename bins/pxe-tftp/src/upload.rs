@@ -19,6 +19,8 @@ use netboot_tftp::path::SafePath;
 use netboot_tftp::request::WriteRequest;
 use netboot_tftp::{write_error, BlockSink, ErrorCode, TftpLimits, WriteOutcome, WriteTransfer};
 
+use netboot_service::Shutdown;
+
 use crate::link::Link;
 use crate::server::{forget_peer, Shared};
 
@@ -252,6 +254,7 @@ pub(crate) async fn run_upload(
     write: WriteRequest<'_>,
     shared: &Shared,
     limits: &TftpLimits,
+    shutdown: &Shutdown,
 ) {
     let Some(uploads) = shared.uploads.as_ref() else {
         // `admit` refuses writes when uploads are off; nothing to do if one slips through.
@@ -260,7 +263,7 @@ pub(crate) async fn run_upload(
     };
     let started = Instant::now();
     let mut transfer = WriteTransfer::new(&write.request, write.mode, limits, uploads.max_bytes);
-    let metrics = &netboot_records::telemetry().metrics.tftp;
+    let metrics = &shared.telemetry.metrics.tftp;
     // A `tsize` over the limit is refused before any file is created.
     let mut sink = if transfer.outcome().is_some() {
         None
@@ -286,6 +289,8 @@ pub(crate) async fn run_upload(
     let mut incoming = vec![0u8; transfer.max_datagram_len() + 1];
     let timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(timer);
+    let stop_now = shutdown.stop_now();
+    tokio::pin!(stop_now);
     let mut reported = false;
     loop {
         let now = Instant::now();
@@ -305,7 +310,7 @@ pub(crate) async fn run_upload(
             if let Some(outcome) = transfer.outcome() {
                 // Report as soon as the outcome is known; the transfer may still dally.
                 reported = true;
-                report(peer, &write.path, outcome, &transfer, started.elapsed());
+                report(shared, peer, &write.path, outcome, &transfer, started.elapsed());
             }
         }
         if transfer.is_finished() {
@@ -323,6 +328,13 @@ pub(crate) async fn run_upload(
                 Err(_) => break,
             },
             () = &mut timer => transfer.handle_timeout(Instant::now()),
+            () = &mut stop_now, if !reported => {
+                crate::read::send_shutting_down(&mut link, peer).await;
+                reported = true;
+                tracing::warn!(%peer, path = %write.path, bytes = transfer.bytes_written(), "upload ended by the server stopping");
+                metrics.transfers.inc("upload_shutdown");
+                break;
+            }
         }
     }
     // Removes the temporary file unless the upload completed.
@@ -332,6 +344,7 @@ pub(crate) async fn run_upload(
     metrics.retransmits.add(transfer.duplicate_blocks());
     if !reported {
         report(
+            shared,
             peer,
             &write.path,
             &WriteOutcome::TimedOut,
@@ -343,35 +356,35 @@ pub(crate) async fn run_upload(
 
 /// Logs and counts a finished upload.
 fn report(
+    shared: &Shared,
     peer: SocketAddr,
     path: &SafePath,
     outcome: &WriteOutcome,
     transfer: &WriteTransfer,
     elapsed: Duration,
 ) {
-    let metrics = &netboot_records::telemetry().metrics.tftp;
     let bytes = transfer.bytes_written();
-    let label = match outcome {
+    match outcome {
         WriteOutcome::Complete { bytes } => {
             tracing::info!(%peer, %path, size = bytes, ?elapsed, resent = transfer.duplicate_blocks(), "received");
-            "upload_complete"
         }
         WriteOutcome::TooLarge { limit } => {
             tracing::warn!(%peer, %path, limit, announced = ?transfer.announced_size(), "upload refused: larger than tftp.max_upload_bytes");
-            "upload_too_large"
         }
         WriteOutcome::TimedOut => {
             tracing::warn!(%peer, %path, bytes, "upload abandoned: the client stopped sending");
-            "upload_timeout"
         }
         WriteOutcome::ClientError { code, message } => {
             tracing::info!(%peer, %path, bytes, ?code, message, "upload cancelled by the client");
-            "upload_client_error"
         }
         other => {
             tracing::warn!(%peer, %path, bytes, ?other, "upload failed");
-            "upload_failed"
         }
-    };
-    metrics.transfers.inc(label);
+    }
+    shared
+        .telemetry
+        .metrics
+        .tftp
+        .transfers
+        .inc(outcome.metric_label());
 }

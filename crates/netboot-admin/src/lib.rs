@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod api;
 mod auth;
 mod forms;
@@ -200,15 +202,12 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Serves the admin router on `listener` until `shutdown` resolves, logging
-/// `listening on <addr> (admin)` once bound.
+/// Serves the admin router on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!("listening on {addr} (admin)");
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -97,6 +97,7 @@ mod tests {
                 peerdist,
                 ..ImageDownload::default()
             }),
+            host: None,
         }
     }
 

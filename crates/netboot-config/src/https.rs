@@ -3,7 +3,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::listen::{de_listen, ser_listen};
 
 use crate::Problems;
 
@@ -125,23 +127,6 @@ impl Default for HttpsConfig {
             boot_token_secs: 3600,
         }
     }
-}
-
-fn ser_listen<S: Serializer>(listen: &Option<SocketAddr>, serializer: S) -> Result<S::Ok, S::Error> {
-    match listen {
-        Some(addr) => serializer.collect_str(addr),
-        None => serializer.serialize_str("off"),
-    }
-}
-
-fn de_listen<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    if text.is_empty() || text == "off" {
-        return Ok(None);
-    }
-    text.parse()
-        .map(Some)
-        .map_err(|_| serde::de::Error::custom(format!("{text:?} is not ADDRESS:PORT or \"off\"")))
 }
 
 impl HttpsConfig {

@@ -1,7 +1,8 @@
 //! One configuration schema for every netboot binary.
 //!
 //! The same TOML file can be deployed to every host: `pxe-proxy` reads `[proxy]`, `pxe-tftp`
-//! reads `[tftp]`, `pxe-https` reads `[https]`, and all of them read `[log]` and `[resolver]`.
+//! reads `[tftp]`, `pxe-https` reads `[https]`, the proxy and HTTPS services read
+//! `[resolver]`, and every binary reads `[log]`, `[records]`, `[runtime]` and `[metrics]`.
 //! Unknown keys are rejected, and [`Config::validate`] reports every bad value with its key
 //! path, so a typo never silently falls back to a default.
 //!
@@ -11,6 +12,8 @@
 //! assert!(netboot_config::Config::from_toml_str("[log]\nlevle = \"debug\"\n").is_err());
 //! ```
 
+#![deny(missing_docs)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -19,17 +22,21 @@ use serde::{Deserialize, Serialize};
 mod admin;
 mod handoff;
 mod https;
+mod listen;
 mod log;
+mod metrics;
 mod peerdist;
 mod proxy;
 mod records;
 mod resolver;
+mod runtime;
 mod tftp;
 
 pub use admin::AdminConfig;
 pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use log::{LogConfig, LogFormat};
+pub use metrics::MetricsConfig;
 pub use peerdist::PeerDistConfig;
 pub use proxy::ProxyConfig;
 pub use records::{RecordsConfig, RecordsDatabase};
@@ -37,6 +44,7 @@ pub use resolver::{
     parse_utc_offset, CacheConfig, ConfigMgrBackend, ConfigMgrConfig, MenuOrderConfig, NothingDeployedConfig,
     ResolverConfig, ResolverKind, Secret, WebhookConfig,
 };
+pub use runtime::RuntimeConfig;
 pub use tftp::TftpConfig;
 
 /// The whole configuration file.
@@ -59,6 +67,10 @@ pub struct Config {
     pub records: RecordsConfig,
     /// `[admin]`: reports page, JSON API and metrics.
     pub admin: AdminConfig,
+    /// `[runtime]`: how the process stops (drain time).
+    pub runtime: RuntimeConfig,
+    /// `[metrics]`: the Prometheus `/metrics` and `/healthz` listener of any binary.
+    pub metrics: MetricsConfig,
     /// Directory of the file this was loaded from; relative paths in the file are resolved
     /// against it. Not a TOML key.
     #[serde(skip)]
@@ -119,6 +131,21 @@ impl Problems {
             message: message.into(),
         });
     }
+
+    /// Whether nothing was found wrong.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when nothing was found wrong, else every problem as [`ConfigError::Invalid`].
+    pub fn into_result(self) -> Result<(), ConfigError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(self.0))
+        }
+    }
 }
 
 impl Config {
@@ -167,11 +194,8 @@ impl Config {
         self.resolver.validate(&mut problems);
         self.records.validate(&mut problems);
         self.admin.validate(&mut problems);
-        if problems.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(problems.0))
-        }
+        self.runtime.validate(&mut problems);
+        problems.into_result()
     }
 
     /// Resolves a path from the file against the file's directory.
@@ -212,6 +236,21 @@ mod tests {
             }
         }
         assert!(count > 0, "no configs in {}", dir.display());
+    }
+
+    #[test]
+    fn readme_operations_example_parses() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+        let start = readme
+            .find("```toml\n[log]\nhost_id")
+            .expect("README has the [log]/[runtime]/[metrics] example")
+            + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = Config::from_toml_str(&readme[start..end]).unwrap();
+        assert_eq!(config.log.host_id.as_deref(), Some("pxe01"));
+        assert_eq!(config.runtime, RuntimeConfig::default());
+        assert_eq!(config.metrics.listen.unwrap().port(), 9181);
     }
 
     #[test]

@@ -20,6 +20,8 @@
 //! assert_eq!(req.mac.to_string(), "52:54:00:12:34:56");
 //! ```
 
+#![deny(missing_docs)]
+
 mod arch;
 mod decision;
 pub mod handoff;

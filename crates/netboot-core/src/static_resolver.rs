@@ -10,7 +10,9 @@ use crate::{
 };
 
 /// The `[resolver.static]` configuration: a catalogue of actions and rules that map machines
-/// to them. The first matching rule wins; a machine that matches none gets `unmatched`.
+/// to them. The first matching rule wins; a machine that matches none gets `unmatched`, which
+/// is `ignore` unless the configuration says otherwise, so a server started with no rules
+/// answers no one.
 ///
 /// ```toml
 /// [[actions]]
@@ -29,8 +31,9 @@ pub struct StaticRules {
     pub actions: Vec<ActionSpec>,
     /// Machine rules, tried in order.
     pub machines: Vec<MachineRule>,
-    /// What machines that match no rule get: `exit` (boot the next device) or `ignore`
-    /// (no proxyDHCP answer at all).
+    /// What machines that match no rule get: `ignore` (the default: no proxyDHCP answer at
+    /// all, so a first start never takes over a network) or `exit` (every PXE client is
+    /// answered; its iPXE script exits to the next boot device).
     pub unmatched: Unmatched,
     /// Menu timeout in seconds for menus this resolver builds.
     pub menu_timeout_secs: Option<u32>,
@@ -53,9 +56,9 @@ pub struct ActionSpec {
 #[serde(rename_all = "kebab-case")]
 pub enum Unmatched {
     /// Chainload iPXE, whose script exits to the next boot device.
-    #[default]
     Exit,
-    /// Stay silent.
+    /// Stay silent (the default).
+    #[default]
     Ignore,
 }
 
@@ -78,6 +81,14 @@ pub struct MachineRule {
     pub available: Vec<String>,
     /// Stay silent for this machine.
     pub ignore: bool,
+}
+
+impl StaticRules {
+    /// The first rule that matches `request`, if any.
+    #[must_use]
+    pub fn rule_for(&self, request: &BootRequest) -> Option<&MachineRule> {
+        self.machines.iter().find(|rule| rule.matches(request))
+    }
 }
 
 impl MachineRule {
@@ -149,7 +160,7 @@ impl StaticResolver {
 
     /// The decision for a request, synchronously.
     pub fn decide(&self, request: &BootRequest) -> BootDecision {
-        let Some(rule) = self.rules.machines.iter().find(|rule| rule.matches(request)) else {
+        let Some(rule) = self.rules.rule_for(request) else {
             return match self.rules.unmatched {
                 Unmatched::Exit => BootDecision::EXIT,
                 Unmatched::Ignore => BootDecision::Ignore,
@@ -250,6 +261,14 @@ mod tests {
         let ignored = request("52:54:00:00:00:03", ClientArch::EfiX64)
             .with_uuid(Some("00112233-4455-6677-8899-aabbccddeeff".parse().unwrap()));
         assert_eq!(resolver.decide(&ignored), BootDecision::Ignore);
+    }
+
+    #[test]
+    fn machines_without_a_rule_are_ignored_by_default() {
+        let resolver = StaticResolver::new(StaticRules::default()).unwrap();
+        let request = request("52:54:00:00:00:01", ClientArch::EfiX64);
+        assert_eq!(resolver.decide(&request), BootDecision::Ignore);
+        assert!(StaticRules::default().rule_for(&request).is_none());
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! borrowed [`wire::DhcpPacket`] only checks and peeks; a proxy reads nearly every option of
 //! every packet, so a second, lazily-typed view would not save work.
 
+#![deny(missing_docs)]
+
 pub mod chainload;
 pub mod proxy;
 pub mod pxe;

@@ -48,6 +48,26 @@ pub enum ListenPort {
     PxeBootServer,
 }
 
+impl ListenPort {
+    /// The stable label requests and replies on this port are counted under (`dhcp`, `pxe`).
+    #[must_use]
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Self::Dhcp => "dhcp",
+            Self::PxeBootServer => "pxe",
+        }
+    }
+
+    /// What the port is for, as the start-up log names it.
+    #[must_use]
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Dhcp => "dhcp",
+            Self::PxeBootServer => "pxe boot server",
+        }
+    }
+}
+
 /// Where a datagram came from and what it arrived on, as the driver saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequestMeta {
@@ -201,6 +221,17 @@ pub enum NoReply {
     /// No boot program is configured for the client's architecture.
     #[error("no boot file configured for architecture {0}")]
     NoBootFile(ClientArch),
+}
+
+impl NoReply {
+    /// The stable label this is counted under (`netboot_dhcp_drops_total{reason=...}`).
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Ignored => "ignored_by_resolver",
+            Self::NoBootFile(_) => "no_boot_file",
+        }
+    }
 }
 
 /// A reply ready to send.

@@ -415,6 +415,22 @@ pub enum DropReason {
     AddressedElsewhere(Option<Ipv4Addr>),
 }
 
+impl DropReason {
+    /// The stable label this reason is counted under (`netboot_dhcp_drops_total{reason=...}`).
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed",
+            Self::NotBootRequest(_) => "not_boot_request",
+            Self::NotEthernet { .. } => "not_ethernet",
+            Self::NoMessageType => "no_message_type",
+            Self::UnsupportedMessageType(_) => "unsupported_message_type",
+            Self::NotBootClient => "not_boot_client",
+            Self::AddressedElsewhere(_) => "addressed_elsewhere",
+        }
+    }
+}
+
 /// What one client message says about its sender, computed once per packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientClass {

@@ -16,6 +16,8 @@
 //! * [`DpSource::availability`] never waits: it starts a download in the background and
 //!   reports progress, so the HTTPS service can tell the client on its console and ask again.
 
+#![deny(missing_docs)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;

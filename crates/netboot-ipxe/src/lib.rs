@@ -23,6 +23,8 @@
 //! check_script(&script.render()).unwrap();
 //! ```
 
+#![deny(missing_docs)]
+
 mod check;
 mod error;
 mod identity;

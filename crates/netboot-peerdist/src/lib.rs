@@ -21,6 +21,8 @@
 //! The test vectors in `tests/golden.rs` are the Content Information IIS sent for its logo,
 //! with the server passphrase that produced it, as captured in iPXE's `pccrc_test.c`.
 
+#![deny(missing_docs)]
+
 mod builder;
 mod digest;
 pub mod http;

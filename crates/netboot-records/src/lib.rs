@@ -26,6 +26,8 @@
 //! # Ok(()) }
 //! ```
 
+#![deny(missing_docs)]
+
 mod event;
 mod export;
 mod identity;
@@ -33,6 +35,7 @@ mod metrics;
 pub mod neighbours;
 mod recorder;
 mod required;
+mod service_events;
 mod store;
 mod telemetry;
 
@@ -50,11 +53,12 @@ pub use recorder::{
     Recorder, RecorderOptions, RecorderStats, StatsSnapshot, StoreSource, Writer, DEFAULT_WRITE_SHARE,
 };
 pub use required::{RequiredRuns, REQUIRED_RUNS_FILE};
+pub use service_events::TftpNegotiated;
 pub use store::{
     split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, RequiredRun, Store, StoreError,
     StoredEvent,
 };
-pub use telemetry::{start, telemetry, Telemetry, TelemetryGuard};
+pub use telemetry::{Telemetry, TelemetryGuard};
 
 /// Entry points for `cargo fuzz` (and the corpus test that keeps them compiling).
 #[doc(hidden)]

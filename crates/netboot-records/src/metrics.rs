@@ -237,6 +237,24 @@ impl Exposition {
     }
 }
 
+/// Appends `netboot_host_info{host="..."} 1`: which host the samples come from, as
+/// `[log] host_id` names it (join on it when several hosts are scraped into one view).
+pub(crate) fn render_host_info(text: &mut String, host_id: &str) {
+    let mut out = Exposition(std::mem::take(text));
+    out.header(
+        "netboot_host_info",
+        "gauge",
+        "Always 1; the host label is [log] host_id.",
+    );
+    let _ = writeln!(
+        out.0,
+        "netboot_host_info{{host=\"{}\",version=\"{}\"}} 1",
+        escape_label(host_id),
+        env!("CARGO_PKG_VERSION")
+    );
+    *text = out.0;
+}
+
 fn escape_label(value: &str) -> String {
     value
         .replace('\\', "\\\\")

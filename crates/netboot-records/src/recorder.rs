@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::event::{Event, EventDetail};
 use crate::store::{Store, StoreError};
+use crate::IdentityCache;
 
 /// Counters of the recording pipeline, shared by every [`Recorder`] clone and the writer.
 #[derive(Debug, Default)]
@@ -153,6 +154,8 @@ impl RecorderOptions {
 pub struct Recorder {
     queue: Option<mpsc::Sender<Queued>>,
     stats: Arc<RecorderStats>,
+    /// Machines that identified themselves by address, for [`Recorder::record_for_address`].
+    identities: Arc<IdentityCache>,
 }
 
 /// What waits in the queue.
@@ -191,6 +194,7 @@ impl Recorder {
         Self {
             queue: None,
             stats: Arc::default(),
+            identities: Arc::default(),
         }
     }
 
@@ -216,6 +220,7 @@ impl Recorder {
             Self {
                 queue: Some(queue),
                 stats,
+                identities: Arc::default(),
             },
             Writer { stop, task },
         )
@@ -246,7 +251,7 @@ impl Recorder {
     }
 
     /// Records an event of the client at `ip` when only its address is known (TFTP). The
-    /// machine is found in this process's [`IdentityCache`](crate::IdentityCache), then in
+    /// machine is found in this recorder's [`IdentityCache`] (see [`Recorder::identities`]), then in
     /// the kernel's neighbour (ARP) table, and otherwise by the writer in the database: the
     /// machine whose events last carried this address. Events no machine can be found for
     /// are counted as unattributed.
@@ -254,7 +259,8 @@ impl Recorder {
         if self.queue.is_none() {
             return;
         }
-        let known = crate::telemetry::identities()
+        let known = self
+            .identities
             .lookup(ip)
             .or_else(|| crate::neighbours::lookup(ip).map(|mac| (mac, None)));
         let mut event = Event::now(netboot_core::MacAddr::default(), detail).with_ip(Some(ip));
@@ -284,6 +290,13 @@ impl Recorder {
     #[must_use]
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// The address-to-machine cache [`Recorder::record_for_address`] consults first; services
+    /// that learn a machine's address (HTTPS decision requests) remember it here.
+    #[must_use]
+    pub fn identities(&self) -> Arc<IdentityCache> {
+        Arc::clone(&self.identities)
     }
 
     /// The shared counters, for a metrics exporter.

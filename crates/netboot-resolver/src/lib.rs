@@ -1,4 +1,5 @@
-//! Boot resolvers beyond the static one: an HTTP webhook and a caching wrapper.
+//! Boot resolvers beyond the static one (an HTTP webhook, a caching wrapper, a swappable
+//! slot for reloads) and [`build`], which makes the resolver a configuration asks for.
 //!
 //! - [`WebhookResolver`] POSTs the [`netboot_core::BootRequest`] as JSON to a service of the
 //!   site's own and reads a [`netboot_core::BootDecision`] back (schema in [`webhook`]), for
@@ -9,12 +10,16 @@
 //! - [`RequiredOnce`] sits in front of either (outside the cache) and offers each Required
 //!   deployment a machine already ran as Available, from a [`netboot_core::RunLedger`].
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod cache;
+mod factory;
 mod required_once;
+mod swappable;
 pub mod webhook;
 
 pub use cache::{CacheOptions, CacheStats, Cached, KeyFn};
+pub use factory::{build, check, BuildError};
 pub use required_once::{Demotion, Explained, RequiredOnce, DEFAULT_LEDGER_TIMEOUT, LEDGER_RETRY_AFTER};
+pub use swappable::Swappable;
 pub use webhook::{tls_connector, WebhookError, WebhookOptions, WebhookResolver};

@@ -309,6 +309,12 @@ impl WebhookResolver {
     }
 }
 
+/// Checks that `ca_file` (or the system bundle) holds PEM certificates rustls accepts, as
+/// [`WebhookResolver::new`] will need them.
+pub fn check_trust(ca_file: Option<&PathBuf>) -> Result<(), WebhookError> {
+    connector(ca_file).map(drop)
+}
+
 fn connector(ca_file: Option<&PathBuf>) -> Result<TlsConnector, WebhookError> {
     tls_connector(ca_file.map(PathBuf::as_path))
         .map_err(|(path, detail)| WebhookError::Trust { path, detail })

@@ -8,6 +8,7 @@
 //! - [`link`]: a seeded lossy, duplicating, reordering datagram link in virtual time;
 //! - [`net`]: loopback ports for tests;
 //! - [`netns`]: a pair of network namespaces joined by a veth link, removed on drop;
+//! - [`ops`]: `--check-config` exit statuses, scraping `[metrics]`, sending signals;
 //! - [`process`]: spawn a real binary, learn its ports from its `listening on` log lines,
 //!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`).
 //!
@@ -18,6 +19,7 @@ pub mod golden;
 pub mod link;
 pub mod net;
 pub mod netns;
+pub mod ops;
 pub mod pcap;
 pub mod process;
 pub mod tls;
@@ -35,4 +37,27 @@ pub fn workspace_root() -> &'static Path {
         .parent()
         .and_then(Path::parent)
         .expect("the testkit lives in crates/netboot-testkit")
+}
+
+/// Writes `len` deterministic pseudo-random bytes (no repeating pattern a wrong or shifted
+/// block could match) to `path`.
+pub fn write_test_file(path: &Path, len: usize, seed: u64) {
+    use std::io::Write as _;
+    let mut state = seed | 1;
+    let file = std::fs::File::create(path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut remaining = len;
+    let mut chunk = vec![0u8; 1 << 16];
+    while remaining > 0 {
+        for word in chunk.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = remaining.min(chunk.len());
+        out.write_all(&chunk[..n]).expect("writing the test file");
+        remaining -= n;
+    }
+    out.flush().expect("writing the test file");
 }

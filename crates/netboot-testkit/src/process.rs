@@ -226,6 +226,11 @@ impl Service {
             .is_none()
     }
 
+    /// The exit status, once the process has ended.
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("polling the child process")
+    }
+
     /// The process id.
     pub fn id(&self) -> u32 {
         self.child.id()

@@ -36,6 +36,8 @@
 //! - [`WriteTransfer`]: the receiving side of a write request (uploads), storing the bytes
 //!   through a [`BlockSink`]; whether to accept uploads at all is the embedder's decision.
 
+#![deny(missing_docs)]
+
 mod backoff;
 mod block;
 pub mod netascii;

@@ -56,6 +56,21 @@ pub enum Outcome {
     ReadFailed,
 }
 
+impl Outcome {
+    /// The stable label a transfer ending this way is counted under
+    /// (`netboot_tftp_transfers_total{outcome=...}`).
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Complete => "complete",
+            Self::OptionsDeclined { .. } => "options_declined",
+            Self::ClientError { .. } => "client_error",
+            Self::TimedOut => "timeout",
+            Self::FinalAckMissing | Self::ReadFailed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for ACK 0 of the OACK.

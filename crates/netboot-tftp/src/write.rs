@@ -106,6 +106,21 @@ pub enum WriteOutcome {
     IllegalOperation,
 }
 
+impl WriteOutcome {
+    /// The stable label an upload ending this way is counted under
+    /// (`netboot_tftp_transfers_total{outcome=...}`).
+    #[must_use]
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Self::Complete { .. } => "upload_complete",
+            Self::TooLarge { .. } => "upload_too_large",
+            Self::ClientError { .. } => "upload_client_error",
+            Self::TimedOut => "upload_timeout",
+            Self::SinkFailed { .. } | Self::IllegalOperation => "upload_failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Reply {
     /// The OACK (answers the WRQ when options were accepted).

@@ -26,6 +26,8 @@
 //! assert_eq!(key.verify(token.as_str(), &elsewhere), Err(TokenError::WrongAddress));
 //! ```
 
+#![deny(missing_docs)]
+
 use std::fmt;
 use std::net::IpAddr;
 

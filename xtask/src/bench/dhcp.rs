@@ -223,7 +223,11 @@ fn start_server(server: Server, root: &Path, work: &Path, namespaces: &Namespace
             let config = work.join("netboot.toml");
             std::fs::write(
                 &config,
-                format!("[log]\nlevel = \"warn\"\n[proxy]\ninterfaces = [\"{SERVER_DEV}\"]\n"),
+                // Every simulated client is answered, as dnsmasq answers them.
+                format!(
+                    "[log]\nlevel = \"warn\"\n[proxy]\ninterfaces = [\"{SERVER_DEV}\"]\n\
+                     [resolver.static]\nunmatched = \"exit\"\n"
+                ),
             )?;
             command
                 .arg(root.join("target/release/pxe-proxy"))

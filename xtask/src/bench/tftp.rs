@@ -362,22 +362,7 @@ fn write_markdown(
 }
 
 fn write_random(path: &Path, len: u64) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut state = 0x9e37_79b9_7f4a_7c15_u64 ^ len;
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        for word in chunk.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = left.min(chunk.len() as u64) as usize;
-        out.write_all(&chunk[..n])?;
-        left -= n as u64;
-    }
-    out.flush()?;
+    let len = usize::try_from(len).context("file size")?;
+    netboot_testkit::write_test_file(path, len, 0x9e37_79b9_7f4a_7c15_u64 ^ len as u64);
     Ok(())
 }

@@ -98,6 +98,16 @@ impl Running {
         let config = dir.path().join("netboot.toml");
         spawn(dir, &config, extra_args)
     }
+
+    /// The server's process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.service.id()
+    }
+
+    /// The exit status, once the server has ended.
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.service.exit_status()
+    }
 }
 
 /// Writes `config_toml` (plus listeners on loopback port 0) to a temp dir with a `root/`
@@ -152,8 +162,11 @@ pub fn spawn(dir: tempfile::TempDir, config_path: &Path, extra_args: &[&str]) ->
 }
 
 /// A static configuration with three machines: one Required action, a menu, and the rest
-/// unknown.
+/// unknown (answered with an exit).
 pub const RULES: &str = r#"
+[resolver.static]
+unmatched = "exit"
+
 [[resolver.static.actions]]
 id = "winpe"
 title = "Windows PE x64"

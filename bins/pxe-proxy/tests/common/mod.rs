@@ -65,6 +65,31 @@ impl Proxy {
     pub fn is_running(&mut self) -> bool {
         self.service.is_running()
     }
+
+    /// The process, for its id and its log lines.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The configuration file it was started with.
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("netboot.toml")
+    }
+}
+
+/// Waits for a log line of `service` containing `needle`; panics with what was seen when
+/// none comes within [`LIVENESS`].
+pub fn wait_for_line(service: &Service, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + LIVENESS;
+    let mut seen = Vec::new();
+    loop {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        match service.log().recv_timeout(remaining) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(line) => seen.push(line),
+            Err(_) => panic!("no log line with {needle:?}; seen:\n{}", seen.join("\n")),
+        }
+    }
 }
 
 /// A UDP socket with the liveness timeout set.

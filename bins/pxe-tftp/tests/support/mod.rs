@@ -8,7 +8,6 @@ pub mod clients;
 pub mod nft;
 pub mod relay;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,6 +15,7 @@ use std::time::Duration;
 
 use netboot_testkit::process::Service;
 pub use netboot_testkit::process::{have_tool, is_root};
+pub use netboot_testkit::write_test_file;
 
 /// A running `pxe-tftp`, killed on drop.
 pub struct Server {
@@ -80,27 +80,6 @@ pub fn upload_setup(dir: &Path, settings: &str) -> (PathBuf, PathBuf, PathBuf) {
     )
     .unwrap();
     (root, uploads, config)
-}
-
-/// Writes `len` deterministic pseudo-random bytes (no repeating pattern a wrong block could
-/// match) to `path`.
-pub fn write_test_file(path: &Path, len: usize, seed: u64) {
-    let mut state = seed | 1;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
-    let mut remaining = len;
-    let mut chunk = vec![0u8; 1 << 16];
-    while remaining > 0 {
-        for word in chunk.chunks_exact_mut(8) {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
-        let n = remaining.min(chunk.len());
-        out.write_all(&chunk[..n]).unwrap();
-        remaining -= n;
-    }
-    out.flush().unwrap();
 }
 
 /// Asserts two files have identical bytes, naming the first difference.

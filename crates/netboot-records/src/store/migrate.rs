@@ -37,6 +37,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0001_boot_records.sql"),
     ),
     (2, "required runs", SQLITE_REQUIRED_RUNS),
+    (
+        3,
+        "event host",
+        include_str!("../../migrations/sqlite/0003_event_host.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -48,6 +53,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         2,
         "required runs",
         include_str!("../../migrations/postgres/0002_required_runs.sql"),
+    ),
+    (
+        3,
+        "event host",
+        include_str!("../../migrations/postgres/0003_event_host.sql"),
     ),
 ];
 /// The standalone Required-run file (`https.state_dir`, when records are off): that table only.

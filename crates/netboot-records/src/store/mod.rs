@@ -87,20 +87,31 @@ pub(crate) use on_pool;
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: Backend,
+    /// Written into every event row's `host` column (`[log] host_id`).
+    host: Option<std::sync::Arc<str>>,
 }
 
 impl Store {
     /// Opens the database `[records] database` names (relative SQLite paths resolve against
     /// the configuration file's directory) and applies any pending migration.
+    /// Events written through it carry this host's `[log] host_id`.
     pub async fn open_config(config: &Config) -> Result<Self, StoreError> {
         let timeout = Duration::from_secs(config.records.connect_timeout_secs);
-        match config.records.parsed_database() {
+        let store = match config.records.parsed_database() {
             Some(RecordsDatabase::Sqlite(path)) => {
                 Self::open_sqlite(&config.resolve_path(&path), timeout).await
             }
             Some(RecordsDatabase::Postgres(url)) => Self::open_postgres(&url, timeout).await,
             None => Err(StoreError::Unsupported(config.records.database.clone())),
-        }
+        }?;
+        Ok(store.with_host(&config.log.effective_host_id()))
+    }
+
+    /// The same store, writing `host` into the events it inserts.
+    #[must_use]
+    pub fn with_host(mut self, host: &str) -> Self {
+        self.host = Some(host.into());
+        self
     }
 
     /// Opens (creating it if needed) a SQLite file in WAL mode and migrates it.
@@ -129,6 +140,7 @@ impl Store {
             .map_err(|source| StoreError::Connect { target, source })?;
         let store = Self {
             backend: Backend::Sqlite(pool),
+            host: None,
         };
         store.migrate(schema).await?;
         Ok(store)
@@ -149,6 +161,7 @@ impl Store {
             .map_err(|source| StoreError::Connect { target, source })?;
         let store = Self {
             backend: Backend::Postgres(pool),
+            host: None,
         };
         store.migrate(Schema::Records).await?;
         Ok(store)

@@ -13,7 +13,7 @@ use crate::event::{Outcome, Stage};
 
 const MACHINE_COLUMNS: &str = "mac, uuid, firmware, arches, nic, ipxe_platform, ipxe_features, tls, \
     manufacturer, product, serial, asset, first_seen_ms, last_seen_ms, boot_count, last_outcome";
-const EVENT_COLUMNS: &str = "id, at_ms, mac, uuid, stage, ok, boot_start, duration_ms, detail";
+const EVENT_COLUMNS: &str = "id, at_ms, mac, uuid, stage, ok, boot_start, duration_ms, detail, host";
 
 /// Which machines to list.
 ///

@@ -65,6 +65,9 @@ pub struct StoredEvent {
     pub duration_ms: Option<u64>,
     /// The facts.
     pub detail: EventDetail,
+    /// The host that recorded it (`[log] host_id`); `None` for events written before hosts
+    /// were recorded.
+    pub host: Option<String>,
 }
 
 /// Boots begun on one UTC day.
@@ -159,6 +162,7 @@ where
         boot_start: row.try_get::<i64, _>("boot_start")? != 0,
         duration_ms: duration.and_then(|d| u64::try_from(d).ok()),
         detail,
+        host: row.try_get("host")?,
     })
 }
 

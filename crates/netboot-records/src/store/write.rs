@@ -5,14 +5,14 @@ use chrono::{DateTime, Utc};
 use super::{on_pool, Store, StoreError};
 use crate::event::{Event, EventDetail};
 
-/// Rows per multi-row insert: 11 parameters each stays far below SQLite's and PostgreSQL's
+/// Rows per multi-row insert: 12 parameters each stays far below SQLite's and PostgreSQL's
 /// parameter limits.
 const EVENTS_PER_INSERT: usize = 256;
-const EVENT_COLUMNS: usize = 11;
+const EVENT_COLUMNS: usize = 12;
 
 fn insert_events_sql(rows: usize) -> String {
     let mut sql = String::from(
-        "INSERT INTO events (at_ms, mac, uuid, client_ip, stage, kind, ok, boot_start, arch, duration_ms, detail) VALUES ",
+        "INSERT INTO events (at_ms, mac, uuid, client_ip, stage, kind, ok, boot_start, arch, duration_ms, detail, host) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -233,7 +233,8 @@ impl Store {
                         .bind(row.boot_start)
                         .bind(&row.arch)
                         .bind(row.duration_ms)
-                        .bind(&row.detail);
+                        .bind(&row.detail)
+                        .bind(self.host.as_deref());
                 }
                 query.execute(&mut *tx).await?;
             }
