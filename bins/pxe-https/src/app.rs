@@ -72,9 +72,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn entry(State(state): State<Arc<AppState>>, Extension(peer): Extension<Peer>) -> Response<Body> {
+async fn entry(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
+) -> Response<Body> {
     netboot_records::telemetry().metrics.https.requests.inc("entry");
-    tracing::info!(remote = %peer.0.ip(), "entry script");
+    let tls = tls.is_some_and(|Extension(OverTls(over_tls))| over_tls);
+    tracing::info!(remote = %peer.0.ip(), tls, "entry script");
     script_response(state.entry.clone())
 }
 
@@ -324,7 +329,9 @@ async fn static_file(
     record_download(&peer, &method, uri.path(), &headers, &response, started.elapsed());
     tracing::info!(
         remote = %peer.0.ip(), method = %method, path = uri.path(), status = response.status().as_u16(),
-        range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""), "file"
+        range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        // iPXE built with PeerDist (BranchCache) asks for Content Information with this header.
+        peerdist = headers.contains_key("x-p2p-peerdist"), "file"
     );
     response
 }

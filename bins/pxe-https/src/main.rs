@@ -34,6 +34,8 @@ struct Args {
     /// PEM private key, overrides `https.key` (needs `--cert`).
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<pxe_https::site_ca_command::Command>,
 }
 
 fn load(args: Args) -> anyhow::Result<Config> {
@@ -54,7 +56,12 @@ fn load(args: Args) -> anyhow::Result<Config> {
 }
 
 fn main() -> ExitCode {
-    let result = load(Args::parse()).and_then(|config| {
+    let mut args = Args::parse();
+    let command = args.command.take();
+    let result = load(args).and_then(|config| {
+        if let Some(command) = &command {
+            return command.run(&config);
+        }
         let _log_guard = netboot_runtime::init_logging(&config.log);
         let resolver = netboot_runtime::build_resolver(&config)?;
         let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

@@ -57,7 +57,7 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
     config.https.listen = "127.0.0.1:0".parse().unwrap();
     config.https.http_listen = None;
     config.https.root = dir.path().to_path_buf();
-    config.https.ipxe_dir = "".into();
+    config.https.ipxe_dir = Some("".into());
     config.https.on_resolver_error = fallback;
     config.https.retry_delay_secs = 7;
     let runtime = tokio::runtime::Runtime::new().unwrap();

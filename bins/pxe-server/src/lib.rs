@@ -52,7 +52,7 @@ impl PxeServer {
     /// half-running server.
     pub async fn bind(config: Arc<Config>, resolver: Arc<dyn BootResolver>) -> anyhow::Result<Self> {
         let proxy = pxe_proxy::bind(Arc::clone(&config)).context("proxyDHCP")?;
-        let tftp_root = config.resolve_path(&config.tftp.effective_root());
+        let tftp_root = config.tftp_root();
         let tftp = pxe_tftp::TftpServer::bind(&config.tftp, &tftp_root)
             .await
             .context("TFTP")?;

@@ -22,6 +22,8 @@ struct Args {
     /// Validate the configuration and the boot programs, then exit
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<pxe_https::site_ca_command::Command>,
 }
 
 fn main() -> ExitCode {
@@ -39,7 +41,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = netboot_config::Config::load(args.config.as_deref())?;
     if let Some(dir) = args.ipxe_dir {
         config.tftp.root = Some(dir.clone());
-        config.https.ipxe_dir = dir;
+        config.https.ipxe_dir = Some(dir);
+    }
+    if let Some(command) = &args.command {
+        return command.run(&config);
     }
     pxe_server::check_boot_programs(&config)?;
     if args.check_config {

@@ -31,6 +31,7 @@ pub fn init_logging(config: &LogConfig) -> LogGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = quiet_ip_sni_warnings(filter);
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
         .thread_name("log-writer")
@@ -50,6 +51,20 @@ pub fn init_logging(config: &LogConfig) -> LogGuard {
     };
     LogGuard {
         _writer: installed.is_ok().then_some(guard),
+    }
+}
+
+/// iPXE sends the server's IP address as TLS SNI for `https://<address>/` URLs, which RFC 6066
+/// does not allow; rustls ignores it and warns, once per connection, from
+/// `rustls::msgs::handshake`. That module then logs errors only, unless the filter names it
+/// (or a parent, `rustls`) itself.
+fn quiet_ip_sni_warnings(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    if filter.to_string().contains("rustls") {
+        return filter;
+    }
+    match "rustls::msgs::handshake=error".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
     }
 }
 
@@ -240,4 +255,19 @@ pub fn build_resolver(config: &netboot_config::Config) -> anyhow::Result<Arc<dyn
         Some(key) => Arc::new(netboot_resolver::Cached::with_key(resolver, options, key)),
         None => Arc::new(netboot_resolver::Cached::new(resolver, options)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quiet_ip_sni_warnings;
+    use tracing_subscriber::EnvFilter;
+
+    #[test]
+    fn rustls_sni_warnings_are_quiet_unless_asked_for() {
+        let quiet = quiet_ip_sni_warnings(EnvFilter::new("info,pxe_https=debug")).to_string();
+        assert!(quiet.contains("rustls::msgs::handshake=error"), "{quiet}");
+        assert!(quiet.contains("pxe_https=debug"), "{quiet}");
+        let asked = quiet_ip_sni_warnings(EnvFilter::new("info,rustls=trace")).to_string();
+        assert!(!asked.contains("handshake=error"), "{asked}");
+    }
 }
