@@ -262,8 +262,8 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
             return;
         }
         let dir = tempfile::tempdir().unwrap();
-        let site_ca = dir.path().join("site-ca.crt");
-        let issued = dir.path().join("pxe-https-compat.crt");
+        let site_ca = dir.path().join("state/site-ca.crt");
+        let issued = dir.path().join("state/pxe-https-compat.crt");
         let server = start(dir, "compat_tls_listen = \"127.0.0.1:0\"", true)
             .unwrap_or_else(|log| panic!("did not start:\n{log}"));
         // RSA key transport works, and the chain verifies against the site CA alone.

@@ -58,6 +58,7 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
     config.https.http_listen = None;
     config.https.root = dir.path().to_path_buf();
     config.https.ipxe_dir = Some("".into());
+    config.https.state_dir = "state".into();
     config.https.on_resolver_error = fallback;
     config.https.retry_delay_secs = 7;
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -68,7 +69,7 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
         let serving = tokio::spawn(server.serve(async move {
             let _ = stopped.await;
         }));
-        let cert = dir.path().join("pxe-https.crt");
+        let cert = dir.path().join("state/pxe-https.crt");
         let output = tokio::task::spawn_blocking(move || {
             std::process::Command::new("curl")
                 .args(["-sS", "--fail", "--max-time", "20", "--cacert"])

@@ -214,7 +214,11 @@ fn generated_certificate_is_kept_across_restarts() {
     let cert = std::fs::read(first.cert()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(first.cert(), dir.path().join("tls.crt")).unwrap();
-    std::fs::copy(first.dir.path().join("pxe-https.key"), dir.path().join("tls.key")).unwrap();
+    std::fs::copy(
+        first.dir.path().join("state/pxe-https.key"),
+        dir.path().join("tls.key"),
+    )
+    .unwrap();
     drop(first);
 
     // The same files given explicitly as PEM cert and key, through the CLI.
