@@ -14,7 +14,7 @@
 
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -142,11 +142,11 @@ impl SiteCa {
                 cert_path.display()
             ),
         }
-        tighten_key_mode(&key_path)?;
         let cert_pem = std::fs::read_to_string(&cert_path)
             .with_context(|| format!("reading {}", cert_path.display()))?;
-        let key_pem =
-            std::fs::read_to_string(&key_path).with_context(|| format!("reading {}", key_path.display()))?;
+        // Refused, like every secret of the state directory, when others can read it.
+        let key_pem = String::from_utf8(netboot_runtime::private_file::read(&key_path)?)
+            .with_context(|| format!("{} is not PEM text", key_path.display()))?;
         let key = KeyPair::from_pem(&key_pem).with_context(|| format!("parsing {}", key_path.display()))?;
         let params = CertificateParams::from_ca_cert_pem(&cert_pem)
             .with_context(|| format!("parsing {}", cert_path.display()))?;
@@ -170,8 +170,13 @@ impl SiteCa {
 
     /// Makes a new CA in `dir` (created); fails when one exists.
     pub fn create(dir: &Path, site_name: &str, now: SystemTime) -> Result<Self> {
-        create_private_dir(dir)?;
-        let key = KeyKind::EcdsaP256.generate()?;
+        // The key first, created only if absent: of two processes starting at once, both
+        // go on with the key that won.
+        let key_pem =
+            netboot_runtime::private_file::read_or_create(&dir.join(CA_KEY), "site CA key", || {
+                Ok(KeyKind::EcdsaP256.generate()?.serialize_pem().into_bytes())
+            })?;
+        let key = KeyPair::from_pem(&String::from_utf8_lossy(&key_pem)).context("loading the site CA key")?;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params
@@ -185,13 +190,8 @@ impl SiteCa {
         params.serial_number = Some(random_serial()?.into());
         set_validity(&mut params, now, CA_VALIDITY)?;
         let cert = params.self_signed(&key).context("signing the CA certificate")?;
-        // The key first and without replacing anything: two processes starting at once must
-        // not each write half a CA.
-        write_new(&dir.join(CA_KEY), key.serialize_pem().as_bytes(), 0o600)?;
-        if let Err(e) = write_new(&dir.join(CA_CERT), cert.pem().as_bytes(), 0o644) {
-            let _ = std::fs::remove_file(dir.join(CA_KEY));
-            return Err(e);
-        }
+        // Never replaces a certificate: the first one written stays the site CA.
+        write_new(&dir.join(CA_CERT), cert.pem().as_bytes(), 0o644)?;
         Self::load(dir)?.context("the CA just written is missing")
     }
 
@@ -383,17 +383,6 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("creating {}", dir.display()))
 }
 
-/// A key file readable by others is made private (with a warning) before it is used.
-fn tighten_key_mode(path: &Path) -> Result<()> {
-    let mode = std::fs::metadata(path)?.permissions().mode();
-    if mode & 0o077 != 0 {
-        tracing::warn!(key = %path.display(), mode = format!("{:o}", mode & 0o777), "the site CA key was readable by others; setting it to 0600");
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("setting the mode of {}", path.display()))?;
-    }
-    Ok(())
-}
-
 /// Writes `path` only if it does not exist, with `mode`.
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
@@ -430,6 +419,8 @@ fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -562,16 +553,15 @@ mod tests {
     }
 
     #[test]
-    fn a_loose_ca_key_is_made_private_and_a_lone_half_is_refused() {
+    fn a_loose_ca_key_and_a_lone_half_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         SiteCa::create(dir.path(), "lab", now()).unwrap();
         let key = dir.path().join(CA_KEY);
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let error = format!("{:#}", SiteCa::load(dir.path()).unwrap_err());
+        assert!(error.contains("chmod 600"), "{error}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         SiteCa::load(dir.path()).unwrap().unwrap();
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
 
         std::fs::rename(&key, dir.path().join("elsewhere")).unwrap();
         let error = format!("{:#}", SiteCa::load(dir.path()).unwrap_err());

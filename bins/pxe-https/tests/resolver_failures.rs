@@ -56,7 +56,9 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
     config.resolver.deadline_ms = 200;
     config.https.listen = "127.0.0.1:0".parse().unwrap();
     config.https.http_listen = None;
-    config.https.root = dir.path().to_path_buf();
+    // The state directory (keys, the issued certificate) must lie outside the served root.
+    config.https.root = dir.path().join("root");
+    std::fs::create_dir_all(&config.https.root).unwrap();
     config.https.ipxe_dir = Some("".into());
     config.https.state_dir = "state".into();
     config.https.on_resolver_error = fallback;
