@@ -36,7 +36,27 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ),
     ("qemu-system-x86", "end-to-end lab: QEMU firmware clients"),
     ("ipxe-qemu", "end-to-end lab: QEMU's iPXE NIC option ROMs"),
-    ("ipxe", "end-to-end lab: undionly.kpxe and snponly.efi"),
+    (
+        "ipxe",
+        "end-to-end lab: Debian's iPXE for the dnsmasq reference side",
+    ),
+    ("gcc", "the lab's own iPXE build (cargo xtask ipxe)"),
+    ("binutils", "the lab's own iPXE build"),
+    ("make", "the lab's own iPXE build"),
+    ("perl", "the lab's own iPXE build"),
+    ("liblzma-dev", "the lab's own iPXE build (compressed images)"),
+    (
+        "gcc-aarch64-linux-gnu",
+        "the lab's own ARM64 iPXE (cross compiler)",
+    ),
+    (
+        "qemu-system-arm",
+        "end-to-end lab: the arm64-uefi scenario (QEMU aarch64)",
+    ),
+    (
+        "qemu-efi-aarch64",
+        "end-to-end lab: the arm64-uefi scenario (AAVMF firmware)",
+    ),
     ("ovmf", "end-to-end lab: UEFI firmware"),
     ("seabios", "end-to-end lab: BIOS firmware"),
     ("dnsmasq-base", "end-to-end lab: the site DHCP server"),

@@ -8,7 +8,7 @@
 //! the processes it started and deletes its namespaces, also on failure and on Ctrl-C.
 //! Logs stay in `target/e2e/<run>/` for inspection.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -18,6 +18,7 @@ mod client;
 mod journey;
 mod lab;
 mod lab_ca;
+mod measure;
 mod process;
 mod project;
 mod project_config;
@@ -30,7 +31,8 @@ mod wimboot;
 use lab::{Lab, Layout};
 use scenario::{ClientResult, Scenario};
 
-/// Where Debian's `ipxe` package puts the iPXE boot programs.
+/// Where Debian's `ipxe` package puts the iPXE boot programs (the dnsmasq reference side
+/// serves them; the project's side boots the lab's own build).
 pub(crate) const IPXE_DIR: &str = "/usr/lib/ipxe";
 
 /// Debian packages the lab needs (also listed in `deps.rs` for CI).
@@ -45,7 +47,17 @@ const LAB_PACKAGES: &[(&str, &str)] = &[
     ("seabios", "BIOS firmware"),
     ("dnsmasq-base", "the site DHCP server"),
     ("iproute2", "network namespaces"),
+    ("qemu-system-arm", "the arm64-uefi scenario: QEMU aarch64"),
+    (
+        "qemu-efi-aarch64",
+        "the arm64-uefi scenario: AAVMF (EDK2 for ARM64)",
+    ),
 ];
+
+/// The architectures of the lab's iPXE build: x86_64, and ARM64 for `arm64-uefi`.
+pub(crate) fn lab_arches() -> [crate::ipxe::Arch; 2] {
+    [crate::ipxe::Arch::X86_64, crate::ipxe::Arch::Arm64]
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -149,7 +161,7 @@ pub(crate) fn run(raw_args: &[String]) -> Result<()> {
     preflight()?;
     crate::signals::install()?;
     lab::remove_stale_namespaces()?;
-    let workspace = workspace_root();
+    let workspace = crate::workspace_root();
     let binaries = match args.pxe_side {
         PxeSideKind::Project => Some(project::build(&workspace)?),
         PxeSideKind::Dnsmasq => None,
@@ -225,7 +237,7 @@ pub(crate) fn demo() -> Result<()> {
     preflight()?;
     crate::signals::install()?;
     lab::remove_stale_namespaces()?;
-    let workspace = workspace_root();
+    let workspace = crate::workspace_root();
     let binaries = project::build(&workspace)?;
     let dir = workspace
         .join("target/e2e")
@@ -235,12 +247,15 @@ pub(crate) fn demo() -> Result<()> {
         name: "demo",
         about: "a BIOS and a UEFI machine boot through pxe-server",
         default: false,
+        lab: scenario::LabKind::Tls,
         clients: vec![
             ClientSpec::new("demo-bios", Firmware::Bios, 0xd, 0, Expect::Script),
             ClientSpec::new("demo-uefi", Firmware::UefiPxe, 0xd, 1, Expect::Script),
         ],
     };
-    println!("Booting a BIOS (SeaBIOS) and a UEFI (OVMF) virtual machine through pxe-server.");
+    println!(
+        "Booting a BIOS (SeaBIOS) and a UEFI (OVMF) virtual machine through pxe-server and the lab's own iPXE (scripts over HTTPS)."
+    );
     println!(
         "Lab network: site DHCP 10.77.0.2 (addresses only), pxe-server 10.77.0.1; logs in {}",
         dir.display()
@@ -282,6 +297,7 @@ fn run_pass(
     narrate: bool,
 ) -> Result<Vec<ClientResult>> {
     let taps = scenarios.iter().map(|s| s.clients.len()).max().unwrap_or(1);
+    let kind = scenarios.first().map_or(scenario::LabKind::Tls, |s| s.lab);
     let lab = Lab::create(run_id, layout, taps)?;
     let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
     let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client)?;
@@ -292,6 +308,7 @@ fn run_pass(
             layout,
             dir,
             &every_client,
+            kind,
         )?),
         None => PxeSide::Reference(reference::start(&lab, dir, &every_client)?),
     };
@@ -312,11 +329,7 @@ fn run_pass(
     let mut results = Vec::new();
     for scenario in scenarios {
         if let PxeSide::Reference(_) = pxe_side {
-            if let Some(c) = scenario
-                .clients
-                .iter()
-                .find(|c| !reference::supports(c.firmware) || c.expect == client::Expect::Wimboot)
-            {
+            if let Some(c) = scenario.clients.iter().find(|c| !reference::supports(c)) {
                 eprintln!(
                     "e2e: skipping {}: the dnsmasq reference does not answer {}",
                     scenario.name,
@@ -333,13 +346,32 @@ fn run_pass(
             pxe_side.check_running()
         })?;
         for mut result in booted {
+            if result.spec.measurement.is_some() {
+                report_measurement(&result.spec, dir);
+            }
+            if result.outcome.is_ok() && result.spec.measurement == Some(measure::Measurement::Features) {
+                let serial = std::fs::read(dir.join(format!("{}.serial.log", result.spec.name)))?;
+                if let Some(problem) =
+                    measure::features_problem(&journey::clean(&String::from_utf8_lossy(&serial)))
+                {
+                    eprintln!("e2e:   {} FAILED: {problem}", result.spec.name);
+                    result.outcome = Err(problem);
+                }
+            }
             if result.outcome.is_ok() {
                 let index = every_client
                     .iter()
                     .position(|c| c.name == result.spec.name)
                     .unwrap_or_default();
                 let ip = site_dhcp::reserved_address(index)?;
-                if let Err(e) = pxe_side.check_service_logs(&result.spec, ip) {
+                // Services write their logs through a queue: give the last lines a moment.
+                let deadline = std::time::Instant::now() + Duration::from_secs(3);
+                let mut checked = pxe_side.check_service_logs(&result.spec, ip);
+                while checked.is_err() && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(200));
+                    checked = pxe_side.check_service_logs(&result.spec, ip);
+                }
+                if let Err(e) = checked {
                     eprintln!("e2e:   {} FAILED the server-side check: {e:#}", result.spec.name);
                     result.outcome = Err(format!("server-side check: {e:#}"));
                 }
@@ -352,6 +384,20 @@ fn run_pass(
     drop(site_dhcp);
     drop(lab);
     Ok(results)
+}
+
+/// Prints what a measuring client's console (and, for key types, the extra servers' logs) show.
+fn report_measurement(client: &client::ClientSpec, dir: &Path) {
+    let serial = std::fs::read(dir.join(format!("{}.serial.log", client.name))).unwrap_or_default();
+    let console = journey::clean(&String::from_utf8_lossy(&serial));
+    for line in measure::results(&console) {
+        eprintln!("e2e:   {}: {line}", client.name);
+    }
+    if client.measurement == Some(measure::Measurement::KeyTypes) {
+        for line in measure::negotiated(dir) {
+            eprintln!("e2e:   rustls {line}");
+        }
+    }
 }
 
 /// The PXE side of one pass; dropping it stops its processes.
@@ -390,12 +436,7 @@ impl PxeSide {
     }
 }
 
-pub(crate) fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask sits in the workspace")
-        .to_path_buf()
-}
+pub(crate) use crate::workspace_root;
 
 /// Root, packages, firmware files: fail with what to do rather than half-way through a boot.
 fn preflight() -> Result<()> {
@@ -408,9 +449,10 @@ fn preflight() -> Result<()> {
         "/usr/lib/ipxe/snponly.efi",
         "/usr/share/OVMF/OVMF_CODE_4M.fd",
         "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        client::AAVMF_CODE,
     ] {
         if !Path::new(file).exists() {
-            bail!("{file} is missing; reinstall the Debian packages ipxe and ovmf");
+            bail!("{file} is missing; reinstall the Debian packages ipxe, ovmf and qemu-efi-aarch64");
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ mod ci;
 mod deps;
 mod e2e;
 mod fuzz;
+mod ipxe;
 mod pinned;
 mod signals;
 mod tidy;
@@ -50,6 +51,9 @@ enum Command {
     },
     /// Boots a BIOS and a UEFI virtual machine through `pxe-server` in a lab network, narrating.
     Demo,
+    /// Builds the site's iPXE (undionly.kpxe, snponly.efi, ipxe.efi; ARM64 with --arch) from
+    /// the pinned release, trusting exactly the given CA; cached by a hash of all inputs.
+    Ipxe(ipxe::IpxeArgs),
     /// Boots real QEMU firmware through the project's binaries inside network namespaces.
     #[command(disable_help_flag = true)]
     E2e {
@@ -68,5 +72,14 @@ fn main() -> Result<()> {
         Command::Bench { target, args } => bench::run(&target, &args),
         Command::Demo => e2e::demo(),
         Command::E2e { args } => e2e::run(&args),
+        Command::Ipxe(args) => ipxe::run(args),
     }
+}
+
+/// The workspace's top directory.
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
 }

@@ -79,9 +79,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn entry(State(state): State<Arc<AppState>>, Extension(peer): Extension<Peer>) -> Response<Body> {
+async fn entry(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
+) -> Response<Body> {
     state.telemetry.metrics.https.requests.inc("entry");
-    tracing::info!(remote = %peer.0.ip(), "entry script");
+    let tls = tls.is_some_and(|Extension(OverTls(over_tls))| over_tls);
+    tracing::info!(remote = %peer.0.ip(), tls, "entry script");
     script_response(state.entry.clone())
 }
 
@@ -371,7 +376,9 @@ async fn static_file(
     };
     tracing::info!(
         remote = %peer.0.ip(), method = %method, path = uri.path(), status = response.status().as_u16(),
-        range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""), "file"
+        range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        // iPXE built with PeerDist (BranchCache) asks for Content Information with this header.
+        peerdist = headers.contains_key("x-p2p-peerdist"), "file"
     );
     response
 }

@@ -45,7 +45,11 @@ fn compat_listener(config: &Config, problems: &mut Problems) {
 #[cfg(feature = "openssl-compat")]
 fn compat_certificate(config: &Config, problems: &mut Problems) {
     if let (Some(_), Some(_)) = (&config.https.compat_tls_cert, &config.https.compat_tls_key) {
-        let (cert, key) = crate::compat_tls::certificate_paths(config);
+        // Both configured: their paths, nothing issued.
+        let (cert, key) = match crate::compat_tls::certificate_paths(config) {
+            Ok(paths) => paths,
+            Err(e) => return problems.push("https.compat_tls_cert", format!("{e:#}")),
+        };
         let cert_found = check_file_exists("https.compat_tls_cert", &cert, problems);
         if check_file_exists("https.compat_tls_key", &key, problems) && cert_found {
             if let Err(e) = crate::compat_tls::acceptor(&cert, &key) {
@@ -81,8 +85,8 @@ fn chained_scripts(config: &Config, problems: &mut Problems) {
     }
     let https = &config.https;
     let mut roots = vec![config.resolve_path(&https.root)];
-    if !https.ipxe_dir.as_os_str().is_empty() {
-        roots.push(config.resolve_path(&https.ipxe_dir));
+    if let Some(ipxe_dir) = config.ipxe_dir().path() {
+        roots.push(ipxe_dir.to_path_buf());
     }
     for (index, action) in config.resolver.static_rules.actions.iter().enumerate() {
         let BootTarget::Chain { url } = &action.target else {

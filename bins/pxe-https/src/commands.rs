@@ -1,5 +1,5 @@
-//! Maintenance commands of the `pxe-https` binary, for scripts:
-//! `pxe-https [--config FILE] clear-required <MAC>`.
+//! Operator commands of the `pxe-https` and `pxe-server` binaries, for scripts:
+//! `clear-required <MAC>`, and `site-ca export|issue|show` (see [`crate::site_ca_command`]).
 
 use anyhow::Context as _;
 use netboot_config::Config;
@@ -17,6 +17,9 @@ pub enum Command {
         /// The machine's MAC address (`52:54:00:12:34:56` or `52-54-00-12-34-56`).
         mac: MacAddr,
     },
+    /// The site CA that issues the HTTPS certificates: export, issue, show.
+    #[command(subcommand)]
+    SiteCa(crate::site_ca_command::SiteCaCommand),
 }
 
 impl netboot_service::Commands for Command {
@@ -37,6 +40,7 @@ impl netboot_service::Commands for Command {
                 }
                 Ok(())
             }
+            Self::SiteCa(command) => crate::site_ca_command::run(&command, &context.config),
         }
     }
 }

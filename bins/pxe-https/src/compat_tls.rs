@@ -114,7 +114,12 @@ mod imp {
 
     use super::{TLS12_CIPHERS, TLS13_CIPHERSUITES};
     use crate::app::{OverTls, Peer};
-    use crate::tls::{GENERATED_CERT, GENERATED_KEY};
+    use crate::site_ca::KeyKind;
+
+    /// File names of the RSA certificate the site CA issues this listener.
+    const COMPAT_CERT: &str = "pxe-https-compat.crt";
+    /// See [`COMPAT_CERT`].
+    const COMPAT_KEY: &str = "pxe-https-compat.key";
 
     /// How long a TLS handshake may take; firmware under emulation is slow, but not this slow.
     const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -143,7 +148,7 @@ mod imp {
     impl Reload for CompatAcceptor {
         /// Re-reads the compatibility listener's certificate and key.
         fn reload(&self, config: &Arc<Config>) -> Result<()> {
-            let (cert, key) = certificate_paths(config);
+            let (cert, key) = certificate_paths(config).context("https.compat_tls_cert not reloaded")?;
             let acceptor = acceptor(&cert, &key).with_context(|| {
                 format!(
                     "https.compat_tls_cert not reloaded: using {} and {}",
@@ -170,7 +175,7 @@ mod imp {
             let Some(addr) = config.https.compat_tls_listen else {
                 return Ok(None);
             };
-            let (cert, key) = certificate_paths(config);
+            let (cert, key) = certificate_paths(config)?;
             let acceptor = acceptor(&cert, &key).with_context(|| {
                 format!(
                     "https.compat_tls_listen: using {} and {}",
@@ -288,9 +293,10 @@ mod imp {
         }
     }
 
-    /// The certificate and key of the compatibility listener: its own when configured,
-    /// otherwise the main listener's (configured or generated, which is RSA).
-    pub fn certificate_paths(config: &Config) -> (PathBuf, PathBuf) {
+    /// The certificate and key of the compatibility listener: its own when configured, else
+    /// the main listener's when configured, else an RSA certificate the site CA issues for
+    /// it (the main listener's own is ECDSA, which RSA-only firmware cannot use).
+    pub fn certificate_paths(config: &Config) -> Result<(PathBuf, PathBuf)> {
         let https = &config.https;
         match (
             &https.compat_tls_cert,
@@ -299,11 +305,12 @@ mod imp {
             &https.key,
         ) {
             (Some(cert), Some(key), _, _) | (None, None, Some(cert), Some(key)) => {
-                (config.resolve_path(cert), config.resolve_path(key))
+                Ok((config.resolve_path(cert), config.resolve_path(key)))
             }
             _ => {
-                let dir = config.base_dir.clone().unwrap_or_else(|| https.state_dir.clone());
-                (dir.join(GENERATED_CERT), dir.join(GENERATED_KEY))
+                let site =
+                    crate::tls::ensure_site_certificate(config, COMPAT_CERT, COMPAT_KEY, KeyKind::Rsa2048)?;
+                Ok((site.cert, site.key))
             }
         }
     }

@@ -25,9 +25,12 @@ pub mod compat_tls;
 pub mod dp_gate;
 pub mod files;
 pub mod handoff;
+pub mod ipxe_build;
 pub mod peerdist;
 pub mod required;
 pub mod server;
+pub mod site_ca;
+pub mod site_ca_command;
 pub mod tls;
 
 pub use server::{Args, Https, Server};

@@ -2,7 +2,7 @@
 //! HTTP/1.1 keep-alive or HTTP/2, and a graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,14 +116,13 @@ impl Server {
         tls.loaded.log("serving");
         // After the main certificate: the compat listener may reuse the generated one.
         let compat = CompatListener::bind(&config).await?;
-        // An empty `ipxe_dir` disables the second root; it must stay empty, not become the
-        // configuration file's directory.
-        let ipxe_dir = if https_config.ipxe_dir.as_os_str().is_empty() {
-            https_config.ipxe_dir.clone()
-        } else {
-            config.resolve_path(&https_config.ipxe_dir)
-        };
-        let roots = [config.resolve_path(&https_config.root), ipxe_dir];
+        let ipxe_dir = config.ipxe_dir();
+        crate::ipxe_build::log_start(&ipxe_dir, &tls.loaded);
+        // A disabled `ipxe_dir` is an empty path, which `Roots` skips.
+        let roots = [
+            config.resolve_path(&https_config.root),
+            ipxe_dir.path().map(Path::to_path_buf).unwrap_or_default(),
+        ];
         let (roots, skipped) = Roots::new(&roots);
         for dir in skipped {
             tracing::warn!(dir = %dir.display(), "file root does not exist, not serving it");
@@ -383,7 +382,7 @@ impl Reload for CertificateReload {
 /// The site key for per-boot URLs, from `https.state_dir` (created on first start). Without
 /// it the service still starts; entries that need per-boot URLs then say so on the console.
 fn load_token_key(config: &Config) -> Option<netboot_token::TokenKey> {
-    let dir = config.resolve_path(&config.https.state_dir);
+    let dir = config.state_dir();
     match netboot_runtime::token_key::load_or_create(&dir) {
         Ok((key, path)) => {
             tracing::debug!(path = %path.display(), "boot token key");
@@ -426,8 +425,20 @@ async fn serve_connection(
     });
     let result = match tls {
         Some(acceptor) => {
+            let started = std::time::Instant::now();
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => stream,
+                Ok(Ok(stream)) => {
+                    let session = stream.get_ref().1;
+                    tracing::debug!(
+                        %peer,
+                        version = ?session.protocol_version(),
+                        suite = ?session.negotiated_cipher_suite().map(|s| s.suite()),
+                        group = ?session.negotiated_key_exchange_group().map(|g| g.name()),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "TLS handshake done"
+                    );
+                    stream
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
                     return;

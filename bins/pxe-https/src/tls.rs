@@ -1,22 +1,27 @@
-//! TLS set-up: PEM files from the configuration, or a self-signed certificate generated on
-//! first start and kept for later starts.
+//! TLS set-up: PEM files from the configuration (a certificate from an existing CA), or a
+//! certificate issued by the site CA ([`crate::site_ca`]), which is made on first start and
+//! renews the certificate when it nears its end or misses one of the host's names.
 
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use anyhow::{bail, Context as _, Result};
 use netboot_config::Config;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use sha2::{Digest as _, Sha256};
 
-/// File names of the generated certificate and key.
+use crate::site_ca::{self, KeyKind, SiteCa};
+
+/// File names of the certificate and key the site CA issues this server.
 pub const GENERATED_CERT: &str = "pxe-https.crt";
 /// See [`GENERATED_CERT`].
 pub const GENERATED_KEY: &str = "pxe-https.key";
+
+/// The key type of the certificate the site CA issues the main (rustls) listener.
+pub const SERVER_KEY_KIND: KeyKind = KeyKind::EcdsaP256;
 
 /// The TLS configuration the listener uses, and facts for the start-up log.
 #[derive(Debug, Clone)]
@@ -29,7 +34,8 @@ pub struct Tls {
     pub loaded: LoadedCertificate,
 }
 
-/// A certificate and key read from disk (or generated), with facts for the log.
+/// A certificate and key read from disk (configured, or issued by the site CA), with facts
+/// for the log.
 #[derive(Debug, Clone)]
 pub struct LoadedCertificate {
     /// The chain and the signing key.
@@ -37,19 +43,30 @@ pub struct LoadedCertificate {
     /// SHA-256 of the leaf certificate, colon-separated hex (what iPXE's `trust` setting
     /// and `openssl x509 -fingerprint -sha256` show).
     pub fingerprint: String,
+    /// SHA-256 of every certificate of the chain, leaf first.
+    pub chain_fingerprints: Vec<String>,
     /// Where the certificate was read from.
     pub cert_path: PathBuf,
-    /// Whether it was generated during this start.
-    pub generated: bool,
+    /// Why it was issued during this load (`None`: it was current, or configured).
+    pub issued: Option<String>,
+    /// The site CA, when it issued the certificate.
+    pub site_ca: Option<SiteCaFacts>,
 }
 
 impl LoadedCertificate {
-    /// Logs which certificate is in use.
+    /// Logs which certificate is in use, and the site CA that issued it.
     pub fn log(&self, what: &str) {
         tracing::info!(
-            fingerprint = %self.fingerprint, cert = %self.cert_path.display(), generated = self.generated,
+            fingerprint = %self.fingerprint, cert = %self.cert_path.display(), issued = self.issued.is_some(),
             "{what} TLS certificate SHA-256 {}", self.fingerprint
         );
+        if let Some(ca) = &self.site_ca {
+            tracing::info!(
+                ca = %ca.cert_path.display(), fingerprint = %ca.fingerprint,
+                "certificate issued by the site CA {} (SHA-256 {}); iPXE builds trust it with --trust {}",
+                ca.cert_path.display(), ca.fingerprint, ca.cert_path.display()
+            );
+        }
     }
 }
 
@@ -75,7 +92,19 @@ impl ResolvesServerCert for CertificateSlot {
     }
 }
 
-/// Loads the configured certificate, or the generated one, generating it when missing.
+/// What the start-up log says about the site CA.
+#[derive(Debug, Clone)]
+pub struct SiteCaFacts {
+    /// Its certificate.
+    pub cert_path: PathBuf,
+    /// Its SHA-256 fingerprint.
+    pub fingerprint: String,
+    /// Whether it was created during this load.
+    pub created: bool,
+}
+
+/// Loads the configured certificate, or the one the site CA issued (creating the CA and
+/// issuing or renewing the certificate as needed), into a slot a reload can refill.
 pub fn load_or_generate(config: &Config) -> Result<Tls> {
     let loaded = load(config)?;
     let certificate = Arc::new(CertificateSlot(RwLock::new(Arc::clone(&loaded.key))));
@@ -87,30 +116,27 @@ pub fn load_or_generate(config: &Config) -> Result<Tls> {
     })
 }
 
-/// Reads the certificate and key `[https]` names (or the generated pair, generating it when
-/// missing) and checks that they belong together.
+/// Reads the certificate and key `[https]` names, or the pair the site CA issued this server
+/// (issuing or renewing it when needed), and checks that they belong together.
 pub fn load(config: &Config) -> Result<LoadedCertificate> {
     let https = &config.https;
-    let (cert_path, key_path, generated) = match (&https.cert, &https.key) {
-        (Some(cert), Some(key)) => (config.resolve_path(cert), config.resolve_path(key), false),
+    let (cert_path, key_path, issued, site_ca) = match (&https.cert, &https.key) {
+        (Some(cert), Some(key)) => (config.resolve_path(cert), config.resolve_path(key), None, None),
         (None, None) => {
-            let dir = config.base_dir.clone().unwrap_or_else(|| https.state_dir.clone());
-            let cert = dir.join(GENERATED_CERT);
-            let key = dir.join(GENERATED_KEY);
-            let generated = !(cert.exists() && key.exists());
-            if generated {
-                generate(&dir, &cert, &key, &certificate_names(config))?;
-            }
-            (cert, key, generated)
+            let site = ensure_site_certificate(config, GENERATED_CERT, GENERATED_KEY, SERVER_KEY_KIND)?;
+            (site.cert, site.key, site.issued, Some(site.ca))
         }
         _ => bail!("https.cert and https.key must be given together"),
     };
     let key = certified_key(&cert_path, &key_path)?;
+    let chain_fingerprints: Vec<String> = key.cert.iter().map(|c| site_ca::fingerprint(c)).collect();
     Ok(LoadedCertificate {
-        fingerprint: fingerprint(&key.cert[0]),
+        fingerprint: chain_fingerprints[0].clone(),
+        chain_fingerprints,
         key: Arc::new(key),
         cert_path,
-        generated,
+        issued,
+        site_ca,
     })
 }
 
@@ -128,8 +154,78 @@ pub fn certified_key(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey> 
     })
 }
 
-/// rustls with the ring provider: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM / ChaCha20
-/// (iPXE uses `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256` / `..._AES_256_GCM_SHA384` over X25519).
+/// A certificate of the site CA in the state directory.
+pub struct SiteCertificate {
+    /// The chain (PEM).
+    pub cert: PathBuf,
+    /// Its key (PEM, 0600).
+    pub key: PathBuf,
+    /// Why it was issued now, if it was.
+    pub issued: Option<String>,
+    /// The CA.
+    pub ca: SiteCaFacts,
+}
+
+/// Makes sure `<state_dir>/<cert_name>` holds a current certificate of the site CA (made
+/// when missing) for this host's names, with a `kind` key; issues one when there is none or
+/// the present one is due for renewal.
+pub fn ensure_site_certificate(
+    config: &Config,
+    cert_name: &str,
+    key_name: &str,
+    kind: KeyKind,
+) -> Result<SiteCertificate> {
+    let dir = config.state_dir();
+    let now = SystemTime::now();
+    let (ca, created) = SiteCa::load_or_create(&dir, &site_name(), now)
+        .with_context(|| format!("the site CA in {}", dir.display()))?;
+    if created {
+        tracing::info!(
+            ca = %ca.cert_path().display(), fingerprint = %ca.fingerprint(),
+            "created the site CA; build the site's iPXE trusting it (see README: our own iPXE)"
+        );
+    }
+    let (cert, key) = (dir.join(cert_name), dir.join(key_name));
+    let names = certificate_names(config);
+    let reason = if key.is_file() {
+        match std::fs::read_to_string(&cert) {
+            Ok(pem) => ca.renewal_reason(&pem, &names, now),
+            Err(_) => Some("there was none".to_owned()),
+        }
+    } else {
+        Some("there was none".to_owned())
+    };
+    if let Some(reason) = &reason {
+        let issued = ca.issue(&names, kind, now)?;
+        site_ca::write_issued(&issued, &cert, &key)?;
+        tracing::info!(cert = %cert.display(), names = ?names, "issued a server certificate from the site CA: {reason}");
+    }
+    Ok(SiteCertificate {
+        cert,
+        key,
+        issued: reason,
+        ca: SiteCaFacts {
+            cert_path: ca.cert_path(),
+            fingerprint: ca.fingerprint(),
+            created,
+        },
+    })
+}
+
+/// The site's name in a new CA's subject: the host name that made it.
+pub(crate) fn site_name() -> String {
+    host_name().unwrap_or_else(|| "netboot".to_owned())
+}
+
+fn host_name() -> Option<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let host = host.trim();
+    (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// rustls with the ring provider: TLS 1.3, and TLS 1.2 with ECDHE + AES-GCM / ChaCha20.
+/// iPXE 2.0 negotiates `TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256` over P-256 with the site
+/// CA's certificate (`ECDHE_RSA` with an RSA one), measured in the lab.
 pub fn server_config(certificates: Arc<dyn ResolvesServerCert>) -> Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -143,12 +239,7 @@ pub fn server_config(certificates: Arc<dyn ResolvesServerCert>) -> Result<Arc<ru
 
 /// The SHA-256 fingerprint of a DER certificate, as `aa:bb:...`.
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    let digest = Sha256::digest(cert.as_ref());
-    digest
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    site_ca::fingerprint(cert)
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -169,65 +260,66 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("{} holds no PEM private key", path.display()))
 }
 
-/// Names for the generated certificate: configured names, the host name, `localhost`,
-/// loopback addresses and the listen address when it is a specific one.
-fn certificate_names(config: &Config) -> Vec<String> {
+/// Names for the issued certificate: configured names, the host name, `localhost`, every
+/// address of the host's interfaces (iPXE is handed `https://<address>/`, and checks the
+/// address against the certificate), the proxy's `server_address`, the listen address when it
+/// is a specific one, and the host of `public_url`.
+pub fn certificate_names(config: &Config) -> Vec<String> {
     let mut names: Vec<String> = config.https.cert_names.clone();
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let host = host.trim();
-        if !host.is_empty() {
-            names.push(host.to_owned());
-        }
+    names.extend(host_name());
+    names.push("localhost".to_owned());
+    let mut addresses: Vec<IpAddr> = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    addresses.extend(interface_addresses());
+    addresses.extend(config.proxy.server_address.map(IpAddr::from));
+    let listen = config.https.listen.ip();
+    if !listen.is_unspecified() {
+        addresses.push(listen);
     }
-    names.extend(["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()]);
-    let ip: IpAddr = config.https.listen.ip();
-    if !ip.is_unspecified() {
-        names.push(ip.to_string());
+    names.extend(addresses.iter().map(IpAddr::to_string));
+    if let Some(host) = config.https.public_url.as_deref().and_then(url_host) {
+        names.push(host);
     }
     let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(n.clone()));
+    names.retain(|n| seen.insert(n.to_ascii_lowercase()));
     names
 }
 
-/// Writes a new RSA-2048 self-signed certificate (RSA because iPXE only accepts RSA server
-/// certificates) and its key (mode 0600).
-fn generate(dir: &Path, cert_path: &Path, key_path: &Path, names: &[String]) -> Result<()> {
-    use rsa::pkcs8::EncodePrivateKey as _;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let private =
-        rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).context("generating an RSA key")?;
-    let key_pem = private
-        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
-        .context("encoding the RSA key")?;
-    let key_pair = rcgen::KeyPair::from_pem(&key_pem).context("loading the generated key")?;
-    let mut params = rcgen::CertificateParams::new(names.to_vec()).context("certificate names")?;
-    params.distinguished_name.push(
-        rcgen::DnType::CommonName,
-        names.first().map_or("pxe-https", String::as_str),
-    );
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "netboot pxe-https (self-signed)");
-    let cert = params.self_signed(&key_pair).context("signing the certificate")?;
-
-    let mut key_file = open_private(key_path)?;
-    key_file
-        .write_all(key_pem.as_bytes())
-        .with_context(|| format!("writing {}", key_path.display()))?;
-    std::fs::write(cert_path, cert.pem()).with_context(|| format!("writing {}", cert_path.display()))?;
-    tracing::info!(cert = %cert_path.display(), names = ?names, "generated a self-signed certificate");
-    Ok(())
+/// IPv4 and non-link-local IPv6 addresses of the host's interfaces.
+fn interface_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    let mut found: Vec<IpAddr> = addrs
+        .filter_map(|a| a.address)
+        .filter_map(|address| {
+            if let Some(v4) = address.as_sockaddr_in() {
+                Some(IpAddr::from(v4.ip()))
+            } else {
+                address.as_sockaddr_in6().map(|v6| IpAddr::from(v6.ip()))
+            }
+        })
+        // Link-local IPv6 addresses need a zone in a URL; nobody reaches a server that way.
+        .filter(|ip| !matches!(ip, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
-fn open_private(path: &Path) -> Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))
+/// The host part of an `http(s)://host[:port]/...` URL (IPv6 literals without brackets).
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 #[cfg(test)]
@@ -237,15 +329,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn without_a_config_file_the_certificate_goes_to_the_state_dir_and_is_reused() {
+    fn the_site_ca_issues_the_certificate_once_and_it_is_reused() {
         let state = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.https.state_dir = state.path().join("netboot");
         config.https.cert_names = vec!["pxe.example.test".into(), "10.0.0.5".into()];
 
         let first = load(&config).unwrap();
-        assert!(first.generated);
+        assert_eq!(first.issued.as_deref(), Some("there was none"));
+        let ca = first.site_ca.clone().unwrap();
+        assert!(ca.created);
         assert_eq!(first.cert_path, state.path().join("netboot").join(GENERATED_CERT));
+        assert_eq!(first.chain_fingerprints.len(), 2, "leaf and site CA");
+        assert_eq!(first.chain_fingerprints[1], ca.fingerprint);
         let key_mode = std::fs::metadata(state.path().join("netboot").join(GENERATED_KEY))
             .unwrap()
             .permissions()
@@ -254,14 +350,67 @@ mod tests {
         assert_eq!(first.fingerprint.len(), 32 * 3 - 1);
 
         let second = load(&config).unwrap();
-        assert!(!second.generated);
+        assert_eq!(second.issued, None);
         assert_eq!(second.fingerprint, first.fingerprint);
+        assert!(!second.site_ca.unwrap().created);
+
+        // A new name (a new address, say) gets a new certificate from the same CA.
+        config.https.cert_names.push("10.0.0.6".into());
+        let third = load(&config).unwrap();
+        assert!(third.issued.unwrap().contains("10.0.0.6"));
+        assert_ne!(third.fingerprint, first.fingerprint);
+        assert_eq!(third.site_ca.unwrap().fingerprint, ca.fingerprint);
+    }
+
+    #[test]
+    fn a_self_signed_certificate_from_an_older_version_is_replaced() {
+        let state = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.https.state_dir = state.path().to_path_buf();
+        let old = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        std::fs::write(state.path().join(GENERATED_CERT), old.cert.pem()).unwrap();
+        std::fs::write(state.path().join(GENERATED_KEY), old.key_pair.serialize_pem()).unwrap();
+        let tls = load(&config).unwrap();
+        assert!(tls.issued.unwrap().contains("not issued by the site CA"));
+    }
+
+    #[test]
+    fn names_cover_the_host_addresses_and_configured_ones() {
+        let mut config = Config::default();
+        config.https.cert_names = vec!["pxe.example.test".into(), "PXE.example.test".into()];
+        config.https.public_url = Some("https://boot.example.test:8443/x".into());
+        config.proxy.server_address = Some(std::net::Ipv4Addr::new(192, 0, 2, 7));
+        let names = certificate_names(&config);
+        for wanted in [
+            "pxe.example.test",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "192.0.2.7",
+            "boot.example.test",
+        ] {
+            assert!(
+                names.iter().any(|n| n == wanted),
+                "{wanted} missing from {names:?}"
+            );
+        }
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| n.eq_ignore_ascii_case("pxe.example.test"))
+                .count(),
+            1
+        );
+        assert!(!names.iter().any(|n| n.starts_with("fe80")), "{names:?}");
+        assert_eq!(url_host("https://[fd00::1]:443/"), Some("fd00::1".into()));
+        assert_eq!(url_host("http://user@h/"), Some("h".into()));
+        assert_eq!(url_host("nonsense"), None);
     }
 
     #[test]
     fn a_cert_without_a_key_is_refused() {
         let mut config = Config::default();
         config.https.cert = Some("/nonexistent.pem".into());
-        assert!(load_or_generate(&config).is_err());
+        assert!(load(&config).is_err());
     }
 }

@@ -57,8 +57,11 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
     config.resolver.deadline_ms = 200;
     config.https.listen = "127.0.0.1:0".parse().unwrap();
     config.https.http_listen = None;
-    config.https.root = dir.path().to_path_buf();
-    config.https.ipxe_dir = "".into();
+    // The state directory (keys, the issued certificate) must lie outside the served root.
+    config.https.root = dir.path().join("root");
+    std::fs::create_dir_all(&config.https.root).unwrap();
+    config.https.ipxe_dir = Some("".into());
+    config.https.state_dir = "state".into();
     config.https.on_resolver_error = fallback;
     config.https.retry_delay_secs = 7;
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -68,7 +71,7 @@ fn decide_with(resolver: Arc<dyn BootResolver>, fallback: ResolverFallback) -> S
         let port = server.https_addr().port();
         let (stop, shutdown) = Shutdown::new();
         let serving = tokio::spawn(server.serve(shutdown));
-        let cert = dir.path().join("pxe-https.crt");
+        let cert = dir.path().join("state/pxe-https.crt");
         let output = tokio::task::spawn_blocking(move || {
             std::process::Command::new("curl")
                 .args(["-sS", "--fail", "--max-time", "20", "--cacert"])

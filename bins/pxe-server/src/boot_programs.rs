@@ -1,5 +1,6 @@
 //! The iPXE boot programs the proxy hands out must exist where TFTP serves them; otherwise
-//! every client fails minutes later with a TFTP "file not found". Checked at start.
+//! every client fails minutes later with a TFTP "file not found". Checked at start. They are
+//! the site's own build when `<state_dir>/ipxe` holds one, else Debian's package.
 
 use std::path::PathBuf;
 
@@ -13,8 +14,9 @@ const SHIPPED_ARCHES: &[ClientArch] = &[ClientArch::X86Bios, ClientArch::EfiX64]
 /// A configured boot program is not in the TFTP root.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "iPXE boot program {file} for {arch} clients is not in {dir} (tftp.root): install Debian's `ipxe` package \
-     (apt-get install ipxe) or set tftp.root (or --ipxe-dir) to a directory holding it"
+    "iPXE boot program {file} for {arch} clients is not in {dir} (tftp.root): build the site's own iPXE into \
+     the state directory's ipxe/ (contrib/ipxe/build-ipxe.sh, see the README), or install Debian's `ipxe` \
+     package (apt-get install ipxe) as a fallback, or set tftp.root (or --ipxe-dir) to a directory holding it"
 )]
 pub struct MissingBootProgram {
     /// The file name the proxy would hand out.
@@ -28,7 +30,7 @@ pub struct MissingBootProgram {
 /// Checks that the boot programs for BIOS and x64 UEFI clients are in the TFTP root.
 /// Other architectures are only warned about, since Debian ships no iPXE for them.
 pub fn check_boot_programs(config: &Config) -> Result<(), MissingBootProgram> {
-    let dir = config.resolve_path(&config.tftp.effective_root());
+    let dir = config.tftp_root();
     for (arch, file) in config.proxy.effective_boot_files() {
         if dir.join(&file).is_file() {
             continue;

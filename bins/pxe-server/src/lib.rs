@@ -36,7 +36,7 @@ pub struct PxeServer;
 /// Command-line flags of `pxe-server`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// Boot programs (undionly.kpxe, snponly.efi) for TFTP and HTTP [default: Debian's /usr/lib/ipxe]
+    /// Boot programs (undionly.kpxe, snponly.efi) for TFTP and HTTP [default: the site's build in <state_dir>/ipxe, else Debian's /usr/lib/ipxe]
     #[arg(long, value_name = "DIR")]
     pub ipxe_dir: Option<PathBuf>,
     /// Answer every PXE client, also machines no [[resolver.static.machines]] rule names
@@ -65,7 +65,7 @@ impl Service for PxeServer {
     fn apply_args(args: &Args, config: &mut Config) {
         if let Some(dir) = &args.ipxe_dir {
             config.tftp.root = Some(dir.clone());
-            config.https.ipxe_dir.clone_from(dir);
+            config.https.ipxe_dir = Some(dir.clone());
         }
         if args.answer_all {
             config.resolver.static_rules.unmatched = netboot_core::Unmatched::Exit;

@@ -84,9 +84,24 @@ impl Service for Tftp {
     }
 }
 
-/// The served root: `[tftp] root` (relative to the configuration file), or the default.
+/// The served root: `[tftp] root` (relative to the configuration file), or the default
+/// (see [`Config::tftp_root`]).
 pub fn root_of(config: &Config) -> PathBuf {
-    config.resolve_path(&config.tftp.effective_root())
+    config.tftp_root()
+}
+
+/// Says at start which iPXE the TFTP root holds when it is the iPXE directory (the site's build
+/// or, as a fallback, Debian's package).
+pub fn log_ipxe_source(config: &Config, root: &std::path::Path) {
+    let ipxe_dir = config.ipxe_dir();
+    if ipxe_dir.path() != Some(root) {
+        return;
+    }
+    match ipxe_dir.start_message() {
+        Some((true, message)) => tracing::warn!("{message}"),
+        Some((false, message)) => tracing::info!("{message}"),
+        None => {}
+    }
 }
 
 /// Where uploads go, when they are allowed (relative to the configuration file).

@@ -6,10 +6,21 @@ use std::time::{Duration, Instant};
 use netboot_records::{TftpNegotiated, TftpTransfer};
 use netboot_service::Shutdown;
 use netboot_tftp::request::ReadRequest;
-use netboot_tftp::{negotiate, write_error, Outcome, ReadTransfer, TftpLimits};
+use netboot_tftp::{negotiate, write_error, OpenError, Outcome, ReadTransfer, TftpLimits};
 
 use crate::link::{Link, GSO_MAX_BYTES, GSO_MAX_SEGMENTS};
 use crate::server::{forget_peer, Shared, SHUTTING_DOWN};
+
+/// Metrics label of a request for an absent [optional probe](is_optional_probe).
+const PROBE_ABSENT: &str = "probe_absent";
+
+/// Whether `path` (normalised, without a leading slash) is a file iPXE asks for only to see
+/// whether it exists: UEFI builds started by the firmware's PXE look for `autoexec.ipxe` (as
+/// `autoexec.ipxe` and `/autoexec.ipxe`) before running their boot script. Its absence is
+/// answered "not found" at once like any other, but is not a failed step of the boot.
+pub(crate) fn is_optional_probe(path: &str) -> bool {
+    path.eq_ignore_ascii_case("autoexec.ipxe")
+}
 
 /// Opens the file and runs one read transfer to its end, or until `shutdown` says to stop
 /// now, when the client gets an ERROR.
@@ -25,19 +36,19 @@ pub(crate) async fn run_transfer(
     let mut source = match shared.files.open_mode(&read.path, read.mode) {
         Ok(source) => source,
         Err(e) => {
-            tracing::info!(%peer, path = %read.path, "not served: {e}");
+            let path = read.path.to_string();
+            let label = if matches!(e, OpenError::NotFound) && is_optional_probe(&path) {
+                tracing::debug!(%peer, %path, "not present: a file iPXE only looks for");
+                PROBE_ABSENT
+            } else {
+                tracing::info!(%peer, %path, "not served: {e}");
+                "not_served"
+            };
             record_transfer(
                 shared,
                 peer,
-                TftpTransfer::ended(
-                    &read.path.to_string(),
-                    None,
-                    0,
-                    started.elapsed(),
-                    0,
-                    Some(e.to_string()),
-                ),
-                "not_served",
+                TftpTransfer::ended(&path, None, 0, started.elapsed(), 0, Some(e.to_string())),
+                label,
             );
             let (code, message) = e.to_tftp();
             let mut packet = [0u8; 128];
@@ -208,11 +219,30 @@ pub(crate) fn record_transfer(
     metrics.transfers.inc(label);
     metrics.bytes_sent.add(transfer.bytes);
     metrics.retransmits.add(u64::from(transfer.retransmits));
-    // Declined options are part of a normal boot: the firmware asks again without them.
-    if !telemetry.recorder.is_enabled() || label == "options_declined" {
+    // Declined options are part of a normal boot (the firmware asks again without them), and
+    // so is a missing file iPXE only looks for.
+    if !telemetry.recorder.is_enabled() || matches!(label, "options_declined" | PROBE_ABSENT) {
         return;
     }
     telemetry
         .recorder
         .record_for_address(peer.ip(), netboot_records::EventDetail::TftpTransfer(transfer));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_optional_probe;
+
+    #[test]
+    fn only_ipxes_autoexec_probe_is_optional() {
+        let normalised = |name: &str| {
+            netboot_tftp::path::normalize(name.as_bytes())
+                .unwrap()
+                .to_string()
+        };
+        assert!(is_optional_probe(&normalised("autoexec.ipxe")));
+        assert!(is_optional_probe(&normalised("/autoexec.ipxe")));
+        assert!(!is_optional_probe(&normalised("snponly.efi")));
+        assert!(!is_optional_probe(&normalised("boot/autoexec.ipxe")));
+    }
 }

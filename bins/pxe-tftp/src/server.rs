@@ -70,6 +70,7 @@ impl TftpServer {
     pub async fn bind(config: &Config, telemetry: Telemetry) -> anyhow::Result<Self> {
         let tftp = &config.tftp;
         let root = crate::root_of(config);
+        crate::log_ipxe_source(config, &root);
         let files = RootDir::new(
             &root,
             tftp.case_insensitive,

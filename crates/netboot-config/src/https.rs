@@ -12,9 +12,10 @@ use crate::Problems;
 /// Settings of the HTTPS boot-script and boot-file service.
 ///
 /// The defaults let real firmware boot with no configuration file: HTTPS on port 443 with a
-/// self-signed certificate created on first start, plain HTTP on port 80 for UEFI HTTP Boot
-/// and iPXE builds without TLS, boot files from `/srv/netboot` and iPXE's own binaries from
-/// `/usr/lib/ipxe` (Debian's `ipxe` package).
+/// certificate issued on first start by the site CA (also made then, in the state
+/// directory), plain HTTP on port 80 for UEFI HTTP Boot and iPXE builds without TLS, boot files
+/// from `/srv/netboot` and iPXE's own binaries from the site's build in `<state_dir>/ipxe`, or
+/// from `/usr/lib/ipxe` (Debian's `ipxe` package) when there is none.
 ///
 /// ```toml
 /// [https]
@@ -39,24 +40,28 @@ pub struct HttpsConfig {
     /// configuration file's directory when not absolute. Files are served at `/<path>`;
     /// relative paths in boot decisions resolve against it.
     pub root: PathBuf,
-    /// A second, read-only root searched when a file is not under `root`: by default the
-    /// directory of Debian's iPXE binaries, so `/ipxe.efi` and `/undionly.kpxe` work without
-    /// copying. Relative paths are taken from the configuration file's directory. An empty
-    /// string disables it.
-    pub ipxe_dir: PathBuf,
-    /// PEM certificate chain. With `key`; when both are absent a self-signed certificate is
-    /// generated on first start.
+    /// A second, read-only root searched when a file is not under `root`, for the iPXE boot
+    /// programs, so `/ipxe.efi` and `/undionly.kpxe` work without copying. Unset: the site's
+    /// own build in `<state_dir>/ipxe` when it is there (its `ipxe-build.toml` marks it), else
+    /// Debian's `/usr/lib/ipxe`. Relative paths are taken from the configuration file's
+    /// directory. An empty string disables it.
+    pub ipxe_dir: Option<PathBuf>,
+    /// PEM certificate chain, for a certificate from an existing (enterprise) CA. With `key`;
+    /// when both are absent the site CA issues one.
     pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
-    /// Where `pxe-https` keeps what it generates: the boot token key (`boot-token.key`), the
-    /// PeerDist server passphrase (`peerdist.secret`) and computed Content Information
-    /// (`peerdist/`), the Required runs while `[records]` is off (`required-runs.sqlite`,
-    /// mode 0600), and the certificate when there is no configuration file (with a file, it
-    /// is stored beside it). Relative paths are taken from the configuration file's directory.
+    /// Where `pxe-https` keeps what it makes and keeps: the site CA (`site-ca.crt`,
+    /// `site-ca.key`), the certificates it issued this server (`pxe-https.crt`,
+    /// `pxe-https.key`), the site's iPXE build (`ipxe/`), the boot token key
+    /// (`boot-token.key`), the PeerDist server passphrase (`peerdist.secret`) and computed
+    /// Content Information (`peerdist/`), and the Required runs while `[records]` is off
+    /// (`required-runs.sqlite`, mode 0600). Relative paths are taken from the configuration
+    /// file's directory.
     pub state_dir: PathBuf,
-    /// Extra DNS names or IP addresses for the generated certificate (the host name,
-    /// `localhost`, the loopback addresses and a specific `listen` address are always in it).
+    /// Extra DNS names or IP addresses for the issued certificate (the host name,
+    /// `localhost`, every address of the host's interfaces and a specific `listen` address
+    /// are always in it).
     pub cert_names: Vec<String>,
     /// Absolute base URL (`https://pxe.example:443/`) used in scripts instead of paths
     /// relative to the script's own URL. Rarely needed.
@@ -109,10 +114,10 @@ impl Default for HttpsConfig {
             listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 443)),
             http_listen: Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80))),
             root: PathBuf::from("/srv/netboot"),
-            ipxe_dir: PathBuf::from("/usr/lib/ipxe"),
+            ipxe_dir: None,
             cert: None,
             key: None,
-            state_dir: PathBuf::from("/var/lib/netboot"),
+            state_dir: PathBuf::from(DEFAULT_STATE_DIR),
             cert_names: Vec::new(),
             public_url: None,
             wimboot: "wimboot".into(),
@@ -128,6 +133,9 @@ impl Default for HttpsConfig {
         }
     }
 }
+
+/// The default state directory.
+pub(crate) const DEFAULT_STATE_DIR: &str = "/var/lib/netboot";
 
 impl HttpsConfig {
     pub(crate) fn validate(&self, problems: &mut Problems) {
@@ -189,10 +197,19 @@ impl HttpsConfig {
                 format!("{} is outside 60..=86400", self.boot_token_secs),
             );
         }
+        // Unset, ipxe_dir is the site's build below the state directory or Debian's directory.
+        let ipxe_dirs = match &self.ipxe_dir {
+            Some(dir) if dir.as_os_str().is_empty() => Vec::new(),
+            Some(dir) => vec![dir.clone()],
+            None => vec![
+                self.state_dir.join(crate::SITE_IPXE_SUBDIR),
+                PathBuf::from(crate::DEBIAN_IPXE_DIR),
+            ],
+        };
         if self.private_dir.as_os_str().is_empty() {
             problems.push("https.private_dir", "must not be empty");
         } else if self.private_dir.starts_with(&self.root)
-            || (!self.ipxe_dir.as_os_str().is_empty() && self.private_dir.starts_with(&self.ipxe_dir))
+            || ipxe_dirs.iter().any(|dir| self.private_dir.starts_with(dir))
         {
             problems.push(
                 "https.private_dir",

@@ -17,7 +17,9 @@ use crate::Problems;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TftpConfig {
-    /// Directory served. Unset: `/srv/tftp` if it exists, else `/usr/lib/ipxe`.
+    /// Directory served. Unset: `/srv/tftp` if it exists, else the iPXE boot programs'
+    /// directory (the site's build in `<state_dir>/ipxe`, else Debian's `/usr/lib/ipxe`; see
+    /// [`crate::Config::tftp_root`]).
     pub root: Option<PathBuf>,
     /// Addresses the request port listens on.
     pub listen: Vec<SocketAddr>,
@@ -97,18 +99,6 @@ impl Default for TftpConfig {
 impl TftpConfig {
     /// Served root when `root` is not set and `/srv/tftp` exists.
     pub const DEFAULT_ROOT: &'static str = "/srv/tftp";
-    /// Served root when `root` is not set and `/srv/tftp` does not exist: Debian's `ipxe` package.
-    pub const FALLBACK_ROOT: &'static str = "/usr/lib/ipxe";
-
-    /// The root to serve: `root`, else `/srv/tftp` if it is a directory, else `/usr/lib/ipxe`.
-    #[must_use]
-    pub fn effective_root(&self) -> PathBuf {
-        match &self.root {
-            Some(root) => root.clone(),
-            None if std::path::Path::new(Self::DEFAULT_ROOT).is_dir() => PathBuf::from(Self::DEFAULT_ROOT),
-            None => PathBuf::from(Self::FALLBACK_ROOT),
-        }
-    }
 
     pub(crate) fn validate(&self, problems: &mut Problems) {
         if !(8..=65464).contains(&self.max_blksize) {
@@ -190,7 +180,7 @@ mod tests {
         let config = Config::load(None).unwrap();
         assert_eq!(config.tftp.listen[0].port(), 69);
         assert!(!config.tftp.allow_upload);
-        assert!(!config.tftp.effective_root().as_os_str().is_empty());
+        assert!(!config.tftp_root().as_os_str().is_empty());
     }
 
     #[test]

@@ -13,7 +13,22 @@ pub const LOG_ENV: &str = "RUST_LOG";
 pub fn parse_filter(filter: &str) -> Result<EnvFilter, String> {
     EnvFilter::builder()
         .parse(filter)
+        .map(quiet_ip_sni_warnings)
         .map_err(|e| format!("{filter:?} is not a valid log filter: {e}"))
+}
+
+/// iPXE sends the server's IP address as TLS SNI for `https://<address>/` URLs, which RFC 6066
+/// does not allow; rustls ignores it and warns, once per connection, from
+/// `rustls::msgs::handshake`. That module then logs errors only, unless the filter names it
+/// (or a parent, `rustls`) itself.
+fn quiet_ip_sni_warnings(filter: EnvFilter) -> EnvFilter {
+    if filter.to_string().contains("rustls") {
+        return filter;
+    }
+    match "rustls::msgs::handshake=error".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
 }
 
 /// The `RUST_LOG` filter, when it is set.
@@ -82,5 +97,17 @@ impl Logging {
         }
         let filter = parse_filter(&config.level)?;
         handle.reload(filter).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rustls_sni_warnings_are_quiet_unless_asked_for() {
+        let quiet = super::parse_filter("info,pxe_https=debug").unwrap().to_string();
+        assert!(quiet.contains("rustls::msgs::handshake=error"), "{quiet}");
+        assert!(quiet.contains("pxe_https=debug"), "{quiet}");
+        let asked = super::parse_filter("info,rustls=trace").unwrap().to_string();
+        assert!(!asked.contains("handshake=error"), "{asked}");
     }
 }

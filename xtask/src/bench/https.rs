@@ -120,8 +120,8 @@ fn bench(workspace: &Path, dir: &Path, options: &Options) -> Result<()> {
     write_test_file(&wim, options.size_mib, 0)?;
     let (server, https_port) = start_pxe_https(workspace, dir, "info")?;
     let (quiet_server, quiet_port) = start_pxe_https(workspace, dir, "warn")?;
-    let cert = dir.join("pxe-https.crt");
-    let key = dir.join("pxe-https.key");
+    let cert = dir.join("state/pxe-https.crt");
+    let key = dir.join("state/pxe-https.key");
     let (nginx, nginx_port) = start_nginx(dir, &cert, &key)?;
 
     println!(

@@ -11,6 +11,9 @@ use super::process::Spawned;
 
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// Debian's `qemu-efi-aarch64`: EDK2 for QEMU's `virt` machine (64 MiB flash images).
+pub(crate) const AAVMF_CODE: &str = "/usr/share/AAVMF/AAVMF_CODE.fd";
+const AAVMF_VARS: &str = "/usr/share/AAVMF/AAVMF_VARS.fd";
 
 /// Which firmware boots and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub(crate) enum Firmware {
     /// OVMF UEFI HTTPS Boot: like [`Self::UefiHttp`], handed an `https://` URL on the
     /// compatibility TLS listener and trusting the lab CA enrolled through fw_cfg.
     UefiHttps,
+    /// AAVMF (EDK2 for ARM64) native PXE on QEMU's aarch64 `virt` machine, under TCG.
+    Arm64Uefi,
 }
 
 impl Firmware {
@@ -36,6 +41,7 @@ impl Firmware {
             Self::UefiPxe => "uefi-pxe",
             Self::UefiHttp => "uefi-http",
             Self::UefiHttps => "uefi-https",
+            Self::Arm64Uefi => "arm64-uefi",
         }
     }
 
@@ -45,6 +51,7 @@ impl Firmware {
             Self::Bios => &["bios"],
             Self::UefiPxe => &["x64-uefi"],
             Self::UefiHttp | Self::UefiHttps => &["x64-uefi-http"],
+            Self::Arm64Uefi => &["arm64-uefi"],
         }
     }
 }
@@ -59,6 +66,9 @@ pub(crate) enum Expect {
     /// The decision booted wimboot: wimboot's own console output names every file of the
     /// decision ([`super::wimboot::CONSOLE_NAMES`]) before it stops for lack of Windows.
     Wimboot,
+    /// iPXE refused the server's certificate: the console shows the error for the script URL
+    /// and no script ran.
+    TlsRefused,
 }
 
 /// One client of a scenario.
@@ -74,6 +84,8 @@ pub(crate) struct ClientSpec {
     pub(crate) uuid: String,
     /// Success criterion.
     pub(crate) expect: Expect,
+    /// What its script measures instead of only printing the marker.
+    pub(crate) measurement: Option<super::measure::Measurement>,
 }
 
 impl ClientSpec {
@@ -86,7 +98,14 @@ impl ClientSpec {
             mac: format!("52:54:00:e2:{scenario:02x}:{slot:02x}"),
             uuid: format!("8d7e6f00-e2e0-4000-8000-5254e2{scenario:02x}{slot:02x}00"),
             expect,
+            measurement: None,
         }
+    }
+
+    /// The same client running a measurement script.
+    pub(crate) fn measuring(mut self, measurement: super::measure::Measurement) -> Self {
+        self.measurement = Some(measurement);
+        self
     }
 
     /// The line the per-machine script prints; the harness waits for it on the serial console.
@@ -100,11 +119,32 @@ impl ClientSpec {
             // SeaBIOS, once the NIC's boot entry returns and nothing else can boot.
             Firmware::Bios => &["Booting from Hard Disk", "No bootable device"],
             // OVMF's boot manager reports the failed entry and goes on to the next one.
-            Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps => {
+            Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps | Firmware::Arm64Uefi => {
                 &["BdsDxe: failed to load Boot", "Shell>"]
             }
         }
     }
+}
+
+/// Memory, flash and NIC of an EDK2 machine: the firmware code read-only, a fresh copy of the
+/// NVRAM every boot (no boot order or variables carried over), and virtio-net without an
+/// option ROM (`romfile=` empty), so the firmware's own network stack boots.
+fn uefi_machine(spec: &ClientSpec, dir: &Path, code: &str, vars: &str, package: &str) -> Result<Vec<String>> {
+    let name = Path::new(vars)
+        .file_name()
+        .map_or_else(|| "VARS.fd".into(), |n| n.to_string_lossy());
+    let copy = dir.join(format!("{}.{name}", spec.name));
+    std::fs::copy(vars, &copy).with_context(|| format!("copying {vars} (Debian package {package})"))?;
+    Ok(vec![
+        "-m".into(),
+        "512".into(),
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=0,readonly=on,file={code}"),
+        "-drive".into(),
+        format!("if=pflash,format=raw,unit=1,file={}", copy.display()),
+        "-device".into(),
+        format!("virtio-net-pci,netdev=n0,mac={},bootindex=1,romfile=", spec.mac),
+    ])
 }
 
 /// A booting VM.
@@ -124,9 +164,14 @@ impl RunningClient {
     pub(crate) fn start(spec: &ClientSpec, slot: usize, lab: &Lab, dir: &Path) -> Result<Self> {
         let serial = dir.join(format!("{}.serial.log", spec.name));
         std::fs::write(&serial, "")?;
+        let machine = if spec.firmware == Firmware::Arm64Uefi {
+            "virt"
+        } else {
+            "q35"
+        };
         let mut args: Vec<String> = [
             "-machine",
-            "q35",
+            machine,
             "-accel",
             "tcg",
             "-smp",
@@ -154,25 +199,18 @@ impl RunningClient {
                     format!("e1000,netdev=n0,mac={},bootindex=1", spec.mac),
                 ]);
             }
+            Firmware::Arm64Uefi => {
+                args.extend(["-cpu".into(), "cortex-a57".into()]);
+                args.extend(uefi_machine(
+                    spec,
+                    dir,
+                    AAVMF_CODE,
+                    AAVMF_VARS,
+                    "qemu-efi-aarch64",
+                )?);
+            }
             Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps => {
-                // A fresh copy of the NVRAM every boot: no boot order or variables carried over.
-                let vars = dir.join(format!("{}.OVMF_VARS.fd", spec.name));
-                std::fs::copy(OVMF_VARS, &vars)
-                    .with_context(|| format!("copying {OVMF_VARS} (Debian package ovmf)"))?;
-                args.extend(["-m".into(), "512".into()]);
-                args.extend([
-                    "-drive".into(),
-                    format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
-                ]);
-                args.extend([
-                    "-drive".into(),
-                    format!("if=pflash,format=raw,unit=1,file={}", vars.display()),
-                ]);
-                // romfile= empty: no iPXE option ROM, OVMF's own network stack boots.
-                args.extend([
-                    "-device".into(),
-                    format!("virtio-net-pci,netdev=n0,mac={},bootindex=1,romfile=", spec.mac),
-                ]);
+                args.extend(uefi_machine(spec, dir, OVMF_CODE, OVMF_VARS, "ovmf")?);
                 if matches!(spec.firmware, Firmware::UefiHttp | Firmware::UefiHttps) {
                     for stack in ["IPv4PXESupport", "IPv6PXESupport"] {
                         args.extend([
@@ -197,11 +235,16 @@ impl RunningClient {
             args.extend(["-debugcon".into(), format!("file:{}", debugcon.display())]);
         }
         let log = dir.join(format!("{}.qemu.log", spec.name));
+        let program = if spec.firmware == Firmware::Arm64Uefi {
+            "qemu-system-aarch64"
+        } else {
+            "qemu-system-x86_64"
+        };
         let qemu = Spawned::start(
             &format!("qemu {}", spec.name),
             &lab.clients_netns,
             &log,
-            "qemu-system-x86_64",
+            program,
             &args,
         )?;
         Ok(Self {
@@ -257,6 +300,15 @@ impl ClientSpec {
                     Verdict::Pending
                 }
             }
+            Expect::TlsRefused if text.contains(&self.marker()) => Verdict::GaveUp,
+            // The refusal, then the firmware moving on: iPXE has given up and closed its
+            // connection by then, so the server has seen the handshake fail.
+            Expect::TlsRefused => match refused_certificate(&text) {
+                Some(end) if moved_on(&text[end..]) => Verdict::Succeeded,
+                Some(_) => Verdict::Pending,
+                None if moved_on(&text) => Verdict::GaveUp,
+                None => Verdict::Pending,
+            },
             Expect::Script if text.contains(&self.marker()) => Verdict::Succeeded,
             Expect::Script if moved_on(&text) => Verdict::GaveUp,
             Expect::Script => Verdict::Pending,
@@ -290,6 +342,26 @@ impl ClientSpec {
             }
         }
     }
+}
+
+/// Where iPXE's console shows it refusing the server's certificate for the script URL (the
+/// offset after that line), if it does. A
+/// chain that does not end in a trusted root sends iPXE 2.0's validator looking for a
+/// cross-signed certificate; the site build has no source for those (`CROSSCERT ""`), so the
+/// error is the validator's `Invalid argument (https://ipxe.org/1c2ee002)`; an expired or
+/// otherwise unacceptable certificate is `Permission denied`.
+fn refused_certificate(text: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        offset += line.len();
+        let refused = line.contains("https://")
+            && line.contains("boot.ipxe...")
+            && (line.contains("ipxe.org/1c2ee002") || line.contains("Permission denied"));
+        if refused {
+            return Some(offset);
+        }
+    }
+    None
 }
 
 /// What the reference side's script prints for a machine without an action, before `exit`.
@@ -334,6 +406,48 @@ mod tests {
                 "{file}"
             );
         }
+    }
+
+    #[test]
+    fn our_ipxe_over_https_and_its_refusal_of_an_untrusted_ca_are_told_apart() {
+        let https = capture("bios-own-ipxe-https.log");
+        assert_eq!(
+            client("bios", Firmware::Bios, Expect::Script).judge(&https),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            client("bios", Firmware::Bios, Expect::TlsRefused).judge(&https),
+            Verdict::GaveUp,
+            "a script ran"
+        );
+        let arm64 = capture("arm64-uefi-own-ipxe-https.log");
+        assert_eq!(
+            client("arm64-uefi", Firmware::Arm64Uefi, Expect::Script).judge(&arm64),
+            Verdict::Succeeded
+        );
+        let refused = capture("bios-untrusted-ca.log");
+        assert_eq!(
+            client("untrusted-ca", Firmware::Bios, Expect::TlsRefused).judge(&refused),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            client("untrusted-ca", Firmware::Bios, Expect::Script).judge(&refused),
+            Verdict::GaveUp
+        );
+        for cut_at in ["boot.ipxe...", "Booting from Hard Disk"] {
+            let cut = &refused[..refused.find(cut_at).unwrap()];
+            assert_eq!(
+                client("untrusted-ca", Firmware::Bios, Expect::TlsRefused).judge(cut),
+                Verdict::Pending,
+                "cut before {cut_at}"
+            );
+        }
+        // A firmware that moved on for another reason (no script URL at all) is no refusal.
+        assert_eq!(
+            client("bios-chain", Firmware::Bios, Expect::TlsRefused)
+                .judge(&capture("bios-decision-unreachable.log")),
+            Verdict::GaveUp
+        );
     }
 
     #[test]

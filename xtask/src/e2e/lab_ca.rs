@@ -101,7 +101,8 @@ pub(crate) fn make(pass_dir: &Path, server_ip: Ipv4Addr) -> Result<LabCa> {
     })
 }
 
-fn openssl(command: &mut Command) -> Result<()> {
+/// Runs an openssl CLI command, failing with its error output.
+pub(crate) fn openssl(command: &mut Command) -> Result<()> {
     let output = command
         .stdin(Stdio::null())
         .output()

@@ -13,6 +13,7 @@ use anyhow::{bail, Result};
 use super::client::{ClientSpec, Expect, Firmware};
 use super::lab::{Lab, Layout};
 use super::process::Spawned;
+use super::scenario::LabKind;
 
 /// The services, in start order, with the lab role that runs each in the split layout.
 const SERVICES: &[(&str, &str)] = &[
@@ -27,13 +28,17 @@ const ALL_IN_ONE: &str = "pxe-server";
 /// How long a service may take to log `listening on`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Paths of the built service binaries.
+/// Paths of the built service binaries, and the lab's iPXE build.
 pub(crate) struct Binaries {
     dir: PathBuf,
+    /// The iPXE boot programs (a build cache entry), trusting the test CA.
+    pub(crate) ipxe: PathBuf,
 }
 
-/// Builds the service binaries (debug profile, like `cargo test`).
+/// Builds the service binaries (debug profile, like `cargo test`) and the lab's iPXE (once; a
+/// later run takes it from the cache).
 pub(crate) fn build(workspace: &Path) -> Result<Binaries> {
+    let ipxe = crate::ipxe::build_for_lab(workspace, &super::lab_arches())?.dir;
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // The compatibility TLS listener serves OVMF's HTTPS Boot (scenario uefi-https).
     command
@@ -45,12 +50,14 @@ pub(crate) fn build(workspace: &Path) -> Result<Binaries> {
     crate::ci::run_step("cargo build (services for the lab)", &mut command)?;
     Ok(Binaries {
         dir: workspace.join("target/debug"),
+        ipxe,
     })
 }
 
 /// Running services; dropping stops them.
 pub(crate) struct Services {
     processes: Vec<Spawned>,
+    kind: LabKind,
 }
 
 impl Services {
@@ -62,8 +69,9 @@ impl Services {
         layout: Layout,
         dir: &Path,
         clients: &[ClientSpec],
+        kind: LabKind,
     ) -> Result<Self> {
-        let config = super::project_config::write(lab, dir, clients)?;
+        let config = super::project_config::write(lab, dir, clients, kind, &binaries.ipxe)?;
         let all_in_one = [(ALL_IN_ONE, "pxe")];
         let services = if layout == Layout::AllInOne {
             &all_in_one[..]
@@ -81,7 +89,17 @@ impl Services {
             wait_listening(&mut process)?;
             processes.push(process);
         }
-        Ok(Self { processes })
+        if kind == LabKind::Measure {
+            let https = lab.host("https");
+            let program = binaries.dir.join("pxe-https");
+            for mut server in
+                super::measure::start_key_type_servers(&program, &config, &https.netns, https.ip, dir)?
+            {
+                wait_listening(&mut server)?;
+                processes.push(server);
+            }
+        }
+        Ok(Self { processes, kind })
     }
 
     /// The services' log files, labelled by binary.
@@ -125,9 +143,36 @@ impl Services {
                 client.mac
             );
         }
+        let fetched = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
+        let peer = format!("peer={ip}:");
+        let remote = format!("remote={ip} ");
+        if client.expect == Expect::TlsRefused {
+            if !fetched(&[&peer, "TLS handshake failed"]) && !fetched(&[&peer, "TLS handshake timed out"]) {
+                bail!(
+                    "pxe-https never logged a failed TLS handshake with {ip} ({})",
+                    client.mac
+                );
+            }
+            let mac = format!("mac={}", client.mac);
+            if fetched(&[&remote, "entry script"]) || fetched(&[&mac, "boot decision"]) {
+                bail!(
+                    "{} got a script although its iPXE does not trust the server",
+                    client.mac
+                );
+            }
+            return Ok(());
+        }
+        // Every script came over TLS: the entry script was served on the TLS listener.
+        if !fetched(&[&peer, "TLS handshake done"]) || !fetched(&[&remote, "entry script", "tls=true"]) {
+            bail!(
+                "pxe-https never served {ip} ({}) its entry script over TLS",
+                client.mac
+            );
+        }
         let decision = match client.expect {
             Expect::Script | Expect::Wimboot => "decision=\"boot\"",
             Expect::NextBootDevice => "decision=\"exit\"",
+            Expect::TlsRefused => unreachable!("handled above"),
         };
         if !lines.iter().any(|l| l.contains(decision)) {
             bail!("no service logged {decision} for {}", client.mac);
@@ -140,21 +185,29 @@ impl Services {
                 bail!("{problem}");
             }
         }
-        let fetched = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
-        let peer = format!("peer={ip}:");
-        let remote = format!("remote={ip} ");
+        let probe = format!("path=\"/{}\"", super::measure::PROBE);
+        if client.measurement == Some(super::measure::Measurement::Features)
+            && !fetched(&[&remote, &probe, "peerdist=true"])
+        {
+            bail!("{ip} ({}) fetched {probe} without PeerDist headers", client.mac);
+        }
+        let x64 = super::project_config::x64_boot_file(self.kind);
+        let x64_path = format!("/{x64}");
         match client.firmware {
-            Firmware::UefiPxe if !fetched(&[&peer, "sent", "snponly.efi"]) => {
+            Firmware::UefiPxe if !fetched(&[&peer, "sent", &format!("path={x64}")]) => {
+                bail!("pxe-tftp never logged sending {x64} to {ip} ({})", client.mac)
+            }
+            Firmware::Arm64Uefi if !fetched(&[&peer, "sent", "path=snponly-arm64.efi"]) => {
                 bail!(
-                    "pxe-tftp never logged sending snponly.efi to {ip} ({})",
+                    "pxe-tftp never logged sending snponly-arm64.efi to {ip} ({})",
                     client.mac
                 )
             }
             Firmware::UefiHttp | Firmware::UefiHttps
-                if !fetched(&[&remote, "GET", "/snponly.efi", "status=200"]) =>
+                if !fetched(&[&remote, "GET", &x64_path, "status=200"]) =>
             {
                 bail!(
-                    "pxe-https never logged serving /snponly.efi to {ip} ({})",
+                    "pxe-https never logged serving {x64_path} to {ip} ({})",
                     client.mac
                 )
             }

@@ -9,21 +9,41 @@ use anyhow::{bail, Result};
 
 use super::client::{ClientSpec, Expect, Firmware};
 use super::lab::Lab;
+use super::scenario::LabKind;
 
-/// Plain HTTP port of the HTTPS service (Debian's iPXE and UEFI HTTP Boot have no TLS).
+/// Plain HTTP port of the HTTPS service (for UEFI HTTP Boot, which has no CA to check TLS with).
 pub(crate) const HTTP_PORT: u16 = 80;
 /// TLS port of the HTTPS service.
 pub(crate) const HTTPS_PORT: u16 = 443;
 /// Port of the OpenSSL compatibility TLS listener, for OVMF's HTTPS Boot.
 pub(crate) const COMPAT_TLS_PORT: u16 = 8443;
 
-/// Writes `netboot.toml` and the scripts into `dir`; returns the configuration's path.
-pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<PathBuf> {
+/// The x64 UEFI boot program a lab's proxy hands out: HTTP Boot labs load `ipxe.efi` (iPXE's
+/// own NIC drivers), the others `snponly.efi` (the firmware's network stack).
+pub(crate) fn x64_boot_file(kind: LabKind) -> &'static str {
+    match kind {
+        LabKind::HttpBoot => "ipxe.efi",
+        LabKind::Tls | LabKind::HttpsBoot | LabKind::UntrustedCa | LabKind::Measure => "snponly.efi",
+    }
+}
+
+/// Writes `netboot.toml`, the scripts and the state directory (the lab's iPXE build from
+/// `ipxe_build`, and the test CA unless the lab is about an untrusted one) into `dir`;
+/// returns the configuration's path.
+pub(crate) fn write(
+    lab: &Lab,
+    dir: &Path,
+    clients: &[ClientSpec],
+    kind: LabKind,
+    ipxe_build: &Path,
+) -> Result<PathBuf> {
     let files = dir.join("files");
     std::fs::create_dir_all(files.join("e2e"))?;
+    std::fs::write(files.join(super::measure::PROBE), super::measure::probe_bytes())?;
+    let state = dir.join("state");
+    install_state(&state, kind, ipxe_build)?;
     let tftp = lab.host("tftp").ip;
     let https = lab.host("https").ip;
-    let ipxe = super::IPXE_DIR;
     let has = |firmware: Firmware| clients.iter().any(|c| c.firmware == firmware);
     // The proxy hands every HTTP Boot client of a site the same URL: plain HTTP, or HTTPS on
     // the compatibility listener with a certificate from the lab CA the clients trust.
@@ -36,27 +56,41 @@ pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Pat
     } else {
         format!("http://{https}:{HTTP_PORT}/")
     };
+    let plain = kind.plain_http();
     let mut toml = String::new();
-    // Debug level: the services then log each request's MAC, UUID and architecture, which the
-    // harness checks against what each client is.
+    // Debug level: the services then log each request's MAC, UUID and architecture, and each
+    // TLS handshake, which the harness checks against what each client is.
     writeln!(
         toml,
         "[log]\nlevel = \"info,pxe_proxy=debug,pxe_tftp=debug,pxe_https=debug,pxe_server=debug\"\n"
     )?;
+    // Every iPXE of the lab is the lab's own build (with HTTPS), so all get the https:// URL.
     writeln!(
         toml,
         "[proxy]\ntftp_server = \"{tftp}\"\n\
          ipxe_script_url = \"https://{https}:{HTTPS_PORT}/boot.ipxe\"\n\
-         ipxe_script_url_without_https = \"http://{https}:{HTTP_PORT}/boot.ipxe\"\n\
-         http_boot_url = \"{http_boot_url}\"\n"
+         ipxe_script_url_without_https = \"\"\n\
+         http_boot_url = \"{http_boot_url}\"\n\n\
+         [proxy.boot_files]\nx64-uefi = \"{}\"\n",
+        x64_boot_file(kind)
     )?;
-    writeln!(toml, "[tftp]\nroot = \"{ipxe}\"\n")?;
+    // No tftp.root and no https.ipxe_dir: the services find the site's iPXE build in the state
+    // directory by themselves, as on a real server. Only a host with a /srv/tftp (which would
+    // win) gets the root spelled out.
+    if Path::new("/srv/tftp").is_dir() {
+        writeln!(toml, "[tftp]\nroot = \"{}\"\n", state.join("ipxe").display())?;
+    }
+    let http_listen = if plain {
+        format!("0.0.0.0:{HTTP_PORT}")
+    } else {
+        "off".to_owned()
+    };
     writeln!(
         toml,
-        "[https]\nlisten = \"0.0.0.0:{HTTPS_PORT}\"\nhttp_listen = \"0.0.0.0:{HTTP_PORT}\"\n\
-         root = \"{}\"\nipxe_dir = \"{ipxe}\"\nstate_dir = \"{}\"\ncountdown_secs = 0\n",
+        "[https]\nlisten = \"0.0.0.0:{HTTPS_PORT}\"\nhttp_listen = \"{http_listen}\"\n\
+         root = \"{}\"\nstate_dir = \"{}\"\ncountdown_secs = 0\n",
         files.display(),
-        dir.join("state").display()
+        state.display()
     )?;
     if https_boot {
         let ca = super::lab_ca::make(dir, https)?;
@@ -77,14 +111,20 @@ pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Pat
             Expect::Wimboot => super::wimboot::action_toml(&client.name),
             Expect::Script => {
                 let script = format!("e2e/{}.ipxe", client.name);
-                std::fs::write(files.join(&script), super::reference::machine_script(client))?;
+                let text = match client.measurement {
+                    Some(measurement) => {
+                        super::measure::script(measurement, https, HTTPS_PORT, HTTP_PORT, &client.marker())
+                    }
+                    None => super::reference::machine_script(client),
+                };
+                std::fs::write(files.join(&script), text)?;
                 format!(
                     "[[resolver.static.actions]]\nid = \"{name}\"\ntitle = \"e2e {name}\"\n\
                      target = {{ kind = \"chain\", url = \"{script}\" }}\n",
                     name = client.name
                 )
             }
-            Expect::NextBootDevice => continue,
+            Expect::NextBootDevice | Expect::TlsRefused => continue,
         };
         writeln!(toml, "{action}")?;
         writeln!(
@@ -98,4 +138,28 @@ pub(crate) fn write(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Pat
     let path = dir.join("netboot.toml");
     std::fs::write(&path, toml)?;
     Ok(path)
+}
+
+/// The state directory of a lab: the iPXE build in `ipxe/` where the services look for the
+/// site's own build, and the committed test CA as the site CA (the key 0600, as the services
+/// expect), except in an untrusted-CA lab, where the services make a CA of their own.
+fn install_state(state: &Path, kind: LabKind, ipxe_build: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let ipxe = state.join("ipxe");
+    std::fs::create_dir_all(&ipxe)?;
+    for entry in std::fs::read_dir(ipxe_build)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && !entry.file_name().to_string_lossy().starts_with('.') {
+            std::fs::copy(entry.path(), ipxe.join(entry.file_name()))?;
+        }
+    }
+    if kind != LabKind::UntrustedCa {
+        let ca = crate::ipxe::test_ca(&crate::workspace_root());
+        std::fs::copy(&ca.cert, state.join("site-ca.crt"))?;
+        let key = state.join("site-ca.key");
+        std::fs::copy(&ca.key, &key)?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    }
+    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700))?;
+    Ok(())
 }

@@ -79,9 +79,13 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Vec
     Ok(vec![dnsmasq])
 }
 
-/// Whether the reference side can boot this kind of client.
-pub(crate) fn supports(firmware: Firmware) -> bool {
-    !matches!(firmware, Firmware::UefiHttp | Firmware::UefiHttps)
+/// Whether the reference side can boot this client: not UEFI HTTP Boot, not ARM64 (it serves
+/// Debian's x86 iPXE), and not the TLS scenarios (its scripts come over TFTP).
+pub(crate) fn supports(client: &ClientSpec) -> bool {
+    !matches!(
+        client.firmware,
+        Firmware::UefiHttp | Firmware::UefiHttps | Firmware::Arm64Uefi
+    ) && !matches!(client.expect, Expect::TlsRefused | Expect::Wimboot)
 }
 
 /// The per-machine script: prints the marker and what iPXE knows about the machine.

@@ -19,57 +19,132 @@ pub(crate) struct Scenario {
     pub(crate) about: &'static str,
     /// Part of the default run (otherwise only with `--all` or by name).
     pub(crate) default: bool,
+    /// The site set-up it needs; scenarios of one kind share a lab.
+    pub(crate) lab: LabKind,
     /// Its clients, started together.
     pub(crate) clients: Vec<ClientSpec>,
 }
 
+/// Site set-ups; every scenario boots through the lab's own iPXE build, which trusts only the
+/// committed test CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum LabKind {
+    /// The server's certificate comes from the test CA and the plain HTTP listener is off, so
+    /// a script that arrives proves TLS.
+    Tls,
+    /// UEFI HTTP Boot loads `ipxe.efi` over plain HTTP (the firmware trusts no CA), so the
+    /// plain listener is on; the server-side check requires the scripts over TLS.
+    HttpBoot,
+    /// OVMF HTTPS Boot from the OpenSSL compatibility listener (a lab CA given to OVMF).
+    HttpsBoot,
+    /// The server's site CA is made fresh on its first start: the lab's iPXE, built with
+    /// another CA, must refuse it.
+    UntrustedCa,
+    /// Like [`Self::HttpBoot`] (plain HTTP on, for comparison), plus one extra `pxe-https`
+    /// per server key type ([`super::measure`]).
+    Measure,
+}
+
+impl LabKind {
+    /// Whether the plain HTTP listener runs.
+    pub(crate) fn plain_http(self) -> bool {
+        matches!(self, Self::HttpBoot | Self::HttpsBoot | Self::Measure)
+    }
+}
+
 /// Every scenario, in the order they run.
 pub(crate) fn catalogue() -> Vec<Scenario> {
-    use Expect::{NextBootDevice, Script, Wimboot};
-    use Firmware::{Bios, UefiHttp, UefiHttps, UefiPxe};
+    use super::measure::Measurement;
+    use Expect::{NextBootDevice, Script, TlsRefused, Wimboot};
+    use Firmware::{Arm64Uefi, Bios, UefiHttp, UefiHttps, UefiPxe};
+    use LabKind::{HttpBoot, HttpsBoot, Measure, Tls, UntrustedCa};
     vec![
         Scenario {
             name: "bios",
-            about: "SeaBIOS + QEMU's iPXE NIC ROM -> proxy offer -> TFTP undionly.kpxe -> iPXE asks again -> script URL -> script",
+            about: "SeaBIOS + QEMU's iPXE NIC ROM -> proxy offer -> TFTP our undionly.kpxe -> our iPXE asks again -> https:// script URL -> script over TLS (plain HTTP off)",
             default: true,
+            lab: Tls,
             clients: vec![ClientSpec::new("bios", Bios, 1, 0, Script)],
         },
         Scenario {
             name: "uefi-pxe",
-            about: "OVMF native PXE -> proxy offer -> REQUEST/ACK on 4011 -> TFTP snponly.efi (blksize 1468, windowsize 4) -> iPXE -> script",
+            about: "OVMF native PXE -> proxy offer -> REQUEST/ACK on 4011 -> TFTP our snponly.efi (autoexec.ipxe probes answered not found) -> script over TLS (plain HTTP off)",
             default: true,
+            lab: Tls,
             clients: vec![ClientSpec::new("uefi-pxe", UefiPxe, 2, 0, Script)],
         },
         Scenario {
             name: "uefi-http",
-            about: "OVMF HTTP Boot (HTTPClient) -> proxy offer with URL -> NBP over HTTP -> iPXE -> script",
+            about: "OVMF HTTP Boot (HTTPClient) -> proxy offer with URL -> our ipxe.efi over HTTP -> script over TLS",
             default: true,
+            lab: HttpBoot,
             clients: vec![ClientSpec::new("uefi-http", UefiHttp, 3, 0, Script)],
         },
         Scenario {
             name: "uefi-https",
-            about: "OVMF HTTPS Boot, lab CA via fw_cfg -> NBP over TLS 1.2 (DHE-RSA or RSA kex, AES-GCM) from the compat listener -> iPXE -> script",
-            // The proxy has one HTTP Boot URL per site, so this runs in a lab of its own.
+            about: "OVMF HTTPS Boot, lab CA via fw_cfg -> our snponly.efi over TLS 1.2 (DHE-RSA or RSA kex, AES-GCM) from the compat listener -> script over TLS from the rustls listener",
             default: true,
+            lab: HttpsBoot,
             clients: vec![ClientSpec::new("uefi-https", UefiHttps, 4, 0, Script)],
         },
         Scenario {
             name: "no-action",
             about:
-                "a machine without an action: the script exits and the firmware tries its next boot device",
+                "a machine without an action: the script (over TLS) exits and the firmware tries its next boot device",
             default: true,
+            lab: Tls,
             clients: vec![ClientSpec::new("no-action", Bios, 5, 0, NextBootDevice)],
         },
         Scenario {
             name: "wimboot",
-            about: "SeaBIOS + iPXE -> decision with injected files and per-machine variables -> wimboot (built from the pinned source) takes every file, then stops without Windows",
+            about: "SeaBIOS + our iPXE -> decision over TLS with injected files and per-machine variables -> wimboot (built from the pinned source) takes every file, all over HTTPS, then stops without Windows",
             default: true,
+            lab: Tls,
             clients: vec![ClientSpec::new("wimboot", Bios, 7, 0, Wimboot)],
+        },
+        Scenario {
+            name: "untrusted-ca",
+            about: "the server's site CA is not the one our iPXE was built with: iPXE refuses the certificate, no script is served, the firmware moves on",
+            default: true,
+            lab: UntrustedCa,
+            clients: vec![ClientSpec::new("untrusted-ca", Bios, 12, 0, TlsRefused)],
+        },
+        Scenario {
+            name: "ipxe-features",
+            about: "our BIOS iPXE uses what the site build adds: sha256sum/md5sum of a file, a params form POST to the decision, PeerDist headers, login/imgverify/ntp/certstat in help",
+            default: true,
+            lab: Tls,
+            clients: vec![ClientSpec::new("ipxe-features", Bios, 11, 0, Script).measuring(Measurement::Features)],
+        },
+        Scenario {
+            name: "arm64-uefi",
+            about: "QEMU aarch64 (TCG) + AAVMF native PXE -> TFTP our snponly-arm64.efi -> script over TLS (plain HTTP off)",
+            default: true,
+            lab: Tls,
+            clients: vec![ClientSpec::new("arm64-uefi", Arm64Uefi, 8, 0, Script)],
+        },
+        Scenario {
+            name: "tls-keys",
+            about: "measurement: which server key types our iPXE accepts (ECDSA P-256/P-384, RSA 2048/4096, Ed25519), and what rustls negotiates with it",
+            default: false,
+            lab: Measure,
+            clients: vec![ClientSpec::new("tls-keys", Bios, 9, 0, Script).measuring(Measurement::KeyTypes)],
+        },
+        Scenario {
+            name: "tls-timing",
+            about: "measurement: iPXE's own time for a fetch over a new HTTPS connection (handshake), a kept-alive one, and plain HTTP (BIOS and UEFI)",
+            default: false,
+            lab: Measure,
+            clients: vec![
+                ClientSpec::new("tls-timing-bios", Bios, 10, 0, Script).measuring(Measurement::Timing),
+                ClientSpec::new("tls-timing-uefi", UefiPxe, 10, 1, Script).measuring(Measurement::Timing),
+            ],
         },
         Scenario {
             name: "mixed",
             about: "four clients of mixed kinds at once",
             default: false,
+            lab: HttpBoot,
             clients: vec![
                 ClientSpec::new("mixed-bios", Bios, 6, 0, Script),
                 ClientSpec::new("mixed-uefi-pxe", UefiPxe, 6, 1, Script),
@@ -80,16 +155,15 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
     ]
 }
 
-/// Groups `scenarios` into labs whose clients can share one site configuration: the proxy
-/// hands every UEFI HTTP Boot client of a site the same URL, so HTTPS Boot clients (an
-/// `https://` URL on the compatibility listener) get a lab of their own. Empty groups are
-/// left out; the order within a group is kept.
+/// Groups `scenarios` into labs by the site set-up they need ([`LabKind`]), in that order;
+/// the order within a group is kept.
 pub(crate) fn labs(scenarios: &[Scenario]) -> Vec<Vec<Scenario>> {
-    let https_boot = |s: &Scenario| s.clients.iter().any(|c| c.firmware == Firmware::UefiHttps);
-    let (https, others): (Vec<Scenario>, Vec<Scenario>) = scenarios.iter().cloned().partition(https_boot);
-    [others, https]
+    let mut kinds: Vec<LabKind> = scenarios.iter().map(|s| s.lab).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
         .into_iter()
-        .filter(|group| !group.is_empty())
+        .map(|kind| scenarios.iter().filter(|s| s.lab == kind).cloned().collect())
         .collect()
 }
 
@@ -312,13 +386,26 @@ mod lab_tests {
     use super::*;
 
     #[test]
-    fn https_boot_scenarios_get_a_lab_of_their_own() {
+    fn scenarios_share_a_lab_only_with_the_same_site_set_up() {
         let everything = catalogue();
         let groups = labs(&everything);
-        assert_eq!(groups.len(), 2);
         let names = |group: &[Scenario]| group.iter().map(|s| s.name).collect::<Vec<_>>();
-        assert_eq!(names(&groups[1]), ["uefi-https"]);
-        assert!(names(&groups[0]).contains(&"uefi-http"));
+        assert_eq!(groups.len(), 5);
+        assert!(names(&groups[0]).contains(&"bios"));
+        assert!(names(&groups[0]).contains(&"arm64-uefi"));
+        assert_eq!(names(&groups[1]), ["uefi-http", "mixed"]);
+        assert_eq!(names(&groups[2]), ["uefi-https"]);
+        assert_eq!(names(&groups[3]), ["untrusted-ca"]);
+        assert_eq!(names(&groups[4]), ["tls-keys", "tls-timing"]);
+        for group in &groups {
+            let kind = group[0].lab;
+            assert!(group.iter().all(|s| s.lab == kind));
+            let has = |f: Firmware| group.iter().flat_map(|s| &s.clients).any(|c| c.firmware == f);
+            assert!(!(has(Firmware::UefiHttp) && has(Firmware::UefiHttps)));
+            if has(Firmware::UefiHttp) || has(Firmware::UefiHttps) {
+                assert!(kind.plain_http(), "HTTP Boot needs the plain listener");
+            }
+        }
         let only_plain: Vec<Scenario> = everything.into_iter().filter(|s| s.name == "bios").collect();
         assert_eq!(labs(&only_plain).len(), 1);
     }

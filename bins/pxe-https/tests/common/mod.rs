@@ -21,7 +21,7 @@ pub struct Running {
 impl Running {
     /// The certificate the server uses (generated beside the config).
     pub fn cert(&self) -> PathBuf {
-        self.dir.path().join("pxe-https.crt")
+        self.dir.path().join("state/pxe-https.crt")
     }
 
     pub fn https_url(&self, path: &str) -> String {
