@@ -44,3 +44,34 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
         assert_config_error(BINARY, dir.path(), &toml, &[], key);
     }
 }
+
+/// The quick start exports the site CA before the site's iPXE exists: operator commands run
+/// on a valid configuration even when serving would still lack its boot programs.
+#[test]
+fn site_ca_export_runs_before_the_boot_programs_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("netboot.toml");
+    std::fs::write(
+        &config,
+        "[tftp]\nroot = \"no-ipxe-yet\"\n[https]\nroot = \".\"\nipxe_dir = \"\"\nstate_dir = \"state\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("site-ca.pem");
+    let run = |args: &[&str]| {
+        std::process::Command::new(BINARY)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let export = run(&["site-ca", "export", "--out", out.to_str().unwrap()]);
+    assert!(export.status.success(), "{export:?}");
+    let pem = std::fs::read_to_string(&out).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    // Serving still refuses, naming what is missing.
+    let check = run(&["--check-config"]);
+    assert_eq!(check.status.code(), Some(2), "{check:?}");
+    assert!(String::from_utf8_lossy(&check.stderr).contains("tftp.root"), "{check:?}");
+}

@@ -12,16 +12,27 @@ use crate::{Section, Service};
 /// Reads the configuration from `source`, applies the binary's flags and runs every check:
 /// the schema's validation, the log filter, what the resolver will read (when the binary
 /// uses one) and the service's own checks.
-pub(crate) fn load<S: Service>(source: &ConfigSource, args: &S::Args) -> Result<Config, ConfigError> {
+///
+/// `for_serving` adds what only serving needs: the resolver's and the service's own checks
+/// (files it serves, boot programs, certificates). Operator commands go without them: a
+/// command that prepares what serving needs (exporting the site CA to build iPXE with) must
+/// run before it is there.
+pub(crate) fn load<S: Service>(
+    source: &ConfigSource,
+    args: &S::Args,
+    for_serving: bool,
+) -> Result<Config, ConfigError> {
     let mut config = Config::load(source.path())?;
     S::apply_args(args, &mut config);
     config.validate()?;
     let mut problems = Problems::default();
     check_log(&config, &mut problems);
-    if S::SECTIONS.contains(&Section::Resolver) {
-        netboot_resolver::check(&config, &mut problems);
+    if for_serving {
+        if S::SECTIONS.contains(&Section::Resolver) {
+            netboot_resolver::check(&config, &mut problems);
+        }
+        S::check(&config, &mut problems);
     }
-    S::check(&config, &mut problems);
     problems.into_result()?;
     Ok(config)
 }

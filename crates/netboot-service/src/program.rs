@@ -31,9 +31,10 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Operator commands of a binary (`pxe-server clear-required <MAC>`), beside serving.
 ///
-/// A command runs after the configuration passed every check, inside the runtime, with
-/// logging set up; its error ends the process with status 1 (2 when it is a
-/// [`netboot_config::ConfigError`]). Adding one is an enum variant and a match arm:
+/// A command runs after the configuration parsed and validated (the service's own checks of
+/// what serving needs, such as boot programs, are left out: a command may be how they are
+/// made), inside the runtime, with logging set up; its error ends the process with status 1
+/// (2 when it is a [`netboot_config::ConfigError`]). Adding one is an enum variant and a match arm:
 ///
 /// ```no_run
 /// use netboot_service::{CommandContext, Commands};
@@ -140,7 +141,7 @@ fn run<S: Service, C: Commands>(args: impl IntoIterator<Item = std::ffi::OsStrin
     let matches = command.get_matches_from(args);
     let cli = Cli::<S::Args, C>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let source = ConfigSource::find(cli.common.config);
-    let config = match checks::load::<S>(&source, &cli.service) {
+    let config = match checks::load::<S>(&source, &cli.service, cli.command.is_none()) {
         Ok(config) => config,
         Err(error) => return fail(EXIT_CONFIG_ERROR, &error.to_string()),
     };
@@ -355,7 +356,7 @@ struct Reloading<'a, S: Service> {
 impl<S: Service> Reloading<'_, S> {
     fn reload(&mut self) {
         tracing::info!("SIGHUP: reloading {}", self.source);
-        let new = match checks::load::<S>(self.source, self.args) {
+        let new = match checks::load::<S>(self.source, self.args, true) {
             Ok(config) => Arc::new(config),
             Err(error) => {
                 tracing::error!("reload rejected, the running configuration stays: {error}");
@@ -479,6 +480,50 @@ mod tests {
         assert!(RAN_WITH_HOST.load(Ordering::SeqCst));
         // `--config` also after the command's name; a configuration error is status 2.
         assert_eq!(run_with(&["misconfigured", "--config", file]), EXIT_CONFIG_ERROR);
+    }
+
+    /// A service whose serving checks always find a problem.
+    struct Fussy;
+
+    impl Service for Fussy {
+        const NAME: &'static str = "fussy";
+        const ABOUT: &'static str = "test service";
+        const SECTIONS: &'static [Section] = &[];
+        type Args = NoArgs;
+        type Bound = Never;
+
+        fn check(_config: &Config, problems: &mut netboot_config::Problems) {
+            problems.push("tftp.root", "no boot programs yet");
+        }
+
+        async fn bind(_config: Arc<Config>, _context: Context) -> anyhow::Result<Never> {
+            anyhow::bail!("not bound in tests")
+        }
+    }
+
+    #[test]
+    fn a_subcommand_runs_before_what_serving_needs_is_there() {
+        let run_fussy = |rest: &[&str]| {
+            let args: Vec<std::ffi::OsString> = std::iter::once("fussy")
+                .chain(rest.iter().copied())
+                .map(Into::into)
+                .collect();
+            run::<Fussy, Command>(args)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("netboot.toml");
+        std::fs::write(&file, "[log]\nhost_id = \"pxe01\"\n").unwrap();
+        let file = file.to_str().unwrap();
+        assert_eq!(run_fussy(&["--config", file, "expect-host", "pxe01"]), 0);
+        assert_eq!(
+            run_fussy(&["--config", file, "--check-config"]),
+            EXIT_CONFIG_ERROR
+        );
+        assert_eq!(
+            run_fussy(&["--config", file]),
+            EXIT_CONFIG_ERROR,
+            "serving checks"
+        );
     }
 
     #[test]
