@@ -73,5 +73,8 @@ fn site_ca_export_runs_before_the_boot_programs_exist() {
     // Serving still refuses, naming what is missing.
     let check = run(&["--check-config"]);
     assert_eq!(check.status.code(), Some(2), "{check:?}");
-    assert!(String::from_utf8_lossy(&check.stderr).contains("tftp.root"), "{check:?}");
+    assert!(
+        String::from_utf8_lossy(&check.stderr).contains("tftp.root"),
+        "{check:?}"
+    );
 }

@@ -26,6 +26,11 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+/// How long the log must stay quiet for [`Service::drain_log`] to return.
+pub const LOG_QUIET: Duration = Duration::from_millis(200);
+/// The longest [`Service::drain_log`] reads a log that keeps talking.
+pub const LOG_SETTLE_MAX: Duration = Duration::from_secs(5);
+
 /// Whether the tests run under CI (the `CI` environment variable is set).
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some()
@@ -175,9 +180,20 @@ impl Service {
         &self.log
     }
 
-    /// The log lines that arrived so far and were not consumed yet.
+    /// The log lines not consumed yet, up to a moment of quiet: the services write their log
+    /// from a background thread, so the line about a request just answered may still be on its
+    /// way when the answer arrives. Reads until no line came for [`LOG_QUIET`], for at most
+    /// [`LOG_SETTLE_MAX`].
     pub fn drain_log(&self) -> Vec<String> {
-        self.log.try_iter().collect()
+        let deadline = Instant::now() + LOG_SETTLE_MAX;
+        let mut lines = Vec::new();
+        loop {
+            let wait = LOG_QUIET.min(deadline.saturating_duration_since(Instant::now()));
+            match self.log.recv_timeout(wait) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return lines,
+            }
+        }
     }
 
     /// Reads log lines until `enough` says the listeners seen so far suffice, for at most

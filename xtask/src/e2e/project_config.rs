@@ -41,6 +41,8 @@ pub(crate) fn write(
     std::fs::create_dir_all(files.join("e2e"))?;
     std::fs::write(files.join(super::measure::PROBE), super::measure::probe_bytes())?;
     let state = dir.join("state");
+    // Secret hand-off files: outside the served root and the iPXE directory.
+    let private = dir.join("private");
     install_state(&state, kind, ipxe_build)?;
     let tftp = lab.host("tftp").ip;
     let https = lab.host("https").ip;
@@ -88,9 +90,10 @@ pub(crate) fn write(
     writeln!(
         toml,
         "[https]\nlisten = \"0.0.0.0:{HTTPS_PORT}\"\nhttp_listen = \"{http_listen}\"\n\
-         root = \"{}\"\nstate_dir = \"{}\"\ncountdown_secs = 0\n",
+         root = \"{}\"\nstate_dir = \"{}\"\nprivate_dir = \"{}\"\ncountdown_secs = 0\n",
         files.display(),
-        state.display()
+        state.display(),
+        private.display()
     )?;
     if https_boot {
         let ca = super::lab_ca::make(dir, https)?;
@@ -104,7 +107,7 @@ pub(crate) fn write(
     writeln!(toml, "[resolver]\nkind = \"static\"\n")?;
     writeln!(toml, "[resolver.static]\nunmatched = \"exit\"\n")?;
     if clients.iter().any(|c| c.expect == Expect::Wimboot) {
-        super::wimboot::prepare(&files)?;
+        super::wimboot::prepare(&files, &private)?;
     }
     for client in clients.iter() {
         let action = match client.expect {

@@ -1,6 +1,8 @@
 //! The `wimboot` scenario's files: wimboot built from the pinned source (with `DEBUG=1`, so it
 //! prints every file it is handed), a small boot WIM made with Debian's `wimlib-imagex`, and
-//! the ConfigMgr hand-off files from `contrib/configmgr-handoff/`.
+//! the ConfigMgr hand-off files from `contrib/configmgr-handoff/`, and a stand-in for the
+//! boot media's `TSMBootstrap.ini` as a secret file (served only over HTTPS, from
+//! `https.private_dir`, through a per-boot URL).
 //!
 //! The WIM holds no Windows binaries, so wimboot stops with "FATAL: no bootmgr.exe" once it
 //! has taken every file in; what it printed by then is the proof.
@@ -21,12 +23,18 @@ pub(crate) const INJECTED: &[(&str, &str)] = &[
     ("netboot-prestart.vbs", "configmgr-handoff/netboot-prestart.vbs"),
 ];
 
-/// Every file name wimboot must report, in the order the script loads them: the injected
-/// files, the generated per-machine variables file, and the WIM.
+/// The secret file of the decision: (name in `X:\Windows\System32`, path under
+/// `https.private_dir`). Its content is a test stand-in; a site exports the real one from its
+/// boot media.
+pub(crate) const SECRET: (&str, &str) = ("TSMBootstrap.ini", "e2e/TSMBootstrap.ini");
+
+/// Every file name wimboot must report: the injected files, the secret file, the generated
+/// per-machine variables file, and the WIM.
 pub(crate) const CONSOLE_NAMES: &[&str] = &[
     "winpeshl.ini",
     "netboot-handoff.cmd",
     "netboot-prestart.vbs",
+    SECRET.0,
     "netboot-variables.txt",
     "boot.wim",
 ];
@@ -37,8 +45,9 @@ const VARIABLES: &[(&str, &str)] = &[
     ("SMSTSPreferredAdvertID", "E2E00001"),
 ];
 
-/// Puts wimboot, the WIM and the hand-off files under `files` (the HTTPS root).
-pub(crate) fn prepare(files: &Path) -> Result<()> {
+/// Puts wimboot, the WIM and the hand-off files under `files` (the HTTPS root), and the
+/// secret file under `private` (`https.private_dir`).
+pub(crate) fn prepare(files: &Path, private: &Path) -> Result<()> {
     let workspace = super::workspace_root();
     let wimboot = crate::pinned::wimboot(&workspace, true)?;
     std::fs::copy(&wimboot, files.join("wimboot")).context("copying wimboot")?;
@@ -49,6 +58,13 @@ pub(crate) fn prepare(files: &Path) -> Result<()> {
         std::fs::copy(workspace.join("contrib").join(path), handoff.join(name))
             .with_context(|| format!("copying contrib/{path}"))?;
     }
+    let secret = private.join(SECRET.1);
+    std::fs::create_dir_all(secret.parent().expect("a parent"))?;
+    std::fs::write(
+        &secret,
+        "; netboot e2e stand-in for the boot media's TSMBootstrap.ini\r\n[MediaInfo]\r\nMediaType=BootMedia\r\n",
+    )
+    .context("writing the secret hand-off file")?;
     make_wim(&files.join(WIM_PATH))
 }
 
@@ -88,6 +104,11 @@ pub(crate) fn action_toml(name: &str) -> String {
     for (file, path) in INJECTED {
         let _ = write!(files, "{{ name = \"{file}\", path = \"{path}\" }}, ");
     }
+    let (secret, secret_path) = SECRET;
+    let _ = write!(
+        files,
+        "{{ name = \"{secret}\", path = \"{secret_path}\", secret = true }}, "
+    );
     let variables: Vec<String> = VARIABLES
         .iter()
         .map(|(key, value)| format!("{key} = \"{value}\""))
@@ -100,8 +121,9 @@ pub(crate) fn action_toml(name: &str) -> String {
 }
 
 /// What the services must have logged for a wimboot client at `ip`: each static file sent
-/// with status 200, the per-machine variables file handed over, and (the entry being Required)
-/// the complete download of its boot image recorded as the run. `None` when all are there.
+/// with status 200, the per-machine variables file and the secret file handed over, and (the
+/// entry being Required) the complete download of its boot image recorded as the run. `None`
+/// when all are there.
 pub(crate) fn missing_downloads(text: &str, ip: std::net::Ipv4Addr) -> Option<String> {
     let remote = format!("remote={ip} ");
     let lines: Vec<&str> = text.lines().filter(|l| l.contains(&remote)).collect();
@@ -120,6 +142,9 @@ pub(crate) fn missing_downloads(text: &str, ip: std::net::Ipv4Addr) -> Option<St
     let handed = lines
         .iter()
         .any(|l| l.contains("hand-off") && !l.contains("refused") && l.contains("netboot-variables.txt"));
+    let secret_handed = lines.iter().any(|l| {
+        l.contains("hand-off") && !l.contains("refused") && l.contains(SECRET.0) && l.contains("status=200")
+    });
     let ran = lines.iter().any(|l| l.contains("Required deployment ran"));
     let mut problems = Vec::new();
     if !missing.is_empty() {
@@ -127,6 +152,9 @@ pub(crate) fn missing_downloads(text: &str, ip: std::net::Ipv4Addr) -> Option<St
     }
     if !handed {
         problems.push("the hand-off of netboot-variables.txt".to_string());
+    }
+    if !secret_handed {
+        problems.push(format!("the hand-off of the secret {}", SECRET.0));
     }
     if !ran {
         problems.push("the Required run (boot image downloaded completely)".to_string());
@@ -152,7 +180,9 @@ mod tests {
             );
         }
         let handoff = format!(
-            "2026-01-01T00:00:00Z  INFO pxe_https::handoff: hand-off mac=52:54:00:e2:07:00 remote={IP} file=\"netboot-variables.txt\"\n"
+            "2026-01-01T00:00:00Z  INFO pxe_https::handoff: hand-off mac=52:54:00:e2:07:00 remote={IP} file=\"netboot-variables.txt\"\n\
+             2026-01-01T00:00:01Z  INFO pxe_https::handoff: hand-off mac=52:54:00:e2:07:00 remote={IP} file=\"{}\" status=200\n",
+            SECRET.0
         );
         let ran = format!(
             "2026-01-01T00:00:00Z  INFO pxe_https::required: Required deployment ran: boot image downloaded completely, offered as Available from now on remote={IP} mac=52:54:00:e2:07:00 deployment=wimboot boot_image=\"{WIM_PATH}\"\n"
@@ -185,7 +215,9 @@ mod tests {
         );
         let parsed: toml::Value = toml::from_str(&text).unwrap();
         let target = &parsed["resolver"]["static"]["actions"][0]["target"];
-        assert_eq!(target["files"].as_array().unwrap().len(), INJECTED.len());
+        let files = target["files"].as_array().unwrap();
+        assert_eq!(files.len(), INJECTED.len() + 1);
+        assert_eq!(files.last().unwrap()["secret"].as_bool(), Some(true));
         assert_eq!(
             target["variables"]["OSDComputerName"].as_str(),
             Some("E2E-WIMBOOT")
