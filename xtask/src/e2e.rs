@@ -358,6 +358,16 @@ fn run_pass(
                     result.outcome = Err(problem);
                 }
             }
+            if let Some(measurement) = result.spec.measurement.filter(|m| m.peerdist_file().is_some()) {
+                if result.outcome.is_ok() {
+                    let serial = std::fs::read(dir.join(format!("{}.serial.log", result.spec.name)))?;
+                    let console = journey::clean(&String::from_utf8_lossy(&serial));
+                    if let Some(problem) = measure::peerdist_problem(measurement, &console) {
+                        eprintln!("e2e:   {} FAILED: {problem}", result.spec.name);
+                        result.outcome = Err(problem);
+                    }
+                }
+            }
             if result.outcome.is_ok() {
                 let index = every_client
                     .iter()

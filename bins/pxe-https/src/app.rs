@@ -358,7 +358,16 @@ async fn static_file(
         .as_deref()
         .filter(|_| !(state.required.is_some() && required::is_marked(uri.query())));
     let plain = files::serve(&state.roots, &method, uri.path(), &headers);
-    let response = PeerDist::respond(peerdist, &state.roots, &method, uri.path(), &headers, plain).await;
+    let response = PeerDist::respond(
+        peerdist,
+        &state.roots,
+        &method,
+        uri.path(),
+        &headers,
+        peer.0.ip(),
+        plain,
+    )
+    .await;
     record_download(
         &state.telemetry,
         &peer,

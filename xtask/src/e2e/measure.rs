@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::lab_ca::openssl;
 use super::process::Spawned;
@@ -49,6 +49,44 @@ pub(crate) enum Measurement {
     KeyTypes,
     /// Time fetches over new and kept-alive HTTPS and HTTP connections.
     Timing,
+    /// Download [`PEERDIST_FILE`] with BranchCache: Content Information from `pxe-https`, no
+    /// peers, every block fetched as a missing-data range and verified, then its digest.
+    PeerDist,
+    /// The same for [`PEERDIST_CORRUPT_FILE`], whose stored Content Information the harness
+    /// corrupted: iPXE must reject the download.
+    PeerDistCorrupt,
+}
+
+/// The BranchCache download of the `peerdist` scenario (under the boot-file root).
+pub(crate) const PEERDIST_FILE: (&str, usize) = ("e2e/peerdist.bin", 100 << 20);
+/// The one of `peerdist-corrupt`: a file of its own, so corrupting its hashes leaves
+/// [`PEERDIST_FILE`]'s alone (the scenarios share the lab's services).
+pub(crate) const PEERDIST_CORRUPT_FILE: (&str, usize) = ("e2e/peerdist-corrupt.bin", 8 << 20);
+
+impl Measurement {
+    /// The file a BranchCache measurement downloads.
+    pub(crate) fn peerdist_file(self) -> Option<(&'static str, usize)> {
+        match self {
+            Self::PeerDist => Some(PEERDIST_FILE),
+            Self::PeerDistCorrupt => Some(PEERDIST_CORRUPT_FILE),
+            _ => None,
+        }
+    }
+}
+
+/// The content of a BranchCache test file of `len` bytes: not compressible and not uniform,
+/// so every block and segment hash differs.
+pub(crate) fn peerdist_bytes(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
 }
 
 /// The per-machine script of a measuring client, ending with its `marker`.
@@ -88,6 +126,19 @@ pub(crate) fn script(
                     "imgfetch --name {name} https://{server}:{port}/{PROBE} && echo KEY {name} accepted || echo KEY {name} refused"
                 );
             }
+        }
+        Measurement::PeerDist | Measurement::PeerDistCorrupt => {
+            let (file, _) = measurement.peerdist_file().expect("a BranchCache measurement");
+            let _ = write!(
+                script,
+                "imgfetch --name peerdist https://{server}:{https_port}/{file} || goto failed\n\
+                 sha256sum peerdist || goto failed\n\
+                 echo PEERDIST DOWNLOADED\n\
+                 goto done\n\
+                 :failed\n\
+                 echo PEERDIST REJECTED\n\
+                 :done\n"
+            );
         }
         Measurement::Timing => {
             for round in 1..=3 {
@@ -235,6 +286,136 @@ pub(crate) fn features_problem(console: &str) -> Option<String> {
     (!missing.is_empty()).then(|| format!("help does not list {missing:?}"))
 }
 
+/// What is wrong with a BranchCache client's console: the download must have ended with the
+/// file's own SHA-256, or, for the corrupted Content Information, been rejected.
+pub(crate) fn peerdist_problem(measurement: Measurement, console: &str) -> Option<String> {
+    use sha2::Digest as _;
+    let (file, len) = measurement.peerdist_file()?;
+    let sha256: String = sha2::Sha256::digest(peerdist_bytes(len))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let printed = console.contains(&format!("{sha256}  peerdist"));
+    match measurement {
+        Measurement::PeerDistCorrupt if printed || console.contains("PEERDIST DOWNLOADED") => Some(format!(
+            "iPXE accepted {file} against corrupted Content Information"
+        )),
+        Measurement::PeerDistCorrupt if !console.contains("PEERDIST REJECTED") => {
+            Some(format!("iPXE did not report rejecting {file}"))
+        }
+        Measurement::PeerDist if !printed => Some(format!("sha256sum did not print {sha256}  peerdist")),
+        _ => None,
+    }
+}
+
+/// The stored Content Information entry of `file` (a path below the served root) under
+/// `<state>/peerdist/`: its file and the offset of its version 2.0 bytes. Entry layout: magic
+/// (8), header length (u32 LE), header (dev, inode, size, mtime s: 8 each; mtime ns: 4;
+/// passphrase fingerprint: 8; version 1.0 and 2.0 lengths: u64 LE each; path length u16 LE;
+/// path), version 1.0 bytes, version 2.0 bytes.
+fn stored_v2(state: &Path, file: &str) -> Option<(PathBuf, u64)> {
+    // The server keeps the path it resolved (perhaps canonical): compare the tail.
+    let tail = format!("/{file}");
+    for entry in std::fs::read_dir(state.join("peerdist")).ok()?.flatten() {
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let Some(header_len) = bytes
+            .get(8..12)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize)
+        else {
+            continue;
+        };
+        let Some(header) = bytes.get(12..12 + header_len) else {
+            continue;
+        };
+        let u64_at = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap());
+        // dev, inode, size, mtime s (4 x 8), mtime ns (4), fingerprint (8)
+        let lengths = 8 * 4 + 4 + 8;
+        if header.len() < lengths + 18 {
+            continue;
+        }
+        let v1_len = u64_at(lengths);
+        let path_len = u16::from_le_bytes(header[lengths + 16..lengths + 18].try_into().unwrap()) as usize;
+        let Some(path) = header.get(lengths + 18..lengths + 18 + path_len) else {
+            continue;
+        };
+        if path.ends_with(tail.as_bytes()) {
+            return Some((entry.path(), (12 + header_len) as u64 + v1_len));
+        }
+    }
+    None
+}
+
+/// Offset of the first segment's hash of data in version 2.0 Content Information: the
+/// header (31 bytes), the chunk header (5), the segment's length (4).
+const V2_FIRST_SEGMENT_HASH: u64 = 31 + 5 + 4;
+
+/// Makes `pxe-https` (in `netns`, at `server`) compute the Content Information of each
+/// BranchCache client's file before any client asks, by asking for it as iPXE does until it
+/// answers with it; then flips a bit of the first segment's hash of data of the corrupted
+/// one's stored version 2.0 (the version iPXE gets).
+pub(crate) fn prepare_peerdist(
+    netns: &str,
+    server: Ipv4Addr,
+    port: u16,
+    state: &Path,
+    measurements: &[Measurement],
+) -> Result<()> {
+    for measurement in measurements {
+        let Some((file, _)) = measurement.peerdist_file() else {
+            continue;
+        };
+        let url = format!("https://{server}:{port}/{file}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let output = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    netns,
+                    "curl",
+                    "-sk",
+                    "-o",
+                    "/dev/null",
+                    "-D",
+                    "-",
+                ])
+                .args([
+                    "-H",
+                    "Accept-Encoding: peerdist",
+                    "-H",
+                    "X-P2P-PeerDist: Version=1.1",
+                ])
+                .args([
+                    "-H",
+                    "X-P2P-PeerDistEx: MinContentInformation=1.0, MaxContentInformation=2.0",
+                ])
+                .arg(&url)
+                .output()?;
+            let headers = String::from_utf8_lossy(&output.stdout).to_ascii_lowercase();
+            if headers.contains("content-encoding: peerdist") {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("pxe-https never answered {url} with PeerDist Content Information");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        if *measurement == Measurement::PeerDistCorrupt {
+            let (entry, v2) = stored_v2(state, file).with_context(|| {
+                format!("no stored Content Information for {file} in {}", state.display())
+            })?;
+            let mut bytes = std::fs::read(&entry)?;
+            let at = usize::try_from(v2 + V2_FIRST_SEGMENT_HASH)?;
+            anyhow::ensure!(at < bytes.len(), "{} is too short", entry.display());
+            bytes[at] ^= 0x01;
+            std::fs::write(&entry, bytes)?;
+        }
+    }
+    Ok(())
+}
+
 /// The measurement lines of a console (`KEY ...`, `TIMING ...` with iPXE's `time: N.Ns` joined
 /// to it), in order.
 pub(crate) fn results(console: &str) -> Vec<String> {
@@ -284,6 +465,50 @@ pub(crate) fn negotiated(dir: &Path) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peerdist_download_passes_on_its_digest_and_a_corrupt_one_on_its_rejection() {
+        let ip = Ipv4Addr::new(10, 77, 0, 1);
+        let text = script(Measurement::PeerDist, ip, 443, 80, "NETBOOT-E2E-OK p");
+        assert!(text.contains("imgfetch --name peerdist https://10.77.0.1:443/e2e/peerdist.bin"));
+        assert!(text.trim_end().ends_with("NETBOOT-E2E-OK p mac=${net0/mac}"));
+        let corrupt = script(Measurement::PeerDistCorrupt, ip, 443, 80, "m");
+        assert!(corrupt.contains("/e2e/peerdist-corrupt.bin"));
+        // The console of the real runs, abridged.
+        let digest = "83bceb6953a83a3ce83b25c7e2e0668ae0b81eee68ed48770cc90873d53e61ac";
+        let downloaded = format!("... 99% [  0% from 0 peers] ok\n{digest}  peerdist\nPEERDIST DOWNLOADED\n");
+        assert_eq!(peerdist_problem(Measurement::PeerDist, &downloaded), None);
+        assert!(peerdist_problem(Measurement::PeerDist, "PEERDIST REJECTED\n").is_some());
+        assert!(peerdist_problem(Measurement::PeerDistCorrupt, &downloaded).is_some());
+        let rejected =
+            "81% [  0% from 0 peers] Input/output error (https://ipxe.org/1d0c6539)\nPEERDIST REJECTED\n";
+        assert_eq!(peerdist_problem(Measurement::PeerDistCorrupt, rejected), None);
+        assert!(peerdist_problem(Measurement::PeerDistCorrupt, "").is_some());
+        assert_eq!(peerdist_problem(Measurement::Features, ""), None);
+    }
+
+    #[test]
+    fn the_stored_version_2_is_found_by_the_served_path() {
+        let state = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(state.path().join("peerdist")).unwrap();
+        let path = b"/srv/files/e2e/peerdist-corrupt.bin";
+        let mut header = vec![0u8; 44];
+        header.extend(7u64.to_le_bytes()); // version 1.0 length
+        header.extend(9u64.to_le_bytes()); // version 2.0 length
+        header.extend((path.len() as u16).to_le_bytes());
+        header.extend(path);
+        let mut entry = b"NBPDCI\0\x01".to_vec();
+        entry.extend((header.len() as u32).to_le_bytes());
+        entry.extend(&header);
+        entry.extend([1u8; 7]);
+        entry.extend([2u8; 9]);
+        std::fs::write(state.path().join("peerdist/entry"), &entry).unwrap();
+        let (found, v2) = stored_v2(state.path(), "e2e/peerdist-corrupt.bin").unwrap();
+        assert_eq!(found, state.path().join("peerdist/entry"));
+        assert_eq!(entry[usize::try_from(v2).unwrap()], 2);
+        assert_eq!(entry[usize::try_from(v2).unwrap() - 1], 1);
+        assert!(stored_v2(state.path(), "e2e/peerdist.bin").is_none());
+    }
 
     #[test]
     fn scripts_end_with_the_marker_and_time_every_kind_of_connection() {

@@ -99,6 +99,17 @@ impl Services {
                 processes.push(server);
             }
         }
+        let peerdist: Vec<_> = clients.iter().filter_map(|c| c.measurement).collect();
+        if peerdist.iter().any(|m| m.peerdist_file().is_some()) {
+            let https = lab.host("https");
+            super::measure::prepare_peerdist(
+                &https.netns,
+                https.ip,
+                super::project_config::HTTPS_PORT,
+                &dir.join("state"),
+                &peerdist,
+            )?;
+        }
         Ok(Self { processes, kind })
     }
 
@@ -190,6 +201,26 @@ impl Services {
             && !fetched(&[&remote, &probe, "peerdist=true"])
         {
             bail!("{ip} ({}) fetched {probe} without PeerDist headers", client.mac);
+        }
+        if let Some((file, _)) = client
+            .measurement
+            .and_then(super::measure::Measurement::peerdist_file)
+        {
+            let path = format!("path=\"/{file}\"");
+            if !fetched(&[&remote, "PeerDist answer", &path]) {
+                bail!(
+                    "pxe-https never logged a PeerDist answer for /{file} to {ip} ({})",
+                    client.mac
+                );
+            }
+            if client.measurement == Some(super::measure::Measurement::PeerDist)
+                && !fetched(&[&remote, "PeerDist missing-data range", &path])
+            {
+                bail!(
+                    "pxe-https never logged a missing-data range of /{file} for {ip} ({})",
+                    client.mac
+                );
+            }
         }
         let x64 = super::project_config::x64_boot_file(self.kind);
         let x64_path = format!("/{x64}");

@@ -40,6 +40,12 @@ pub(crate) fn write(
     let files = dir.join("files");
     std::fs::create_dir_all(files.join("e2e"))?;
     std::fs::write(files.join(super::measure::PROBE), super::measure::probe_bytes())?;
+    for (file, len) in clients
+        .iter()
+        .filter_map(|c| c.measurement.and_then(super::measure::Measurement::peerdist_file))
+    {
+        std::fs::write(files.join(file), super::measure::peerdist_bytes(len))?;
+    }
     let state = dir.join("state");
     // Secret hand-off files: outside the served root and the iPXE directory.
     let private = dir.join("private");

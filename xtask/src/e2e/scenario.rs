@@ -117,6 +117,20 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
             clients: vec![ClientSpec::new("ipxe-features", Bios, 11, 0, Script).measuring(Measurement::Features)],
         },
         Scenario {
+            name: "peerdist",
+            about: "our BIOS iPXE downloads a 100 MiB file with BranchCache: Content Information from pxe-https, no peers, every segment fetched as a missing-data range and verified, then its sha256sum",
+            default: true,
+            lab: Tls,
+            clients: vec![ClientSpec::new("peerdist", Bios, 13, 0, Script).measuring(Measurement::PeerDist)],
+        },
+        Scenario {
+            name: "peerdist-corrupt",
+            about: "the stored Content Information of a file has one corrupted segment hash: our iPXE rejects the download",
+            default: true,
+            lab: Tls,
+            clients: vec![ClientSpec::new("peerdist-corrupt", Bios, 14, 0, Script).measuring(Measurement::PeerDistCorrupt)],
+        },
+        Scenario {
             name: "arm64-uefi",
             about: "QEMU aarch64 (TCG) + AAVMF native PXE -> TFTP our snponly-arm64.efi -> script over TLS (plain HTTP off)",
             default: true,

@@ -105,6 +105,7 @@ impl PeerDist {
         method: &Method,
         url_path: &str,
         headers: &HeaderMap,
+        remote: std::net::IpAddr,
         plain: impl Future<Output = Response<Body>>,
     ) -> Response<Body> {
         let Some(this) = this else {
@@ -115,6 +116,7 @@ impl PeerDist {
             PeerDistRequest::None => return plain.await,
             PeerDistRequest::MissingData => {
                 tracing::info!(
+                    %remote,
                     path = url_path,
                     range = header_text(headers, header::RANGE),
                     "PeerDist missing-data range"
@@ -133,7 +135,7 @@ impl PeerDist {
                         info_len,
                         content_type,
                     } => {
-                        tracing::info!(path = url_path, %version, content_bytes = content_len, info_bytes = info_len, "PeerDist answer");
+                        tracing::info!(%remote, path = url_path, %version, content_bytes = content_len, info_bytes = info_len, "PeerDist answer");
                         return answer(body, encoding, version, content_len, info_len, content_type);
                     }
                     Lookup::Computing => PeerDistDelivery::NotReady,
