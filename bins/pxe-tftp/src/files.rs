@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -218,11 +218,18 @@ impl RootDir {
     /// Opens `path` in `mode`.
     pub fn open_mode(&self, path: &SafePath, mode: Mode) -> Result<FileSource, OpenError> {
         let location = self.locate(path);
-        let file = File::open(&location).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
-            io::ErrorKind::PermissionDenied => OpenError::AccessDenied,
-            _ => OpenError::Io(e),
-        })?;
+        // Non-blocking, so a FIFO (or a device) under the root cannot hold a worker thread in
+        // open(2) until a writer appears; fstat then refuses anything but a regular file, whose
+        // reads O_NONBLOCK does not change.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NONBLOCK)
+            .open(&location)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
+                io::ErrorKind::PermissionDenied => OpenError::AccessDenied,
+                _ => OpenError::Io(e),
+            })?;
         let metadata = file.metadata()?;
         if !metadata.is_file() {
             return Err(OpenError::NotFound);
@@ -305,6 +312,34 @@ mod tests {
         let mut buf = vec![0; source.len() as usize];
         source.read_at(0, &mut buf)?;
         Ok(buf)
+    }
+
+    #[test]
+    fn a_fifo_under_the_root_is_refused_at_once_and_never_blocks_a_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(dir.path().join("pipe"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        std::fs::write(dir.path().join("file"), b"bytes").unwrap();
+        let root = Arc::new(RootDir::new(dir.path(), false, 1 << 20, 1 << 20).unwrap());
+        // On a worker of its own: a blocking open would never return.
+        let (sender, answer) = std::sync::mpsc::channel();
+        let worker = Arc::clone(&root);
+        std::thread::spawn(move || {
+            for mode in [Mode::Octet, Mode::Netascii] {
+                let result = worker.open_mode(&normalize(b"pipe").unwrap(), mode).map(|_| ());
+                let _ = sender.send(result);
+            }
+        });
+        for _ in 0..2 {
+            let result = answer
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("opening a FIFO blocked");
+            assert!(matches!(result, Err(OpenError::NotFound)), "{result:?}");
+        }
+        assert_eq!(open(&root, "file").unwrap(), b"bytes");
     }
 
     #[test]
