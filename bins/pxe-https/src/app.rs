@@ -227,7 +227,7 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
             }
             required::demotion_events(&request, &explained.demotions)
                 .into_iter()
-                .for_each(|event| required::record_event(&state.telemetry.recorder, event));
+                .for_each(|event| state.telemetry.recorder.record(event));
         }
         Err(e) => record_decision(state, &request, Err(&e.to_string()), started.elapsed(), over_tls),
     }

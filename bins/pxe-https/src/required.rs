@@ -223,7 +223,7 @@ async fn record_run(runs: &RequiredRuns, recorder: &Recorder, run: RequiredRun) 
     for attempt in 1..=RECORD_ATTEMPTS {
         match runs.record(&run).await {
             Ok(()) => {
-                record_event(recorder, Event::required_ran(&run));
+                recorder.record(Event::required_ran(&run));
                 return;
             }
             Err(error) if attempt < RECORD_ATTEMPTS => {
@@ -255,13 +255,6 @@ pub fn demotion_events(request: &BootRequest, demotions: &[Demotion]) -> Vec<Eve
         })
         .map(|event| event.with_ip(request.remote))
         .collect()
-}
-
-/// Puts an event on the boot records of `recorder`.
-pub fn record_event(recorder: &Recorder, event: Event) {
-    if recorder.is_enabled() {
-        recorder.record(event);
-    }
 }
 
 /// The boot image reference and its path below the roots, for an entry that gets a mark:
