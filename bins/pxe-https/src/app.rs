@@ -209,6 +209,8 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
         .await
         .unwrap_or(Err(ResolveError::Timeout(state.deadline)));
     let elapsed_us = started.elapsed().as_micros();
+    // Names this failure in the log and the records, so what the console shows can be traced.
+    let incident = incident_id();
     match &outcome {
         Ok(explained) => {
             record_decision(
@@ -229,7 +231,13 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
                 .into_iter()
                 .for_each(|event| state.telemetry.recorder.record(event));
         }
-        Err(e) => record_decision(state, &request, Err(&e.to_string()), started.elapsed(), over_tls),
+        Err(e) => record_decision(
+            state,
+            &request,
+            Err(&format!("{e} (incident {incident})")),
+            started.elapsed(),
+            over_tls,
+        ),
     }
     let rendered = match outcome {
         Ok(Explained { decision, .. }) => match decision_script_with_handoff(
@@ -256,12 +264,30 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
         Err(e) => {
             tracing::warn!(
                 mac = %request.mac, uuid = %uuid, arch = %request.arch, remote = %peer.0.ip(),
-                resolver = state.resolver.name(), error = %e, elapsed_us, "resolver failed, serving fallback"
+                resolver = state.resolver.name(), error = %e, incident, elapsed_us, "resolver failed, serving fallback"
             );
-            fallback_script(&e.to_string(), &state.fallback)
+            fallback_script(
+                &format!("{} (incident {incident})", e.client_summary()),
+                &state.fallback,
+            )
         }
     };
     script(&rendered)
+}
+
+/// A short random name for one failed decision, shown on the console and logged with the
+/// detail the console does not get.
+fn incident_id() -> String {
+    let mut bytes = [0u8; 4];
+    // Without randomness the id only has to be unlikely to repeat soon: the clock will do.
+    if getrandom::getrandom(&mut bytes).is_err() {
+        bytes = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos()
+            .to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Per-boot URLs, boot images still being fetched and the marks of Required boot images (see

@@ -8,6 +8,7 @@
 //! bound ports first.
 
 mod first_run;
+mod reflection;
 mod serve;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -131,6 +132,8 @@ pub(crate) struct Answering {
     /// The static rules, when they leave machines no rule names unanswered (the default):
     /// such machines are reported once with the line that would answer them.
     pub(crate) silent_rules: Option<netboot_core::StaticRules>,
+    /// Relay agents whose relayed requests are answered (`proxy.allowed_relays`).
+    pub(crate) allowed_relays: Vec<netboot_config::Ipv4Prefix>,
 }
 
 impl Answering {
@@ -152,6 +155,7 @@ impl Answering {
             },
             server_address: proxy.server_address,
             silent_rules: first_run::silent_rules(config),
+            allowed_relays: proxy.allowed_relays.clone(),
         }
     }
 }
@@ -175,8 +179,8 @@ impl Answers {
 }
 
 impl Reload for Answers {
-    /// Boot-file names, URLs, server and TFTP addresses and chainloading take effect with
-    /// the next request.
+    /// Boot-file names, URLs, server and TFTP addresses, chainloading and the allowed relays
+    /// take effect with the next request.
     fn reload(&self, config: &Arc<Config>) -> anyhow::Result<()> {
         let answering = Arc::new(Answering::from_config(config, self.relay_port));
         *self

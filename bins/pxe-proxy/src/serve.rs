@@ -17,6 +17,7 @@ use netboot_service::Shutdown;
 use tokio::task::JoinSet;
 
 use crate::first_run::Unanswered;
+use crate::reflection::{unicast_destination, DestinationLimiter, Refused};
 use crate::{Answers, BoundProxy};
 
 /// Lookups still waiting for a slow resolver, across all sockets. Beyond this, new
@@ -37,6 +38,8 @@ pub(crate) struct Shared {
     chainloaded: Mutex<ChainloadGuard>,
     /// Machines left unanswered by the default rules, reported once each.
     unanswered: Unanswered,
+    /// Replies per second to each unicast destination.
+    destinations: DestinationLimiter,
 }
 
 impl Shared {
@@ -48,6 +51,7 @@ impl Shared {
             pending_lookups: AtomicUsize::new(0),
             chainloaded: Mutex::new(ChainloadGuard::default()),
             unanswered: Unanswered::default(),
+            destinations: DestinationLimiter::new(config.proxy.max_replies_per_destination),
         }
     }
 }
@@ -114,21 +118,52 @@ fn handle(shared: &Loop, socket: &Arc<PktInfoSocket>, port: ListenPort, received
     let metrics = &shared.shared.telemetry.metrics.dhcp;
     metrics.requests.inc(port.metric_label());
     match classify(&meta, bytes) {
-        Ok(pending) => answer_inline_or_spawn(
-            answer(
-                shared.shared.clone(),
-                answering,
-                socket.clone(),
-                pending,
-                received,
-                port,
-            ),
-            &shared.shared,
-        ),
+        Ok(pending) => {
+            if let Err(refused) = admit(&shared.shared, &answering, port, &received, &pending) {
+                metrics.drops.inc(refused.metric_label());
+                // Debug only: a flood of forged requests must not flood the log as well.
+                tracing::debug!(source = %received.source, reason = %refused, "dropped");
+                return;
+            }
+            answer_inline_or_spawn(
+                answer(
+                    shared.shared.clone(),
+                    answering,
+                    socket.clone(),
+                    pending,
+                    received,
+                    port,
+                ),
+                &shared.shared,
+            )
+        }
         Err(reason) => {
             metrics.drops.inc(reason.metric_label());
             tracing::debug!(source = %received.source, %reason, "dropped")
         }
+    }
+}
+
+/// Whether the reply to `pending` may be sent where it would go (see [`crate::reflection`]);
+/// decided before the resolver is asked, so refused requests cost no lookup.
+fn admit(
+    shared: &Shared,
+    answering: &crate::Answering,
+    port: ListenPort,
+    received: &Received,
+    pending: &PendingClient,
+) -> Result<(), Refused> {
+    let destination = unicast_destination(
+        port,
+        received.source,
+        pending.message(),
+        &answering.allowed_relays,
+    )?;
+    match destination {
+        Some(destination) if !shared.destinations.take(destination, Instant::now()) => {
+            Err(Refused::RateLimited)
+        }
+        _ => Ok(()),
     }
 }
 

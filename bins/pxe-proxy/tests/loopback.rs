@@ -525,3 +525,59 @@ fn sighup_changes_the_boot_file_names_without_a_restart() {
     let (_, reply) = lab.relayed(discover(0x8002));
     assert_eq!(file_field(&reply), "second.kpxe");
 }
+
+#[test]
+fn forged_relays_and_ciaddrs_get_no_reply_and_unicasts_to_one_address_are_limited() {
+    const ALLOWED_RELAY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+    let lab = lab(&format!(
+        "allowed_relays = [\"{ALLOWED_RELAY}\"]\nmax_replies_per_destination = 2\n"
+    ));
+    let discover = |xid| firmware_message(MessageType::Discover, xid, MAC, ClientArch::X86Bios, "PXEClient");
+    let allowed_relay = client_socket(&format!("{ALLOWED_RELAY}:{}", lab.proxy.dhcp_port));
+    // Whoever an unlisted giaddr or a ciaddr other than the sender's names would be sent to.
+    let victim = client_socket(&format!("127.0.0.5:{}", lab.client.local_addr().unwrap().port()));
+    let mut buf = [0u8; 1500];
+
+    let mut forged_relay = discover(0x9001);
+    forged_relay.giaddr = RELAY;
+    lab.relay.send_to(&forged_relay.to_bytes(), lab.dhcp()).unwrap();
+    let mut forged_ciaddr = discover(0x9002);
+    forged_ciaddr.ciaddr = Ipv4Addr::new(127, 0, 0, 5);
+    lab.client.send_to(&forged_ciaddr.to_bytes(), lab.dhcp()).unwrap();
+    let mut relayed = discover(0x9003);
+    relayed.giaddr = ALLOWED_RELAY;
+    allowed_relay.send_to(&relayed.to_bytes(), lab.dhcp()).unwrap();
+    // Datagrams are handled in order: once the allowed relay has its answer, the forged
+    // requests before it were dropped, not delayed.
+    let (offer, _, _) = receive(&allowed_relay);
+    assert_eq!(offer.xid, 0x9003);
+    for socket in [&lab.relay, &victim] {
+        socket.set_nonblocking(true).unwrap();
+        assert!(
+            socket.recv_from(&mut buf).is_err(),
+            "a forged destination got a reply"
+        );
+    }
+
+    // A flood of boot-server requests from one address: two replies a second reach it, and
+    // another address is answered at once.
+    let flooding = client_socket("127.0.0.6:0");
+    let request = |xid| {
+        let mut request = firmware_message(MessageType::Request, xid, MAC, ClientArch::EfiX64, "PXEClient");
+        request.flags = 0;
+        request.to_bytes()
+    };
+    for xid in 0..20 {
+        flooding.send_to(&request(0xa000 + xid), lab.pxe()).unwrap();
+    }
+    let other = client_socket("127.0.0.7:0");
+    other.send_to(&request(0xb000), lab.pxe()).unwrap();
+    let (ack, _, _) = receive(&other);
+    assert_eq!(ack.xid, 0xb000);
+    flooding.set_nonblocking(true).unwrap();
+    let answered = std::iter::from_fn(|| flooding.recv_from(&mut buf).ok()).count();
+    assert!(
+        (1..=4).contains(&answered),
+        "{answered} of 20 flooded requests answered"
+    );
+}

@@ -31,6 +31,7 @@ mod proxy;
 mod records;
 mod resolver;
 mod runtime;
+mod secrets;
 mod tftp;
 
 pub use admin::AdminConfig;
@@ -40,13 +41,14 @@ pub use ipxe_dir::{IpxeBuildManifest, IpxeDir, BUILD_MANIFEST, DEBIAN_IPXE_DIR, 
 pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
 pub use peerdist::PeerDistConfig;
-pub use proxy::ProxyConfig;
+pub use proxy::{Ipv4Prefix, ProxyConfig};
 pub use records::{RecordsConfig, RecordsDatabase};
 pub use resolver::{
     parse_utc_offset, CacheConfig, ConfigMgrBackend, ConfigMgrConfig, MenuOrderConfig, NothingDeployedConfig,
     ResolverConfig, ResolverKind, Secret, WebhookConfig,
 };
 pub use runtime::RuntimeConfig;
+pub use secrets::redact_url_password;
 pub use tftp::TftpConfig;
 
 /// The whole configuration file.
@@ -94,12 +96,13 @@ pub enum ConfigError {
     /// The TOML is malformed, has an unknown key or a value of the wrong type.
     // The parser's message is part of this one, not a separate `source`, so that error
     // chains printed with `{:#}` do not repeat it.
-    #[error("{}{error}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    #[error("{}{message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
     Parse {
         /// The file, when there is one.
         path: Option<PathBuf>,
-        /// The parser's message, which names the key and line.
-        error: toml::de::Error,
+        /// The parser's message, which names the key and line; without the line's text when
+        /// that may hold a secret.
+        message: String,
     },
     /// Values that parse but are not acceptable.
     #[error("invalid configuration:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
@@ -153,7 +156,10 @@ impl Problems {
 impl Config {
     /// Parses TOML text (no file, so relative paths stay relative to the working directory).
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|error| ConfigError::Parse { path: None, error })?;
+        let config: Self = toml::from_str(text).map_err(|error| ConfigError::Parse {
+            path: None,
+            message: secrets::parse_error_message(text, &error),
+        })?;
         config.validate()?;
         Ok(config)
     }
@@ -171,7 +177,7 @@ impl Config {
         })?;
         let mut config: Self = toml::from_str(&text).map_err(|error| ConfigError::Parse {
             path: Some(path.into()),
-            error,
+            message: secrets::parse_error_message(&text, &error),
         })?;
         config.base_dir = path.parent().map(|p| {
             if p.as_os_str().is_empty() {

@@ -59,6 +59,83 @@ pub struct ProxyConfig {
     /// chainloaded iPXE gets the script URL: it is recognised by its vendor class and by the
     /// proxy remembering, per MAC, that it just handed that machine a boot file.
     pub chainload_ipxe_roms: bool,
+    /// Relay agents (`giaddr`) whose relayed requests are answered: addresses or prefixes
+    /// such as `"10.1.0.1"` or `"10.0.0.0/8"`. The default answers every relay; an empty list
+    /// answers none. A reply goes to the relay named in the request, so without this list a
+    /// forged `giaddr` points replies at any host.
+    pub allowed_relays: Vec<Ipv4Prefix>,
+    /// Unicast replies per second to one address (a relay agent or a client), with bursts of
+    /// as many. Broadcast replies on the local link are not limited. Keeps the proxy from
+    /// serving as a reflector for forged requests.
+    pub max_replies_per_destination: u32,
+}
+
+/// An IPv4 address prefix, written `a.b.c.d/len` or as a plain address (`/32`).
+///
+/// ```
+/// use netboot_config::Ipv4Prefix;
+/// let lan: Ipv4Prefix = "10.0.0.0/8".parse().unwrap();
+/// assert!(lan.contains("10.20.30.40".parse().unwrap()));
+/// assert!(!lan.contains("192.0.2.1".parse().unwrap()));
+/// assert!("10.0.0.1/33".parse::<Ipv4Prefix>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ipv4Prefix {
+    network: Ipv4Addr,
+    len: u8,
+}
+
+impl Ipv4Prefix {
+    /// Every IPv4 address.
+    pub const ANY: Self = Self {
+        network: Ipv4Addr::UNSPECIFIED,
+        len: 0,
+    };
+
+    /// Whether `addr` lies inside the prefix.
+    #[must_use]
+    pub fn contains(&self, addr: Ipv4Addr) -> bool {
+        let mask = u32::MAX.checked_shl(32 - u32::from(self.len)).unwrap_or(0);
+        u32::from(addr) & mask == u32::from(self.network) & mask
+    }
+}
+
+impl std::str::FromStr for Ipv4Prefix {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (addr, len) = text.split_once('/').unwrap_or((text, "32"));
+        let network = addr
+            .parse()
+            .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
+        let len = len
+            .parse()
+            .ok()
+            .filter(|len| *len <= 32)
+            .ok_or_else(|| format!("{len:?} is not a prefix length 0..=32"))?;
+        Ok(Self { network, len })
+    }
+}
+
+impl TryFrom<String> for Ipv4Prefix {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
+impl From<Ipv4Prefix> for String {
+    fn from(prefix: Ipv4Prefix) -> Self {
+        prefix.to_string()
+    }
+}
+
+impl std::fmt::Display for Ipv4Prefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.len)
+    }
 }
 
 impl Default for ProxyConfig {
@@ -76,6 +153,8 @@ impl Default for ProxyConfig {
             http_boot_url: "http://{server}/".into(),
             client_port: 68,
             chainload_ipxe_roms: true,
+            allowed_relays: vec![Ipv4Prefix::ANY],
+            max_replies_per_destination: 100,
         }
     }
 }
@@ -162,6 +241,12 @@ impl ProxyConfig {
         if self.client_port == 0 {
             problems.push("proxy.client_port", "must not be 0");
         }
+        if !(1..=100_000).contains(&self.max_replies_per_destination) {
+            problems.push(
+                "proxy.max_replies_per_destination",
+                format!("{} is outside 1..=100000", self.max_replies_per_destination),
+            );
+        }
     }
 }
 
@@ -181,6 +266,34 @@ mod tests {
         assert!(proxy.chainload_ipxe_roms);
         let off = Config::from_toml_str("[proxy]\nchainload_ipxe_roms = false\n").unwrap();
         assert!(!off.proxy.chainload_ipxe_roms);
+    }
+
+    #[test]
+    fn relays_are_prefixes() {
+        let proxy = Config::load(None).unwrap().proxy;
+        assert_eq!(proxy.allowed_relays, [super::Ipv4Prefix::ANY]);
+        let set =
+            Config::from_toml_str("[proxy]\nallowed_relays = [\"10.1.0.1\", \"172.16.0.0/12\"]\n").unwrap();
+        let relays = &set.proxy.allowed_relays;
+        assert!(
+            relays[0].contains("10.1.0.1".parse().unwrap())
+                && !relays[0].contains("10.1.0.2".parse().unwrap())
+        );
+        assert!(
+            relays[1].contains("172.31.255.1".parse().unwrap())
+                && !relays[1].contains("172.32.0.1".parse().unwrap())
+        );
+        let err = Config::from_toml_str("[proxy]\nallowed_relays = [\"10.0.0.0/40\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("allowed_relays") && err.contains("prefix length"),
+            "{err}"
+        );
+        let err = Config::from_toml_str("[proxy]\nmax_replies_per_destination = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proxy.max_replies_per_destination"), "{err}");
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl RecordsConfig {
                 "records.database",
                 format!(
                     "{:?} is neither sqlite://<path> nor postgres://...",
-                    self.database
+                    crate::redact_url_password(&self.database)
                 ),
             );
         }

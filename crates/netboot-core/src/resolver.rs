@@ -35,6 +35,19 @@ pub enum ResolveError {
     },
 }
 
+impl ResolveError {
+    /// What a client may be told: the kind of failure, never its detail. The detail of an
+    /// unreachable backend names hosts, ports and sometimes accounts; it belongs in the log.
+    #[must_use]
+    pub fn client_summary(&self) -> &'static str {
+        match self {
+            Self::Timeout(_) => "the boot server did not decide in time",
+            Self::Unavailable { .. } => "the boot server cannot reach its deployment source",
+            Self::InvalidAnswer { .. } => "the boot server got an unusable answer from its deployment source",
+        }
+    }
+}
+
 /// Decides what a machine boots. Implemented by the static, ConfigMgr and webhook resolvers.
 ///
 /// Called for every protocol step of a boot, so it must be idempotent and should be cheap

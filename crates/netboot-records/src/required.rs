@@ -41,7 +41,7 @@ use netboot_core::{LedgerFuture, MacAddr, RecordedRun, RunLedger, SmbiosUuid};
 use tokio::sync::OnceCell;
 
 use crate::event::Event;
-use crate::store::{redact_password, RequiredRun, Store, StoreError};
+use crate::store::{RequiredRun, Store, StoreError};
 
 /// Name of the standalone file in `https.state_dir`.
 pub const REQUIRED_RUNS_FILE: &str = "required-runs.sqlite";
@@ -125,7 +125,7 @@ impl RequiredRuns {
                 format!("records database sqlite://{}", path.display())
             }
             Source::Records(RecordsDatabase::Postgres(url), _) => {
-                format!("records database {}", redact_password(url))
+                format!("records database {}", netboot_config::redact_url_password(url))
             }
             Source::File(path, _) => format!("file {}", path.display()),
             Source::Open => "records database".into(),

@@ -53,7 +53,7 @@ impl Telemetry {
     pub fn start(config: &Arc<Config>) -> (Self, TelemetryGuard) {
         let (recorder, writer) = Recorder::from_config(config);
         if recorder.is_enabled() {
-            tracing::info!(database = %crate::store::redact_password(&config.records.database), "recording boot events");
+            tracing::info!(database = %netboot_config::redact_url_password(&config.records.database), "recording boot events");
         }
         let telemetry = Self {
             identities: recorder.identities(),

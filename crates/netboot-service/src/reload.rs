@@ -30,6 +30,7 @@ pub const RELOADABLE_KEYS: &[&str] = &[
     "proxy.http_boot_url",
     "proxy.client_port",
     "proxy.chainload_ipxe_roms",
+    "proxy.allowed_relays",
     "https.cert",
     "https.key",
     "https.compat_tls_cert",

@@ -223,9 +223,11 @@ fn start_server(server: Server, root: &Path, work: &Path, namespaces: &Namespace
             let config = work.join("netboot.toml");
             std::fs::write(
                 &config,
-                // Every simulated client is answered, as dnsmasq answers them.
+                // Every simulated client is answered, as dnsmasq answers them. They all send
+                // from one address, which the per-destination reply limit would throttle.
                 format!(
                     "[log]\nlevel = \"warn\"\n[proxy]\ninterfaces = [\"{SERVER_DEV}\"]\n\
+                     max_replies_per_destination = 100000\n\
                      [resolver.static]\nunmatched = \"exit\"\n"
                 ),
             )?;

@@ -148,7 +148,7 @@ impl Store {
 
     /// Connects to PostgreSQL and migrates the schema.
     pub async fn open_postgres(url: &str, timeout: Duration) -> Result<Self, StoreError> {
-        let target = redact_password(url);
+        let target = netboot_config::redact_url_password(url);
         let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
             target: target.clone(),
             source,
@@ -190,31 +190,5 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for error messages.
-pub(crate) fn redact_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            super::redact_password("postgres://u:p@h:5432/d"),
-            "postgres://u:***@h:5432/d"
-        );
-        assert_eq!(super::redact_password("postgres://h/d"), "postgres://h/d");
     }
 }
