@@ -55,8 +55,8 @@ pub use recorder::{
 pub use required::{RequiredRuns, REQUIRED_RUNS_FILE};
 pub use service_events::TftpNegotiated;
 pub use store::{
-    split_into_boots, BootJourney, Count, DayCount, Machine, MachineQuery, RequiredRun, Store, StoreError,
-    StoredEvent,
+    split_into_boots, BootJourney, Claim, Count, DayCount, Machine, MachineQuery, RequiredRun, Store,
+    StoreError, StoredEvent, MAX_CLAIMS_PER_MACHINE,
 };
 pub use telemetry::{Telemetry, TelemetryGuard};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use netboot_records::{
     EventDetail, ExportFormat, MachineQuery, Outcome, Recorder, RecorderOptions, RequiredChange, RequiredRun,
-    RequiredRuns, Stage, Store, StoreSource,
+    RequiredRuns, Stage, Store, StoreSource, MAX_CLAIMS_PER_MACHINE,
 };
 use support::events::{at, failed_boot, full_boot, mac};
 
@@ -33,6 +33,7 @@ cases!(
     events_seen_by_address_find_their_machine,
     one_batch_with_two_boots_merges_the_machine,
     required_runs_are_matched_by_mac_or_uuid_and_cleared,
+    claims_from_other_clients_never_replace_the_first_and_are_bounded,
 );
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -574,4 +575,87 @@ async fn an_unopenable_file_is_an_error_not_a_panic_and_is_retried() {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The entry event of `mac` from `ip` claiming `serial`.
+fn claiming(mac_text: &str, ip: &str, serial: &str, ms: i64) -> netboot_records::Event {
+    let mut entry = full_boot(mac(mac_text), base())
+        .into_iter()
+        .find(|e| matches!(e.detail, EventDetail::HttpsEntry(_)))
+        .unwrap();
+    let EventDetail::HttpsEntry(https) = &mut entry.detail else {
+        unreachable!()
+    };
+    https.hardware.serial = Some(serial.into());
+    entry.at = at(base(), ms);
+    entry.ip = Some(ip.parse().unwrap());
+    entry
+}
+
+async fn claims_from_other_clients_never_replace_the_first_and_are_bounded(store: Store) {
+    let victim = "52:54:00:00:00:aa";
+    store
+        .insert(&[claiming(victim, "10.0.0.20", "REAL-1", 0)])
+        .await
+        .unwrap();
+    store
+        .insert(&[claiming(victim, "10.0.0.20", "REAL-1", 1000)])
+        .await
+        .unwrap();
+    // Another client claims to be the same machine with another serial number.
+    store
+        .insert(&[claiming(victim, "10.0.0.99", "FORGED", 2000)])
+        .await
+        .unwrap();
+    let machine = store.machine(mac(victim)).await.unwrap().unwrap();
+    assert_eq!(machine.serial.as_deref(), Some("REAL-1"), "the first claim stays");
+    let serials: Vec<_> = store
+        .claims_of(mac(victim))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.field == "serial")
+        .map(|c| (c.value, c.source, c.times, c.first_seen, c.last_seen))
+        .collect();
+    assert_eq!(
+        serials,
+        [
+            ("REAL-1".into(), "10.0.0.20".into(), 2, base(), at(base(), 1000)),
+            (
+                "FORGED".into(),
+                "10.0.0.99".into(),
+                1,
+                at(base(), 2000),
+                at(base(), 2000)
+            ),
+        ]
+    );
+
+    // A client cycling through made-up serial numbers stops adding claims at the bound;
+    // repeats of kept claims still count.
+    let flood: Vec<_> = (0..100)
+        .map(|i| claiming(victim, "10.0.0.99", &format!("MADE-UP-{i}"), 3000 + i))
+        .collect();
+    store.insert(&flood).await.unwrap();
+    store
+        .insert(&[claiming(victim, "10.0.0.20", "REAL-1", 9000)])
+        .await
+        .unwrap();
+    let claims = store.claims_of(mac(victim)).await.unwrap();
+    assert_eq!(claims.len() as i64, MAX_CLAIMS_PER_MACHINE);
+    let real = claims.iter().find(|c| c.value == "REAL-1").unwrap();
+    assert_eq!((real.times, real.last_seen), (3, at(base(), 9000)));
+    assert_eq!(
+        store
+            .machine(mac(victim))
+            .await
+            .unwrap()
+            .unwrap()
+            .serial
+            .as_deref(),
+        Some("REAL-1")
+    );
+    // Retention forgets claims with their machine.
+    store.apply_retention(Some(at(base(), 100_000)), 0).await.unwrap();
+    assert!(store.claims_of(mac(victim)).await.unwrap().is_empty());
 }

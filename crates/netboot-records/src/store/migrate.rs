@@ -42,6 +42,11 @@ const SQLITE: &[(i64, &str, &str)] = &[
         "event host",
         include_str!("../../migrations/sqlite/0003_event_host.sql"),
     ),
+    (
+        4,
+        "machine claims",
+        include_str!("../../migrations/sqlite/0004_machine_claims.sql"),
+    ),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (
@@ -58,6 +63,11 @@ const POSTGRES: &[(i64, &str, &str)] = &[
         3,
         "event host",
         include_str!("../../migrations/postgres/0003_event_host.sql"),
+    ),
+    (
+        4,
+        "machine claims",
+        include_str!("../../migrations/postgres/0004_machine_claims.sql"),
     ),
 ];
 /// The standalone Required-run file (`https.state_dir`, when records are off): that table only.

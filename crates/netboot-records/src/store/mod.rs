@@ -21,7 +21,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use read::{split_into_boots, BootJourney, MachineQuery};
 pub use required::RequiredRun;
-pub use rows::{Count, DayCount, Machine, StoredEvent};
+pub use rows::{Claim, Count, DayCount, Machine, StoredEvent};
+pub use write::MAX_CLAIMS_PER_MACHINE;
 
 /// A database that could not be opened, migrated, written or read.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use netboot_core::MacAddr;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::rows::{self, Count, DayCount, Machine, StoredEvent};
+use super::rows::{self, Claim, Count, DayCount, Machine, StoredEvent};
 use super::{on_pool, Store, StoreError};
 use crate::event::{Outcome, Stage};
 
@@ -149,6 +149,16 @@ impl Store {
         on_pool!(self, pool => {
             let row = sqlx::query(&sql).bind(mac.to_string()).fetch_optional(pool).await?;
             Ok(row.as_ref().map(rows::machine).transpose()?)
+        })
+    }
+
+    /// Everything clients claimed about the machine, by field and first claim.
+    pub async fn claims_of(&self, mac: MacAddr) -> Result<Vec<Claim>, StoreError> {
+        let sql = "SELECT field, value, source, first_seen_ms, last_seen_ms, times FROM machine_claims \
+                   WHERE mac = $1 ORDER BY field, first_seen_ms, value, source";
+        on_pool!(self, pool => {
+            let found = sqlx::query(sql).bind(mac.to_string()).fetch_all(pool).await?;
+            Ok(found.iter().map(rows::claim).collect::<Result<_, _>>()?)
         })
     }
 

@@ -44,6 +44,23 @@ pub struct Machine {
     pub last_outcome: Outcome,
 }
 
+/// What a client claimed about a machine, from one address, kept beside every other claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    /// Which fact: `manufacturer`, `product`, `serial` or `asset`.
+    pub field: String,
+    /// What was claimed.
+    pub value: String,
+    /// The client address that claimed it (empty when unknown).
+    pub source: String,
+    /// The first time.
+    pub first_seen: DateTime<Utc>,
+    /// The latest time.
+    pub last_seen: DateTime<Utc>,
+    /// How often.
+    pub times: u64,
+}
+
 /// An event as stored, with its row id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredEvent {
@@ -128,6 +145,23 @@ where
         last_seen: from_millis(row.try_get("last_seen_ms")?),
         boot_count: u64::try_from(row.try_get::<i64, _>("boot_count")?).unwrap_or(0),
         last_outcome: Outcome::from_name(&outcome).unwrap_or(Outcome::Failed),
+    })
+}
+
+/// Decodes a claim row.
+pub(crate) fn claim<R: Row>(row: &R) -> Result<Claim, sqlx::Error>
+where
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    Ok(Claim {
+        field: row.try_get("field")?,
+        value: row.try_get("value")?,
+        source: row.try_get("source")?,
+        first_seen: from_millis(row.try_get("first_seen_ms")?),
+        last_seen: from_millis(row.try_get("last_seen_ms")?),
+        times: u64::try_from(row.try_get::<i64, _>("times")?).unwrap_or(0),
     })
 }
 

@@ -27,8 +27,10 @@ fn insert_events_sql(rows: usize) -> String {
     sql
 }
 
-// Every capability column keeps its old value unless the event brings a new one; the
-// architecture list grows; the outcome follows the newest event even when batches from
+// Every capability column keeps its old value unless the event brings a new one; what a
+// client claims about the hardware (manufacturer, product, serial, asset tag) keeps the first
+// value, as any client can claim anything for any MAC (every claim is kept in
+// `machine_claims`); the architecture list grows; the outcome follows the newest event even when batches from
 // several services arrive out of order. Written in the SQL SQLite and PostgreSQL share.
 const UPSERT_MACHINE: &str = "INSERT INTO machines \
     (mac, uuid, firmware, arches, nic, ipxe_platform, ipxe_features, tls, manufacturer, product, \
@@ -46,10 +48,10 @@ const UPSERT_MACHINE: &str = "INSERT INTO machines \
     ipxe_platform = COALESCE(excluded.ipxe_platform, machines.ipxe_platform), \
     ipxe_features = COALESCE(excluded.ipxe_features, machines.ipxe_features), \
     tls = COALESCE(excluded.tls, machines.tls), \
-    manufacturer = COALESCE(excluded.manufacturer, machines.manufacturer), \
-    product = COALESCE(excluded.product, machines.product), \
-    serial = COALESCE(excluded.serial, machines.serial), \
-    asset = COALESCE(excluded.asset, machines.asset), \
+    manufacturer = COALESCE(machines.manufacturer, excluded.manufacturer), \
+    product = COALESCE(machines.product, excluded.product), \
+    serial = COALESCE(machines.serial, excluded.serial), \
+    asset = COALESCE(machines.asset, excluded.asset), \
     first_seen_ms = CASE WHEN excluded.first_seen_ms < machines.first_seen_ms \
         THEN excluded.first_seen_ms ELSE machines.first_seen_ms END, \
     last_seen_ms = CASE WHEN excluded.last_seen_ms > machines.last_seen_ms \
@@ -57,6 +59,60 @@ const UPSERT_MACHINE: &str = "INSERT INTO machines \
     boot_count = machines.boot_count + excluded.boot_count, \
     last_outcome = CASE WHEN excluded.last_seen_ms >= machines.last_seen_ms \
         THEN excluded.last_outcome ELSE machines.last_outcome END";
+
+/// Distinct claims kept per machine; beyond them new claims are not stored (repeats of kept
+/// ones still count), so a client cycling through made-up serial numbers cannot grow the table.
+pub const MAX_CLAIMS_PER_MACHINE: i64 = 32;
+
+const UPSERT_CLAIM: &str = "INSERT INTO machine_claims \
+    (mac, field, value, source, first_seen_ms, last_seen_ms, times) \
+    SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS TEXT), \
+        CAST($5 AS BIGINT), CAST($5 AS BIGINT), 1 \
+    WHERE (SELECT COUNT(*) FROM machine_claims WHERE mac = $1) < $6 \
+        OR EXISTS (SELECT 1 FROM machine_claims WHERE mac = $1 AND field = $2 AND value = $3 AND source = $4) \
+    ON CONFLICT (mac, field, value, source) DO UPDATE SET \
+    first_seen_ms = CASE WHEN excluded.first_seen_ms < machine_claims.first_seen_ms \
+        THEN excluded.first_seen_ms ELSE machine_claims.first_seen_ms END, \
+    last_seen_ms = CASE WHEN excluded.last_seen_ms > machine_claims.last_seen_ms \
+        THEN excluded.last_seen_ms ELSE machine_claims.last_seen_ms END, \
+    times = machine_claims.times + 1";
+
+/// One claim of one event.
+struct ClaimRow {
+    mac: String,
+    field: &'static str,
+    value: String,
+    source: String,
+    at_ms: i64,
+}
+
+fn claim_rows(events: &[Event]) -> Vec<ClaimRow> {
+    let mut claims = Vec::new();
+    for event in events {
+        let EventDetail::HttpsEntry(entry) = &event.detail else {
+            continue;
+        };
+        let hardware = &entry.hardware;
+        let fields = [
+            ("manufacturer", &hardware.manufacturer),
+            ("product", &hardware.product),
+            ("serial", &hardware.serial),
+            ("asset", &hardware.asset),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = clip(value) {
+                claims.push(ClaimRow {
+                    mac: event.mac.to_string(),
+                    field,
+                    value,
+                    source: event.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                    at_ms: millis(event.at),
+                });
+            }
+        }
+    }
+    claims
+}
 
 /// The columns of one event row.
 struct EventRow {
@@ -129,16 +185,21 @@ fn merge_machine_updates(events: &[Event]) -> Vec<MergedMachine> {
                 *old = new;
             }
         };
+        let first = |old: &mut Option<String>, new: Option<String>| {
+            if old.is_none() {
+                *old = new;
+            }
+        };
         newer(&mut machine.uuid, event.uuid.map(|u| u.to_string()));
         let target = &mut machine.update;
         newer(&mut target.firmware, update.firmware);
         newer(&mut target.nic, update.nic);
         newer(&mut target.ipxe_platform, update.ipxe_platform);
         newer(&mut target.ipxe_features, update.ipxe_features);
-        newer(&mut target.manufacturer, update.manufacturer);
-        newer(&mut target.product, update.product);
-        newer(&mut target.serial, update.serial);
-        newer(&mut target.asset, update.asset);
+        first(&mut target.manufacturer, update.manufacturer);
+        first(&mut target.product, update.product);
+        first(&mut target.serial, update.serial);
+        first(&mut target.asset, update.asset);
         target.tls = update.tls.or(target.tls);
         if !update.arch.is_empty() && !machine.arches.contains(&update.arch) {
             machine.arches.push(update.arch);
@@ -216,6 +277,7 @@ impl Store {
     pub async fn insert(&self, events: &[Event]) -> Result<(), StoreError> {
         let rows: Vec<EventRow> = events.iter().map(event_row).collect();
         let machines = merge_machine_updates(events);
+        let claims = claim_rows(events);
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             for chunk in rows.chunks(EVENTS_PER_INSERT) {
@@ -263,6 +325,17 @@ impl Store {
                         .await?;
                 }
             }
+            for claim in &claims {
+                sqlx::query(UPSERT_CLAIM)
+                    .bind(&claim.mac)
+                    .bind(claim.field)
+                    .bind(&claim.value)
+                    .bind(&claim.source)
+                    .bind(claim.at_ms)
+                    .bind(MAX_CLAIMS_PER_MACHINE)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -281,6 +354,7 @@ impl Store {
             on_pool!(self, pool => {
                 deleted += sqlx::query("DELETE FROM events WHERE at_ms < $1").bind(cutoff).execute(pool).await?.rows_affected();
                 sqlx::query("DELETE FROM machines WHERE last_seen_ms < $1").bind(cutoff).execute(pool).await?;
+                sqlx::query("DELETE FROM machine_claims WHERE last_seen_ms < $1").bind(cutoff).execute(pool).await?;
             });
         }
         if max_events > 0 {
