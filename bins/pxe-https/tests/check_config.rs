@@ -54,6 +54,15 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
             format!("{base}[admin]\nenabled = true\ntoken_file = \"missing.token\"\n"),
             "admin.token_file",
         ),
+        // Timeouts and connection limits out of range.
+        (
+            format!("{base}idle_timeout_secs = 0\n"),
+            "https.idle_timeout_secs",
+        ),
+        (
+            format!("{base}max_connections = 8\nmax_connections_per_client = 9\n"),
+            "https.max_connections_per_client",
+        ),
         // A script a static action chains to that is not there, or is not an iPXE script.
         (
             chain("scripts/missing.ipxe"),
