@@ -21,6 +21,10 @@ use tokio::time::{Instant, Sleep};
 /// flood of connections cannot flood the log too.
 const REFUSAL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Open files kept free for everything but connections: the records database, logs,
+/// certificates, PeerDist.
+const RESERVED_OPEN_FILES: u64 = 256;
+
 /// The timeouts of `[https]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -74,11 +78,22 @@ impl ConnectionLimits {
         })
     }
 
-    /// The limits `[https]` sets.
+    /// The limits `[https]` sets, lowered to what the process's open-files limit allows.
     pub fn from_config(config: &HttpsConfig) -> Arc<Self> {
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let max_total = fit_to_open_files(config.max_connections, soft);
+        if max_total < config.max_connections as usize {
+            tracing::warn!(
+                configured = config.max_connections,
+                open_files = soft,
+                "https.max_connections lowered to {max_total}: each connection may hold a socket \
+                 and a served file within the open-files limit; raise the limit (systemd's \
+                 LimitNOFILE) to allow more"
+            );
+        }
         Self::new(
-            config.max_connections as usize,
-            config.max_connections_per_client as usize,
+            max_total,
+            (config.max_connections_per_client as usize).min(max_total),
         )
     }
 
@@ -119,6 +134,19 @@ impl ConnectionLimits {
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.counts.lock().unwrap_or_else(PoisonError::into_inner).total
+    }
+}
+
+/// The connections that fit in `open_files` (the soft limit; `None` is unlimited): each may
+/// hold its socket and a file being served, beside [`RESERVED_OPEN_FILES`].
+fn fit_to_open_files(configured: u32, open_files: Option<u64>) -> usize {
+    let configured = configured as usize;
+    match open_files {
+        Some(limit) => {
+            let fitting = limit.saturating_sub(RESERVED_OPEN_FILES) / 2;
+            configured.min(usize::try_from(fitting).unwrap_or(usize::MAX).max(16))
+        }
+        None => configured,
     }
 }
 
@@ -337,6 +365,14 @@ mod tests {
         drop(first);
         assert_eq!(limits.open(), 2);
         assert!(limits.admit(b, "test").is_some());
+    }
+
+    #[test]
+    fn connection_limits_fit_the_open_files_limit() {
+        assert_eq!(fit_to_open_files(4096, Some(1024)), 384);
+        assert_eq!(fit_to_open_files(4096, Some(1_048_576)), 4096);
+        assert_eq!(fit_to_open_files(4096, None), 4096);
+        assert_eq!(fit_to_open_files(4096, Some(10)), 16);
     }
 
     #[test]

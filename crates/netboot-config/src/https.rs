@@ -108,7 +108,8 @@ pub struct HttpsConfig {
     pub write_timeout_secs: u32,
     /// Open connections at most, over the HTTPS, HTTP and compatibility TLS listeners; beyond
     /// it a new connection is closed at once. The admin listener has its own count with the
-    /// same limits.
+    /// same limits. Lowered, with a warning, when the open-files limit cannot hold a socket
+    /// and a served file for each.
     pub max_connections: u32,
     /// Open connections at most from one client address; beyond it a new connection from
     /// that address is closed at once.
