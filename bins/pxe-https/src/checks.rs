@@ -62,7 +62,8 @@ fn compat_certificate(config: &Config, problems: &mut Problems) {
 #[cfg(not(feature = "openssl-compat"))]
 fn compat_certificate(_config: &Config, _problems: &mut Problems) {}
 
-/// The admin interface's token and password files are readable and not empty.
+/// The admin interface's token and password files are readable and not empty, and the
+/// password is long enough.
 fn admin_credentials(config: &Config, problems: &mut Problems) {
     if !config.admin.enabled {
         return;
@@ -73,6 +74,13 @@ fn admin_credentials(config: &Config, problems: &mut Problems) {
             problems.push(key, format!("{}: {source}", path.display()));
         }
         Err(netboot_admin::CredentialsError::Empty(key)) => problems.push(key, "the file is empty"),
+        Err(netboot_admin::CredentialsError::TooShort(key)) => problems.push(
+            key,
+            format!(
+                "the password in the file must be at least {} characters",
+                netboot_config::MIN_PASSWORD_CHARS
+            ),
+        ),
         Err(other) => problems.push("admin.enabled", other.to_string()),
     }
 }

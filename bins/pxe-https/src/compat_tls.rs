@@ -52,10 +52,10 @@ mod disabled {
     use std::sync::Arc;
 
     use axum::Router;
-    use hyper_util::rt::TokioExecutor;
-    use hyper_util::server::conn::auto::Builder;
     use netboot_config::Config;
     use netboot_service::{Reload, Shutdown};
+
+    use crate::server::Connections;
 
     /// The compatibility listener of a build without `openssl-compat`: never bound.
     #[derive(Debug)]
@@ -79,12 +79,7 @@ mod disabled {
         }
 
         /// Never called: there is no value to call it on.
-        pub async fn serve(
-            self,
-            _router: Router,
-            _builder: Arc<Builder<TokioExecutor>>,
-            _shutdown: Shutdown,
-        ) {
+        pub async fn serve(self, _router: Router, _connections: Connections, _shutdown: Shutdown) {
             match self {}
         }
     }
@@ -100,8 +95,6 @@ mod imp {
 
     use anyhow::{bail, Context as _, Result};
     use axum::Router;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
     use netboot_config::Config;
     use netboot_service::{Reload, Shutdown};
@@ -110,10 +103,10 @@ mod imp {
     use openssl::x509::X509;
     use tokio::net::{TcpListener, TcpStream};
     use tokio_openssl::SslStream;
-    use tower::ServiceExt as _;
 
     use super::{TLS12_CIPHERS, TLS13_CIPHERSUITES};
-    use crate::app::{OverTls, Peer};
+    use crate::connection::{InFlight, TimedIo};
+    use crate::server::Connections;
     use crate::site_ca::KeyKind;
 
     /// File names of the RSA certificate the site CA issues this listener.
@@ -121,8 +114,9 @@ mod imp {
     /// See [`COMPAT_CERT`].
     const COMPAT_KEY: &str = "pxe-https-compat.key";
 
-    /// How long a TLS handshake may take; firmware under emulation is slow, but not this slow.
-    const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+    /// The least time a TLS handshake gets here (more when `https.handshake_timeout_secs`
+    /// says so): firmware under emulation is slow, but not this slow.
+    const MIN_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
     /// The bound compatibility listener with its OpenSSL context.
     pub struct CompatListener {
@@ -206,7 +200,7 @@ mod imp {
 
         /// Serves `router` until `shutdown` says to stop accepting, then lets open requests
         /// finish until it says to stop now.
-        pub async fn serve(self, router: Router, builder: Arc<Builder<TokioExecutor>>, shutdown: Shutdown) {
+        pub async fn serve(self, router: Router, connections: Connections, shutdown: Shutdown) {
             let graceful = GracefulShutdown::new();
             let stop_accepting = shutdown.stop_accepting();
             tokio::pin!(stop_accepting);
@@ -223,28 +217,27 @@ mod imp {
                         }
                     },
                 };
+                // Refused: dropping the stream closes it at once.
+                let Some(permit) = connections.limits.admit(peer, "compat-tls") else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let acceptor = self.acceptor.current();
                 let router = router.clone();
-                let builder = builder.clone();
+                let connections = connections.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Some(stream) = handshake(&acceptor, stream, peer).await else {
+                    let _permit = permit;
+                    let in_flight = InFlight::default();
+                    let timeouts = connections.timeouts;
+                    let io = TimedIo::new(stream, timeouts, in_flight.clone());
+                    let limit = timeouts.handshake.max(MIN_HANDSHAKE_TIMEOUT);
+                    let Some(stream) = handshake(&acceptor, io, peer, limit).await else {
                         return;
                     };
-                    let service = hyper::service::service_fn(
-                        move |mut request: hyper::Request<hyper::body::Incoming>| {
-                            request.extensions_mut().insert(Peer(peer));
-                            request.extensions_mut().insert(OverTls(true));
-                            router.clone().oneshot(request)
-                        },
-                    );
-                    let served = watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                    connections
+                        .serve_http(stream, peer, true, router, in_flight, watcher)
                         .await;
-                    if let Err(error) = served {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
                 });
             }
             drop(self.listener);
@@ -254,9 +247,10 @@ mod imp {
 
     async fn handshake(
         acceptor: &SslAcceptor,
-        stream: TcpStream,
+        stream: TimedIo<TcpStream>,
         peer: SocketAddr,
-    ) -> Option<SslStream<TcpStream>> {
+        limit: Duration,
+    ) -> Option<SslStream<TimedIo<TcpStream>>> {
         let ssl = match Ssl::new(acceptor.context()) {
             Ok(ssl) => ssl,
             Err(error) => {
@@ -271,7 +265,7 @@ mod imp {
                 return None;
             }
         };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, Pin::new(&mut stream).accept()).await {
+        match tokio::time::timeout(limit, Pin::new(&mut stream).accept()).await {
             Ok(Ok(())) => {
                 let ssl = stream.ssl();
                 tracing::debug!(

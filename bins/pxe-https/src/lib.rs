@@ -22,6 +22,7 @@ pub mod app;
 mod checks;
 pub mod commands;
 pub mod compat_tls;
+pub mod connection;
 pub mod dp_gate;
 pub mod files;
 pub mod handoff;

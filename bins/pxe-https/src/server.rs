@@ -20,14 +20,20 @@ use tower::ServiceExt as _;
 
 use crate::app::{self, AppState, Peer};
 use crate::compat_tls::CompatListener;
+use crate::connection::{ConnectionLimits, ConnectionPermit, InFlight, TimedIo, Timeouts};
 use crate::files::Roots;
 use crate::handoff::HandoffState;
 use crate::peerdist::PeerDist;
 use crate::required::RequiredOnceService;
 use crate::tls::{self, Tls};
 
-/// How long a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes hyper buffers per HTTP/1 connection (request head, queued body chunks), and
+/// per HTTP/2 stream for sending: a client that stops reading holds no more than this plus a
+/// file chunk, until the write timeout closes its connection.
+const MAX_CONNECTION_BUFFER: usize = 64 * 1024;
+
+/// Concurrent HTTP/2 streams per connection (boot clients open one or two).
+const MAX_HTTP2_STREAMS: u32 = 32;
 
 /// The HTTPS boot-script and boot-file service.
 #[derive(Debug)]
@@ -104,6 +110,12 @@ pub struct Server {
     admin: Option<(TcpListener, netboot_admin::AdminState)>,
     /// The OpenSSL compatibility TLS listener (`https.compat_tls_listen`), when configured.
     compat: Option<CompatListener>,
+    timeouts: Timeouts,
+    /// Counts the connections of the HTTPS, HTTP and compatibility listeners.
+    limits: Arc<ConnectionLimits>,
+    /// Counts the admin listener's own, so a flood of boot clients does not lock out the
+    /// administrators (and the other way round).
+    admin_limits: Arc<ConnectionLimits>,
 }
 
 impl Server {
@@ -227,6 +239,9 @@ impl Server {
             plain_router,
             admin,
             compat,
+            timeouts: Timeouts::from_config(https_config),
+            limits: ConnectionLimits::from_config(https_config),
+            admin_limits: ConnectionLimits::from_config(https_config),
         })
     }
 
@@ -280,23 +295,23 @@ impl Bound for Server {
     /// included) finish until it says to stop now, when the connections still open are
     /// closed.
     async fn serve(self, shutdown: Shutdown) -> Result<()> {
+        let connections = Connections::new(self.timeouts, self.limits);
         let admin = self.admin.map(|(listener, state)| {
-            let shutdown = shutdown.clone();
-            tokio::spawn(netboot_admin::serve(listener, state, async move {
-                shutdown.stop_accepting().await;
-            }))
+            let connections = Connections {
+                limits: self.admin_limits,
+                ..connections.clone()
+            };
+            tokio::spawn(serve_admin(
+                listener,
+                netboot_admin::router(state),
+                connections,
+                shutdown.clone(),
+            ))
         });
         let acceptor = TlsAcceptor::from(self.tls.server_config.clone());
         let graceful = GracefulShutdown::new();
-        let mut builder = Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .keep_alive(true)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30));
-        let builder = Arc::new(builder);
         let compat = self.compat.map(|listener| {
-            tokio::spawn(listener.serve(self.router.clone(), builder.clone(), shutdown.clone()))
+            tokio::spawn(listener.serve(self.router.clone(), connections.clone(), shutdown.clone()))
         });
         let stop_accepting = shutdown.stop_accepting();
         tokio::pin!(stop_accepting);
@@ -312,6 +327,11 @@ impl Bound for Server {
                     Err(e) => { accept_failed(&e).await; continue; }
                 },
             };
+            let listener = if tls.is_some() { "https" } else { "http" };
+            // Refused: dropping the stream closes it at once.
+            let Some(permit) = connections.limits.admit(peer, listener) else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let router = if tls.is_some() {
                 self.router.clone()
@@ -323,8 +343,9 @@ impl Bound for Server {
                 peer,
                 tls,
                 router,
-                builder.clone(),
+                connections.clone(),
                 graceful.watcher(),
+                permit,
             ));
         }
         drop((self.https, self.http));
@@ -337,6 +358,106 @@ impl Bound for Server {
         }
         Ok(())
     }
+}
+
+/// What serving a connection takes, the same on every listener: the HTTP builder, the
+/// timeouts and the connection limits.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    builder: Arc<Builder<TokioExecutor>>,
+    /// The timeouts of `[https]`.
+    pub timeouts: Timeouts,
+    /// The limits this listener's connections count against.
+    pub limits: Arc<ConnectionLimits>,
+}
+
+impl Connections {
+    fn new(timeouts: Timeouts, limits: Arc<ConnectionLimits>) -> Self {
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(timeouts.header)
+            .max_buf_size(MAX_CONNECTION_BUFFER);
+        builder
+            .http2()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_concurrent_streams(MAX_HTTP2_STREAMS)
+            .max_send_buf_size(MAX_CONNECTION_BUFFER);
+        Self {
+            builder: Arc::new(builder),
+            timeouts,
+            limits,
+        }
+    }
+
+    /// Serves HTTP/1.1 or HTTP/2 on `io` (after TLS, when there is TLS) with `router`, until
+    /// the client or an error ends the connection or `watcher`'s shutdown closes it.
+    pub async fn serve_http<I>(
+        self,
+        io: I,
+        peer: SocketAddr,
+        over_tls: bool,
+        router: Router,
+        in_flight: InFlight,
+        watcher: Watcher,
+    ) where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service =
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                let answering = in_flight.start();
+                let extensions = request.extensions_mut();
+                extensions.insert(Peer(peer));
+                extensions.insert(app::OverTls(over_tls));
+                extensions.insert(axum::extract::ConnectInfo(peer));
+                let response = router.clone().oneshot(request);
+                async move {
+                    let response = response.await;
+                    drop(answering);
+                    response
+                }
+            });
+        let served = watcher
+            .watch(self.builder.serve_connection(TokioIo::new(io), service))
+            .await;
+        if let Err(e) = served {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+}
+
+/// Serves the admin interface on its own plain-HTTP listener (`[admin] listen`), with the
+/// same timeouts and limits as the other listeners.
+async fn serve_admin(listener: TcpListener, router: Router, connections: Connections, shutdown: Shutdown) {
+    let graceful = GracefulShutdown::new();
+    let stop_accepting = shutdown.stop_accepting();
+    tokio::pin!(stop_accepting);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stop_accepting => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => { accept_failed(&e).await; continue; }
+            },
+        };
+        let Some(permit) = connections.limits.admit(peer, "admin") else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(
+            stream,
+            peer,
+            None,
+            router.clone(),
+            connections.clone(),
+            graceful.watcher(),
+            permit,
+        ));
+    }
+    drop(listener);
+    drain(graceful, &shutdown, "admin").await;
 }
 
 /// Lets the connections `graceful` watches finish their requests (closing idle keep-alive
@@ -409,56 +530,51 @@ async fn accept_failed(error: &std::io::Error) {
     tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
+/// Serves one accepted connection: the TLS handshake when `tls` is given, then HTTP, all
+/// under the connection timeouts. `_permit` holds its place in the connection count until
+/// the connection ends.
 async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
     router: Router,
-    builder: Arc<Builder<TokioExecutor>>,
+    connections: Connections,
     watcher: Watcher,
+    _permit: ConnectionPermit,
 ) {
-    let over_tls = tls.is_some();
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(Peer(peer));
-        request.extensions_mut().insert(app::OverTls(over_tls));
-        router.clone().oneshot(request)
-    });
-    let result = match tls {
-        Some(acceptor) => {
-            let started = std::time::Instant::now();
-            let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => {
-                    let session = stream.get_ref().1;
-                    tracing::debug!(
-                        %peer,
-                        version = ?session.protocol_version(),
-                        suite = ?session.negotiated_cipher_suite().map(|s| s.suite()),
-                        group = ?session.negotiated_key_exchange_group().map(|g| g.name()),
-                        elapsed_ms = started.elapsed().as_millis() as u64,
-                        "TLS handshake done"
-                    );
-                    stream
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service))
-                .await
+    let in_flight = InFlight::default();
+    let timeouts = connections.timeouts;
+    let io = TimedIo::new(stream, timeouts, in_flight.clone());
+    let Some(acceptor) = tls else {
+        connections
+            .serve_http(io, peer, false, router, in_flight, watcher)
+            .await;
+        return;
+    };
+    let started = std::time::Instant::now();
+    let stream = match tokio::time::timeout(timeouts.handshake, acceptor.accept(io)).await {
+        Ok(Ok(stream)) => {
+            let session = stream.get_ref().1;
+            tracing::debug!(
+                %peer,
+                version = ?session.protocol_version(),
+                suite = ?session.negotiated_cipher_suite().map(|s| s.suite()),
+                group = ?session.negotiated_key_exchange_group().map(|g| g.name()),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "TLS handshake done"
+            );
+            stream
         }
-        None => {
-            watcher
-                .watch(builder.serve_connection(TokioIo::new(stream), service))
-                .await
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
+    connections
+        .serve_http(stream, peer, true, router, in_flight, watcher)
+        .await;
 }

@@ -13,6 +13,7 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
     std::fs::write(root.join("scripts/good.ipxe"), "#!ipxe\necho hello\n").unwrap();
     std::fs::write(root.join("scripts/bad.ipxe"), "echo not a script\n").unwrap();
     std::fs::write(dir.path().join("empty.token"), "").unwrap();
+    std::fs::write(dir.path().join("short.password"), "hunter2\n").unwrap();
     let base = "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\n";
     let chain = |url: &str| {
         format!(
@@ -53,6 +54,31 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
         (
             format!("{base}[admin]\nenabled = true\ntoken_file = \"missing.token\"\n"),
             "admin.token_file",
+        ),
+        // An admin password too short to withstand guessing, inline or in its file.
+        (
+            format!("{base}[admin]\nenabled = true\nusername = \"ops\"\npassword = \"hunter2\"\n"),
+            "admin.password",
+        ),
+        (
+            format!(
+                "{base}[admin]\nenabled = true\nusername = \"ops\"\npassword_file = \"short.password\"\n"
+            ),
+            "admin.password_file",
+        ),
+        // The plain-HTTP admin listener on a network address without consent.
+        (
+            format!("{base}[admin]\nenabled = true\ntoken = \"0123456789abcdef\"\nlisten = \"0.0.0.0:0\"\n"),
+            "admin.allow_plain_http",
+        ),
+        // Timeouts and connection limits out of range.
+        (
+            format!("{base}idle_timeout_secs = 0\n"),
+            "https.idle_timeout_secs",
+        ),
+        (
+            format!("{base}max_connections = 8\nmax_connections_per_client = 9\n"),
+            "https.max_connections_per_client",
         ),
         // A script a static action chains to that is not there, or is not an iPXE script.
         (

@@ -299,4 +299,106 @@ AES256-GCM-SHA384:AES128-GCM-SHA256:AES256-SHA256:AES128-SHA256:AES256-SHA:AES12
         let log = start(dir, keys, true).err().expect("must refuse an EC key");
         assert!(log.contains("not an RSA key"), "{log}");
     }
+
+    /// Reads from `stream` until the server closes it; panics when it is still open after
+    /// 15 s. Returns how long that took.
+    fn closed_within(stream: &mut std::net::TcpStream) -> Duration {
+        use std::io::Read as _;
+        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        let started = std::time::Instant::now();
+        let mut buffer = [0; 1024];
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => return started.elapsed(),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    panic!("still open after {:?}", started.elapsed())
+                }
+                Err(_) => return started.elapsed(),
+            }
+        }
+    }
+
+    #[test]
+    fn silent_connections_and_connections_beyond_the_limit_are_closed() {
+        if !have_tool("openssl", "openssl") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = private_ca(dir.path());
+        let keys = format!(
+            "compat_tls_listen = \"127.0.0.1:0\"\ncompat_tls_cert = {:?}\ncompat_tls_key = {:?}\n\
+             header_timeout_secs = 1\nidle_timeout_secs = 2\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let server = start(dir, &keys, true).unwrap_or_else(|log| panic!("did not start:\n{log}"));
+        let compat = server.compat.unwrap();
+        // Nothing sent at all.
+        let mut silent = std::net::TcpStream::connect(compat).unwrap();
+        closed_within(&mut silent);
+        // A finished handshake, then nothing: s_client ends when the server closes.
+        let mut client = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &compat.to_string(),
+                "-servername",
+                "localhost",
+            ])
+            .arg("-CAfile")
+            .arg(&ca)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = client.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(15) {
+                let _ = client.kill();
+                panic!("the silent TLS connection is still open after 15 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut out = String::new();
+        std::io::Read::read_to_string(client.stdout.as_mut().unwrap(), &mut out).unwrap();
+        assert!(
+            out.contains("Verify return code: 0 (ok)"),
+            "the handshake was done: {status} {out}"
+        );
+
+        // The per-client limit: beyond it a connection is closed at once (long before the
+        // default 30 s header timeout), within it they stay open.
+        let dir = tempfile::tempdir().unwrap();
+        let (_, cert, key) = private_ca(dir.path());
+        let keys = format!(
+            "compat_tls_listen = \"127.0.0.1:0\"\ncompat_tls_cert = {:?}\ncompat_tls_key = {:?}\n\
+             max_connections_per_client = 2\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        );
+        let server = start(dir, &keys, true).unwrap_or_else(|log| panic!("did not start:\n{log}"));
+        let compat = server.compat.unwrap();
+        let held: Vec<_> = (0..2)
+            .map(|_| std::net::TcpStream::connect(compat).unwrap())
+            .collect();
+        let mut beyond = std::net::TcpStream::connect(compat).unwrap();
+        let took = closed_within(&mut beyond);
+        assert!(took < Duration::from_secs(10), "refused only after {took:?}");
+        for stream in &held {
+            stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+            let mut byte = [0; 1];
+            let still_open = std::io::Read::read(&mut &*stream, &mut byte);
+            assert!(still_open.is_err(), "a connection within the limit was closed");
+        }
+    }
 }

@@ -12,7 +12,10 @@
 //!   records queue.
 //!
 //! Every route needs the configured bearer token or basic-auth user (`/metrics` can be made
-//! public). Mount it on a TLS listener (`pxe-https` does) or on loopback.
+//! public). Failed logins are logged and, after a few, the client address is answered `429`
+//! for a while (see [`FREE_FAILURES`]); the router finds the address in the request's
+//! [`axum::extract::ConnectInfo`]. Mount it on a TLS listener (`pxe-https` does) or on
+//! loopback.
 //!
 //! ```no_run
 //! # async fn demo(config: std::sync::Arc<netboot_config::Config>) -> anyhow::Result<()> {
@@ -46,7 +49,7 @@ use axum::Router;
 use netboot_config::Config;
 use netboot_records::{Metrics, Recorder, RequiredRuns, Store};
 
-pub use auth::{Credentials, CredentialsError};
+pub use auth::{Credentials, CredentialsError, FIRST_LOCKOUT, FREE_FAILURES, MAX_LOCKOUT};
 pub use openapi::openapi_document;
 
 /// What the admin handlers share.
@@ -202,13 +205,20 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Serves the admin router on `listener` until `shutdown` resolves.
+/// Serves the admin router on `listener` until `shutdown` resolves, passing each
+/// connection's address to the router (failed logins are counted per client address).
+///
+/// This has no connection limits or timeouts of its own: `pxe-https` serves its admin
+/// listener with the ones of its other listeners instead.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AdminState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -27,9 +27,28 @@ async fn send(app: &axum::Router, uri: &str, authorization: Option<&str>) -> Rep
 }
 
 async fn send_method(app: &axum::Router, method: &str, uri: &str, authorization: Option<&str>) -> Reply {
+    send_full(app, method, uri, authorization, None).await
+}
+
+/// `GET uri` as a connection from `client` would arrive (failed logins count per address).
+async fn send_from(app: &axum::Router, uri: &str, authorization: Option<&str>, client: &str) -> Reply {
+    let client: std::net::SocketAddr = client.parse().unwrap();
+    send_full(app, "GET", uri, authorization, Some(client)).await
+}
+
+async fn send_full(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    authorization: Option<&str>,
+    client: Option<std::net::SocketAddr>,
+) -> Reply {
     let mut request = Request::builder().method(method).uri(uri);
     if let Some(value) = authorization {
         request = request.header(header::AUTHORIZATION, value);
+    }
+    if let Some(client) = client {
+        request = request.extension(axum::extract::ConnectInfo(client));
     }
     let response = app
         .clone()
@@ -76,13 +95,15 @@ async fn every_route_refuses_missing_or_wrong_credentials() {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{USER}:nope"))
     );
-    for route in routes {
+    for (index, route) in routes.into_iter().enumerate() {
+        // One address per route, so the failures stay below the lockout.
+        let client = format!("192.0.2.{}:40000", index + 1);
         for authorization in [
             None,
             Some("Bearer wrong-token-0123456789"),
             Some(wrong_basic.as_str()),
         ] {
-            let reply = send(&app, route, authorization).await;
+            let reply = send_from(&app, route, authorization, &client).await;
             assert_eq!(
                 reply.status,
                 StatusCode::UNAUTHORIZED,
@@ -104,6 +125,46 @@ async fn every_route_refuses_missing_or_wrong_credentials() {
         send(&app, "/admin", Some(&basic)).await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_lock_out_their_address_only() {
+    let (app, _dir) = test_app(false).await;
+    let wrong = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:wrong-password-1"))
+    );
+    let right = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    let attacker = "198.51.100.9:5000";
+    // Without credentials a browser is only being asked for them: not a failure.
+    for _ in 0..10 {
+        assert_eq!(
+            send_from(&app, "/admin/", None, attacker).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for _ in 0..netboot_admin::FREE_FAILURES {
+        let reply = send_from(&app, "/admin/", Some(&wrong), attacker).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    }
+    for authorization in [&wrong, &right] {
+        let reply = send_from(&app, "/admin/", Some(authorization), attacker).await;
+        assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = reply.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=netboot_admin::FIRST_LOCKOUT.as_secs()).contains(&retry_after));
+    }
+    // Another port of the same address is the same client; another address is not.
+    let reply = send_from(&app, "/admin/", Some(&right), "198.51.100.9:5001").await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    let reply = send_from(&app, "/admin/", Some(&right), "198.51.100.10:5000").await;
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -45,7 +45,13 @@ pub struct AdminConfig {
     pub password_file: Option<PathBuf>,
     /// Serve `/metrics` without credentials (for scrapers on a trusted network).
     pub metrics_public: bool,
+    /// Allow `listen` on an address other than loopback. That listener is plain HTTP, so
+    /// credentials cross the network in clear text; without this it is refused.
+    pub allow_plain_http: bool,
 }
+
+/// The shortest basic-auth password accepted: the login is reachable over the network.
+pub const MIN_PASSWORD_CHARS: usize = 12;
 
 impl Default for AdminConfig {
     fn default() -> Self {
@@ -59,6 +65,7 @@ impl Default for AdminConfig {
             password: None,
             password_file: None,
             metrics_public: false,
+            allow_plain_http: false,
         }
     }
 }
@@ -90,6 +97,28 @@ impl AdminConfig {
         }
         if self.password.is_some() && self.password_file.is_some() {
             problems.push("admin.password_file", "set password or password_file, not both");
+        }
+        if self
+            .password
+            .as_ref()
+            .is_some_and(|p| p.chars().count() < MIN_PASSWORD_CHARS)
+        {
+            problems.push(
+                "admin.password",
+                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+            );
+        }
+        if let Some(listen) = self.listen {
+            if self.enabled && !listen.ip().is_loopback() && !self.allow_plain_http {
+                problems.push(
+                    "admin.listen",
+                    format!(
+                        "{listen} is not a loopback address and this listener is plain HTTP, so \
+                         credentials would cross the network in clear text; use the admin pages \
+                         on the HTTPS listener, a loopback address, or set admin.allow_plain_http = true"
+                    ),
+                );
+            }
         }
         let has_password = self.password.is_some() || self.password_file.is_some();
         if self.username.is_some() != has_password {
@@ -129,6 +158,38 @@ mod tests {
         for key in ["admin.username", "admin.path", "admin.token"] {
             assert!(err.contains(key), "{key} missing in {err}");
         }
-        Config::from_toml_str("[admin]\nenabled = true\nusername = \"ops\"\npassword = \"pw\"\n").unwrap();
+        Config::from_toml_str("[admin]\nenabled = true\nusername = \"ops\"\npassword = \"twelve chars\"\n")
+            .unwrap();
+    }
+
+    #[test]
+    fn short_passwords_are_refused_naming_the_key() {
+        let err = Config::from_toml_str(
+            "[admin]\nenabled = true\nusername = \"ops\"\npassword = \"eleven char\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("admin.password"), "{err}");
+        assert!(
+            !err.contains("eleven char"),
+            "the password is not repeated: {err}"
+        );
+    }
+
+    #[test]
+    fn a_plain_http_listener_off_loopback_needs_consent() {
+        let text = "[admin]\nenabled = true\ntoken = \"0123456789abcdef\"\nlisten = \"0.0.0.0:9180\"\n";
+        let err = Config::from_toml_str(text).unwrap_err().to_string();
+        assert!(err.contains("admin.listen"), "{err}");
+        assert!(err.contains("admin.allow_plain_http"), "{err}");
+        Config::from_toml_str(&format!("{text}allow_plain_http = true\n")).unwrap();
+        Config::from_toml_str(
+            "[admin]\nenabled = true\ntoken = \"0123456789abcdef\"\nlisten = \"127.0.0.1:9180\"\n",
+        )
+        .unwrap();
+        Config::from_toml_str(
+            "[admin]\nenabled = true\ntoken = \"0123456789abcdef\"\nlisten = \"[::1]:9180\"\n",
+        )
+        .unwrap();
     }
 }

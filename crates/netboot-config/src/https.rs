@@ -95,6 +95,25 @@ pub struct HttpsConfig {
     /// Seconds a per-boot URL (secret files, task sequence variables) stays valid after the
     /// decision that issued it.
     pub boot_token_secs: u32,
+    /// Seconds a TLS handshake may take before the connection is closed.
+    pub handshake_timeout_secs: u32,
+    /// Seconds a new connection (after its TLS handshake) may stay silent, and an HTTP/1
+    /// request's headers may take to arrive, before the connection is closed.
+    pub header_timeout_secs: u32,
+    /// Seconds a connection may go without receiving or sending anything while no request
+    /// is being answered (an idle keep-alive connection) before it is closed.
+    pub idle_timeout_secs: u32,
+    /// Seconds a client may take none of the data sent to it (a stalled download) before the
+    /// connection is closed.
+    pub write_timeout_secs: u32,
+    /// Open connections at most, over the HTTPS, HTTP and compatibility TLS listeners; beyond
+    /// it a new connection is closed at once. The admin listener has its own count with the
+    /// same limits. Lowered, with a warning, when the open-files limit cannot hold a socket
+    /// and a served file for each.
+    pub max_connections: u32,
+    /// Open connections at most from one client address; beyond it a new connection from
+    /// that address is closed at once.
+    pub max_connections_per_client: u32,
 }
 
 /// What a client does when no boot decision could be made.
@@ -130,6 +149,12 @@ impl Default for HttpsConfig {
             compat_tls_key: None,
             private_dir: PathBuf::from("/etc/netboot/private"),
             boot_token_secs: 3600,
+            handshake_timeout_secs: 10,
+            header_timeout_secs: 30,
+            idle_timeout_secs: 120,
+            write_timeout_secs: 60,
+            max_connections: 4096,
+            max_connections_per_client: 64,
         }
     }
 }
@@ -195,6 +220,31 @@ impl HttpsConfig {
             problems.push(
                 "https.boot_token_secs",
                 format!("{} is outside 60..=86400", self.boot_token_secs),
+            );
+        }
+        for (key, value, max) in [
+            ("https.handshake_timeout_secs", self.handshake_timeout_secs, 300),
+            ("https.header_timeout_secs", self.header_timeout_secs, 3600),
+            ("https.idle_timeout_secs", self.idle_timeout_secs, 86_400),
+            ("https.write_timeout_secs", self.write_timeout_secs, 3600),
+        ] {
+            if !(1..=max).contains(&value) {
+                problems.push(key, format!("{value} is outside 1..={max}"));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            problems.push(
+                "https.max_connections",
+                format!("{} is outside 1..=1000000", self.max_connections),
+            );
+        }
+        if self.max_connections_per_client == 0 || self.max_connections_per_client > self.max_connections {
+            problems.push(
+                "https.max_connections_per_client",
+                format!(
+                    "{} is outside 1..=https.max_connections ({})",
+                    self.max_connections_per_client, self.max_connections
+                ),
             );
         }
         // Unset, ipxe_dir is the site's build below the state directory or Debian's directory.
@@ -285,6 +335,26 @@ mod tests {
         for key in ["https.cert", "https.retry_delay_secs", "https.public_url"] {
             assert!(err.contains(key), "{key} missing from {err}");
         }
+        let err = Config::from_toml_str(
+            "[https]\nhandshake_timeout_secs = 0\nheader_timeout_secs = 0\nidle_timeout_secs = 0\n\
+             write_timeout_secs = 100000\nmax_connections = 0\nmax_connections_per_client = 0\n",
+        )
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "https.handshake_timeout_secs",
+            "https.header_timeout_secs",
+            "https.idle_timeout_secs",
+            "https.write_timeout_secs",
+            "https.max_connections",
+            "https.max_connections_per_client",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+        let err = Config::from_toml_str("[https]\nmax_connections = 10\nmax_connections_per_client = 11\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("https.max_connections_per_client"), "{err}");
         let err = Config::from_toml_str("[https]\nhttp_listen = \"nope\"\n")
             .unwrap_err()
             .to_string();

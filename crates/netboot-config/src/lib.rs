@@ -34,7 +34,7 @@ mod runtime;
 mod secrets;
 mod tftp;
 
-pub use admin::AdminConfig;
+pub use admin::{AdminConfig, MIN_PASSWORD_CHARS};
 pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use ipxe_dir::{IpxeBuildManifest, IpxeDir, BUILD_MANIFEST, DEBIAN_IPXE_DIR, SITE_IPXE_SUBDIR};

@@ -11,7 +11,10 @@
 //!   configuration names exist and parse, `*_env` variables are set, the log filter parses),
 //!   exiting 0 when it passes, 2 on a configuration error, 1 on any other failure; a start
 //!   runs the same checks and uses the same exit codes;
-//! * logging (`[log]`, `RUST_LOG`), the tokio runtime, `--version`;
+//! * logging (`[log]`, `RUST_LOG`), the tokio runtime (at most [`MAX_BLOCKING_THREADS`]
+//!   threads for blocking work), `--version`;
+//! * the open-files soft limit raised to the hard limit (logged), so listeners are not
+//!   refused new sockets at 1,024 when the system allows more;
 //! * `[metrics] listen`: `/metrics` and `/healthz` from any binary;
 //! * SIGHUP: reload the configuration (rejected, with the error logged, when it fails the
 //!   checks; keys that need a restart are named in the log);
@@ -40,6 +43,7 @@ use netboot_config::{Config, Problems};
 
 mod checks;
 mod context;
+mod limits;
 mod logging;
 mod metrics;
 mod program;
@@ -50,6 +54,7 @@ mod source;
 
 pub use checks::{check_dir_exists, check_file_exists};
 pub use context::Context;
+pub use limits::MAX_BLOCKING_THREADS;
 pub use logging::{parse_filter, Logging, LOG_ENV};
 pub use netboot_records::Telemetry;
 pub use program::{main, main_with_commands, CommandContext, Commands, NoCommands};

@@ -150,6 +150,7 @@ fn run<S: Service, C: Commands>(args: impl IntoIterator<Item = std::ffi::OsStrin
         return 0;
     }
     let logging = Logging::init(&config.log);
+    crate::limits::raise_open_files_limit();
     let runtime = match build_runtime(S::RUNTIME) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -185,6 +186,7 @@ fn build_runtime(flavor: RuntimeFlavor) -> std::io::Result<tokio::runtime::Runti
         RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
         RuntimeFlavor::MultiThread => tokio::runtime::Builder::new_multi_thread(),
     }
+    .max_blocking_threads(crate::limits::MAX_BLOCKING_THREADS)
     .enable_all()
     .build()
 }

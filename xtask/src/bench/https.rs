@@ -200,10 +200,12 @@ pub(super) fn write_test_file(path: &Path, size_mib: u64, seed: u64) -> Result<(
 
 fn start_pxe_https(workspace: &Path, dir: &Path, log_level: &str) -> Result<(Guard, u16)> {
     let config = dir.join(format!("netboot-{log_level}.toml"));
+    // Every wrk connection comes from 127.0.0.1: the per-client limit would cap --connections.
     std::fs::write(
         &config,
         format!(
             "[log]\nlevel = \"{log_level},pxe_https::server=info\"\n[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\nstate_dir = \"state\"\n\
+             max_connections_per_client = 4096\n\
              [[resolver.static.actions]]\nid = \"winpe\"\ntitle = \"Windows PE\"\ntarget = {{ kind = \"wimboot\", boot_wim = \"boot.wim\" }}\n\
              [[resolver.static.machines]]\nmac = \"{}\"\nrequired = [\"winpe\"]\n",
             MAC.replace('-', ":"),

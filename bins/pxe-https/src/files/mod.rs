@@ -6,18 +6,20 @@ pub mod range;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Response, StatusCode};
-use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use bytes::Bytes;
 
 use self::range::RangeAnswer;
 
-/// Bytes read from disk per chunk: large enough that a 300 MiB `boot.wim` streams at disk
-/// or network speed, small enough that many parallel downloads stay cheap.
-const CHUNK: usize = 256 * 1024;
+/// Bytes read from disk per chunk. A download holds at most one chunk being read and one
+/// queued in the connection (whose buffer is as large): a client that stops reading costs
+/// this much, not megabytes, until the write timeout closes its connection. Large enough
+/// that a 300 MiB `boot.wim` still streams at disk or network speed.
+const CHUNK: usize = 64 * 1024;
 
 /// The directories files are served from, searched in order.
 #[derive(Debug, Clone)]
@@ -136,7 +138,11 @@ pub async fn serve(roots: &Roots, method: &Method, url_path: &str, headers: &Hea
     if head {
         return response.body(Body::empty()).expect("valid response");
     }
-    match tokio::fs::File::open(&real).await {
+    let opened = {
+        let real = real.clone();
+        tokio::task::spawn_blocking(move || std::fs::File::open(real)).await
+    };
+    match opened.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
         Ok(file) => response
             .body(stream_segments(file, segments))
             .expect("valid response"),
@@ -252,40 +258,46 @@ fn multipart(
     (boundary, segments)
 }
 
-/// Streams the segments, reading file ranges in [`CHUNK`]-sized pieces.
-fn stream_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Body {
+/// Streams the segments, reading file ranges in [`CHUNK`]-sized pieces at their offsets on
+/// the blocking pool. Nothing is read ahead: the next chunk is read when the connection asks
+/// for it, and no buffer is kept between chunks.
+fn stream_segments(file: std::fs::File, segments: Vec<Segment>) -> Body {
     struct State {
-        file: tokio::fs::File,
+        file: Arc<std::fs::File>,
         pending: VecDeque<Segment>,
-        remaining: u64,
+        /// The rest of the file range being sent.
+        range: std::ops::Range<u64>,
     }
     let state = State {
-        file,
+        file: Arc::new(file),
         pending: segments.into(),
-        remaining: 0,
+        range: 0..0,
     };
     let stream = futures::stream::unfold(state, |mut state| async move {
         loop {
-            if state.remaining > 0 {
-                let want = state.remaining.min(CHUNK as u64) as usize;
-                let mut buf = BytesMut::with_capacity(want);
-                let result = (&mut state.file).take(want as u64).read_buf(&mut buf).await;
+            if !state.range.is_empty() {
+                let want = (state.range.end - state.range.start).min(CHUNK as u64) as usize;
+                let offset = state.range.start;
+                let file = Arc::clone(&state.file);
+                let result = tokio::task::spawn_blocking(move || read_chunk(&file, offset, want))
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
                 return match result {
-                    Ok(0) => {
+                    Ok(chunk) if chunk.is_empty() => {
                         // The file shrank while being sent; end the body with an error.
-                        state.remaining = 0;
+                        state.range = 0..0;
                         state.pending.clear();
                         Some((
                             Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof)),
                             state,
                         ))
                     }
-                    Ok(read) => {
-                        state.remaining -= read as u64;
-                        Some((Ok(buf.freeze()), state))
+                    Ok(chunk) => {
+                        state.range.start += chunk.len() as u64;
+                        Some((Ok(chunk), state))
                     }
                     Err(e) => {
-                        state.remaining = 0;
+                        state.range = 0..0;
                         state.pending.clear();
                         Some((Err(e), state))
                     }
@@ -293,15 +305,26 @@ fn stream_segments(file: tokio::fs::File, segments: Vec<Segment>) -> Body {
             }
             match state.pending.pop_front()? {
                 Segment::Bytes(bytes) => return Some((Ok(bytes), state)),
-                Segment::File(range) => {
-                    if let Err(e) = state.file.seek(std::io::SeekFrom::Start(range.start)).await {
-                        state.pending.clear();
-                        return Some((Err(e), state));
-                    }
-                    state.remaining = range.end - range.start;
-                }
+                Segment::File(range) => state.range = range,
             }
         }
     });
     Body::from_stream(stream)
+}
+
+/// Reads up to `want` bytes at `offset`; fewer only at the end of the file (empty there).
+fn read_chunk(file: &std::fs::File, offset: u64, want: usize) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt as _;
+    let mut buffer = vec![0; want];
+    let mut filled = 0;
+    while filled < want {
+        match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buffer.truncate(filled);
+    Ok(Bytes::from(buffer))
 }
