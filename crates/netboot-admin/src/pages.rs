@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
 use netboot_core::{MacAddr, SmbiosUuid};
-use netboot_records::{Machine, Outcome, StoredEvent};
+use netboot_records::{Claim, Machine, Outcome, StoredEvent};
 use serde::Deserialize;
 
 use crate::api::{clear_machine, parse_mac, ApiError, MachinesParams};
@@ -242,6 +242,7 @@ pub(crate) async fn machine(
         let _ = write!(body, "<dt>{name}</dt><dd>{}</dd>", text(value.as_ref()));
     }
     body.push_str("</dl></div>");
+    body.push_str(&claims_card(&store.claims_of(mac).await?));
     body.push_str(&required_runs_card(&state, mac, record.uuid).await);
 
     for (i, boot) in boots.iter().enumerate() {
@@ -263,6 +264,58 @@ pub(crate) async fn machine(
         &body,
     ))
     .into_response())
+}
+
+/// What clients claimed about the machine's hardware, from which address: any client can
+/// claim to be any MAC, so the facts above keep the first claim and every other one is listed
+/// here, with a warning when they disagree.
+fn claims_card(claims: &[Claim]) -> String {
+    if claims.is_empty() {
+        return String::new();
+    }
+    let mut fields: Vec<&str> = claims.iter().map(|c| c.field.as_str()).collect();
+    fields.dedup();
+    let disputed: Vec<&str> = fields
+        .into_iter()
+        .filter(|field| {
+            let mut values: Vec<&str> = claims
+                .iter()
+                .filter(|c| c.field == *field)
+                .map(|c| c.value.as_str())
+                .collect();
+            values.sort_unstable();
+            values.dedup();
+            values.len() > 1
+        })
+        .collect();
+    let mut card = String::from("<h2>Hardware claims</h2><div class=\"card\" id=\"claims\">");
+    if disputed.is_empty() {
+        card.push_str("<p class=\"muted\">Every client claims the same.</p>");
+    } else {
+        let _ = write!(
+            card,
+            "<p class=\"fail\">Clients disagree about: {}. The facts above show the first claim.</p>",
+            escape(&disputed.join(", "))
+        );
+    }
+    card.push_str(
+        "<table class=\"events\"><thead><tr><th>Field</th><th>Value</th><th>From</th>\
+         <th>First (UTC)</th><th>Latest (UTC)</th><th>Times</th></tr></thead><tbody>",
+    );
+    for claim in claims {
+        let _ = write!(
+            card,
+            "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            escape(&claim.field),
+            escape(&claim.value),
+            escape(&claim.source),
+            claim.first_seen.format("%Y-%m-%d %H:%M:%S"),
+            claim.last_seen.format("%Y-%m-%d %H:%M:%S"),
+            claim.times
+        );
+    }
+    card.push_str("</tbody></table></div>");
+    card
 }
 
 fn events_table(events: &[StoredEvent]) -> String {

@@ -478,3 +478,47 @@ async fn clearing_required_runs_needs_credentials_a_mac_and_a_same_site_request(
         StatusCode::METHOD_NOT_ALLOWED
     );
 }
+
+#[tokio::test]
+async fn a_machine_page_lists_conflicting_hardware_claims_with_their_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, store) = support::state(&dir, "/admin", false).await;
+    let app = netboot_admin::router(state);
+    let mut forged = support::events(chrono::Utc::now())
+        .into_iter()
+        .find(|e| {
+            e.mac.to_string() == support::GOOD
+                && matches!(e.detail, netboot_records::EventDetail::HttpsEntry(_))
+        })
+        .unwrap();
+    let netboot_records::EventDetail::HttpsEntry(entry) = &mut forged.detail else {
+        unreachable!()
+    };
+    entry.hardware.serial = Some("FORGED-<b>".into());
+    forged.ip = Some("10.9.9.9".parse().unwrap());
+    store.insert(&[forged]).await.unwrap();
+
+    let page = send(
+        &app,
+        &format!("/admin/machines/{}", support::GOOD),
+        Some(&bearer()),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let facts_serial = page
+        .body
+        .find("SN-0042")
+        .expect("the first serial stays in the facts");
+    let claims = page.body.find("Hardware claims").expect("claims card");
+    assert!(facts_serial < claims, "{}", page.body);
+    assert!(
+        page.body.contains("Clients disagree about: serial"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("FORGED-&lt;b&gt;") && page.body.contains("10.9.9.9"),
+        "{}",
+        page.body
+    );
+}

@@ -42,6 +42,10 @@ pub struct RecordsConfig {
     pub retention_interval_secs: u64,
     /// Seconds to wait for a database connection before counting the batch as dropped.
     pub connect_timeout_secs: u64,
+    /// Events each machine, and each client address, may add per minute (bursts of as
+    /// many); beyond it they are dropped and counted. A boot records a few dozen, a PeerDist
+    /// boot a few hundred.
+    pub max_events_per_minute: u32,
 }
 
 impl Default for RecordsConfig {
@@ -55,6 +59,7 @@ impl Default for RecordsConfig {
             max_events: 5_000_000,
             retention_interval_secs: 3600,
             connect_timeout_secs: 5,
+            max_events_per_minute: 3000,
         }
     }
 }
@@ -110,6 +115,12 @@ impl RecordsConfig {
         }
         if self.retention_interval_secs == 0 {
             problems.push("records.retention_interval_secs", "must be at least 1");
+        }
+        if !(10..=10_000_000).contains(&self.max_events_per_minute) {
+            problems.push(
+                "records.max_events_per_minute",
+                format!("{} is outside 10..=10000000", self.max_events_per_minute),
+            );
         }
         if !(1..=300).contains(&self.connect_timeout_secs) {
             problems.push(

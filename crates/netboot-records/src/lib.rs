@@ -28,6 +28,7 @@
 
 #![deny(missing_docs)]
 
+mod budget;
 mod event;
 mod export;
 mod identity;

@@ -364,8 +364,8 @@ impl Metrics {
             );
             let _ = writeln!(
                 out.0,
-                "netboot_records_dropped_total{{reason=\"queue_full\"}} {}\nnetboot_records_dropped_total{{reason=\"store_error\"}} {}\nnetboot_records_dropped_total{{reason=\"unattributed\"}} {}",
-                records.dropped_queue_full, records.dropped_store_error, records.dropped_unattributed
+                "netboot_records_dropped_total{{reason=\"queue_full\"}} {}\nnetboot_records_dropped_total{{reason=\"store_error\"}} {}\nnetboot_records_dropped_total{{reason=\"unattributed\"}} {}\nnetboot_records_dropped_total{{reason=\"rate_limited\"}} {}",
+                records.dropped_queue_full, records.dropped_store_error, records.dropped_unattributed, records.dropped_rate_limited
             );
             out.value(
                 "netboot_records_store_up",

@@ -14,6 +14,7 @@ use netboot_config::Config;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+use crate::budget::EventBudget;
 use crate::event::{Event, EventDetail};
 use crate::store::{Store, StoreError};
 use crate::IdentityCache;
@@ -26,6 +27,7 @@ pub struct RecorderStats {
     dropped_queue_full: AtomicU64,
     dropped_store_error: AtomicU64,
     dropped_unattributed: AtomicU64,
+    dropped_rate_limited: AtomicU64,
     store_up: AtomicBool,
     capacity: AtomicU64,
 }
@@ -43,6 +45,9 @@ pub struct StatsSnapshot {
     pub dropped_store_error: u64,
     /// Events seen only by IP address that no recorded machine had used.
     pub dropped_unattributed: u64,
+    /// Events refused because their machine or client address used up its budget
+    /// (`records.max_events_per_minute`).
+    pub dropped_rate_limited: u64,
     /// Events waiting in the queue.
     pub queue_depth: u64,
     /// Queue capacity.
@@ -70,6 +75,7 @@ impl RecorderStats {
         let dropped_unattributed = self.dropped_unattributed.load(Ordering::Relaxed);
         StatsSnapshot {
             dropped_unattributed,
+            dropped_rate_limited: self.dropped_rate_limited.load(Ordering::Relaxed),
             enqueued,
             written,
             dropped_queue_full: self.dropped_queue_full.load(Ordering::Relaxed),
@@ -113,6 +119,8 @@ pub struct RecorderOptions {
     /// batch it rests in proportion, so under a flood it takes at most this share of a core
     /// from the services and drops (and counts) the excess instead. 1.0 writes flat out.
     pub max_write_share: f64,
+    /// Events each machine and each client address may add per minute.
+    pub max_events_per_minute: u32,
 }
 
 impl Default for RecorderOptions {
@@ -134,6 +142,7 @@ impl RecorderOptions {
             retention_interval: Duration::from_secs(records.retention_interval_secs),
             reconnect_delay: Duration::from_secs(2),
             max_write_share: DEFAULT_WRITE_SHARE,
+            max_events_per_minute: records.max_events_per_minute,
         }
     }
 }
@@ -153,6 +162,8 @@ impl RecorderOptions {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     queue: Option<mpsc::Sender<Queued>>,
+    /// What each machine and client address may still add.
+    budget: Arc<EventBudget>,
     stats: Arc<RecorderStats>,
     /// Machines that identified themselves by address, for [`Recorder::record_for_address`].
     identities: Arc<IdentityCache>,
@@ -193,6 +204,7 @@ impl Recorder {
     pub fn disabled() -> Self {
         Self {
             queue: None,
+            budget: Arc::new(EventBudget::new(u32::MAX)),
             stats: Arc::default(),
             identities: Arc::default(),
         }
@@ -208,6 +220,7 @@ impl Recorder {
         stats
             .capacity
             .store(options.queue_capacity as u64, Ordering::Relaxed);
+        let budget = Arc::new(EventBudget::new(options.max_events_per_minute));
         let stop = Arc::new(Notify::new());
         let task = tokio::spawn(write_loop(
             source,
@@ -219,6 +232,7 @@ impl Recorder {
         (
             Self {
                 queue: Some(queue),
+                budget,
                 stats,
                 identities: Arc::default(),
             },
@@ -276,6 +290,14 @@ impl Recorder {
 
     fn enqueue(&self, item: Queued) {
         let Some(queue) = &self.queue else { return };
+        let (mac, ip) = match &item {
+            Queued::Known(event) => (Some(event.mac), event.ip),
+            Queued::ByAddress(event) => (None, event.ip),
+        };
+        if !self.budget.spend(mac, ip, std::time::Instant::now()) {
+            self.stats.dropped_rate_limited.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match queue.try_send(item) {
             Ok(()) => {
                 self.stats.enqueued.fetch_add(1, Ordering::Relaxed);

@@ -659,3 +659,32 @@ async fn claims_from_other_clients_never_replace_the_first_and_are_bounded(store
     store.apply_retention(Some(at(base(), 100_000)), 0).await.unwrap();
     assert!(store.claims_of(mac(victim)).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_client_flooding_events_is_cut_off_at_its_budget_and_others_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("records.db"), TIMEOUT)
+        .await
+        .unwrap();
+    let options = RecorderOptions {
+        retention: None,
+        max_events_per_minute: 20,
+        ..RecorderOptions::default()
+    };
+    let (recorder, writer) = Recorder::start(StoreSource::Open(store.clone()), options);
+    let flooder = "10.0.0.66".parse().unwrap();
+    // One address claiming a new MAC for every event spends its own budget all the same.
+    for i in 0..200u8 {
+        let mut event = full_boot(mac(&format!("52:54:00:00:02:{i:02x}")), base()).remove(1);
+        event.ip = Some(flooder);
+        recorder.record(event);
+    }
+    let honest = full_boot(mac("52:54:00:00:03:01"), base());
+    let honest_events = honest.len() as u64;
+    honest.into_iter().for_each(|event| recorder.record(event));
+    writer.shutdown(Duration::from_secs(60)).await;
+    let stats = recorder.stats();
+    assert_eq!(stats.dropped_rate_limited, 180, "{stats:?}");
+    assert_eq!(stats.written, 20 + honest_events, "{stats:?}");
+    assert_eq!(store.event_count().await.unwrap(), 20 + honest_events);
+}
