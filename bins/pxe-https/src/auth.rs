@@ -256,6 +256,7 @@ impl AuthGate {
             return (Step::Answer(exit_script(Some(NEEDS_HTTPS))), None);
         }
         let Some(login) = login else {
+            tracing::info!(%mac, remote = %peer, "login asked before the menu");
             return (Step::Answer(login_script(&self.login_url, &[], 1)), None);
         };
         let verdict = self.verify(login, mac, peer, now).await;

@@ -148,6 +148,7 @@ fn a_good_login_unlocks_the_menu_and_its_files_for_that_machine_only() {
     // The right password: the menu, every file URL with the token and the booting MAC.
     let menu = login(&server, "alice", PASSWORD, 1);
     assert!(menu.contains("choose"), "{menu}");
+    assert!(menu.contains("\nclear password\n"), "{menu}");
     let token = token_of(&menu);
     assert!(
         menu.contains(&format!("/tools/initrd?auth={token}&mac=${{netX/mac:hexhyp}}")),

@@ -261,6 +261,11 @@ pub fn decision_script_with_handoff(
     let show_menu = Label::fixed("menu");
     let mut script = Script::new();
     script.comment(DisplayText::new(&format!("Boot decision for {mac}")));
+    if handoff.is_some_and(|h| h.auth.is_some()) {
+        // The login form left the password in iPXE's settings, where anything booted after
+        // this script could still read it.
+        script.clear(&Label::fixed("password"));
+    }
 
     let single_required = menu.entries.len() == 1 && menu.entries[0].deployment == Deployment::Required;
     if single_required && options.countdown_secs > 0 {
@@ -605,6 +610,7 @@ mod tests {
             .unwrap()
             .render();
         crate::fuzzing::assert_safe(&script);
+        assert!(script.contains("\nclear password\n"), "{script}");
         let tokened = "?auth=abc.DEF_-1&mac=${netX/mac:hexhyp}";
         assert!(script.contains(&format!("/wimboot{tokened}")), "{script}");
         assert!(
