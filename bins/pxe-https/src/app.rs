@@ -7,15 +7,18 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, Method, Response, StatusCode, Uri};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Extension, Router};
 use netboot_core::{BootRequest, BootResolver, ResolveError};
 use netboot_ipxe::{
     decision_script_with_handoff, fallback_script, ClientIdentity, Fallback, RenderOptions, Script,
 };
-use netboot_records::{DecisionRecord, Event, EventDetail, HttpsEntry, ImageDownload, Telemetry};
+use netboot_records::{
+    DecisionRecord, Event, EventDetail, HttpsEntry, ImageDownload, LoginOutcome, LoginRecord, Telemetry,
+};
 use netboot_resolver::Explained;
 
+use crate::auth::{self, AuthGate, LoginForm, Step, Verdict};
 use crate::files::{self, Roots};
 use crate::handoff::{HandoffState, HANDOFF_PATH};
 use crate::peerdist::PeerDist;
@@ -61,6 +64,8 @@ pub struct AppState {
     pub required: Option<Arc<RequiredOnceService>>,
     /// Where requests are counted and boots recorded.
     pub telemetry: Telemetry,
+    /// Logins at the boot console, when `[auth]` is enabled.
+    pub auth: Option<Arc<AuthGate>>,
 }
 
 /// Builds the router.
@@ -69,6 +74,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route(ENTRY_PATH, get(entry))
         .route(DECIDE_PATH, get(decide_query).post(decide_form))
+        .route(auth::LOGIN_PATH, post(login_form))
         .route(&format!("{HANDOFF_PATH}/{{token}}/{{name}}"), get(handoff_file))
         .fallback(static_file)
         .layer(DefaultBodyLimit::max(MAX_FORM_BODY))
@@ -97,7 +103,7 @@ async fn decide_query(
     RawQuery(query): RawQuery,
 ) -> Response<Body> {
     let identity = ClientIdentity::parse_form(query.as_deref().unwrap_or("").as_bytes());
-    decide_measured(&state, identity, peer, tls).await
+    decide_measured(&state, identity, peer, tls, None).await
 }
 
 async fn decide_form(
@@ -107,6 +113,32 @@ async fn decide_form(
     headers: HeaderMap,
     body: Body,
 ) -> Response<Body> {
+    match read_form(&headers, body).await {
+        Ok(body) => decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls, None).await,
+        Err(response) => response,
+    }
+}
+
+/// `POST /boot.ipxe/login`: the login form's user name, password and attempt with the
+/// machine's identity (see [`crate::auth`]). The body is never logged.
+async fn login_form(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    state.telemetry.metrics.https.requests.inc("login");
+    let body = match read_form(&headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let login = LoginForm::parse(&body);
+    decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls, Some(login)).await
+}
+
+/// The body of a `params` form, or the answer refusing it.
+async fn read_form(headers: &HeaderMap, body: Body) -> Result<Bytes, Response<Body>> {
     // Refuse a declared-too-large body before touching it: the body is then never polled, so
     // no `100 Continue` goes out and the client reliably reads the 413 instead of having its
     // upload reset when the connection closes with unread data.
@@ -114,12 +146,11 @@ async fn decide_form(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > MAX_FORM_BODY as u64) {
-        return payload_too_large();
+        return Err(payload_too_large());
     }
-    let Ok(body) = axum::body::to_bytes(body, MAX_FORM_BODY).await else {
-        return payload_too_large();
-    };
-    decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls).await
+    axum::body::to_bytes(body, MAX_FORM_BODY)
+        .await
+        .map_err(|_| payload_too_large())
 }
 
 fn payload_too_large() -> Response<Body> {
@@ -134,12 +165,13 @@ async fn decide_measured(
     identity: ClientIdentity,
     peer: Peer,
     tls: Option<Extension<OverTls>>,
+    login: Option<LoginForm>,
 ) -> Response<Body> {
     let telemetry = &state.telemetry;
     telemetry.metrics.https.requests.inc("decide");
     let started = Instant::now();
     let over_tls = tls.is_some_and(|Extension(OverTls(tls))| tls);
-    let response = decide(state, identity, peer, over_tls).await;
+    let response = decide(state, identity, peer, over_tls, login.as_ref()).await;
     telemetry
         .metrics
         .https
@@ -192,8 +224,62 @@ async fn resolve(state: &AppState, request: &BootRequest) -> Result<Explained, R
     }
 }
 
-/// Asks the resolver within the deadline and renders its answer, or the fallback.
-async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls: bool) -> Response<Body> {
+/// What the login gate makes of a decision: render it (with the login token, when there is
+/// one), or answer the login form, a refusal or the way to the next boot device instead.
+async fn login_step(
+    state: &AppState,
+    decision: &netboot_core::BootDecision,
+    request: &BootRequest,
+    peer: Peer,
+    over_tls: bool,
+    login: Option<&LoginForm>,
+) -> Result<Option<String>, Script> {
+    let Some(gate) = &state.auth else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now();
+    let (step, verdict) = gate
+        .step(decision, request.mac, peer.0.ip(), over_tls, login, now)
+        .await;
+    if let Some((user, verdict)) = verdict {
+        let (outcome, reason) = match verdict {
+            Verdict::Accepted(_) => (LoginOutcome::Accepted, None),
+            Verdict::Refused => (
+                LoginOutcome::Refused,
+                Some("wrong user name or password".to_string()),
+            ),
+            Verdict::Locked(secs) => (
+                LoginOutcome::Locked,
+                Some(format!("too many failures, locked for {secs} more seconds")),
+            ),
+        };
+        let record = LoginRecord {
+            user: auth::display_user(&user),
+            outcome,
+            reason,
+        };
+        state.telemetry.recorder.record(
+            Event::now(request.mac, EventDetail::Login(record))
+                .with_uuid(request.uuid)
+                .with_ip(Some(peer.0.ip())),
+        );
+    }
+    match step {
+        Step::Open => Ok(None),
+        Step::Granted(token) => Ok(Some(token)),
+        Step::Answer(script) => Err(script),
+    }
+}
+
+/// Asks the resolver within the deadline and renders its answer, or the fallback; through
+/// the login gate when `[auth]` is on (`login` holds a submitted login form).
+async fn decide(
+    state: &AppState,
+    identity: ClientIdentity,
+    peer: Peer,
+    over_tls: bool,
+    login: Option<&LoginForm>,
+) -> Response<Body> {
     let started = Instant::now();
     let mut request = match identity.to_request() {
         Ok(request) => request,
@@ -240,27 +326,29 @@ async fn decide(state: &AppState, identity: ClientIdentity, peer: Peer, over_tls
         ),
     }
     let rendered = match outcome {
-        Ok(Explained { decision, .. }) => match decision_script_with_handoff(
-            &decision,
-            &request.mac,
-            &state.render,
-            per_boot(state, &decision, &request, peer, over_tls).as_ref(),
-        ) {
-            Ok(rendered) => {
-                tracing::info!(
-                    mac = %request.mac, uuid = %uuid, arch = %request.arch, remote = %peer.0.ip(),
-                    decision = decision.kind(), resolver = state.resolver.name(), elapsed_us, "boot decision"
-                );
-                rendered
+        Ok(Explained { decision, .. }) => {
+            let token = match login_step(state, &decision, &request, peer, over_tls, login).await {
+                Ok(token) => token,
+                Err(answer) => return script(&answer),
+            };
+            let per_boot = per_boot(state, &decision, &request, peer, over_tls, token);
+            match decision_script_with_handoff(&decision, &request.mac, &state.render, per_boot.as_ref()) {
+                Ok(rendered) => {
+                    tracing::info!(
+                        mac = %request.mac, uuid = %uuid, arch = %request.arch, remote = %peer.0.ip(),
+                        decision = decision.kind(), resolver = state.resolver.name(), elapsed_us, "boot decision"
+                    );
+                    rendered
+                }
+                Err(e) => {
+                    tracing::error!(mac = %request.mac, uuid = %uuid, error = %e, "decision cannot be rendered safely");
+                    fallback_script(
+                        "the boot entry for this machine is misconfigured",
+                        &state.fallback,
+                    )
+                }
             }
-            Err(e) => {
-                tracing::error!(mac = %request.mac, uuid = %uuid, error = %e, "decision cannot be rendered safely");
-                fallback_script(
-                    "the boot entry for this machine is misconfigured",
-                    &state.fallback,
-                )
-            }
-        },
+        }
         Err(e) => {
             tracing::warn!(
                 mac = %request.mac, uuid = %uuid, arch = %request.arch, remote = %peer.0.ip(),
@@ -298,6 +386,7 @@ fn per_boot(
     request: &netboot_core::BootRequest,
     peer: Peer,
     over_tls: bool,
+    auth_token: Option<String>,
 ) -> Option<netboot_ipxe::Handoff> {
     let handoff = state.handoff.prepare(
         decision,
@@ -315,12 +404,13 @@ fn per_boot(
         Some(required) => required.mark(decision, request, peer.0.ip(), &state.render.files_base, &waiting),
         None => Default::default(),
     };
-    if waiting.is_empty() && marks.is_empty() {
+    if waiting.is_empty() && marks.is_empty() && auth_token.is_none() {
         return handoff;
     }
     let mut handoff = handoff.unwrap_or_else(|| state.handoff.empty(over_tls));
     handoff.waiting = waiting;
     handoff.marks = marks;
+    handoff.auth = auth_token;
     Some(handoff)
 }
 
@@ -377,6 +467,26 @@ async fn static_file(
         return response;
     }
     let started = Instant::now();
+    if let Some(gate) = state.auth.as_ref().filter(|gate| gate.is_protected(uri.path())) {
+        if let Err(refusal) = gate.check_file(uri.query(), peer.0.ip(), std::time::SystemTime::now()) {
+            // The query is not logged: it holds the token.
+            tracing::warn!(remote = %peer.0.ip(), path = uri.path(), reason = %refusal, "protected file refused");
+            let response = files::plain(
+                StatusCode::FORBIDDEN,
+                "this file needs a login at the boot console\n",
+            );
+            record_download(
+                &state.telemetry,
+                &peer,
+                &method,
+                uri.path(),
+                &headers,
+                &response,
+                started.elapsed(),
+            );
+            return response;
+        }
+    }
     // A Required entry's marked boot image is always sent whole, never as PeerDist Content
     // Information: its complete download must be seen here (see `crate::required`).
     let peerdist = state

@@ -1,6 +1,7 @@
 //! What `pxe-https` checks before binding (at start, for `--check-config` and on a reload):
 //! the certificates and keys it will load, the admin credential files, the compatibility
-//! listener's availability in this build, and the iPXE scripts static rules chain to.
+//! listener's availability in this build, the iPXE scripts static rules chain to, and the
+//! boot-console users file.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -14,6 +15,20 @@ pub(crate) fn check(config: &Config, problems: &mut Problems) {
     compat_listener(config, problems);
     admin_credentials(config, problems);
     chained_scripts(config, problems);
+    auth_users(config, problems);
+}
+
+/// With `[auth]` on, the users file, when it exists, holds only accounts, comments and blank
+/// lines: a bad line would otherwise refuse every login. A missing file has no accounts yet
+/// (`auth-user add` creates it).
+fn auth_users(config: &Config, problems: &mut Problems) {
+    if !config.auth.enabled {
+        return;
+    }
+    let path = config.resolve_path(&config.auth.users_file);
+    if let Err(e) = crate::auth_users::load(&path) {
+        problems.push("auth.users_file", format!("{e:#}"));
+    }
 }
 
 /// A configured certificate and key exist, parse and belong together.

@@ -1,5 +1,6 @@
 //! Operator commands of the `pxe-https` and `pxe-server` binaries, for scripts:
-//! `clear-required <MAC>`, and `site-ca export|issue|show` (see [`crate::site_ca_command`]).
+//! `clear-required <MAC>`, `site-ca export|issue|show` (see [`crate::site_ca_command`]) and
+//! `auth-user add <NAME>` (see [`crate::auth_users`]).
 
 use anyhow::Context as _;
 use netboot_config::Config;
@@ -20,6 +21,9 @@ pub enum Command {
     /// The site CA that issues the HTTPS certificates: export, issue, show.
     #[command(subcommand)]
     SiteCa(crate::site_ca_command::SiteCaCommand),
+    /// Boot-console accounts in `auth.users_file`: add.
+    #[command(subcommand)]
+    AuthUser(crate::auth_users::AuthUserCommand),
 }
 
 impl netboot_service::Commands for Command {
@@ -41,6 +45,7 @@ impl netboot_service::Commands for Command {
                 Ok(())
             }
             Self::SiteCa(command) => crate::site_ca_command::run(&command, &context.config),
+            Self::AuthUser(command) => crate::auth_users::run(&command, &context.config),
         }
     }
 }

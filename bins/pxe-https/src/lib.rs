@@ -9,6 +9,7 @@
 //!   PeerDist headers ([`peerdist`]).
 //! * `GET /boot.ipxe/handoff/<token>/<name>`: per-boot Windows PE hand-off files
 //!   ([`handoff`]).
+//! * `POST /boot.ipxe/login`: the boot console's login form, when `[auth]` is on ([`auth`]).
 //! * `GET /healthz`.
 //!
 //! A Required Windows PE entry boots by itself once: [`required`] explains how the complete
@@ -19,6 +20,8 @@
 //! the OpenSSL compatibility TLS listener ([`compat_tls`], feature `openssl-compat`).
 
 pub mod app;
+pub mod auth;
+pub mod auth_users;
 mod checks;
 pub mod commands;
 pub mod compat_tls;

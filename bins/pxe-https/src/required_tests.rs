@@ -214,6 +214,7 @@ fn the_mark_is_read_from_the_query_only_in_its_own_shape() {
 #[test]
 fn entries_are_marked_when_the_rule_applies_and_the_image_is_ours() {
     let action = |deployment, boot_wim: &str| BootAction {
+        auth: false,
         id: "PS120002".into(),
         title: "W11".into(),
         deployment,
@@ -273,6 +274,7 @@ async fn marks_go_to_the_required_entries_of_a_decision() {
         netboot_records::Recorder::disabled(),
     );
     let entry = |id: &str, deployment| BootAction {
+        auth: false,
         id: id.into(),
         title: id.into(),
         deployment,

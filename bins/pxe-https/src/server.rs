@@ -160,8 +160,13 @@ impl Server {
                 );
             }
         }
+        let token_key = load_token_key(&config);
+        let auth = crate::auth::AuthGate::from_config(&config, token_key.clone(), &files_base).map(Arc::new);
+        if let Some(gate) = &auth {
+            tracing::info!(users = %gate.users_file().display(), "boot console logins are on");
+        }
         let handoff = HandoffState::new(
-            load_token_key(&config),
+            token_key,
             Duration::from_secs(https_config.boot_token_secs.into()),
             Url::join(&files_base, crate::handoff::HANDOFF_PATH),
             Url::join(&files_base, app::ENTRY_PATH),
@@ -195,6 +200,7 @@ impl Server {
             peerdist,
             required,
             telemetry: telemetry.clone(),
+            auth,
         };
         let https = TcpListener::bind(https_config.listen)
             .await

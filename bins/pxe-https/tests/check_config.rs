@@ -14,6 +14,7 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
     std::fs::write(root.join("scripts/bad.ipxe"), "echo not a script\n").unwrap();
     std::fs::write(dir.path().join("empty.token"), "").unwrap();
     std::fs::write(dir.path().join("short.password"), "hunter2\n").unwrap();
+    std::fs::write(dir.path().join("bad-users"), "alice:not-a-hash\n").unwrap();
     let base = "[https]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"off\"\nroot = \"root\"\nipxe_dir = \"\"\n";
     let chain = |url: &str| {
         format!(
@@ -86,6 +87,13 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
             "resolver.static.actions[0].target.url",
         ),
         (chain("scripts/bad.ipxe"), "resolver.static.actions[0].target.url"),
+        // Boot-console logins: a value out of range, and a users file with a line that is not
+        // an account.
+        (format!("{base}[auth]\ntoken_minutes = 0\n"), "auth.token_minutes"),
+        (
+            format!("{base}[auth]\nenabled = true\nusers_file = \"bad-users\"\n"),
+            "auth.users_file",
+        ),
     ];
     for (toml, key) in cases {
         assert_config_error(BINARY, dir.path(), &toml, &[], key);

@@ -23,3 +23,15 @@ fn readme_peerdist_example_parses() {
     let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
     assert_eq!(config.peerdist, netboot_config::PeerDistConfig::default());
 }
+
+#[test]
+fn readme_auth_example_is_the_defaults() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("```toml\n[auth]\n")
+        .expect("README has an [auth] example")
+        + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
+    assert_eq!(config.auth, netboot_config::AuthConfig::default());
+}

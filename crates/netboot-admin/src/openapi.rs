@@ -177,7 +177,7 @@ pub fn openapi_document(base: &str) -> Value {
                     "stage": { "type": "string", "enum": ["dhcp", "tftp", "https", "image"] },
                     "ok": { "type": "boolean" }, "boot_start": { "type": "boolean" },
                     "duration_ms": { "type": "integer", "nullable": true },
-                    "detail": { "type": "object", "description": "Facts of the step; `kind` is one of proxy_offer, tftp_transfer, https_entry, decision, image_download, error, required_run",
+                    "detail": { "type": "object", "description": "Facts of the step; `kind` is one of proxy_offer, tftp_transfer, https_entry, decision, image_download, error, required_run, login",
                         "properties": { "kind": { "type": "string" } } }
                 } },
                 "RequiredRun": { "type": "object", "properties": {

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod admin;
+mod auth;
 mod handoff;
 mod https;
 mod ipxe_dir;
@@ -35,6 +36,7 @@ mod secrets;
 mod tftp;
 
 pub use admin::{AdminConfig, MIN_PASSWORD_CHARS};
+pub use auth::{AuthBackend, AuthConfig, AuthRequire};
 pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use ipxe_dir::{IpxeBuildManifest, IpxeDir, BUILD_MANIFEST, DEBIAN_IPXE_DIR, SITE_IPXE_SUBDIR};
@@ -71,6 +73,8 @@ pub struct Config {
     pub records: RecordsConfig,
     /// `[admin]`: reports page, JSON API and metrics.
     pub admin: AdminConfig,
+    /// `[auth]`: logins at the boot console before a machine may boot.
+    pub auth: AuthConfig,
     /// `[runtime]`: how the process stops (drain time).
     pub runtime: RuntimeConfig,
     /// `[metrics]`: the Prometheus `/metrics` and `/healthz` listener of any binary.
@@ -202,6 +206,7 @@ impl Config {
         self.resolver.validate(&mut problems);
         self.records.validate(&mut problems);
         self.admin.validate(&mut problems);
+        self.auth.validate(&mut problems);
         self.runtime.validate(&mut problems);
         problems.into_result()
     }

@@ -476,6 +476,7 @@ fn action(accepted: &Accepted<'_>, target: &Target, policy: &Policy) -> BootActi
         Default::default()
     };
     BootAction {
+        auth: false,
         id: accepted.row.advertisement_id.clone(),
         title: title(accepted.row).to_string(),
         deployment: if accepted.required {

@@ -114,6 +114,10 @@ pub struct BootAction {
     pub deployment: Deployment,
     /// What to load.
     pub target: BootTarget,
+    /// Someone must log in at the boot console before this action is offered, and its files
+    /// are only served with the token that login gives (see `[auth]` of `pxe-https`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
 }
 
 /// What an action loads. Relative paths are resolved against the HTTPS service's boot-file

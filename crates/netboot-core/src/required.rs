@@ -17,6 +17,7 @@
 //! ```
 //! use netboot_core::*;
 //! let winpe = BootAction {
+//!     auth: false,
 //!     id: "PS120002".into(),
 //!     title: "Windows 11".into(),
 //!     deployment: Deployment::Required,
@@ -107,6 +108,7 @@ mod tests {
 
     fn action(id: &str, deployment: Deployment, target: BootTarget) -> BootAction {
         BootAction {
+            auth: false,
             id: id.into(),
             title: id.into(),
             deployment,

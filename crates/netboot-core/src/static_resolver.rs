@@ -49,6 +49,10 @@ pub struct ActionSpec {
     pub title: String,
     /// What to load.
     pub target: BootTarget,
+    /// Someone must log in at the boot console before this action is offered (when `[auth]`
+    /// is enabled).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
 }
 
 /// What to do with machines no rule matches.
@@ -182,6 +186,7 @@ impl StaticResolver {
                     title: spec.title.clone(),
                     deployment,
                     target: spec.target.clone(),
+                    auth: spec.auth,
                 }
             })
         })

@@ -9,8 +9,9 @@ use crate::url::is_setting_name;
 
 /// The iPXE commands the builder can emit (and a few common hand-written ones).
 pub const KNOWN_COMMANDS: &[&str] = &[
-    "boot", "chain", "choose", "echo", "exit", "goto", "imgargs", "imgexec", "imgfetch", "imgfree", "initrd",
-    "isset", "iseq", "item", "kernel", "login", "menu", "param", "params", "prompt", "set", "sleep",
+    "boot", "chain", "choose", "clear", "echo", "exit", "goto", "imgargs", "imgexec", "imgfetch", "imgfree",
+    "initrd", "isset", "iseq", "item", "kernel", "login", "menu", "param", "params", "prompt", "set",
+    "sleep",
 ];
 
 /// Why a script failed the check. Line numbers start at 1.

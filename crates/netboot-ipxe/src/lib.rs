@@ -37,8 +37,8 @@ pub use check::{check_script, emit_script, CheckError, CheckedLine, KNOWN_COMMAN
 pub use error::ScriptError;
 pub use identity::{arch_from_ipxe, ClientIdentity, IdentityError, FIELD_MAX};
 pub use render::{
-    decision_script, decision_script_with_handoff, entry_script, exit_script, fallback_script, Fallback,
-    Handoff, ImageMark, RenderOptions, WAIT_SECS,
+    decision_script, decision_script_with_handoff, entry_script, exit_script, fallback_script, login_script,
+    Fallback, Handoff, ImageMark, RenderOptions, AUTH_QUERY_KEY, WAIT_SECS,
 };
 pub use script::{Arg, KernelArgs, Script, Wimboot};
 pub use text::{is_display_safe, DisplayText, Identifier, Label, DISPLAY_TEXT_MAX};
@@ -55,6 +55,8 @@ pub const RENDERED_SETTINGS: &[&str] = &[
     "${serial:hexhyp}",
     "${asset:hexhyp}",
     "${selected}",
+    "${username:hexhyp}",
+    "${password:hexhyp}",
 ];
 
 /// Entry points for `cargo fuzz` and the corpus test; not a stable API.
@@ -84,6 +86,7 @@ pub mod fuzzing {
         let mut next = || parts.next().unwrap_or("x").to_owned();
         let entries = (0..3)
             .map(|i| BootAction {
+                auth: false,
                 id: next(),
                 title: next(),
                 deployment: if i == 0 {
@@ -168,8 +171,11 @@ pub mod fuzzing {
             };
             marked.marks.insert(first.id.clone(), mark);
         }
+        let mut authenticated = handoff.clone();
+        authenticated.auth = Some(next());
+        scripts.push(crate::login_script(&Url::path(&text), &[text.to_string()], 2).render());
         let decision = BootDecision::Boot(menu);
-        for handoff in [None, Some(&handoff), Some(&marked)] {
+        for handoff in [None, Some(&handoff), Some(&marked), Some(&authenticated)] {
             if let Ok(script) = decision_script_with_handoff(&decision, &mac, &options, handoff) {
                 scripts.push(script.render());
             }

@@ -58,6 +58,10 @@ pub struct Handoff {
     /// A query parameter added to the boot image URL, per action id (`pxe-https` marks the
     /// Required entries whose complete download it records).
     pub marks: BTreeMap<String, ImageMark>,
+    /// The login token of a machine that authenticated at its console (URL-safe text): added
+    /// with the booting MAC to every boot-file URL under `files_base`, so the server can tell
+    /// this machine's downloads of protected files apart from anyone else's.
+    pub auth: Option<String>,
 }
 
 /// Seconds a client waits before asking again for a boot image that is not ready.
@@ -73,6 +77,7 @@ impl Handoff {
             waiting: BTreeMap::new(),
             retry,
             marks: BTreeMap::new(),
+            auth: None,
         }
     }
 
@@ -95,6 +100,69 @@ impl Handoff {
         Url::join(&self.base, &format!("{token}/{}", name.as_str()))
             .query("mac", Setting::typed("netX/mac", "hexhyp"))
     }
+}
+
+/// The query parameter that carries a login token on boot-file URLs.
+pub const AUTH_QUERY_KEY: &str = "auth";
+
+/// The login form a machine gets before a menu that needs authentication: it explains why,
+/// runs iPXE's `login` (Esc cancels: the machine moves on to its next boot device) and POSTs
+/// the user name, the password and the machine's identity to `login` with `params`, so the
+/// password never appears in a URL.
+///
+/// The user name and password are sent in iPXE's `:hexhyp` form (`70-61-73-73`): iPXE expands
+/// `${...}` again inside expanded values and joins words with single spaces, and `:uristring`
+/// leaves `$`, `{` and `+` alone, so a password holding `${`, `+` or several spaces would
+/// otherwise reach the server altered. `notice` (a refusal, attempts left) is shown above the
+/// form.
+pub fn login_script(login: &Url, notice: &[String], attempt: u32) -> Script {
+    let list = Label::fixed("login");
+    let cancelled = Label::fixed("cancelled");
+    let failed = Label::fixed("failed");
+    let param = |script: &mut Script, key: &'static str, value: Setting| {
+        script.param(&list, &Label::fixed(key), value);
+    };
+    let mut script = Script::new();
+    script.comment(DisplayText::fixed("Log in before this machine may boot"));
+    for line in notice {
+        script.echo(DisplayText::with_max(line, 120));
+    }
+    script
+        .echo(DisplayText::fixed(
+            "This machine needs a login before it may boot (Esc skips to the next boot device)",
+        ))
+        .login()
+        .or_goto(&cancelled)
+        .params(&list);
+    param(&mut script, "username", Setting::typed("username", "hexhyp"));
+    param(&mut script, "password", Setting::typed("password", "hexhyp"));
+    script.param(&list, &Label::fixed("attempt"), u64::from(attempt));
+    param(&mut script, "mac", Setting::typed("netX/mac", "hexhyp"));
+    param(&mut script, "uuid", Setting::new("uuid"));
+    param(&mut script, "buildarch", Setting::new("buildarch"));
+    param(&mut script, "platform", Setting::new("platform"));
+    param(
+        &mut script,
+        "manufacturer_hex",
+        Setting::typed("manufacturer", "hexhyp"),
+    );
+    param(&mut script, "product_hex", Setting::typed("product", "hexhyp"));
+    param(&mut script, "serial_hex", Setting::typed("serial", "hexhyp"));
+    param(&mut script, "asset_hex", Setting::typed("asset", "hexhyp"));
+    script
+        .chain_with_params(login, &list)
+        .or_goto(&failed)
+        .label(&cancelled)
+        .echo(DisplayText::fixed("Login cancelled, trying the next boot device"))
+        .exit(1)
+        .label(&failed)
+        .echo(DisplayText::fixed(
+            "Could not reach the login service, trying the next boot device",
+        ))
+        .prompt(Some(5000), DisplayText::fixed("Press any key to continue"))
+        .or_continue()
+        .exit(1);
+    script
 }
 
 /// What the client does when no decision could be made.
@@ -193,6 +261,11 @@ pub fn decision_script_with_handoff(
     let show_menu = Label::fixed("menu");
     let mut script = Script::new();
     script.comment(DisplayText::new(&format!("Boot decision for {mac}")));
+    if handoff.is_some_and(|h| h.auth.is_some()) {
+        // The login form left the password in iPXE's settings, where anything booted after
+        // this script could still read it.
+        script.clear(&Label::fixed("password"));
+    }
 
     let single_required = menu.entries.len() == 1 && menu.entries[0].deployment == Deployment::Required;
     if single_required && options.countdown_secs > 0 {
@@ -296,7 +369,27 @@ fn render_action(
     failed: &Label,
 ) -> Result<(), ScriptError> {
     Identifier::new("action id", &action.id)?;
-    let resolve = |reference: &str| Url::resolve(&options.files_base, reference);
+    let auth = match handoff.and_then(|h| h.auth.as_deref()) {
+        Some(token) if is_token(token) => Some(token),
+        Some(_) => {
+            return Err(ScriptError::InvalidIdentifier {
+                kind: "login token",
+                value: String::new(),
+                reason: "may only contain A-Z, a-z, 0-9, '.', '_' and '-' (at most 512)",
+            })
+        }
+        None => None,
+    };
+    let resolve = |reference: &str| -> Result<Url, ScriptError> {
+        let url = Url::resolve(&options.files_base, reference)?;
+        Ok(match auth {
+            // Only URLs under the file root point at this server; the token stays there.
+            Some(token) if !Url::is_absolute_reference(reference) => url
+                .query(AUTH_QUERY_KEY, token)
+                .query("mac", Setting::typed("netX/mac", "hexhyp")),
+            _ => url,
+        })
+    };
     script.echo(DisplayText::new(&format!(
         "Booting {}",
         DisplayText::new(&action.title)
@@ -485,6 +578,7 @@ mod tests {
 
     fn winpe(id: &str, deployment: Deployment) -> BootAction {
         BootAction {
+            auth: false,
             id: id.into(),
             title: id.into(),
             deployment,
@@ -497,6 +591,66 @@ mod tests {
                 variables: Default::default(),
             },
         }
+    }
+
+    #[test]
+    fn a_login_token_goes_on_every_url_under_the_file_root_only() {
+        let mut elsewhere = winpe("PS120001", Deployment::Available);
+        elsewhere.target = BootTarget::Chain {
+            url: "https://other.example/next.ipxe".into(),
+        };
+        let decision = BootDecision::Boot(BootMenu {
+            entries: vec![winpe("PS120002", Deployment::Available), elsewhere],
+            ..BootMenu::default()
+        });
+        let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+        let mut handoff = Handoff::new(Url::path("/boot.ipxe/handoff"), true, Url::path("/boot.ipxe"));
+        handoff.auth = Some("abc.DEF_-1".into());
+        let script = decision_script_with_handoff(&decision, &mac, &RenderOptions::default(), Some(&handoff))
+            .unwrap()
+            .render();
+        crate::fuzzing::assert_safe(&script);
+        assert!(script.contains("\nclear password\n"), "{script}");
+        let tokened = "?auth=abc.DEF_-1&mac=${netX/mac:hexhyp}";
+        assert!(script.contains(&format!("/wimboot{tokened}")), "{script}");
+        assert!(
+            script.contains(&format!("/configmgr/PS100004/boot.wim{tokened}")),
+            "{script}"
+        );
+        assert!(
+            script.contains(&format!("/configmgr/PS100004/BCD{tokened}")),
+            "{script}"
+        );
+        assert!(script.contains("https://other.example/next.ipxe"), "{script}");
+        assert!(!script.contains("next.ipxe?auth"), "{script}");
+
+        handoff.auth = Some("not a token ${x}".into());
+        assert!(
+            decision_script_with_handoff(&decision, &mac, &RenderOptions::default(), Some(&handoff)).is_err()
+        );
+    }
+
+    #[test]
+    fn the_login_form_posts_and_never_puts_the_password_in_a_url() {
+        let script = login_script(
+            &Url::absolute("https://boot.example/boot.ipxe/login").unwrap(),
+            &["Wrong user name or password ${x}".into()],
+            2,
+        )
+        .render();
+        crate::fuzzing::assert_safe(&script);
+        assert!(script.contains("\nlogin || goto cancelled\n"), "{script}");
+        assert!(
+            script.contains("param --params login password ${password:hexhyp}\n"),
+            "{script}"
+        );
+        assert!(script.contains("param --params login attempt 2\n"), "{script}");
+        assert!(
+            script.contains("chain --autofree --replace https://boot.example/boot.ipxe/login##params=login || goto failed"),
+            "{script}"
+        );
+        assert!(!script.contains("login?"), "{script}");
+        assert!(!script.contains("${x}"), "{script}");
     }
 
     #[test]

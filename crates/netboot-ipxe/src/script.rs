@@ -183,6 +183,11 @@ impl Script {
         ])
     }
 
+    /// `clear name`: forgets a setting.
+    pub fn clear(&mut self, name: &Label) -> &mut Self {
+        self.command(vec![Word::Fixed("clear"), Word::Label(name.clone())])
+    }
+
     /// `isset ${setting}` (combine with [`Self::or_goto`]/[`Self::and_goto`]).
     pub fn isset(&mut self, setting: Setting) -> &mut Self {
         self.command(vec![Word::Fixed("isset"), Word::Arg(Arg::Setting(setting))])

@@ -156,11 +156,17 @@ impl Url {
         Ok(Self(out))
     }
 
+    /// Whether `reference` is an absolute `http://` or `https://` URL, which
+    /// [`Self::resolve`] uses as it is instead of placing it under the file root.
+    pub fn is_absolute_reference(reference: &str) -> bool {
+        let lower = reference.get(..8).unwrap_or(reference).to_ascii_lowercase();
+        lower.starts_with("http://") || lower.starts_with("https://")
+    }
+
     /// A boot-file reference: absolute URLs are used as they are, anything else is a path
     /// under `files_base` (refused when it has control characters or a `..` segment).
     pub fn resolve(files_base: &Self, reference: &str) -> Result<Self, ScriptError> {
-        let lower = reference.get(..8).unwrap_or(reference).to_ascii_lowercase();
-        if lower.starts_with("http://") || lower.starts_with("https://") {
+        if Self::is_absolute_reference(reference) {
             Self::absolute(reference)
         } else {
             if reference.chars().any(char::is_control) {

@@ -25,6 +25,7 @@ fn mac() -> MacAddr {
 
 fn winpe(deployment: Deployment) -> BootAction {
     BootAction {
+        auth: false,
         id: "PS120010".into(),
         title: "Windows 11 23H2 x64 (PS120010)".into(),
         deployment,
@@ -45,6 +46,7 @@ fn winpe(deployment: Deployment) -> BootAction {
 
 fn debian() -> BootAction {
     BootAction {
+        auth: false,
         id: "debian".into(),
         title: "Debian 12 installer".into(),
         deployment: Deployment::Available,
@@ -58,6 +60,7 @@ fn debian() -> BootAction {
 
 fn tools() -> BootAction {
     BootAction {
+        auth: false,
         id: "tools".into(),
         title: "Rescue tools".into(),
         deployment: Deployment::Available,

@@ -36,6 +36,7 @@ proptest! {
     ) {
         let mac = MacAddr([0x52, 0x54, 0, 1, 2, 3]);
         let entries = deployments.iter().enumerate().map(|(i, required)| BootAction {
+            auth: false,
             id: format!("id{i}"),
             title: title.clone(),
             deployment: if *required { Deployment::Required } else { Deployment::Available },
@@ -70,6 +71,7 @@ proptest! {
     fn checked_scripts_round_trip(title in untrusted(), cut in any::<prop::sample::Index>()) {
         let mac = MacAddr([0x52, 0x54, 0, 1, 2, 3]);
         let action = BootAction {
+            auth: false,
             id: "a".into(),
             title,
             deployment: Deployment::Required,

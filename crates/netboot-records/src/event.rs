@@ -116,6 +116,8 @@ pub enum EventDetail {
     Error(ErrorRecord),
     /// A Required deployment ran, was offered as Available because it ran, or was cleared.
     RequiredRun(RequiredRunRecord),
+    /// Someone logged in at the machine's boot console, or failed to.
+    Login(LoginRecord),
 }
 
 impl EventDetail {
@@ -130,6 +132,7 @@ impl EventDetail {
             Self::ImageDownload(_) => "image_download",
             Self::Error(_) => "error",
             Self::RequiredRun(_) => "required_run",
+            Self::Login(_) => "login",
         }
     }
 
@@ -143,7 +146,7 @@ impl EventDetail {
             Self::ImageDownload(_) => Stage::Image,
             Self::Error(e) => e.stage,
             Self::RequiredRun(r) if r.change == RequiredChange::Ran => Stage::Image,
-            Self::RequiredRun(_) => Stage::Https,
+            Self::RequiredRun(_) | Self::Login(_) => Stage::Https,
         }
     }
 
@@ -154,6 +157,7 @@ impl EventDetail {
             Self::TftpTransfer(t) => t.error.is_none(),
             Self::ImageDownload(d) => d.error.is_none() && d.status < 400,
             Self::Error(_) => false,
+            Self::Login(l) => l.outcome == LoginOutcome::Accepted,
             Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Decision(_) | Self::RequiredRun(_) => true,
         }
     }
@@ -173,7 +177,11 @@ impl EventDetail {
             Self::TftpTransfer(t) => Some(t.duration_ms),
             Self::ImageDownload(d) => Some(d.duration_ms),
             Self::Decision(d) => Some(d.duration_ms),
-            Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Error(_) | Self::RequiredRun(_) => None,
+            Self::ProxyOffer(_)
+            | Self::HttpsEntry(_)
+            | Self::Error(_)
+            | Self::RequiredRun(_)
+            | Self::Login(_) => None,
         }
     }
 
@@ -210,6 +218,8 @@ impl EventDetail {
             Self::Error(_) => Outcome::Failed,
             Self::RequiredRun(r) if r.change == RequiredChange::Ran => Outcome::ImageLoaded,
             Self::RequiredRun(_) => Outcome::Decided,
+            // A login is a step between the decision to ask and the menu it unlocks.
+            Self::Login(_) => Outcome::IpxeStarted,
         }
     }
 }
@@ -442,6 +452,46 @@ pub enum RequiredChange {
     Unverified,
     /// An administrator cleared the run: it is Required again.
     Cleared,
+}
+
+/// A login at a boot console: who, and whether it let the machine boot. Never the password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    /// The user name given (as typed, up to the length the form accepts).
+    pub user: String,
+    /// What came of it.
+    pub outcome: LoginOutcome,
+    /// Why it was refused, for an administrator; `None` when accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What came of a login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginOutcome {
+    /// The password matched: the machine got its menu.
+    Accepted,
+    /// Wrong user name or password.
+    Refused,
+    /// The user or the machine was locked after too many failures.
+    Locked,
+}
+
+impl LoginRecord {
+    /// One line for the timeline, e.g. `login by alice accepted`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let outcome = match self.outcome {
+            LoginOutcome::Accepted => "accepted",
+            LoginOutcome::Refused => "refused",
+            LoginOutcome::Locked => "refused, locked",
+        };
+        match &self.reason {
+            Some(reason) => format!("login by {} {outcome}: {reason}", self.user),
+            None => format!("login by {} {outcome}", self.user),
+        }
+    }
 }
 
 /// A Required deployment's run, as the timeline shows it.

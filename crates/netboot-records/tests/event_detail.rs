@@ -2,8 +2,8 @@
 
 use netboot_core::{BootStage, ClientArch};
 use netboot_records::{
-    fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, PeerDistDelivery,
-    ProxyOffer, RequiredChange, RequiredRunRecord, Stage, TftpTransfer,
+    fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, LoginOutcome,
+    LoginRecord, PeerDistDelivery, ProxyOffer, RequiredChange, RequiredRunRecord, Stage, TftpTransfer,
 };
 use proptest::prelude::*;
 
@@ -108,6 +108,17 @@ fn detail() -> impl Strategy<Value = EventDetail> {
                     note,
                 })
             }),
+        (text(), 0..3usize, proptest::option::of(text())).prop_map(|(user, outcome, reason)| {
+            EventDetail::Login(LoginRecord {
+                user,
+                outcome: [
+                    LoginOutcome::Accepted,
+                    LoginOutcome::Refused,
+                    LoginOutcome::Locked,
+                ][outcome],
+                reason,
+            })
+        }),
     ]
 }
 
@@ -152,4 +163,20 @@ fn image_downloads_without_peerdist_keep_their_stored_form() {
     let old = r#"{"kind":"image_download","path":"boot.wim","bytes":1,"range":null,"duration_ms":2,"status":200,"error":null}"#;
     let detail: EventDetail = serde_json::from_str(old).unwrap();
     assert_eq!(serde_json::to_string(&detail).unwrap(), old);
+}
+
+/// A login event's stored form: the user and outcome, never a password; a refusal is not a
+/// successful step of the boot.
+#[test]
+fn logins_keep_their_stored_form() {
+    let stored = r#"{"kind":"login","user":"alice","outcome":"locked","reason":"too many failures"}"#;
+    let detail: EventDetail = serde_json::from_str(stored).unwrap();
+    assert_eq!(serde_json::to_string(&detail).unwrap(), stored);
+    assert_eq!(detail.kind(), "login");
+    assert_eq!(detail.stage(), Stage::Https);
+    assert!(!detail.is_ok());
+    let accepted = r#"{"kind":"login","user":"alice","outcome":"accepted"}"#;
+    let detail: EventDetail = serde_json::from_str(accepted).unwrap();
+    assert!(detail.is_ok());
+    assert_eq!(serde_json::to_string(&detail).unwrap(), accepted);
 }

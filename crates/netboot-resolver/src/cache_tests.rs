@@ -30,6 +30,7 @@ fn menu_for(mac: MacAddr) -> BootDecision {
     BootDecision::Boot(BootMenu {
         title: None,
         entries: vec![BootAction {
+            auth: false,
             id: mac.to_string(),
             title: "WinPE".into(),
             deployment: Deployment::Available,

@@ -199,6 +199,7 @@ impl BootResolver for Site {
         Box::pin(async {
             Ok(BootDecision::Boot(BootMenu {
                 entries: vec![netboot_core::BootAction {
+                    auth: false,
                     id: "PS120002".into(),
                     title: "Windows 11".into(),
                     deployment: Deployment::Required,

@@ -75,7 +75,8 @@ pub enum Section {
     Proxy,
     /// `[tftp]`.
     Tftp,
-    /// `[https]` and `[peerdist]` (BranchCache, served by the HTTPS service).
+    /// `[https]`, `[peerdist]` (BranchCache) and `[auth]` (boot-console logins), all served by the
+    /// HTTPS service.
     Https,
     /// `[resolver]`: the binary asks for boot decisions.
     Resolver,
@@ -91,7 +92,7 @@ impl Section {
         match key.split('.').next()? {
             "proxy" => Some(Self::Proxy),
             "tftp" => Some(Self::Tftp),
-            "https" | "peerdist" => Some(Self::Https),
+            "https" | "peerdist" | "auth" => Some(Self::Https),
             "resolver" => Some(Self::Resolver),
             "admin" => Some(Self::Admin),
             _ => None,

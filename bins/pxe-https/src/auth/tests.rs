@@ -1,0 +1,161 @@
+use netboot_core::{BootAction, BootMenu, Deployment};
+use proptest::prelude::*;
+
+use super::*;
+
+fn gate(toml: &str) -> AuthGate {
+    let config = Config::from_toml_str(toml).unwrap();
+    AuthGate::from_config(&config, Some(TokenKey::from_bytes([3; 32])), &Url::path("/")).unwrap()
+}
+
+fn linux(id: &str, kernel: &str, auth: bool) -> BootAction {
+    BootAction {
+        id: id.into(),
+        title: id.into(),
+        deployment: Deployment::Available,
+        target: BootTarget::Linux {
+            kernel: kernel.into(),
+            initrds: vec![format!("{kernel}.initrd")],
+            cmdline: None,
+        },
+        auth,
+    }
+}
+
+fn menu(entries: Vec<BootAction>) -> BootDecision {
+    BootDecision::Boot(BootMenu {
+        entries,
+        ..BootMenu::default()
+    })
+}
+
+#[test]
+fn only_marked_actions_or_require_all_need_a_login_and_their_files_are_protected() {
+    let gate = gate("[auth]\nenabled = true\n");
+    assert!(!gate.requires(&menu(vec![linux("open", "open/vmlinuz", false)])));
+    assert!(!gate.is_protected("/open/vmlinuz"));
+    assert!(gate.requires(&menu(vec![
+        linux("open", "open/vmlinuz", false),
+        linux("locked", "Locked/Vmlinuz", true),
+    ])));
+    assert!(gate.is_protected("/locked/vmlinuz"));
+    assert!(gate.is_protected("//locked/./vmlinuz.initrd"));
+    assert!(gate.is_protected("/Locked/%56mlinuz"));
+    assert!(!gate.is_protected("/open/vmlinuz"));
+    assert!(!gate.requires(&BootDecision::EXIT));
+
+    let all = super::tests::gate("[auth]\nenabled = true\nrequire = \"all\"\n");
+    assert!(all.requires(&menu(vec![linux("open", "open/vmlinuz", false)])));
+    assert!(all.is_protected("/open/vmlinuz"));
+}
+
+#[test]
+fn unknown_machines_need_a_login_only_where_the_resolver_knows_machines() {
+    let static_gate = gate("[auth]\nenabled = true\nunknown_machines = true\n");
+    assert!(!static_gate.requires(&menu(vec![linux("a", "a/k", false)])));
+    let mut configmgr = static_gate;
+    configmgr.knows_machines = true;
+    assert!(configmgr.requires(&menu(vec![linux("a", "a/k", false)])));
+    let known = BootDecision::Boot(BootMenu {
+        entries: vec![linux("a", "a/k", false)],
+        resource_id: Some(16777220),
+        ..BootMenu::default()
+    });
+    assert!(!configmgr.requires(&known));
+}
+
+#[test]
+fn static_actions_marked_auth_are_protected_from_the_start() {
+    let gate = gate(
+        "[auth]\nenabled = true\n[[resolver.static.actions]]\nid = \"tools\"\ntitle = \"Tools\"\nauth = true\n\
+         target = { kind = \"linux\", kernel = \"tools/vmlinuz\" }\n",
+    );
+    assert!(gate.is_protected("/tools/vmlinuz"));
+}
+
+#[test]
+fn lockouts_last_until_the_deciding_failure_leaves_the_window() {
+    let failures: VecDeque<u64> = [100, 110, 120].into_iter().collect();
+    assert_eq!(locked_for(&failures, 4, 300, 130), None);
+    assert_eq!(locked_for(&failures, 3, 300, 130), Some(270));
+    assert_eq!(locked_for(&failures, 2, 300, 130), Some(280));
+    assert_eq!(locked_for(&failures, 3, 300, 400), None);
+    assert_eq!(
+        locked_message(270),
+        "Too many failed logins: locked for 5 minutes, trying the next boot device"
+    );
+    assert_eq!(
+        locked_message(1),
+        "Too many failed logins: locked for 1 minute, trying the next boot device"
+    );
+}
+
+#[test]
+fn paths_of_rendered_urls() {
+    assert_eq!(url_path_of("/a/b?auth=x"), "/a/b");
+    assert_eq!(url_path_of("https://boot.example/a/b?x"), "/a/b");
+    assert_eq!(url_path_of("https://boot.example"), "/");
+}
+
+#[test]
+fn tokens_verify_only_for_their_machine_and_address() {
+    let gate = gate("[auth]\nenabled = true\n");
+    let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+    let ip: IpAddr = "10.0.0.5".parse().unwrap();
+    let token = gate.issue(mac, ip, "alice", 1_000).unwrap();
+    let at = |secs| UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let query = format!("auth={token}&mac=52-54-00-12-34-56");
+    assert_eq!(gate.check_file(Some(&query), ip, at(1_001)), Ok(()));
+    assert_eq!(
+        gate.check_file(Some(&query), "10.0.0.6".parse().unwrap(), at(1_001)),
+        Err(FileRefusal::Token(TokenError::WrongAddress))
+    );
+    assert_eq!(
+        gate.check_file(Some(&query), ip, at(1_000 + 600)),
+        Err(FileRefusal::Token(TokenError::Expired))
+    );
+    let other = format!("auth={token}&mac=52-54-00-12-34-57");
+    assert_eq!(
+        gate.check_file(Some(&other), ip, at(1_001)),
+        Err(FileRefusal::Token(TokenError::WrongMachine))
+    );
+    assert_eq!(
+        gate.check_file(Some("mac=52-54-00-12-34-56"), ip, at(1_001)),
+        Err(FileRefusal::NoToken)
+    );
+    assert_eq!(gate.check_file(None, ip, at(1_001)), Err(FileRefusal::NoToken));
+}
+
+#[test]
+fn the_login_form_hides_the_password_in_debug_and_reads_ipxe_bodies() {
+    // What iPXE sends for user "a b" and password "p%${x}&=+" with `:hexhyp`.
+    let body = b"username=61-20-62&password=70-25-24-7b-78-7d-26-3d-2b&attempt=2&mac=52-54-00-12-34-56";
+    let form = LoginForm::parse(body);
+    assert_eq!(form.username, "a b");
+    assert_eq!(form.password, "p%${x}&=+");
+    assert_eq!(form.attempt, 2);
+    assert!(!format!("{form:?}").contains("p%"));
+    assert_eq!(LoginForm::parse(b"attempt=0").attempt, 1);
+    assert_eq!(LoginForm::parse(b"attempt=x&username").username, "");
+    assert_eq!(LoginForm::parse(b"username=6").username, "");
+    assert_eq!(LoginForm::parse(b"username=zz-61").username, "");
+}
+
+proptest! {
+    #[test]
+    fn login_forms_round_trip(
+        username in "\\PC{0,64}",
+        password in "\\PC{0,64}",
+        attempt in 1u32..100,
+    ) {
+        let form = LoginForm { username: cut(&username), password: cut(&password), attempt };
+        prop_assert_eq!(LoginForm::parse(form.to_form().as_bytes()), form);
+    }
+
+    #[test]
+    fn any_body_parses_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let form = LoginForm::parse(&body);
+        prop_assert!(form.username.len() <= MAX_FIELD && form.password.len() <= MAX_FIELD);
+        prop_assert!(form.attempt >= 1);
+    }
+}
