@@ -215,7 +215,19 @@ impl RootDir {
         found
     }
 
+    /// Whether `location` really lies under the root, following every symlink on the way.
+    /// Unresolvable (a component missing or not searchable) counts as outside.
+    fn resolves_inside(&self, location: &Path) -> bool {
+        location
+            .canonicalize()
+            .is_ok_and(|real| real.starts_with(&self.root))
+    }
+
     /// Opens `path` in `mode`.
+    ///
+    /// Anything that resolves outside the root (through a symlinked file or directory) is
+    /// answered [`OpenError::NotFound`], whether or not it exists or may be read there: a
+    /// distinct answer would let a client probe which files exist outside the root.
     pub fn open_mode(&self, path: &SafePath, mode: Mode) -> Result<FileSource, OpenError> {
         let location = self.locate(path);
         // Non-blocking, so a FIFO (or a device) under the root cannot hold a worker thread in
@@ -227,18 +239,22 @@ impl RootDir {
             .open(&location)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => OpenError::NotFound,
-                io::ErrorKind::PermissionDenied => OpenError::AccessDenied,
+                // Unreadable under the root is worth telling the operator's client; unreadable
+                // outside it is nobody's business.
+                io::ErrorKind::PermissionDenied if self.resolves_inside(&location) => OpenError::AccessDenied,
+                io::ErrorKind::PermissionDenied => OpenError::NotFound,
                 _ => OpenError::Io(e),
             })?;
+        // The name was clean, but a symlink (or a directory swapped for one) can still lead
+        // out of the root: ask the kernel where the open file really is. Checked before
+        // anything else about the file, so an outside file answers exactly as a missing one.
+        let real = real_path(&file, &location)?;
+        if !real.starts_with(&self.root) {
+            return Err(OpenError::NotFound);
+        }
         let metadata = file.metadata()?;
         if !metadata.is_file() {
             return Err(OpenError::NotFound);
-        }
-        // The name was clean, but a symlink (or a directory swapped for one) can still lead
-        // out of the root: ask the kernel where the open file really is.
-        let real = real_path(&file, &location)?;
-        if !real.starts_with(&self.root) {
-            return Err(OpenError::AccessDenied);
         }
         let identity = Identity {
             inode: metadata.ino(),
@@ -380,11 +396,24 @@ mod tests {
         std::os::unix::fs::symlink(outside.path(), dir.path().join("escdir")).unwrap();
         std::os::unix::fs::symlink("real.efi", dir.path().join("alias.efi")).unwrap();
         let root = RootDir::new(dir.path(), false, 1 << 20, 4 << 20).unwrap();
-        assert!(matches!(open(&root, "escape"), Err(OpenError::AccessDenied)));
-        assert!(matches!(
-            open(&root, "escdir/secret"),
-            Err(OpenError::AccessDenied)
-        ));
+        // Outside the root, existing or not, readable or not: all answered as missing.
+        std::fs::write(outside.path().join("locked"), b"locked").unwrap();
+        std::fs::set_permissions(
+            outside.path().join("locked"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o000),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(outside.path().join("nothing"), dir.path().join("dangling")).unwrap();
+        for name in [
+            "escape",
+            "dangling",
+            "escdir/secret",
+            "escdir/locked",
+            "escdir/nothing",
+            "escdir",
+        ] {
+            assert!(matches!(open(&root, name), Err(OpenError::NotFound)), "{name}");
+        }
         assert_eq!(open(&root, "alias.efi").unwrap(), b"nbp");
         assert!(matches!(open(&root, "missing"), Err(OpenError::NotFound)));
         std::fs::create_dir(dir.path().join("sub")).unwrap();

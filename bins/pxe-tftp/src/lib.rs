@@ -22,6 +22,7 @@ use std::sync::Arc;
 use netboot_config::{Config, Problems};
 use netboot_service::{Context, RuntimeFlavor, Section, Service};
 
+mod arrival;
 mod files;
 mod link;
 mod read;

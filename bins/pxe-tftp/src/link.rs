@@ -4,6 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::time::Instant;
 
 use netboot_runtime::udp::{Destination, SourceInfo};
 use netboot_tftp::{write_error, ErrorCode};
@@ -17,14 +18,22 @@ use crate::transfer_socket::TransferSocket;
 /// of uploads at RFC 1350's block size.
 const INLINE_DATAGRAM: usize = 516;
 
-/// A datagram handed from the single-port dispatcher to its transfer. Small ones (the ACKs of
-/// downloads) are copied inline, so forwarding them allocates nothing; only upload DATA larger
-/// than 512 bytes gets a buffer of its own.
+/// A datagram handed from the single-port dispatcher to its transfer, with the instant the
+/// dispatcher received it: the transfer may process it later, and the proof of receipt
+/// ([`netboot_tftp::ReadTransfer::with_proof_of_receipt`]) compares arrival with sending.
+pub(crate) struct Inbound {
+    received: Instant,
+    bytes: InboundBytes,
+}
+
+/// The bytes of an [`Inbound`]. Small ones (the ACKs of downloads) are copied inline, so
+/// forwarding them allocates nothing; only upload DATA larger than 512 bytes gets a buffer of
+/// its own.
 #[allow(
     clippy::large_enum_variant,
     reason = "inline on purpose: boxing the common case would allocate for every ACK"
 )]
-pub(crate) enum Inbound {
+enum InboundBytes {
     /// Up to [`INLINE_DATAGRAM`] bytes.
     Inline {
         len: usize,
@@ -35,8 +44,17 @@ pub(crate) enum Inbound {
 }
 
 impl Inbound {
-    /// A copy of `datagram`.
-    pub(crate) fn copy_of(datagram: &[u8]) -> Self {
+    /// A copy of `datagram`, received at `received`.
+    pub(crate) fn copy_of(datagram: &[u8], received: Instant) -> Self {
+        Self {
+            received,
+            bytes: InboundBytes::copy_of(datagram),
+        }
+    }
+}
+
+impl InboundBytes {
+    fn copy_of(datagram: &[u8]) -> Self {
         if datagram.len() <= INLINE_DATAGRAM {
             let mut bytes = [0; INLINE_DATAGRAM];
             bytes[..datagram.len()].copy_from_slice(datagram);
@@ -82,33 +100,50 @@ impl Link {
 
     /// Next datagram for this transfer and who sent it.
     pub(crate) async fn recv(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_timed(buf).await.map(|(len, from, _)| (len, from))
+    }
+
+    /// Next datagram for this transfer, who sent it, and when it was received.
+    async fn recv_timed(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Instant)> {
         match self {
-            Self::Own(socket) => socket.recv(buf).await,
+            Self::Own(socket) => {
+                let (len, from) = socket.recv(buf).await?;
+                Ok((len, from, Instant::now()))
+            }
             Self::Shared { inbox, peer, .. } => match inbox.recv().await {
                 Some(inbound) => {
-                    let bytes = inbound.as_bytes();
+                    let bytes = inbound.bytes.as_bytes();
                     let len = bytes.len().min(buf.len());
                     buf[..len].copy_from_slice(&bytes[..len]);
-                    Ok((len, *peer))
+                    Ok((len, *peer, inbound.received))
                 }
                 None => Err(io::Error::other("dispatcher stopped")),
             },
         }
     }
 
-    /// Next datagram from the transfer's client, skipping datagrams from anyone else, which
-    /// get RFC 1350's ERROR 5 (the transfer goes on). `Ok(None)`: a receive error on the
+    /// Whether the client is known by its address alone (single-port mode): datagrams from a
+    /// forged address reach the transfer, so the client has to prove it receives.
+    pub(crate) fn needs_proof_of_receipt(&self) -> bool {
+        !self.is_own()
+    }
+
+    /// Next datagram from the transfer's client and when it was received, skipping datagrams
+    /// from anyone else, which get RFC 1350's ERROR 5 (the transfer goes on). `Ok(None)`: a
+    /// receive error on the
     /// transfer's own socket, such as an ICMP error from an earlier send; the retransmission
     /// timer recovers from it. `Err`: the single-port dispatcher stopped.
     pub(crate) async fn recv_from_client(
         &mut self,
         buf: &mut [u8],
         client: SocketAddr,
-    ) -> io::Result<Option<usize>> {
+    ) -> io::Result<Option<(usize, Instant)>> {
         loop {
-            match self.recv(buf).await {
-                Ok((len, from)) if from == client || !self.is_own() => return Ok(Some(len)),
-                Ok((_, stranger)) => {
+            match self.recv_timed(buf).await {
+                Ok((len, from, received)) if from == client || !self.is_own() => {
+                    return Ok(Some((len, received)))
+                }
+                Ok((_, stranger, _)) => {
                     let mut packet = [0u8; 64];
                     let len = write_error(&mut packet, ErrorCode::UnknownTransferId, "Unknown transfer ID");
                     let _ = self.send(&packet[..len], stranger).await;

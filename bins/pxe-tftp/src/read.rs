@@ -63,6 +63,9 @@ pub(crate) async fn run_transfer(
     let size = netboot_tftp::BlockSource::len(&source);
     let agreed = negotiate(&read.request, Some(size), limits);
     let mut transfer = ReadTransfer::new(&agreed, size, limits);
+    if link.needs_proof_of_receipt() {
+        transfer = transfer.with_proof_of_receipt();
+    }
     let metrics = &shared.telemetry.metrics.tftp;
     metrics.active.inc();
     tracing::debug!(%peer, path = %read.path, size, blksize = transfer.blksize(), window = transfer.window(), "transfer started");
@@ -124,7 +127,9 @@ pub(crate) async fn run_transfer(
         timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             received = link.recv_from_client(&mut incoming, peer) => match received {
-                Ok(Some(len)) => transfer.handle_datagram(Instant::now(), &incoming[..len]),
+                // The arrival instant, not now: a single-port datagram may have waited in the
+                // transfer's inbox, and the proof of receipt compares arrival with sending.
+                Ok(Some((len, received))) => transfer.handle_datagram(received, &incoming[..len]),
                 Ok(None) => {}
                 Err(_) => break,
             },
@@ -176,6 +181,11 @@ pub(crate) async fn run_transfer(
         Outcome::OptionsDeclined { code } => {
             tracing::debug!(%peer, path = %read.path, ?code, "client declined the options")
         }
+        Outcome::BlindAck => tracing::info!(
+            %peer,
+            path = %read.path,
+            "transfer given up: its only acknowledgements came before what they acknowledge was sent (spoofed request?)"
+        ),
         other => {
             tracing::warn!(%peer, path = %read.path, acked = transfer.bytes_acked(), ?other, "transfer ended early")
         }
@@ -221,7 +231,8 @@ pub(crate) fn record_transfer(
     metrics.retransmits.add(u64::from(transfer.retransmits));
     // Declined options are part of a normal boot (the firmware asks again without them), and
     // so is a missing file iPXE only looks for.
-    if !telemetry.recorder.is_enabled() || matches!(label, "options_declined" | PROBE_ABSENT) {
+    // A blind ACK means the request was most likely spoofed: the address is not a client's.
+    if !telemetry.recorder.is_enabled() || matches!(label, "options_declined" | "blind_ack" | PROBE_ABSENT) {
         return;
     }
     telemetry

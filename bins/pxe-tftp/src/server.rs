@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use netboot_config::{Config, TftpConfig};
@@ -18,6 +18,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::arrival::{enable_arrival_stamps, recv_stamped};
 use crate::files::RootDir;
 use crate::link::{Inbound, Link};
 use crate::transfer_socket::TransferSocket;
@@ -39,6 +40,10 @@ pub(crate) struct Shared {
     /// Where uploads go; `None` refuses every write request.
     pub(crate) uploads: Option<UploadDir>,
     permits: Arc<Semaphore>,
+    /// Transfers one client address may run at once.
+    max_per_client: usize,
+    /// Running transfers per client address (see [`Slot`]).
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// Clients with a transfer in progress, so a retransmitted RRQ does not start a second one.
     active: Mutex<HashSet<SocketAddr>>,
     /// Where transfers are counted and recorded.
@@ -61,6 +66,8 @@ pub fn limits_from_config(config: &TftpConfig) -> anyhow::Result<TftpLimits> {
         max_window_bytes: config.max_window_bytes,
         default_timeout: Duration::from_millis(config.timeout_ms),
         retries: config.retries,
+        retries_before_first_ack: config.retries.min(TftpLimits::default().retries_before_first_ack),
+        max_client_timeout: Duration::from_secs(config.max_client_timeout_s),
     })
 }
 
@@ -110,6 +117,8 @@ impl TftpServer {
                 fit_blksize_to_mtu: tftp.fit_blksize_to_mtu,
                 uploads,
                 permits: Arc::new(Semaphore::new(tftp.max_transfers)),
+                max_per_client: tftp.max_transfers_per_client,
+                per_client: Arc::default(),
                 active: Mutex::new(HashSet::new()),
                 telemetry,
             }),
@@ -182,12 +191,12 @@ async fn listen(
                 log_draining(listener.local, transfers.len());
             }
             received = listener.recv(&mut buf), if accepting => {
-                let (len, peer, destination) = match received {
+                let (len, peer, destination, _) = match received {
                     Ok(r) => r,
                     // ICMP errors from earlier sends surface here on Linux; they are not fatal.
                     Err(e) => { tracing::debug!("recv on request port: {e}"); continue; }
                 };
-                let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
+                let Some(slot) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
                 let request = buf[..len].to_vec();
                 let (shared, shutdown) = (shared.clone(), shutdown.clone());
                 let bind_to = listener.transfer_address(destination);
@@ -198,7 +207,7 @@ async fn listen(
                     };
                     let limits = shared.limits_toward(peer, bind_to.ip(), destination);
                     run_request(link, peer, request, &shared, &limits, &shutdown).await;
-                    release(&shared, peer, permit);
+                    release(&shared, peer, slot);
                 });
             }
             Some(_) = transfers.join_next(), if !transfers.is_empty() => {}
@@ -221,7 +230,7 @@ async fn listen_single_port(
     workers: Arc<Workers>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let listener = Listener::new(socket)?;
+    let listener = Listener::new(socket)?.with_arrival_stamps()?;
     let routes: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Inbound>>>> = Arc::default();
     let mut buf = vec![0u8; netboot_tftp::wire::MAX_DATAGRAM];
     let mut transfers = JoinSet::new();
@@ -236,20 +245,20 @@ async fn listen_single_port(
             }
             // Running transfers receive through this socket: it is read while they last.
             received = listener.recv(&mut buf) => {
-                let (len, peer, destination) = match received {
+                let (len, peer, destination, arrival) = match received {
                     Ok(r) => r,
                     Err(e) => { tracing::debug!("recv on request port: {e}"); continue; }
                 };
                 let route = routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&peer).cloned();
                 if let Some(inbox) = route {
                     // A full inbox drops the datagram, as a full socket buffer would.
-                    let _ = inbox.try_send(Inbound::copy_of(&buf[..len]));
+                    let _ = inbox.try_send(Inbound::copy_of(&buf[..len], arrival));
                     continue;
                 }
                 if !accepting {
                     continue;
                 }
-                let Some(permit) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
+                let Some(slot) = admit(&listener.socket, destination, &shared, &buf[..len], peer).await else { continue };
                 let (sender, inbox) = mpsc::channel(INBOX_DEPTH);
                 routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(peer, sender);
                 let request = buf[..len].to_vec();
@@ -261,7 +270,7 @@ async fn listen_single_port(
                     let link = Link::Shared { socket, inbox, peer, source: destination };
                     run_request(link, peer, request, &shared, &limits, &shutdown).await;
                     routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&peer);
-                    release(&shared, peer, permit);
+                    release(&shared, peer, slot);
                 });
             }
             Some(_) = transfers.join_next(), if !transfers.is_empty() => {}
@@ -272,6 +281,35 @@ async fn listen_single_port(
     }
 }
 
+/// The right to run one transfer: a permit of the global limit and one of the client
+/// address's share; both are given back when it is dropped, however the transfer ends.
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    client: IpAddr,
+    per_client: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The address a client's transfers are counted under: an IPv4 client reaching a dual-stack
+/// socket counts as its IPv4 address.
+fn client_key(peer: SocketAddr) -> IpAddr {
+    peer.ip().to_canonical()
+}
+
 /// Decides whether a datagram on the request port starts a transfer; answers refusals.
 async fn admit(
     socket: &UdpSocket,
@@ -279,7 +317,7 @@ async fn admit(
     shared: &Shared,
     datagram: &[u8],
     peer: SocketAddr,
-) -> Option<OwnedSemaphorePermit> {
+) -> Option<Slot> {
     let refusal = match classify(datagram) {
         Ok(Incoming::Read(_)) => None,
         Ok(Incoming::Write(_)) if shared.uploads.is_some() => None,
@@ -309,14 +347,39 @@ async fn admit(
         tracing::debug!(%peer, "repeated request for a running transfer ignored");
         return None;
     }
-    match shared.permits.clone().try_acquire_owned() {
-        Ok(permit) => Some(permit),
-        Err(_) => {
-            shared
-                .active
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&peer);
+    let client = client_key(peer);
+    let acquired = {
+        let mut counts = shared
+            .per_client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let running = counts.get(&client).copied().unwrap_or(0);
+        if running >= shared.max_per_client {
+            Err(Some(running))
+        } else if let Ok(permit) = shared.permits.clone().try_acquire_owned() {
+            counts.insert(client, running + 1);
+            Ok(Slot {
+                _permit: permit,
+                client,
+                per_client: shared.per_client.clone(),
+            })
+        } else {
+            Err(None)
+        }
+    };
+    match acquired {
+        Ok(slot) => Some(slot),
+        Err(Some(running)) => {
+            forget_peer(shared, peer);
+            // Dropped, not answered: the request's source address can be forged, and a
+            // "server busy" ERROR to every request of a flood would turn the server into a
+            // reflector at that address. A real client never has this many transfers running
+            // (firmware runs one or two); its retransmitted request is served once one ends.
+            tracing::debug!(%peer, running, "dropped: per-client transfer limit reached");
+            None
+        }
+        Err(None) => {
+            forget_peer(shared, peer);
             tracing::warn!(%peer, "refused: concurrent transfer limit reached");
             send_error(
                 socket,
@@ -383,13 +446,13 @@ pub(crate) fn forget_peer(shared: &Shared, peer: SocketAddr) {
         .remove(&peer);
 }
 
-fn release(shared: &Shared, peer: SocketAddr, permit: OwnedSemaphorePermit) {
+fn release(shared: &Shared, peer: SocketAddr, slot: Slot) {
     shared
         .active
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .remove(&peer);
-    drop(permit);
+    drop(slot);
 }
 
 async fn send_error(
@@ -429,26 +492,51 @@ async fn send_error(
 struct Listener {
     socket: Arc<UdpSocket>,
     local: SocketAddr,
+    /// The kernel stamps each datagram's arrival (single-port mode, see [`crate::arrival`]).
+    stamped: bool,
 }
 
 impl Listener {
     fn new(socket: Arc<UdpSocket>) -> io::Result<Self> {
         let local = socket.local_addr()?;
-        Ok(Self { socket, local })
+        Ok(Self {
+            socket,
+            local,
+            stamped: false,
+        })
     }
 
-    /// Next datagram, its sender, and (on a wildcard address) which address it was sent to.
-    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<Destination>)> {
-        if !self.local.ip().is_unspecified() {
+    /// Has the kernel stamp each datagram with its arrival.
+    fn with_arrival_stamps(mut self) -> io::Result<Self> {
+        enable_arrival_stamps(&*self.socket)?;
+        self.stamped = true;
+        Ok(self)
+    }
+
+    /// Next datagram, its sender, (on a wildcard address) which address it was sent to, and
+    /// when it arrived (with stamps on; otherwise when it was read).
+    async fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Option<Destination>, Instant)> {
+        let (len, peer, destination, arrival) = if self.stamped {
+            self.socket
+                .async_io(tokio::io::Interest::READABLE, || {
+                    recv_stamped(self.socket.as_raw_fd(), buf)
+                })
+                .await?
+        } else if !self.local.ip().is_unspecified() {
             let (len, peer) = self.socket.recv_from(buf).await?;
-            return Ok((len, peer, None));
+            return Ok((len, peer, None, Instant::now()));
+        } else {
+            let (len, peer, destination) = self
+                .socket
+                .async_io(tokio::io::Interest::READABLE, || {
+                    recv_with_destination(self.socket.as_raw_fd(), buf)
+                })
+                .await?;
+            (len, peer, destination, Instant::now())
+        };
+        if !self.local.ip().is_unspecified() {
+            return Ok((len, peer, None, arrival));
         }
-        let (len, peer, destination) = self
-            .socket
-            .async_io(tokio::io::Interest::READABLE, || {
-                recv_with_destination(self.socket.as_raw_fd(), buf)
-            })
-            .await?;
         // Answering from a multicast or broadcast address is impossible: such requests get
         // answered as before, from the address the kernel picks.
         let destination = destination.filter(|d| is_unicast(d.addr)).map(|d| Destination {
@@ -460,7 +548,7 @@ impl Listener {
             },
             ifindex: d.ifindex,
         });
-        Ok((len, peer, destination))
+        Ok((len, peer, destination, arrival))
     }
 
     /// Where a transfer answering a request sent to `destination` binds its own socket.

@@ -320,9 +320,9 @@ pub(crate) async fn run_upload(
         timer.as_mut().reset(tokio::time::Instant::from_std(deadline));
         tokio::select! {
             received = link.recv_from_client(&mut incoming, peer) => match received {
-                Ok(Some(len)) => match sink.as_mut() {
-                    Some(file) => transfer.handle_datagram(Instant::now(), &incoming[..len], file),
-                    None => transfer.handle_datagram(Instant::now(), &incoming[..len], &mut Vec::new()),
+                Ok(Some((len, received))) => match sink.as_mut() {
+                    Some(file) => transfer.handle_datagram(received, &incoming[..len], file),
+                    None => transfer.handle_datagram(received, &incoming[..len], &mut Vec::new()),
                 },
                 Ok(None) => {}
                 Err(_) => break,

@@ -24,7 +24,13 @@ pub struct TftpConfig {
     /// Addresses the request port listens on.
     pub listen: Vec<SocketAddr>,
     /// Answer every transfer from the listening port instead of one new port per transfer
-    /// (for NAT, firewalls that only open 69, and containers).
+    /// (for NAT, firewalls that only open 69, and containers). A transfer is then known only by
+    /// the client's address, which can be forged: nothing beyond the first packet is sent until
+    /// the client acknowledges it, and an acknowledgement arriving before what it acknowledges
+    /// left is ignored. That stops blind bursts of spoofed acknowledgements, not a spoofer
+    /// that waits before acknowledging, so until a client has acknowledged data its window is
+    /// held to 8 KiB (a client asking for a wider one waits one timeout per transfer). Prefer
+    /// the default mode where the network allows it.
     pub single_port: bool,
     /// Largest `blksize` granted (8..=65464). Lower it to 1468 when clients sit behind links
     /// that drop IP fragments.
@@ -46,12 +52,25 @@ pub struct TftpConfig {
     /// option, which is then kept for every retransmission). It doubles after each silent
     /// timeout, up to eight times this value.
     pub timeout_ms: u64,
+    /// Largest RFC 2349 `timeout` option, in seconds (1..=255), a client may choose. A larger
+    /// one is declined (left out of the OACK, as RFC 2349 allows; the client keeps its own
+    /// default) and `timeout_ms` applies: otherwise one request asking for 255 s would hold a
+    /// transfer slot for half an hour of retransmissions.
+    pub max_client_timeout_s: u64,
     /// Retransmissions of one packet before a transfer is abandoned (with the defaults a
-    /// silent client is given up after 31 s).
+    /// silent client is given up after 31 s). Before the client has acknowledged any data, at
+    /// most 2 are made (given up after 7 s), so requests nobody answers, such as spoofed ones,
+    /// free their transfer slot quickly.
     pub retries: u32,
     /// Transfers served at once; requests beyond it are refused with a "server busy" ERROR,
     /// which PXE firmware answers by retrying.
     pub max_transfers: usize,
+    /// Transfers one client address may run at once (at least 1). Requests beyond it are
+    /// dropped unanswered (the address may be forged; an answer would be reflected at it), so
+    /// a flood of requests from one address cannot take the slots of `max_transfers` from
+    /// everyone else. Firmware runs one or two transfers at a time; a few clients behind one
+    /// NAT address share this limit.
+    pub max_transfers_per_client: usize,
     /// Look names up case-insensitively when the exact name does not exist (Windows clients
     /// ask for `\Boot\BCD` when the file is `boot/bcd`).
     pub case_insensitive: bool,
@@ -83,8 +102,10 @@ impl Default for TftpConfig {
             max_window: 64,
             max_window_bytes: 96 * 1024,
             timeout_ms: 1000,
+            max_client_timeout_s: 5,
             retries: 5,
             max_transfers: 1024,
+            max_transfers_per_client: 8,
             case_insensitive: false,
             cache_max_file_bytes: 16 << 20,
             cache_total_bytes: 48 << 20,
@@ -125,8 +146,17 @@ impl TftpConfig {
         if !(1..=100).contains(&self.retries) {
             problems.push("tftp.retries", format!("{} is outside 1..=100", self.retries));
         }
+        if !(1..=255).contains(&self.max_client_timeout_s) {
+            problems.push(
+                "tftp.max_client_timeout_s",
+                format!("{} is outside 1..=255", self.max_client_timeout_s),
+            );
+        }
         if self.max_transfers == 0 {
             problems.push("tftp.max_transfers", "must be at least 1");
+        }
+        if self.max_transfers_per_client == 0 {
+            problems.push("tftp.max_transfers_per_client", "must be at least 1");
         }
         if self.listen.is_empty() {
             problems.push("tftp.listen", "needs at least one address");
@@ -162,7 +192,7 @@ mod tests {
     #[test]
     fn bad_values_are_named_by_key() {
         let err =
-            Config::from_toml_str("[tftp]\nmax_blksize = 4\nmax_window = 0\nretries = 0\nlisten = []\n")
+            Config::from_toml_str("[tftp]\nmax_blksize = 4\nmax_window = 0\nretries = 0\nlisten = []\nmax_transfers_per_client = 0\nmax_client_timeout_s = 256\n")
                 .unwrap_err()
                 .to_string();
         for key in [
@@ -170,9 +200,27 @@ mod tests {
             "tftp.max_window",
             "tftp.retries",
             "tftp.listen",
+            "tftp.max_transfers_per_client",
+            "tftp.max_client_timeout_s",
         ] {
             assert!(err.contains(key), "{key} missing from {err}");
         }
+    }
+
+    #[test]
+    fn client_limits_default_low_and_accept_their_range() {
+        let defaults = super::TftpConfig::default();
+        assert_eq!(defaults.max_transfers_per_client, 8);
+        assert_eq!(defaults.max_client_timeout_s, 5);
+        let config =
+            Config::from_toml_str("[tftp]\nmax_transfers_per_client = 1\nmax_client_timeout_s = 255\n")
+                .unwrap();
+        assert_eq!(config.tftp.max_transfers_per_client, 1);
+        assert_eq!(config.tftp.max_client_timeout_s, 255);
+        let err = Config::from_toml_str("[tftp]\nmax_client_timeout_s = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tftp.max_client_timeout_s"), "{err}");
     }
 
     #[test]

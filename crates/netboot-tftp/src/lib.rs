@@ -56,6 +56,6 @@ pub use backoff::Retransmission;
 pub use block::{BlockNum, BlockSize, BlockSizeOutOfRange};
 pub use options::{negotiate, Mode, Negotiated, TftpLimits};
 pub use source::{BlockSource, FileProvider, MemorySource, OpenError};
-pub use transfer::{write_error, Outcome, ReadTransfer};
+pub use transfer::{write_error, Outcome, ReadTransfer, PROVISIONAL_WINDOW_BYTES};
 pub use wire::{DecodeError, ErrorCode, OwnedPacket, Packet};
 pub use write::{BlockSink, WriteOutcome, WriteTransfer};

@@ -28,6 +28,17 @@ pub struct TftpLimits {
     pub default_timeout: Duration,
     /// Retransmissions of the same packet before the transfer is abandoned.
     pub retries: u32,
+    /// Retransmissions before the client has acknowledged any data (of the OACK, ACK 0 or the
+    /// first window), at most [`Self::retries`]. A real client answers the first packet
+    /// within a round trip; a request that was spoofed, or whose client went away, is never
+    /// answered, and every retransmission to it only holds a transfer slot longer and sends
+    /// more bytes to an address that did not ask for them.
+    pub retries_before_first_ack: u32,
+    /// Largest RFC 2349 `timeout` a client may choose. A larger one is left out of the OACK
+    /// and the server's own timeout applies, as RFC 2349 allows: the OACK may only echo the
+    /// client's value exactly, so declining the option is the one way to use another. Without
+    /// a cap one request asking for 255 s holds its transfer for half an hour of retries.
+    pub max_client_timeout: Duration,
 }
 
 impl Default for TftpLimits {
@@ -38,6 +49,8 @@ impl Default for TftpLimits {
             max_window_bytes: 96 * 1024,
             default_timeout: Duration::from_secs(1),
             retries: 5,
+            retries_before_first_ack: 2,
+            max_client_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -201,9 +214,14 @@ fn negotiate_options(options: &Options<'_>, size: Option<u64>, limits: &TftpLimi
                 agreed.windowsize = w as u16;
                 w
             }),
-            "timeout" => value.filter(|&v| (1..=255).contains(&v)).inspect(|&t| {
-                agreed.timeout = Retransmission::ClientChosen(Duration::from_secs(t));
-            }),
+            // RFC 2349 lets the OACK carry only the client's own value: a timeout above the cap
+            // is declined (left out), and the client keeps its default as the server does.
+            "timeout" => value
+                .filter(|&v| (1..=255).contains(&v))
+                .filter(|&v| Duration::from_secs(v) <= limits.max_client_timeout)
+                .inspect(|&t| {
+                    agreed.timeout = Retransmission::ClientChosen(Duration::from_secs(t));
+                }),
             // Only the exact magic is the extension; the answer is its own magic, not a number.
             "msftwindow" => {
                 if option.value == MSFTWINDOW_REQUEST {
@@ -360,6 +378,36 @@ mod tests {
                 (b"timeout".to_vec(), b"3".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn a_timeout_above_the_cap_is_declined_and_the_server_default_applies() {
+        let limits = TftpLimits {
+            max_client_timeout: Duration::from_secs(5),
+            ..TftpLimits::default()
+        };
+        let Packet::Rrq(request) =
+            Packet::parse(b"\x00\x01f\x00octet\x00timeout\x00255\x00blksize\x001024\x00").unwrap()
+        else {
+            panic!("not an RRQ")
+        };
+        let agreed = negotiate(&request, Some(10), &limits);
+        assert_eq!(
+            agreed.timeout,
+            Retransmission::ServerDefault(limits.default_timeout)
+        );
+        // The other options are still agreed; the declined one is simply absent.
+        assert_eq!(agreed.oack, [(b"blksize".to_vec(), b"1024".to_vec())]);
+        // The cap itself is still granted, and echoed exactly.
+        let Packet::Rrq(request) = Packet::parse(b"\x00\x01f\x00octet\x00timeout\x005\x00").unwrap() else {
+            panic!("not an RRQ")
+        };
+        let agreed = negotiate(&request, Some(10), &limits);
+        assert_eq!(
+            agreed.timeout,
+            Retransmission::ClientChosen(Duration::from_secs(5))
+        );
+        assert_eq!(agreed.oack, [(b"timeout".to_vec(), b"5".to_vec())]);
     }
 
     #[test]

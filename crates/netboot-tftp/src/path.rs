@@ -9,7 +9,9 @@
 //! - UNC names (`\\server\share`, `//x`) and drive letters (`C:`) are refused as absolute;
 //! - `..` anywhere is refused (not resolved), and so are `%XX` escapes, which only an attacker
 //!   or a confused URL tool sends to a TFTP server;
-//! - empty components and `.` are dropped.
+//! - empty components and `.` are dropped;
+//! - a component starting with `.` (a hidden file or directory: `.git`, `.ssh`, editor swap
+//!   files) is refused, as the HTTPS side refuses it: such names are never boot files.
 //!
 //! Symlinks are a property of the filesystem, not of the name, so the file provider checks
 //! them again when it opens the file.
@@ -73,6 +75,9 @@ pub enum PathError {
     /// A `%XX` escape.
     #[error("file name contains a percent escape")]
     PercentEscape,
+    /// A component starting with `.`: a hidden file or directory.
+    #[error("hidden file name")]
+    Hidden,
 }
 
 /// Turns a requested filename into a [`SafePath`] or refuses it.
@@ -85,6 +90,7 @@ pub enum PathError {
 /// assert_eq!(normalize(br"..\..\x"), Err(PathError::ParentComponent));
 /// assert_eq!(normalize(b"%2e%2e/x"), Err(PathError::PercentEscape));
 /// assert_eq!(normalize(br"C:\Windows\win.ini"), Err(PathError::Absolute));
+/// assert_eq!(normalize(b"boot/.git/config"), Err(PathError::Hidden));
 /// ```
 pub fn normalize(requested: &[u8]) -> Result<SafePath, PathError> {
     if requested.len() > MAX_PATH_LEN {
@@ -107,6 +113,7 @@ pub fn normalize(requested: &[u8]) -> Result<SafePath, PathError> {
         match component {
             "" | "." => {}
             ".." => return Err(PathError::ParentComponent),
+            _ if component.starts_with('.') => return Err(PathError::Hidden),
             _ if component.len() > MAX_COMPONENT_LEN => return Err(PathError::TooLong(component.len())),
             _ => components.push(component.to_owned()),
         }
@@ -187,6 +194,26 @@ mod tests {
             ["pxelinux.cfg", "01-aa-bb"]
         );
         assert_eq!(normalize(b"100%.txt").unwrap().to_string(), "100%.txt");
-        assert_eq!(normalize(b"a..b/..c").unwrap().to_string(), "a..b/..c");
+        assert_eq!(normalize(b"a..b/c..").unwrap().to_string(), "a..b/c..");
+        assert_eq!(normalize(b"./a/./b.").unwrap().to_string(), "a/b.");
+    }
+
+    #[test]
+    fn refuses_hidden_components_anywhere() {
+        for hidden in [
+            &b".hidden"[..],
+            b"/.ssh/id_rsa",
+            br"\boot\.git\config",
+            b"a/..c",
+            b"a/.b/c",
+            b"...",
+        ] {
+            assert_eq!(
+                normalize(hidden),
+                Err(PathError::Hidden),
+                "{}",
+                String::from_utf8_lossy(hidden)
+            );
+        }
     }
 }

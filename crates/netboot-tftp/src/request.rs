@@ -47,6 +47,10 @@ pub enum Refusal {
     /// A mode other than octet and netascii (`mail` is obsolete).
     #[error("unsupported transfer mode {0:?}")]
     UnsupportedMode(String),
+    /// A read request for a hidden name (a component starting with `.`). Answered like a
+    /// missing file, so the answer says nothing about what exists under the root.
+    #[error("hidden file {0:?} not served")]
+    HiddenFile(String),
     /// The filename is refused.
     #[error("refused file name {name:?}: {reason}")]
     BadPath {
@@ -64,6 +68,7 @@ impl Refusal {
         match self {
             Self::NotARequest(_) => None,
             Self::UnsupportedMode(_) => Some((ErrorCode::IllegalOperation, "Unsupported transfer mode")),
+            Self::HiddenFile(_) => Some(crate::OpenError::NotFound.to_tftp()),
             Self::BadPath { .. } => Some((ErrorCode::AccessViolation, "Access violation")),
         }
     }
@@ -77,6 +82,11 @@ impl Refusal {
 /// assert_eq!(read.path.to_string(), "Boot/BCD");
 /// assert!(classify(b"\x00\x01../x\x00octet\x00").unwrap_err().reply().is_some());
 /// assert!(classify(b"\x00\x04\x00\x01").unwrap_err().reply().is_none());
+/// // A hidden name is answered exactly like a file that does not exist.
+/// assert_eq!(
+///     classify(b"\x00\x01.git/config\x00octet\x00").unwrap_err().reply(),
+///     Some((netboot_tftp::ErrorCode::FileNotFound, "File not found"))
+/// );
 /// ```
 pub fn classify(datagram: &[u8]) -> Result<Incoming<'_>, Refusal> {
     let packet = Packet::parse(datagram).map_err(|e| Refusal::NotARequest(e.to_string()))?;
@@ -92,9 +102,12 @@ pub fn classify(datagram: &[u8]) -> Result<Incoming<'_>, Refusal> {
     };
     let mode = Mode::parse(request.mode)
         .ok_or_else(|| Refusal::UnsupportedMode(String::from_utf8_lossy(request.mode).into_owned()))?;
-    let path = normalize(request.filename).map_err(|reason| Refusal::BadPath {
-        name: String::from_utf8_lossy(request.filename).into_owned(),
-        reason,
+    let path = normalize(request.filename).map_err(|reason| {
+        let name = String::from_utf8_lossy(request.filename).into_owned();
+        match reason {
+            PathError::Hidden if is_read => Refusal::HiddenFile(name),
+            reason => Refusal::BadPath { name, reason },
+        }
     })?;
     Ok(if is_read {
         Incoming::Read(ReadRequest { path, mode, request })

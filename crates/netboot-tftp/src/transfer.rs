@@ -1,7 +1,8 @@
 //! The per-transfer state machine of a read request (the server sends the file).
 //!
 //! Drive it like a quinn-proto connection:
-//! 1. feed every datagram from the client's address to [`ReadTransfer::handle_datagram`];
+//! 1. feed every datagram from the client's address to [`ReadTransfer::handle_datagram`], with
+//!    the instant it was received;
 //! 2. when the instant from [`ReadTransfer::poll_timeout`] passes, call
 //!    [`ReadTransfer::handle_timeout`];
 //! 3. after either, call [`ReadTransfer::poll_transmit`] until it returns `None`, sending each
@@ -14,13 +15,45 @@
 //! ignored (retransmitting on duplicates is the Sorcerer's Apprentice bug). A timeout resends the
 //! window from the first unacknowledged block, waiting twice as long each time unless the
 //! client chose the timeout ([`crate::Retransmission`]); after `retries` timeouts in a row the
-//! transfer is abandoned.
+//! transfer is abandoned. Until the client has acknowledged a data block, only
+//! `retries_before_first_ack` timeouts are allowed ([`TftpLimits::retries_before_first_ack`]): a
+//! request nobody answers (spoofed, or its client gone) ends within seconds instead of holding
+//! its transfer slot for the full retry budget.
+//!
+//! Proof of receipt ([`ReadTransfer::with_proof_of_receipt`], for a server answering from its
+//! request port): there the client is known only by its address, which a request can forge, so
+//! a spoofer could acknowledge blocks it never receives and have the file sent to its victim.
+//! With the proof required, every ACK must arrive *after* the packet it acknowledges was first
+//! sent (ACK 0 after the OACK, ACK n after DATA n); an ACK that arrives earlier, or
+//! acknowledges a packet never sent, cannot come from a client that received it and is
+//! ignored: it moves nothing and resets no timer. Nothing goes out before the first packet
+//! (the OACK, or DATA 1 without options) is acknowledged so. A transfer that gives up before
+//! any data was acknowledged, having ignored such ACKs, ends with [`Outcome::BlindAck`].
+//! Ignoring rather than ending keeps a real client going whatever made one of its ACKs look
+//! early (a late ACK of an earlier transfer from the same port, a wall-clock step under the
+//! driver's arrival stamps): it loses one timeout and its next ACK counts. For this the driver
+//! must pass, as `now` of [`ReadTransfer::handle_datagram`], the instant the datagram was
+//! received, not the instant it is processed (they differ when datagrams wait in a queue),
+//! and send what [`ReadTransfer::poll_transmit`] returns after the `now` it passed there.
+//!
+//! The proof is timing, not a secret (TFTP has no field only a receiver could know): it stops
+//! blind bursts, which outrun the server, but a spoofer that paces its blind ACKs behind the
+//! server's sending passes it. So until the client has acknowledged a data block, the window
+//! is also held to [`PROVISIONAL_WINDOW_BYTES`] (at least one block): what a spoofer gets from
+//! two packets (RRQ, then ACK 0 once the OACK has surely left) is that much plus
+//! `retries_before_first_ack` resends of it, not a full window of up to `max_window_bytes`
+//! three times. A client that asked for a wider window receives fewer blocks than agreed at
+//! first; RFC 7440 receivers acknowledge what they have when their timer fires, so that costs
+//! such a client one timeout per transfer. Beyond that a spoofer must keep acknowledging, one
+//! ACK per window, as a client would; the embedder bounds the rest (transfers per client
+//! address).
 //!
 //! Variable windows (Microsoft's `msftwindow`, when negotiated): every ACK carries one extra byte,
 //! the number of blocks the client wants in the next window. It is clamped to
 //! `1..=max_window` (narrowed by `max_window_bytes` for large blocks); an ACK without it falls back to the negotiated window. The extra byte of the
 //! final ACK is meaningless and ignored, as is the byte of a duplicate ACK.
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::backoff::Retransmission;
@@ -54,6 +87,11 @@ pub enum Outcome {
     TimedOut,
     /// Reading the file failed or it shrank while being served; the client got an ERROR.
     ReadFailed,
+    /// While the client had to prove it receives ([`ReadTransfer::with_proof_of_receipt`]), it
+    /// acknowledged no data before the retries ran out, and sent ACKs a receiving client
+    /// cannot send (before the packet they acknowledge was sent, or for a packet not sent):
+    /// the request was likely spoofed.
+    BlindAck,
 }
 
 impl Outcome {
@@ -67,6 +105,7 @@ impl Outcome {
             Self::ClientError { .. } => "client_error",
             Self::TimedOut => "timeout",
             Self::FinalAckMissing | Self::ReadFailed => "failed",
+            Self::BlindAck => "blind_ack",
         }
     }
 }
@@ -82,6 +121,27 @@ enum Phase {
     /// Over.
     Done,
 }
+
+/// When each packet an ACK may still acknowledge was first sent, for the proof of receipt.
+#[derive(Debug, Default)]
+struct SendTimes {
+    /// The OACK's first sending.
+    oack: Option<Instant>,
+    /// First sending of each block after the acknowledged ones, in order: `blocks[0]` is block
+    /// `acked + 1`. At most a window long.
+    blocks: VecDeque<Instant>,
+    /// ACKs ignored because no receiving client could have sent them.
+    ignored: u64,
+}
+
+/// Payload bytes of a window while the client has not yet acknowledged a data block, with the
+/// proof of receipt required: 5 blocks of 1468 bytes, 16 of 512 (EDK2's default window of 4
+/// fits whole), one block of anything above 8 KiB.
+pub const PROVISIONAL_WINDOW_BYTES: u64 = 8192;
+
+/// Half the block-number space: an ACK less than this far ahead of the acknowledged block
+/// acknowledges a later block, anything further is an old one from before a wrap.
+const AHEAD: u16 = 1 << 15;
 
 /// A read transfer: sends one file to one client.
 #[derive(Debug)]
@@ -111,6 +171,10 @@ pub struct ReadTransfer {
     outcome: Option<Outcome>,
     deadline: Option<Instant>,
     retries: u32,
+    /// Timeouts allowed before the client acknowledged a data block.
+    max_retries_unacknowledged: u32,
+    /// Set when the client must prove it receives (see the module documentation).
+    proof: Option<SendTimes>,
     retransmitted_blocks: u64,
 }
 
@@ -156,10 +220,45 @@ impl ReadTransfer {
             outcome: None,
             deadline: None,
             retries: 0,
+            max_retries_unacknowledged: limits.retries_before_first_ack.min(limits.retries),
+            proof: None,
             retransmitted_blocks: 0,
         };
         transfer.open_window(1);
         transfer
+    }
+
+    /// Requires every ACK to arrive after the packet it acknowledges was sent (see the module
+    /// documentation): for a server that answers from its request port, where the client's
+    /// address, which a request can forge, is all that identifies the transfer.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use netboot_tftp::{negotiate, Packet, MemorySource, Outcome, ReadTransfer, TftpLimits};
+    ///
+    /// let Packet::Rrq(rrq) = Packet::parse(b"\x00\x01f\x00octet\x00tsize\x000\x00").unwrap() else { unreachable!() };
+    /// let limits = TftpLimits::default();
+    /// let mut transfer = ReadTransfer::new(&negotiate(&rrq, Some(3), &limits), 3, &limits)
+    ///     .with_proof_of_receipt();
+    /// let mut source = MemorySource::new(b"abc".to_vec().into());
+    /// let mut buf = vec![0; transfer.max_packet_len()];
+    /// let sent_at = Instant::now();
+    /// let received_before = sent_at - Duration::from_millis(1);
+    /// transfer.poll_transmit(sent_at, &mut source, &mut buf).unwrap(); // the OACK
+    /// // An ACK 0 that arrived before the OACK left was not sent by anyone who received it:
+    /// // ignored, so no data goes out.
+    /// transfer.handle_datagram(received_before, b"\x00\x04\x00\x00");
+    /// assert!(transfer.poll_transmit(sent_at, &mut source, &mut buf).is_none());
+    /// assert_eq!(transfer.ignored_blind_acks(), 1);
+    /// // The same ACK arriving after the OACK left starts the data.
+    /// transfer.handle_datagram(sent_at + Duration::from_millis(1), b"\x00\x04\x00\x00");
+    /// assert!(transfer.poll_transmit(sent_at, &mut source, &mut buf).is_some());
+    /// assert_eq!(transfer.outcome(), None);
+    /// ```
+    #[must_use]
+    pub fn with_proof_of_receipt(mut self) -> Self {
+        self.proof = Some(SendTimes::default());
+        self
     }
 
     /// Buffer size [`Self::poll_transmit`] needs: a DATA packet of the agreed block size.
@@ -201,6 +300,13 @@ impl ReadTransfer {
         (self.acked * self.blksize as u64).min(self.size)
     }
 
+    /// ACKs ignored so far because no client receiving the transfer could have sent them
+    /// (see [`Self::with_proof_of_receipt`]); always 0 without the proof.
+    #[must_use]
+    pub fn ignored_blind_acks(&self) -> u64 {
+        self.proof.as_ref().map_or(0, |proof| proof.ignored)
+    }
+
     /// Blocks sent more than once (window restarts and timeouts).
     #[must_use]
     pub fn retransmitted_blocks(&self) -> u64 {
@@ -224,7 +330,19 @@ impl ReadTransfer {
             self.retransmitted_blocks += self.next_send - from;
         }
         self.next_send = from;
-        self.window_end = (self.acked + self.window).min(self.last_block);
+        self.window_end = (self.acked + self.current_window()).min(self.last_block);
+    }
+
+    /// The window to send now: the agreed (or asked-for) one, held to
+    /// [`PROVISIONAL_WINDOW_BYTES`] while a client that must prove it receives has not yet
+    /// acknowledged any data.
+    fn current_window(&self) -> u64 {
+        if self.proof.is_some() && self.acked == 0 {
+            let provisional = (PROVISIONAL_WINDOW_BYTES / self.blksize as u64).max(1);
+            self.window.min(provisional)
+        } else {
+            self.window
+        }
     }
 
     fn finish(&mut self, outcome: Outcome) {
@@ -233,11 +351,20 @@ impl ReadTransfer {
         self.outcome = Some(outcome);
     }
 
-    /// Processes a datagram from the client. Malformed and unexpected packets are ignored.
+    /// Processes a datagram from the client, received at `now`. Malformed and unexpected
+    /// packets are ignored.
     pub fn handle_datagram(&mut self, now: Instant, datagram: &[u8]) {
         let Ok(packet) = Packet::parse(datagram) else {
             return;
         };
+        if let Packet::Ack { block, .. } = packet {
+            if self.is_blind(now, block) {
+                if let Some(proof) = &mut self.proof {
+                    proof.ignored += 1;
+                }
+                return;
+            }
+        }
         match (self.phase, packet) {
             (Phase::Done | Phase::Failing, _) => {}
             (
@@ -265,6 +392,29 @@ impl ReadTransfer {
         }
     }
 
+    /// Whether an ACK for `block` received at `now` cannot come from a client that received
+    /// what it acknowledges: only when the proof of receipt is required.
+    fn is_blind(&self, now: Instant, block: BlockNum) -> bool {
+        let Some(proof) = &self.proof else {
+            return false;
+        };
+        match self.phase {
+            Phase::Done | Phase::Failing => false,
+            Phase::Oack { .. } => block != BlockNum(0) || proof.oack.is_none_or(|sent| now < sent),
+            Phase::Data => {
+                let ahead = BlockNum::from_index(self.acked).distance_to(block);
+                if ahead == 0 || ahead >= AHEAD {
+                    // A duplicate, or an old block: ignored as usual.
+                    return false;
+                }
+                match proof.blocks.get(usize::from(ahead) - 1) {
+                    Some(&sent) => now < sent,
+                    None => true,
+                }
+            }
+        }
+    }
+
     /// Applies the next window's size from an ACK's extra byte (`msftwindow` only).
     fn set_next_window(&mut self, trailing: &[u8]) {
         if !self.variable_window {
@@ -284,6 +434,9 @@ impl ReadTransfer {
             return;
         }
         self.acked += advance;
+        if let Some(proof) = &mut self.proof {
+            proof.blocks.drain(..(advance as usize).min(proof.blocks.len()));
+        }
         self.retries = 0;
         if self.acked == self.last_block {
             self.finish(Outcome::Complete);
@@ -303,9 +456,17 @@ impl ReadTransfer {
         if now < deadline || matches!(self.phase, Phase::Done | Phase::Failing) {
             return;
         }
-        if self.retries >= self.max_retries {
+        let limit = if self.acked == 0 {
+            self.max_retries_unacknowledged
+        } else {
+            self.max_retries
+        };
+        if self.retries >= limit {
             let all_sent = self.phase == Phase::Data && self.next_send > self.last_block;
-            self.finish(if all_sent {
+            let spoofed = self.acked == 0 && self.ignored_blind_acks() > 0;
+            self.finish(if spoofed {
+                Outcome::BlindAck
+            } else if all_sent {
                 Outcome::FinalAckMissing
             } else {
                 Outcome::TimedOut
@@ -343,6 +504,9 @@ impl ReadTransfer {
             Phase::Oack { unsent: false } => None,
             Phase::Oack { unsent: true } => {
                 self.phase = Phase::Oack { unsent: false };
+                if let Some(proof) = &mut self.proof {
+                    proof.oack.get_or_insert(now);
+                }
                 self.deadline = Some(now + self.timeout.interval(self.retries));
                 buf[..self.oack.len()].copy_from_slice(&self.oack);
                 Some(self.oack.len())
@@ -360,6 +524,12 @@ impl ReadTransfer {
                     return self.poll_transmit(now, source, buf);
                 }
                 write_data_header(buf, BlockNum::from_index(index));
+                if let Some(proof) = &mut self.proof {
+                    // Only the first sending counts: an ACK may answer the original.
+                    if index > self.acked + proof.blocks.len() as u64 {
+                        proof.blocks.push_back(now);
+                    }
+                }
                 self.next_send += 1;
                 self.deadline = Some(now + self.timeout.interval(self.retries));
                 Some(DATA_HEADER_LEN + expected)
@@ -586,11 +756,14 @@ mod tests {
 
     #[test]
     fn timeouts_retransmit_then_give_up() {
-        let file = vec![1u8; 10];
+        let file = vec![1u8; 600];
         let mut source = MemorySource::new(file.clone().into());
         let mut t = transfer(b"\x00\x01f\x00octet\x00", &file);
         let mut now = origin();
         assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        t.handle_datagram(now, &ack(1));
+        assert_eq!(drain(&mut t, now, &mut source).len(), 1);
+        // The client acknowledged data: the full retry budget applies to the last block.
         for _ in 0..TftpLimits::default().retries {
             now = t.poll_timeout().unwrap();
             t.handle_timeout(now);
@@ -601,9 +774,213 @@ mod tests {
         assert_eq!(t.outcome(), Some(&Outcome::FinalAckMissing));
     }
 
-    /// Gaps between the retransmissions of a lost first block, for a request `rrq`.
+    #[test]
+    fn an_unanswered_first_packet_is_given_up_after_the_first_ack_retries() {
+        let limits = TftpLimits::default();
+        for rrq in [
+            &b"\x00\x01f\x00octet\x00"[..],
+            b"\x00\x01f\x00octet\x00timeout\x005\x00",
+            b"\x00\x01f\x00octet\x00windowsize\x004\x00blksize\x00512\x00",
+        ] {
+            let file = vec![1u8; 4000];
+            let mut source = MemorySource::new(file.clone().into());
+            let mut t = transfer(rrq, &file);
+            let mut now = origin();
+            let first = drain(&mut t, now, &mut source);
+            assert_eq!(first.len(), 1);
+            // Each bounded loop: the transfer must end well within the full retry budget.
+            let mut resent = 0;
+            for _ in 0..=limits.retries {
+                now = t.poll_timeout().unwrap();
+                t.handle_timeout(now);
+                if t.outcome().is_some() {
+                    break;
+                }
+                assert_eq!(drain(&mut t, now, &mut source), first, "the same packet again");
+                resent += 1;
+            }
+            assert_eq!(resent, limits.retries_before_first_ack);
+            assert_eq!(t.outcome(), Some(&Outcome::TimedOut));
+        }
+        // ACK 0 of the OACK is not an acknowledgement of data: a first window nobody
+        // acknowledges is resent as few times.
+        let file = vec![1u8; 4000];
+        let mut source = MemorySource::new(file.clone().into());
+        let mut t = transfer(b"\x00\x01f\x00octet\x00windowsize\x004\x00", &file);
+        let mut now = origin();
+        drain(&mut t, now, &mut source);
+        t.handle_datagram(now, &ack(0));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1, 2, 3, 4]);
+        let mut windows = 1;
+        for _ in 0..=limits.retries {
+            now = t.poll_timeout().unwrap();
+            t.handle_timeout(now);
+            if t.outcome().is_some() {
+                break;
+            }
+            assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1, 2, 3, 4]);
+            windows += 1;
+        }
+        assert_eq!(windows, 1 + limits.retries_before_first_ack);
+        assert_eq!(t.outcome(), Some(&Outcome::TimedOut));
+    }
+
+    fn proving(rrq: &[u8], file: &[u8]) -> (ReadTransfer, MemorySource) {
+        (
+            transfer(rrq, file).with_proof_of_receipt(),
+            MemorySource::new(file.to_vec().into()),
+        )
+    }
+
+    #[test]
+    fn proof_of_receipt_ignores_blind_acks_and_ends_a_transfer_that_never_got_a_real_one() {
+        let file = vec![5u8; 3000];
+        let sent = origin() + Duration::from_secs(1);
+        let before = sent - Duration::from_micros(1);
+        let after = sent + Duration::from_micros(1);
+        let with_options = &b"\x00\x01f\x00octet\x00blksize\x00512\x00windowsize\x004\x00"[..];
+        let plain = &b"\x00\x01f\x00octet\x00"[..];
+
+        // A burst of blind ACKs right behind the request, all from before the first packet
+        // left: none moves the transfer, which only resends its first packet on timeouts and
+        // then ends as blind.
+        for rrq in [with_options, plain] {
+            let (mut t, mut source) = proving(rrq, &file);
+            let first = drain(&mut t, sent, &mut source);
+            assert_eq!(first.len(), 1);
+            for block in 0..=8 {
+                t.handle_datagram(before, &ack(block));
+            }
+            assert_eq!(t.outcome(), None);
+            // Without options, ACK 0 acknowledges nothing and is ignored as any stale ACK is.
+            let stale = usize::from(rrq == plain);
+            assert_eq!(t.ignored_blind_acks(), 9 - stale as u64);
+            assert!(drain(&mut t, after, &mut source).is_empty());
+            let mut resent = Vec::new();
+            while let Some(deadline) = t.poll_timeout() {
+                t.handle_timeout(deadline);
+                resent.extend(drain(&mut t, deadline, &mut source));
+            }
+            assert_eq!(resent, vec![first[0].clone(); resent.len()]);
+            assert_eq!(t.outcome(), Some(&Outcome::BlindAck));
+        }
+        // Before anything is sent, any ACK is blind.
+        let (mut t, _) = proving(with_options, &file);
+        t.handle_datagram(after, &ack(0));
+        assert_eq!(t.ignored_blind_acks(), 1);
+        // After the OACK, an ACK for a data block never sent is blind too.
+        let (mut t, mut source) = proving(with_options, &file);
+        drain(&mut t, sent, &mut source);
+        t.handle_datagram(after, &ack(4));
+        assert_eq!(t.ignored_blind_acks(), 1);
+        assert!(drain(&mut t, after, &mut source).is_empty());
+
+        // A blind ACK that passed for the OACK is still caught once it outruns the window:
+        // ACK 2 received before DATA 2 was sent moves nothing; the same ACK after it does.
+        let (mut t, mut source) = proving(with_options, &file);
+        drain(&mut t, sent, &mut source);
+        t.handle_datagram(after, &ack(0));
+        let window_at = after + Duration::from_millis(1);
+        assert_eq!(
+            block_numbers(&drain(&mut t, window_at, &mut source)),
+            [1, 2, 3, 4]
+        );
+        t.handle_datagram(after, &ack(2));
+        assert_eq!(t.ignored_blind_acks(), 1);
+        assert!(drain(&mut t, window_at, &mut source).is_empty());
+        let late = window_at + Duration::from_millis(1);
+        t.handle_datagram(late, &ack(2));
+        assert_eq!(block_numbers(&drain(&mut t, late, &mut source)), [3, 4, 5, 6]);
+        // A transfer with acknowledged data that times out is not called blind.
+        while let Some(deadline) = t.poll_timeout() {
+            t.handle_timeout(deadline);
+            drain(&mut t, deadline, &mut source);
+        }
+        assert_eq!(t.outcome(), Some(&Outcome::FinalAckMissing));
+    }
+
+    #[test]
+    fn proof_of_receipt_lets_a_real_client_through_losses_and_restarts() {
+        let file = vec![5u8; 5000];
+        let mut now = origin();
+        let rtt = Duration::from_millis(1);
+        let (mut t, mut source) = proving(
+            b"\x00\x01f\x00octet\x00blksize\x00512\x00windowsize\x004\x00",
+            &file,
+        );
+        drain(&mut t, now, &mut source);
+        // The OACK is lost; its resend is acknowledged.
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        assert_eq!(&drain(&mut t, now, &mut source)[0][..2], &[0, 6]);
+        now += rtt;
+        t.handle_datagram(now, &ack(0));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1, 2, 3, 4]);
+        // DATA 3 is lost: the client acknowledges 2, the server restarts at 3.
+        now += rtt;
+        t.handle_datagram(now, &ack(2));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [3, 4, 5, 6]);
+        // The client's ACK 4 for the original DATA 4, received before the resent one left,
+        // answers a block that was sent: not blind.
+        t.handle_datagram(now, &ack(4));
+        assert_eq!(t.outcome(), None);
+        // Duplicates and old ACKs are ignored as usual.
+        t.handle_datagram(now, &ack(4));
+        t.handle_datagram(now, &ack(1));
+        assert_eq!(t.outcome(), None);
+        now += rtt;
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [5, 6, 7, 8]);
+        now += rtt;
+        t.handle_datagram(now, &ack(8));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [9, 10]);
+        now += rtt;
+        t.handle_datagram(now, &ack(10));
+        assert_eq!(t.outcome(), Some(&Outcome::Complete));
+
+        // Without options DATA 1 is the first packet, acknowledged as ACK 1.
+        let (mut t, mut source) = proving(b"\x00\x01f\x00octet\x00", &file);
+        now = origin();
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [1]);
+        now += rtt;
+        t.handle_datagram(now, &ack(1));
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), [2]);
+        assert_eq!(t.outcome(), None);
+    }
+
+    #[test]
+    fn the_window_is_provisional_until_data_is_acknowledged_when_proof_is_required() {
+        let file = vec![5u8; 1468 * 40];
+        let rrq = b"\x00\x01f\x00octet\x00blksize\x001468\x00windowsize\x0016\x00";
+        let mut now = origin();
+        let (mut t, mut source) = proving(rrq, &file);
+        drain(&mut t, now, &mut source);
+        now += Duration::from_millis(1);
+        t.handle_datagram(now, &ack(0));
+        // 8192 bytes hold 5 blocks of 1468.
+        let first = block_numbers(&drain(&mut t, now, &mut source));
+        assert_eq!(first, [1, 2, 3, 4, 5]);
+        // Resent as it was, no wider, while nothing is acknowledged.
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        assert_eq!(block_numbers(&drain(&mut t, now, &mut source)), first);
+        // The client's timer fires and it acknowledges what it has: the agreed window from then.
+        now += Duration::from_millis(1);
+        t.handle_datagram(now, &ack(5));
+        assert_eq!(
+            block_numbers(&drain(&mut t, now, &mut source)),
+            (6..=21).collect::<Vec<_>>()
+        );
+        // Without the proof the agreed window applies at once.
+        let mut t = transfer(rrq, &file);
+        drain(&mut t, now, &mut source);
+        t.handle_datagram(now, &ack(0));
+        assert_eq!(drain(&mut t, now, &mut source).len(), 16);
+    }
+
+    /// Gaps between the retransmissions of a lost block, once the client acknowledged the first
+    /// one, for a request `rrq`.
     fn retransmission_gaps(rrq: &[u8]) -> Vec<Duration> {
-        let file = vec![1u8; 10];
+        let file = vec![1u8; 600];
         let mut source = MemorySource::new(file.clone().into());
         let mut t = transfer(rrq, &file);
         let mut now = origin();
@@ -612,6 +989,8 @@ mod tests {
             t.handle_datagram(now, &ack(0));
             assert_eq!(drain(&mut t, now, &mut source).len(), 1);
         }
+        t.handle_datagram(now, &ack(1));
+        assert_eq!(drain(&mut t, now, &mut source).len(), 1);
         let mut gaps = Vec::new();
         for _ in 0..5 {
             let next = t.poll_timeout().unwrap();

@@ -19,7 +19,8 @@
 //! client that resends on duplicate ACKs); other old blocks are ignored, so one retransmitted
 //! window costs one ACK, not one per block. When nothing arrives within the
 //! timeout the last ACK is repeated; after `retries` silent timeouts in a row the transfer is
-//! abandoned.
+//! abandoned, or after `retries_before_first_ack` while no DATA has arrived yet (the request
+//! may have been spoofed, and its answer should not be repeated for long).
 //!
 //! The final block (the first one shorter than `blksize`) is stored and the sink finished
 //! *before* it is acknowledged, so a client only sees success once the file is complete. The
@@ -212,6 +213,8 @@ pub struct WriteTransfer {
     window: u64,
     timeout: Retransmission,
     max_retries: u32,
+    /// Timeouts allowed before the first DATA arrived.
+    max_retries_before_data: u32,
     max_bytes: u64,
     announced: Option<u64>,
     oack: Vec<u8>,
@@ -275,6 +278,7 @@ impl WriteTransfer {
             window: u64::from(agreed.windowsize.max(1)),
             timeout: agreed.timeout,
             max_retries: limits.retries,
+            max_retries_before_data: limits.retries_before_first_ack.min(limits.retries),
             max_bytes,
             announced,
             pending: Some(if oack.is_empty() {
@@ -562,7 +566,12 @@ impl WriteTransfer {
                 if now < deadline {
                     return;
                 }
-                if self.retries >= self.max_retries {
+                let limit = if self.received == 0 {
+                    self.max_retries_before_data
+                } else {
+                    self.max_retries
+                };
+                if self.retries >= limit {
                     self.phase = Phase::Done;
                     self.deadline = None;
                     self.pending = None;

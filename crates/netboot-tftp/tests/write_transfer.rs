@@ -174,6 +174,26 @@ fn silence_repeats_the_last_ack_then_gives_up() {
 }
 
 #[test]
+fn a_request_nobody_follows_with_data_is_given_up_early() {
+    let limits = TftpLimits::default();
+    let mut t = start(b"\x00\x02up\x00octet\x00", 1 << 20);
+    let mut now = origin();
+    assert_eq!(drain(&mut t, now), [ack(0)]);
+    let mut repeated = 0;
+    for _ in 0..=limits.retries {
+        now = t.poll_timeout().unwrap();
+        t.handle_timeout(now);
+        if t.is_finished() {
+            break;
+        }
+        assert_eq!(drain(&mut t, now), [ack(0)]);
+        repeated += 1;
+    }
+    assert_eq!(repeated, limits.retries_before_first_ack);
+    assert_eq!(t.outcome(), Some(&WriteOutcome::TimedOut));
+}
+
+#[test]
 fn an_announced_size_over_the_limit_is_refused_before_any_data() {
     let mut t = start(b"\x00\x02big\x00octet\x00tsize\x001001\x00", 1000);
     let sent = drain(&mut t, origin());
@@ -419,8 +439,10 @@ fn simulate_client(
         "\0\x02up.img\0octet\0blksize\0{blksize}\0windowsize\0{window}\0tsize\0{}\0",
         file.len()
     );
+    // Impairments this heavy can lose the first exchange several times in a row too.
     let limits = TftpLimits {
         retries: 20,
+        retries_before_first_ack: 20,
         max_blksize: BlockSize::try_from(BlockSize::MAX).unwrap(),
         ..TftpLimits::default()
     };
