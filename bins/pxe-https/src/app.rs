@@ -19,6 +19,7 @@ use netboot_records::{
 use netboot_resolver::Explained;
 
 use crate::auth::{self, AuthGate, LoginForm, Step, Verdict};
+use crate::auth_approval::{self, ApprovalPoll, Approvals};
 use crate::files::{self, Roots};
 use crate::handoff::{HandoffState, HANDOFF_PATH};
 use crate::peerdist::PeerDist;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub telemetry: Telemetry,
     /// Logins at the boot console, when `[auth]` is enabled.
     pub auth: Option<Arc<AuthGate>>,
+    /// Consoles waiting for an operator, when `[auth] method = "approval"`.
+    pub approvals: Option<Arc<Approvals>>,
 }
 
 /// Builds the router.
@@ -75,6 +78,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(ENTRY_PATH, get(entry))
         .route(DECIDE_PATH, get(decide_query).post(decide_form))
         .route(auth::LOGIN_PATH, post(login_form))
+        .route(auth_approval::APPROVAL_PATH, post(approval_form))
         .route(&format!("{HANDOFF_PATH}/{{token}}/{{name}}"), get(handoff_file))
         .fallback(static_file)
         .layer(DefaultBodyLimit::max(MAX_FORM_BODY))
@@ -103,7 +107,7 @@ async fn decide_query(
     RawQuery(query): RawQuery,
 ) -> Response<Body> {
     let identity = ClientIdentity::parse_form(query.as_deref().unwrap_or("").as_bytes());
-    decide_measured(&state, identity, peer, tls, None).await
+    decide_measured(&state, identity, peer, tls, None, None).await
 }
 
 async fn decide_form(
@@ -114,7 +118,7 @@ async fn decide_form(
     body: Body,
 ) -> Response<Body> {
     match read_form(&headers, body).await {
-        Ok(body) => decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls, None).await,
+        Ok(body) => decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls, None, None).await,
         Err(response) => response,
     }
 }
@@ -134,7 +138,41 @@ async fn login_form(
         Err(response) => return response,
     };
     let login = LoginForm::parse(&body);
-    decide_measured(&state, ClientIdentity::parse_form(&body), peer, tls, Some(login)).await
+    decide_measured(
+        &state,
+        ClientIdentity::parse_form(&body),
+        peer,
+        tls,
+        Some(login),
+        None,
+    )
+    .await
+}
+
+/// `POST /boot.ipxe/approval`: a console waiting for approval, with its code and identity
+/// (see [`crate::auth_approval`]).
+async fn approval_form(
+    State(state): State<Arc<AppState>>,
+    Extension(peer): Extension<Peer>,
+    tls: Option<Extension<OverTls>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response<Body> {
+    state.telemetry.metrics.https.requests.inc("approval");
+    let body = match read_form(&headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let poll = ApprovalPoll::parse(&body);
+    decide_measured(
+        &state,
+        ClientIdentity::parse_form(&body),
+        peer,
+        tls,
+        None,
+        Some(poll),
+    )
+    .await
 }
 
 /// The body of a `params` form, or the answer refusing it.
@@ -166,12 +204,13 @@ async fn decide_measured(
     peer: Peer,
     tls: Option<Extension<OverTls>>,
     login: Option<LoginForm>,
+    poll: Option<ApprovalPoll>,
 ) -> Response<Body> {
     let telemetry = &state.telemetry;
     telemetry.metrics.https.requests.inc("decide");
     let started = Instant::now();
     let over_tls = tls.is_some_and(|Extension(OverTls(tls))| tls);
-    let response = decide(state, identity, peer, over_tls, login.as_ref()).await;
+    let response = decide(state, identity, peer, over_tls, login.as_ref(), poll.as_ref()).await;
     telemetry
         .metrics
         .https
@@ -233,11 +272,20 @@ async fn login_step(
     peer: Peer,
     over_tls: bool,
     login: Option<&LoginForm>,
+    poll: Option<&ApprovalPoll>,
 ) -> Result<Option<String>, Script> {
     let Some(gate) = &state.auth else {
         return Ok(None);
     };
     let now = std::time::SystemTime::now();
+    if let Some(approvals) = &state.approvals {
+        // Consoles are approved, not logged in: a login form POSTed anyway is not checked.
+        return match approvals.step(gate, decision, request, peer.0.ip(), over_tls, poll, now) {
+            Step::Open => Ok(None),
+            Step::Granted(token) => Ok(Some(token)),
+            Step::Answer(script) => Err(script),
+        };
+    }
     let (step, verdict) = gate
         .step(decision, request.mac, peer.0.ip(), over_tls, login, now)
         .await;
@@ -279,6 +327,7 @@ async fn decide(
     peer: Peer,
     over_tls: bool,
     login: Option<&LoginForm>,
+    poll: Option<&ApprovalPoll>,
 ) -> Response<Body> {
     let started = Instant::now();
     let mut request = match identity.to_request() {
@@ -327,7 +376,7 @@ async fn decide(
     }
     let rendered = match outcome {
         Ok(Explained { decision, .. }) => {
-            let token = match login_step(state, &decision, &request, peer, over_tls, login).await {
+            let token = match login_step(state, &decision, &request, peer, over_tls, login, poll).await {
                 Ok(token) => token,
                 Err(answer) => return script(&answer),
             };

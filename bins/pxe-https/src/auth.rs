@@ -42,7 +42,7 @@ pub const MAX_TRACKED: usize = 16_384;
 pub const MAX_FIELD: usize = 256;
 
 /// What the console is told when a login arrives over plain HTTP.
-const NEEDS_HTTPS: &str =
+pub(crate) const NEEDS_HTTPS: &str =
     "This machine needs a login, which is only possible over HTTPS, trying the next boot device";
 
 /// The `[auth]` policy, the failure counters and the set of protected files.
@@ -334,7 +334,8 @@ impl AuthGate {
         }
     }
 
-    fn issue(&self, mac: MacAddr, peer: IpAddr, user: &str, now: u64) -> Option<String> {
+    /// A login token for `mac` at `peer`, from `now` (Unix seconds); `None` without a key.
+    pub(crate) fn issue(&self, mac: MacAddr, peer: IpAddr, user: &str, now: u64) -> Option<String> {
         let key = self.key.as_ref()?;
         let expires_at = now.saturating_add(u64::from(self.config.token_minutes) * 60);
         let claims = Claims::new(self.scope.clone(), mac, peer, expires_at, user).ok()?;

@@ -162,7 +162,12 @@ impl Server {
         }
         let token_key = load_token_key(&config);
         let auth = crate::auth::AuthGate::from_config(&config, token_key.clone(), &files_base).map(Arc::new);
-        if let Some(gate) = &auth {
+        let approvals =
+            crate::auth_approval::Approvals::from_config(&config, &files_base, telemetry.recorder.clone())
+                .map(Arc::new);
+        if approvals.is_some() {
+            tracing::info!("boot consoles wait for an operator's approval");
+        } else if let Some(gate) = &auth {
             tracing::info!(users = %gate.users_file().display(), "boot console logins are on");
         }
         let handoff = HandoffState::new(
@@ -201,6 +206,7 @@ impl Server {
             required,
             telemetry: telemetry.clone(),
             auth,
+            approvals: approvals.clone(),
         };
         let https = TcpListener::bind(https_config.listen)
             .await
@@ -224,7 +230,8 @@ impl Server {
             )
             .await
             .context("[admin]")?
-            .with_required_runs(admin_runs);
+            .with_required_runs(admin_runs)
+            .with_approvals(approvals.map(|a| a as netboot_admin::SharedApprovalDesk));
             router = netboot_admin::router(admin_state.clone()).merge(router);
             if let Some(addr) = config.admin.listen {
                 let listener = TcpListener::bind(addr)

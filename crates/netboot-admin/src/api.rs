@@ -34,12 +34,20 @@ pub(crate) enum ApiError {
     /// `[resolver] required_once` is off.
     #[error("Required runs are not kept ([resolver] required_once = false)")]
     NoRequiredRuns,
+    /// `[auth] method = "approval"` is not in use.
+    #[error("boot consoles are not approved here ([auth] method = \"approval\" is off)")]
+    NoApprovals,
+    /// An approval could not be decided.
+    #[error(transparent)]
+    Approval(#[from] crate::approvals::ApprovalError),
 }
 
 impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::NoStore(_) | Self::NoRequiredRuns => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoStore(_) | Self::NoRequiredRuns | Self::NoApprovals => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Approval(crate::approvals::ApprovalError::Unknown(_)) => StatusCode::NOT_FOUND,
+            Self::Approval(crate::approvals::ApprovalError::AlreadyDecided(..)) => StatusCode::CONFLICT,
             Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,

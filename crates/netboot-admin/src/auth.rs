@@ -160,7 +160,7 @@ impl Credentials {
     /// Whether the request's `Authorization` header carries a valid credential.
     #[must_use]
     pub fn accepts(&self, headers: &HeaderMap) -> bool {
-        matches!(self.verify(headers), Verdict::Accepted)
+        matches!(self.verify(headers), Verdict::Accepted(_))
     }
 
     /// What the request's `Authorization` header amounts to.
@@ -179,7 +179,7 @@ impl Credentials {
                 .as_ref()
                 .is_some_and(|token| constant_time_eq(token.as_bytes(), rest.as_bytes()));
             return if valid {
-                Verdict::Accepted
+                Verdict::Accepted(Operator(TOKEN_OPERATOR.to_owned()))
             } else {
                 Verdict::Rejected(Attempt::Token)
             };
@@ -205,7 +205,7 @@ impl Credentials {
             let user_ok = constant_time_eq(user.as_bytes(), given_user);
             let password_ok = constant_time_eq(password.as_bytes(), given_password);
             return if user_ok & password_ok {
-                Verdict::Accepted
+                Verdict::Accepted(Operator(user.clone()))
             } else {
                 Verdict::Rejected(tried)
             };
@@ -214,10 +214,18 @@ impl Credentials {
     }
 }
 
+/// Who an accepted request comes from, for what it changes (an approved boot console names
+/// its operator): the basic-auth user, or [`TOKEN_OPERATOR`] for the bearer token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Operator(pub(crate) String);
+
+/// The operator name of requests with the bearer token, which names nobody.
+pub(crate) const TOKEN_OPERATOR: &str = "api-token";
+
 /// What an `Authorization` header amounts to.
 #[derive(Debug)]
 enum Verdict {
-    Accepted,
+    Accepted(Operator),
     /// No credential at all: a browser's first request, answered with the challenge.
     Missing,
     Rejected(Attempt),
@@ -340,7 +348,7 @@ pub(crate) fn constant_time_eq(expected: &[u8], given: &[u8]) -> bool {
 /// client address locked out after too many.
 pub(crate) async fn require(
     State(credentials): State<Arc<Credentials>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let address = request
@@ -354,8 +362,9 @@ pub(crate) async fn require(
         return too_many_attempts(wait);
     }
     let attempt = match credentials.verify(request.headers()) {
-        Verdict::Accepted => {
+        Verdict::Accepted(operator) => {
             throttle.succeeded(client);
+            request.extensions_mut().insert(operator);
             return next.run(request).await;
         }
         Verdict::Missing => None,

@@ -88,7 +88,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}\
 code,.mono{font-family:ui-monospace,monospace;font-size:13px}\
 .badge{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;color:#fff;white-space:nowrap}\
 .muted{color:#6b7785}.fail{color:#b3261e;font-weight:600}\
-form.search{display:flex;gap:8px;margin:12px 0}form.search input[type=search]{flex:1;max-width:420px;padding:5px 8px}\
+form.search{display:flex;gap:8px;margin:12px 0}form.inline{display:inline;margin-right:4px}form.search input[type=search]{flex:1;max-width:420px;padding:5px 8px}\
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:3px 14px;margin:0}dl.facts dt{color:#6b7785}\
 svg text{font-family:system-ui,sans-serif}";
 

@@ -8,6 +8,8 @@
 //! * `{base}/api/v1/...`: the JSON API, described by `{base}/api/openapi.json`.
 //! * `{base}/api/v1/machines/{mac}/clear-required` (POST) and the button on the machine page:
 //!   clear the Required deployments a machine ran, so they boot by themselves again.
+//! * `{base}/api/v1/approvals` and the index page's "Pending approvals" card: boot consoles
+//!   waiting for an operator (`[auth] method = "approval"`), approved or denied by POST.
 //! * `{base}/metrics`: Prometheus text exposition of every service's counters and the
 //!   records queue.
 //!
@@ -32,6 +34,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod approvals;
 mod auth;
 mod forms;
 mod html;
@@ -49,6 +52,7 @@ use axum::Router;
 use netboot_config::Config;
 use netboot_records::{Metrics, Recorder, RequiredRuns, Store};
 
+pub use approvals::{ApprovalDecision, ApprovalDesk, ApprovalError, PendingApproval, SharedApprovalDesk};
 pub use auth::{Credentials, CredentialsError, FIRST_LOCKOUT, FREE_FAILURES, MAX_LOCKOUT};
 pub use openapi::openapi_document;
 
@@ -64,6 +68,8 @@ pub struct AdminState {
     base: Arc<str>,
     /// The Required runs, when `[resolver] required_once` is on.
     required_runs: Option<RequiredRuns>,
+    /// The boot consoles waiting for approval, when `[auth] method = "approval"`.
+    approvals: Option<SharedApprovalDesk>,
 }
 
 impl AdminState {
@@ -90,6 +96,7 @@ impl AdminState {
             credentials: Arc::new(credentials),
             base: base.trim_end_matches('/').into(),
             required_runs: None,
+            approvals: None,
         }
     }
 
@@ -98,6 +105,14 @@ impl AdminState {
     #[must_use]
     pub fn with_required_runs(mut self, runs: Option<RequiredRuns>) -> Self {
         self.required_runs = runs;
+        self
+    }
+
+    /// Adds the boot consoles waiting for approval: the index page lists them with Approve
+    /// and Deny buttons, and the API gains `/approvals`.
+    #[must_use]
+    pub fn with_approvals(mut self, approvals: Option<SharedApprovalDesk>) -> Self {
+        self.approvals = approvals;
         self
     }
 
@@ -137,6 +152,11 @@ pub fn router(state: AdminState) -> Router {
         .route(&at("/"), get(pages::index))
         .route(&at("/machines/{mac}"), get(pages::machine))
         .route(&at("/machines/{mac}/clear-required"), post(pages::clear_required))
+        .route(&at("/approvals/{code}/approve"), post(approvals::approve_page))
+        .route(&at("/approvals/{code}/deny"), post(approvals::deny_page))
+        .route(&at("/api/v1/approvals"), get(approvals::list))
+        .route(&at("/api/v1/approvals/{code}/approve"), post(approvals::approve))
+        .route(&at("/api/v1/approvals/{code}/deny"), post(approvals::deny))
         .route(&at("/api/v1/machines"), get(api::machines))
         .route(&at("/api/v1/machines/{mac}"), get(api::machine))
         .route(&at("/api/v1/machines/{mac}/timeline"), get(api::timeline))

@@ -93,6 +93,39 @@ pub fn openapi_document(base: &str) -> Value {
             "503": runs_unavailable
         }
     }}));
+    let approvals_unavailable =
+        error("Boot consoles are not approved here (`[auth] method = \"approval\"` is off)");
+    paths.insert("/api/v1/approvals".into(), json!({ "get": {
+        "summary": "Boot consoles waiting for an operator's approval, oldest first",
+        "parameters": [],
+        "responses": {
+            "200": { "description": "OK", "content": { "application/json": { "schema": list_of("approvals", "Approval") } } },
+            "401": { "description": "Missing or wrong credentials" },
+            "503": approvals_unavailable
+        }
+    }}));
+    let code = json!({ "name": "code", "in": "path", "required": true, "schema": { "type": "string" },
+                       "description": "The code the boot console shows (any letter case)" });
+    for (action, summary) in [
+        ("approve", "Let the boot console showing this code boot: its next poll gets the menu with a login token; recorded with the operator on the machine's timeline"),
+        ("deny", "Send the boot console showing this code to its next boot device; recorded with the operator on the machine's timeline"),
+    ] {
+        paths.insert(format!("/api/v1/approvals/{{code}}/{action}"), json!({ "post": {
+            "summary": summary,
+            "parameters": [code],
+            "responses": {
+                "200": { "description": "Decided", "content": { "application/json": { "schema":
+                    { "type": "object", "properties": { "approval": { "$ref": "#/components/schemas/Approval" },
+                      "decision": { "type": "string", "enum": ["approved", "denied"] },
+                      "operator": { "type": "string", "description": "The basic-auth user, or `api-token`" } } } } } },
+                "401": { "description": "Missing or wrong credentials" },
+                "403": error("Sent by a page of another site (Origin or Sec-Fetch-Site)"),
+                "404": error("No console is waiting with this code (never shown, expired or already picked up)"),
+                "409": error("Already approved or denied"),
+                "503": approvals_unavailable
+            }
+        }}));
+    }
     paths.insert(
         "/api/v1/failures".into(),
         get(
@@ -177,8 +210,14 @@ pub fn openapi_document(base: &str) -> Value {
                     "stage": { "type": "string", "enum": ["dhcp", "tftp", "https", "image"] },
                     "ok": { "type": "boolean" }, "boot_start": { "type": "boolean" },
                     "duration_ms": { "type": "integer", "nullable": true },
-                    "detail": { "type": "object", "description": "Facts of the step; `kind` is one of proxy_offer, tftp_transfer, https_entry, decision, image_download, error, required_run, login",
+                    "detail": { "type": "object", "description": "Facts of the step; `kind` is one of proxy_offer, tftp_transfer, https_entry, decision, image_download, error, required_run, login, approval",
                         "properties": { "kind": { "type": "string" } } }
+                } },
+                "Approval": { "type": "object", "properties": {
+                    "code": { "type": "string" }, "mac": { "type": "string" }, "ip": { "type": "string" },
+                    "machine": { "type": "string", "nullable": true, "description": "Manufacturer, product and serial as the machine reported them" },
+                    "requested": { "type": "string", "format": "date-time" },
+                    "expires": { "type": "string", "format": "date-time" }
                 } },
                 "RequiredRun": { "type": "object", "properties": {
                     "mac": { "type": "string" }, "uuid": { "type": "string", "nullable": true },

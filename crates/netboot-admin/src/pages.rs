@@ -17,7 +17,7 @@ use crate::svg::{self, event_label, outcome_colour};
 use crate::AdminState;
 
 /// An error shown as a page instead of JSON.
-pub(crate) struct PageError(ApiError);
+pub(crate) struct PageError(pub(crate) ApiError);
 
 impl From<ApiError> for PageError {
     fn from(error: ApiError) -> Self {
@@ -92,7 +92,8 @@ pub(crate) async fn index(
     let failures = store.failures(now - Duration::days(7), 15).await?;
     let base = escape(&state.base);
 
-    let mut body = String::from("<h1>Machines</h1><section class=\"cards\">");
+    let mut body = crate::approvals::card(&state, now);
+    body.push_str("<h1>Machines</h1><section class=\"cards\">");
     let _ = write!(
         body,
         "<div class=\"card\"><h2>Boots per day (14 days)</h2>{}</div>",

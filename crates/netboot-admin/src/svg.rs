@@ -179,6 +179,7 @@ pub(crate) fn event_label(detail: &EventDetail) -> String {
         EventDetail::Error(e) => format!("error: {}", e.cause),
         EventDetail::RequiredRun(r) => r.summary(),
         EventDetail::Login(l) => l.summary(),
+        EventDetail::Approval(a) => a.summary(),
     }
 }
 

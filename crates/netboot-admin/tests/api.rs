@@ -90,6 +90,7 @@ async fn every_route_refuses_missing_or_wrong_credentials() {
         "/admin/api/openapi.json",
         "/admin/metrics",
         "/admin/api/v1/machines/52:54:00:12:34:56/required-runs",
+        "/admin/api/v1/approvals",
     ];
     let wrong_basic = format!(
         "Basic {}",
@@ -335,12 +336,17 @@ async fn openapi_documents_every_api_route() {
         for (method, operation) in methods {
             assert!(operation["summary"].is_string(), "{path}");
             // Every documented route answers (parameters filled with sample values).
-            let uri = format!("/admin{}", path.replace("{mac}", GOOD));
+            let code = if path.ends_with("/deny") {
+                "DENY34"
+            } else {
+                "APPRV2"
+            };
+            let uri = format!("/admin{}", path.replace("{mac}", GOOD).replace("{code}", code));
             let reply = send_method(&app, &method.to_uppercase(), &uri, Some(&bearer())).await;
             assert_eq!(reply.status, StatusCode::OK, "{method} {uri}: {}", reply.body);
         }
     }
-    assert_eq!(paths.len(), 11);
+    assert_eq!(paths.len(), 14);
     // Every $ref resolves.
     let text = document.to_string();
     for reference in text.split("\"#/components/schemas/").skip(1) {
@@ -521,4 +527,167 @@ async fn a_machine_page_lists_conflicting_hardware_claims_with_their_sources() {
         "{}",
         page.body
     );
+}
+
+/// `POST uri` with a form body and extra headers, as a browser sends the page's buttons.
+async fn post_form(
+    app: &axum::Router,
+    uri: &str,
+    authorization: &str,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::AUTHORIZATION, authorization)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn pending_approvals_are_listed_and_decided_by_a_named_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _store) = support::state(&dir, "/admin", false).await;
+    let desk = std::sync::Arc::new(support::Desk::waiting(&["K7QX2M", "ABCDE2", "ZZZZZ9"]));
+    let app = netboot_admin::router(state.with_approvals(Some(desk.clone())));
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+
+    let list = send(&app, "/admin/api/v1/approvals", Some(&bearer())).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let listed = list.json();
+    assert_eq!(listed["approvals"].as_array().unwrap().len(), 3);
+    assert_eq!(listed["approvals"][0]["code"], "K7QX2M");
+    assert_eq!(listed["approvals"][0]["mac"], GOOD);
+    assert_eq!(listed["approvals"][0]["ip"], "192.0.2.7");
+
+    // The API: the bearer token approves as `api-token`; a second decision conflicts.
+    let approved = send_method(
+        &app,
+        "POST",
+        "/admin/api/v1/approvals/k7qx2m/approve",
+        Some(&bearer()),
+    )
+    .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    assert_eq!(approved.json()["decision"], "approved");
+    assert_eq!(approved.json()["operator"], "api-token");
+    let again = send_method(&app, "POST", "/admin/api/v1/approvals/K7QX2M/deny", Some(&basic)).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    let unknown = send_method(
+        &app,
+        "POST",
+        "/admin/api/v1/approvals/NOSUCH/approve",
+        Some(&basic),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert_eq!(
+        send_method(&app, "POST", "/admin/api/v1/approvals/ABCDE2/approve", None)
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let foreign = post_form(
+        &app,
+        "/admin/api/v1/approvals/ABCDE2/approve",
+        &basic,
+        "",
+        &[("sec-fetch-site", "cross-site")],
+    )
+    .await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+
+    // The page: the card lists what still waits, escaped, with a button per decision.
+    let index = send(&app, "/admin/", Some(&basic)).await;
+    assert_eq!(index.status, StatusCode::OK, "{}", index.body);
+    assert!(index.body.contains("Pending approvals"), "{}", index.body);
+    assert!(!index.body.contains("K7QX2M"), "decided codes are gone");
+    assert!(index.body.contains("ABCDE2") && index.body.contains("192.0.2.7"));
+    assert!(index.body.contains("QEMU &lt;Standard&gt; PC"), "{}", index.body);
+    let action = "action=\"/admin/approvals/ZZZZZ9/deny\"><input type=\"hidden\" name=\"csrf\" value=\"";
+    let at = index.body.find(action).expect("a deny button") + action.len();
+    let csrf = &index.body[at..at + 64];
+    // Without the page's token, or sent from another site, the form is refused.
+    let forged = post_form(&app, "/admin/approvals/ZZZZZ9/deny", &basic, "csrf=00", &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let other_action = post_form(
+        &app,
+        "/admin/approvals/ZZZZZ9/approve",
+        &basic,
+        &format!("csrf={csrf}"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        other_action.status,
+        StatusCode::FORBIDDEN,
+        "the token names its action"
+    );
+    let cross = post_form(
+        &app,
+        "/admin/approvals/ZZZZZ9/deny",
+        &basic,
+        &format!("csrf={csrf}"),
+        &[("origin", "https://evil.example")],
+    )
+    .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let denied = post_form(
+        &app,
+        "/admin/approvals/ZZZZZ9/deny",
+        &basic,
+        &format!("csrf={csrf}"),
+        &[],
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::SEE_OTHER, "{}", denied.body);
+    assert_eq!(denied.headers[header::LOCATION], "/admin/");
+
+    let decided = desk.decided.lock().unwrap().clone();
+    assert_eq!(
+        decided,
+        [
+            (
+                "K7QX2M".to_owned(),
+                netboot_admin::ApprovalDecision::Approve,
+                "api-token".to_owned()
+            ),
+            (
+                "ZZZZZ9".to_owned(),
+                netboot_admin::ApprovalDecision::Deny,
+                USER.to_owned()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_approvals_the_api_says_so_and_the_page_has_no_card() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, _store) = support::state(&dir, "/admin", false).await;
+    let app = netboot_admin::router(state.with_approvals(None));
+    let list = send(&app, "/admin/api/v1/approvals", Some(&bearer())).await;
+    assert_eq!(list.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(list.json()["error"].as_str().unwrap().contains("method"));
+    let index = send(&app, "/admin/", Some(&bearer())).await;
+    assert!(!index.body.contains("Pending approvals"));
 }

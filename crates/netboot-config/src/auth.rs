@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::Problems;
 
-/// Who must log in at the boot console, against which accounts, and how guessing is bounded.
+/// Who must log in at the boot console, against which accounts (or approved by an operator),
+/// and how guessing is bounded.
 ///
 /// A machine that must authenticate gets an iPXE `login` form instead of its menu; the user
 /// name and password are POSTed over HTTPS (never over plain HTTP, never in a URL) and, once
@@ -49,6 +50,25 @@ pub struct AuthConfig {
     pub require: AuthRequire,
     /// Machines the resolver has no record of (ConfigMgr unknown computers) must log in.
     pub unknown_machines: bool,
+    /// How a machine authenticates: a `password` typed at its console, or the `approval` of
+    /// an operator on the admin page, for a short code the console shows.
+    pub method: AuthMethod,
+    /// How long a console's approval code waits for an operator, in minutes (1..=120).
+    pub approval_minutes: u32,
+    /// How often a waiting console asks whether it was approved, in seconds (2..=60).
+    pub approval_poll_secs: u32,
+}
+
+/// How a machine that must authenticate does so.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMethod {
+    /// iPXE's `login` form: a user name and password checked against [`AuthConfig::backend`].
+    #[default]
+    Password,
+    /// Nothing is typed: the console shows a code and waits until an operator approves or
+    /// denies it on the admin page.
+    Approval,
 }
 
 /// Where accounts are checked. Only local accounts so far; a directory backend is a further
@@ -85,6 +105,9 @@ impl Default for AuthConfig {
             lockout_secs: 300,
             require: AuthRequire::None,
             unknown_machines: false,
+            method: AuthMethod::Password,
+            approval_minutes: 15,
+            approval_poll_secs: 5,
         }
     }
 }
@@ -111,6 +134,8 @@ impl AuthConfig {
             1000,
         );
         range("lockout_secs", self.lockout_secs, 1, 86_400);
+        range("approval_minutes", self.approval_minutes.into(), 1, 120);
+        range("approval_poll_secs", self.approval_poll_secs.into(), 2, 60);
         if self.users_file.as_os_str().is_empty() {
             problems.push("auth.users_file", "must name a file");
         }
@@ -132,6 +157,19 @@ mod tests {
         assert_eq!(config.auth.max_attempts, 3);
         assert_eq!(config.auth.lockout_secs, 300);
         assert_eq!(config.auth.require, super::AuthRequire::None);
+        assert_eq!(config.auth.method, super::AuthMethod::Password);
+        assert_eq!(config.auth.approval_minutes, 15);
+        assert_eq!(config.auth.approval_poll_secs, 5);
+    }
+
+    #[test]
+    fn approval_is_a_method() {
+        let config = Config::from_toml_str(
+            "[auth]\nenabled = true\nmethod = \"approval\"\napproval_minutes = 120\napproval_poll_secs = 2\n",
+        )
+        .unwrap();
+        assert_eq!(config.auth.method, super::AuthMethod::Approval);
+        assert_eq!(config.auth.approval_minutes, 120);
     }
 
     #[test]
@@ -144,6 +182,10 @@ mod tests {
             ("max_failures_per_machine = 0", "auth.max_failures_per_machine"),
             ("lockout_secs = 0", "auth.lockout_secs"),
             ("users_file = \"\"", "auth.users_file"),
+            ("approval_minutes = 0", "auth.approval_minutes"),
+            ("approval_minutes = 121", "auth.approval_minutes"),
+            ("approval_poll_secs = 1", "auth.approval_poll_secs"),
+            ("approval_poll_secs = 61", "auth.approval_poll_secs"),
         ] {
             let error = invalid_keys(&format!("[auth]\n{line}\n"));
             assert!(error.contains(key), "{line}: {error}");
@@ -154,6 +196,7 @@ mod tests {
     fn unknown_backends_and_keys_are_refused() {
         assert!(invalid_keys("[auth]\nbackend = \"ldap\"\n").contains("backend"));
         assert!(invalid_keys("[auth]\nrequire = \"some\"\n").contains("require"));
+        assert!(invalid_keys("[auth]\nmethod = \"sms\"\n").contains("method"));
         assert!(invalid_keys("[auth]\npasword = \"x\"\n").contains("pasword"));
     }
 }

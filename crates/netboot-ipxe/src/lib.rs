@@ -37,8 +37,8 @@ pub use check::{check_script, emit_script, CheckError, CheckedLine, KNOWN_COMMAN
 pub use error::ScriptError;
 pub use identity::{arch_from_ipxe, ClientIdentity, IdentityError, FIELD_MAX};
 pub use render::{
-    decision_script, decision_script_with_handoff, entry_script, exit_script, fallback_script, login_script,
-    Fallback, Handoff, ImageMark, RenderOptions, AUTH_QUERY_KEY, WAIT_SECS,
+    approval_wait_script, decision_script, decision_script_with_handoff, entry_script, exit_script,
+    fallback_script, login_script, Fallback, Handoff, ImageMark, RenderOptions, AUTH_QUERY_KEY, WAIT_SECS,
 };
 pub use script::{Arg, KernelArgs, Script, Wimboot};
 pub use text::{is_display_safe, DisplayText, Identifier, Label, DISPLAY_TEXT_MAX};

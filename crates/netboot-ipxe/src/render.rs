@@ -137,18 +137,7 @@ pub fn login_script(login: &Url, notice: &[String], attempt: u32) -> Script {
     param(&mut script, "username", Setting::typed("username", "hexhyp"));
     param(&mut script, "password", Setting::typed("password", "hexhyp"));
     script.param(&list, &Label::fixed("attempt"), u64::from(attempt));
-    param(&mut script, "mac", Setting::typed("netX/mac", "hexhyp"));
-    param(&mut script, "uuid", Setting::new("uuid"));
-    param(&mut script, "buildarch", Setting::new("buildarch"));
-    param(&mut script, "platform", Setting::new("platform"));
-    param(
-        &mut script,
-        "manufacturer_hex",
-        Setting::typed("manufacturer", "hexhyp"),
-    );
-    param(&mut script, "product_hex", Setting::typed("product", "hexhyp"));
-    param(&mut script, "serial_hex", Setting::typed("serial", "hexhyp"));
-    param(&mut script, "asset_hex", Setting::typed("asset", "hexhyp"));
+    identity_params(&mut script, &list);
     script
         .chain_with_params(login, &list)
         .or_goto(&failed)
@@ -158,6 +147,61 @@ pub fn login_script(login: &Url, notice: &[String], attempt: u32) -> Script {
         .label(&failed)
         .echo(DisplayText::fixed(
             "Could not reach the login service, trying the next boot device",
+        ))
+        .prompt(Some(5000), DisplayText::fixed("Press any key to continue"))
+        .or_continue()
+        .exit(1);
+    script
+}
+
+/// The machine's identity as the entry script sends it, added to the form-parameter `list`.
+fn identity_params(script: &mut Script, list: &Label) {
+    let mut param = |key: &'static str, value: Setting| {
+        script.param(list, &Label::fixed(key), value);
+    };
+    param("mac", Setting::typed("netX/mac", "hexhyp"));
+    param("uuid", Setting::new("uuid"));
+    param("buildarch", Setting::new("buildarch"));
+    param("platform", Setting::new("platform"));
+    param("manufacturer_hex", Setting::typed("manufacturer", "hexhyp"));
+    param("product_hex", Setting::typed("product", "hexhyp"));
+    param("serial_hex", Setting::typed("serial", "hexhyp"));
+    param("asset_hex", Setting::typed("asset", "hexhyp"));
+}
+
+/// What a machine waiting for an operator's approval runs: it shows `lines` (the code to
+/// approve and what to do with it), sleeps `poll_secs` and POSTs the code with its identity
+/// to `approval`, which answers this script again while the code waits, the menu once it is
+/// approved, or the way to the next boot device. Ctrl-C during the sleep moves on at once.
+pub fn approval_wait_script(approval: &Url, code: &Identifier, lines: &[String], poll_secs: u32) -> Script {
+    let list = Label::fixed("approval");
+    let cancelled = Label::fixed("cancelled");
+    let failed = Label::fixed("failed");
+    let mut script = Script::new();
+    script.comment(DisplayText::fixed("Wait for an operator to approve this machine"));
+    for line in lines {
+        script.echo(DisplayText::with_max(line, 120));
+    }
+    script
+        .echo(DisplayText::fixed(
+            "Waiting for approval (Ctrl-C skips to the next boot device)",
+        ))
+        .sleep(poll_secs)
+        .or_goto(&cancelled)
+        .params(&list);
+    script.param(&list, &Label::fixed("code"), code.clone());
+    identity_params(&mut script, &list);
+    script
+        .chain_with_params(approval, &list)
+        .or_goto(&failed)
+        .label(&cancelled)
+        .echo(DisplayText::fixed(
+            "Approval cancelled, trying the next boot device",
+        ))
+        .exit(1)
+        .label(&failed)
+        .echo(DisplayText::fixed(
+            "Could not reach the approval service, trying the next boot device",
         ))
         .prompt(Some(5000), DisplayText::fixed("Press any key to continue"))
         .or_continue()
@@ -650,6 +694,39 @@ mod tests {
             "{script}"
         );
         assert!(!script.contains("login?"), "{script}");
+        assert!(!script.contains("${x}"), "{script}");
+    }
+
+    #[test]
+    fn the_approval_wait_shows_the_code_sleeps_and_posts_it_with_the_identity() {
+        let code = Identifier::new("approval code", "K7QX2M").unwrap();
+        let script = approval_wait_script(
+            &Url::absolute("https://boot.example/boot.ipxe/approval").unwrap(),
+            &code,
+            &["Approval code: K7QX2M - ask an operator ${x} (MAC 52:54:00:12:34:56)".into()],
+            5,
+        )
+        .render();
+        crate::fuzzing::assert_safe(&script);
+        assert!(
+            script.contains("echo Approval code: K7QX2M - ask an operator __x_ (MAC 52:54:00:12:34:56)\n"),
+            "{script}"
+        );
+        assert!(script.contains("\nsleep 5 || goto cancelled\n"), "{script}");
+        assert!(
+            script.contains("param --params approval code K7QX2M\n"),
+            "{script}"
+        );
+        assert!(
+            script.contains("param --params approval mac ${netX/mac:hexhyp}\n"),
+            "{script}"
+        );
+        assert!(
+            script.contains("chain --autofree --replace https://boot.example/boot.ipxe/approval##params=approval || goto failed"),
+            "{script}"
+        );
+        assert!(script.contains(":cancelled\n"), "{script}");
+        assert!(!script.contains("login"), "{script}");
         assert!(!script.contains("${x}"), "{script}");
     }
 

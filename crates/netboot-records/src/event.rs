@@ -118,6 +118,8 @@ pub enum EventDetail {
     RequiredRun(RequiredRunRecord),
     /// Someone logged in at the machine's boot console, or failed to.
     Login(LoginRecord),
+    /// An operator approved or denied the machine's boot console, or its code expired.
+    Approval(ApprovalRecord),
 }
 
 impl EventDetail {
@@ -133,6 +135,7 @@ impl EventDetail {
             Self::Error(_) => "error",
             Self::RequiredRun(_) => "required_run",
             Self::Login(_) => "login",
+            Self::Approval(_) => "approval",
         }
     }
 
@@ -146,7 +149,7 @@ impl EventDetail {
             Self::ImageDownload(_) => Stage::Image,
             Self::Error(e) => e.stage,
             Self::RequiredRun(r) if r.change == RequiredChange::Ran => Stage::Image,
-            Self::RequiredRun(_) | Self::Login(_) => Stage::Https,
+            Self::RequiredRun(_) | Self::Login(_) | Self::Approval(_) => Stage::Https,
         }
     }
 
@@ -158,6 +161,7 @@ impl EventDetail {
             Self::ImageDownload(d) => d.error.is_none() && d.status < 400,
             Self::Error(_) => false,
             Self::Login(l) => l.outcome == LoginOutcome::Accepted,
+            Self::Approval(a) => a.outcome == ApprovalOutcome::Approved,
             Self::ProxyOffer(_) | Self::HttpsEntry(_) | Self::Decision(_) | Self::RequiredRun(_) => true,
         }
     }
@@ -181,7 +185,8 @@ impl EventDetail {
             | Self::HttpsEntry(_)
             | Self::Error(_)
             | Self::RequiredRun(_)
-            | Self::Login(_) => None,
+            | Self::Login(_)
+            | Self::Approval(_) => None,
         }
     }
 
@@ -219,7 +224,7 @@ impl EventDetail {
             Self::RequiredRun(r) if r.change == RequiredChange::Ran => Outcome::ImageLoaded,
             Self::RequiredRun(_) => Outcome::Decided,
             // A login is a step between the decision to ask and the menu it unlocks.
-            Self::Login(_) => Outcome::IpxeStarted,
+            Self::Login(_) | Self::Approval(_) => Outcome::IpxeStarted,
         }
     }
 }
@@ -490,6 +495,44 @@ impl LoginRecord {
         match &self.reason {
             Some(reason) => format!("login by {} {outcome}: {reason}", self.user),
             None => format!("login by {} {outcome}", self.user),
+        }
+    }
+}
+
+/// An operator's decision on a boot console waiting for approval (`[auth] method =
+/// "approval"`), or the end of its wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The code the console showed.
+    pub code: String,
+    /// The admin user who decided; `None` when nobody did (expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// What came of it.
+    pub outcome: ApprovalOutcome,
+}
+
+/// What came of a console waiting for approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalOutcome {
+    /// An operator let the machine boot.
+    Approved,
+    /// An operator refused it.
+    Denied,
+    /// Nobody decided before the code expired.
+    Expired,
+}
+
+impl ApprovalRecord {
+    /// One line for the timeline, e.g. `boot approved by ops (code K7QX2M)`.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let operator = self.operator.as_deref().unwrap_or("nobody");
+        match self.outcome {
+            ApprovalOutcome::Approved => format!("boot approved by {operator} (code {})", self.code),
+            ApprovalOutcome::Denied => format!("boot denied by {operator} (code {})", self.code),
+            ApprovalOutcome::Expired => format!("approval code {} expired unanswered", self.code),
         }
     }
 }

@@ -41,9 +41,9 @@ mod store;
 mod telemetry;
 
 pub use event::{
-    DecisionKind, DecisionRecord, ErrorRecord, Event, EventDetail, HttpsEntry, ImageDownload, LoginOutcome,
-    LoginRecord, Outcome, PeerDistDelivery, ProxyOffer, RequiredChange, RequiredRunRecord, Stage,
-    TftpTransfer,
+    ApprovalOutcome, ApprovalRecord, DecisionKind, DecisionRecord, ErrorRecord, Event, EventDetail,
+    HttpsEntry, ImageDownload, LoginOutcome, LoginRecord, Outcome, PeerDistDelivery, ProxyOffer,
+    RequiredChange, RequiredRunRecord, Stage, TftpTransfer,
 };
 pub use export::ExportFormat;
 pub use identity::IdentityCache;

@@ -2,8 +2,9 @@
 
 use netboot_core::{BootStage, ClientArch};
 use netboot_records::{
-    fuzzing, DecisionKind, DecisionRecord, ErrorRecord, EventDetail, ImageDownload, LoginOutcome,
-    LoginRecord, PeerDistDelivery, ProxyOffer, RequiredChange, RequiredRunRecord, Stage, TftpTransfer,
+    fuzzing, ApprovalOutcome, ApprovalRecord, DecisionKind, DecisionRecord, ErrorRecord, EventDetail,
+    ImageDownload, LoginOutcome, LoginRecord, PeerDistDelivery, ProxyOffer, RequiredChange,
+    RequiredRunRecord, Stage, TftpTransfer,
 };
 use proptest::prelude::*;
 
@@ -119,6 +120,17 @@ fn detail() -> impl Strategy<Value = EventDetail> {
                 reason,
             })
         }),
+        (text(), proptest::option::of(text()), 0..3usize).prop_map(|(code, operator, outcome)| {
+            EventDetail::Approval(ApprovalRecord {
+                code,
+                operator,
+                outcome: [
+                    ApprovalOutcome::Approved,
+                    ApprovalOutcome::Denied,
+                    ApprovalOutcome::Expired,
+                ][outcome],
+            })
+        }),
     ]
 }
 
@@ -153,7 +165,7 @@ fn corpus() {
         fuzzing::event_detail_round_trip(&bytes);
         decoded += usize::from(serde_json::from_slice::<EventDetail>(&bytes).is_ok());
     }
-    assert!(decoded >= 7, "the corpus holds one valid example of each kind");
+    assert!(decoded >= 9, "the corpus holds one valid example of each kind");
 }
 
 /// Records written before PeerDist existed still decode, and downloads without PeerDist are
@@ -179,4 +191,24 @@ fn logins_keep_their_stored_form() {
     let detail: EventDetail = serde_json::from_str(accepted).unwrap();
     assert!(detail.is_ok());
     assert_eq!(serde_json::to_string(&detail).unwrap(), accepted);
+}
+
+/// An approval event's stored form: the code and who decided; only an approval is a
+/// successful step of the boot.
+#[test]
+fn approvals_keep_their_stored_form() {
+    let stored = r#"{"kind":"approval","code":"K7QX2M","operator":"ops","outcome":"approved"}"#;
+    let detail: EventDetail = serde_json::from_str(stored).unwrap();
+    assert_eq!(serde_json::to_string(&detail).unwrap(), stored);
+    assert_eq!(detail.kind(), "approval");
+    assert_eq!(detail.stage(), Stage::Https);
+    assert!(detail.is_ok());
+    let EventDetail::Approval(record) = &detail else {
+        unreachable!()
+    };
+    assert_eq!(record.summary(), "boot approved by ops (code K7QX2M)");
+    let expired = r#"{"kind":"approval","code":"K7QX2M","outcome":"expired"}"#;
+    let detail: EventDetail = serde_json::from_str(expired).unwrap();
+    assert!(!detail.is_ok());
+    assert_eq!(serde_json::to_string(&detail).unwrap(), expired);
 }

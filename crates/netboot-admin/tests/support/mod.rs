@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use netboot_admin::{AdminState, Credentials};
+use netboot_admin::{
+    AdminState, ApprovalDecision, ApprovalDesk, ApprovalError, Credentials, PendingApproval,
+};
 use netboot_core::{BootStage, ClientArch, HardwareInfo, MacAddr};
 use netboot_records::{
     DecisionKind, DecisionRecord, ErrorRecord, Event, EventDetail, HttpsEntry, ImageDownload, Metrics,
@@ -163,6 +165,62 @@ pub async fn state(dir: &tempfile::TempDir, base: &str, metrics_public: bool) ->
         credentials,
         base,
     )
-    .with_required_runs(Some(netboot_records::RequiredRuns::over(store.clone())));
+    .with_required_runs(Some(netboot_records::RequiredRuns::over(store.clone())))
+    .with_approvals(Some(Arc::new(Desk::waiting(&["APPRV2", "DENY34"]))));
     (state, store)
+}
+
+/// Consoles waiting with the given codes (the HTTPS service's table is tested with it).
+#[derive(Debug, Default)]
+pub struct Desk {
+    waiting: std::sync::Mutex<Vec<PendingApproval>>,
+    /// Every decision taken: code, decision, operator.
+    pub decided: std::sync::Mutex<Vec<(String, ApprovalDecision, String)>>,
+}
+
+impl Desk {
+    pub fn waiting(codes: &[&str]) -> Self {
+        let now = Utc::now();
+        let waiting = codes
+            .iter()
+            .map(|code| PendingApproval {
+                code: (*code).to_owned(),
+                mac: GOOD.parse().unwrap(),
+                ip: "192.0.2.7".parse().unwrap(),
+                machine: Some("QEMU <Standard> PC".into()),
+                requested: now - chrono::Duration::seconds(42),
+                expires: now + chrono::Duration::minutes(15),
+            })
+            .collect();
+        Self {
+            waiting: std::sync::Mutex::new(waiting),
+            decided: std::sync::Mutex::default(),
+        }
+    }
+}
+
+impl ApprovalDesk for Desk {
+    fn pending(&self) -> Vec<PendingApproval> {
+        self.waiting.lock().unwrap().clone()
+    }
+
+    fn decide(
+        &self,
+        code: &str,
+        decision: ApprovalDecision,
+        operator: &str,
+    ) -> Result<PendingApproval, ApprovalError> {
+        let code = code.to_ascii_uppercase();
+        let mut decided = self.decided.lock().unwrap();
+        if let Some((_, earlier, _)) = decided.iter().find(|(c, _, _)| *c == code) {
+            return Err(ApprovalError::AlreadyDecided(code, earlier.past_tense()));
+        }
+        let mut waiting = self.waiting.lock().unwrap();
+        let index = waiting
+            .iter()
+            .position(|p| p.code == code)
+            .ok_or_else(|| ApprovalError::Unknown(code.clone()))?;
+        decided.push((code, decision, operator.to_owned()));
+        Ok(waiting.remove(index))
+    }
 }

@@ -1,0 +1,291 @@
+//! Boot consoles waiting for an operator's approval (`[auth] method = "approval"`): the
+//! "Pending approvals" card of the index page, its Approve and Deny buttons, and
+//! `/api/v1/approvals`.
+//!
+//! The consoles wait in the HTTPS service, which hands its table over as an
+//! [`ApprovalDesk`]; this crate only lists and decides.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Extension, Form, Path, State};
+use axum::http::{HeaderMap, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use netboot_core::MacAddr;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::api::ApiError;
+use crate::auth::Operator;
+use crate::html::{escape, url_encode};
+use crate::pages::PageError;
+use crate::AdminState;
+
+/// A boot console waiting for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingApproval {
+    /// The code the console shows.
+    pub code: String,
+    /// The MAC the machine boots from.
+    pub mac: MacAddr,
+    /// The address it asked from.
+    pub ip: IpAddr,
+    /// What the machine reported about itself (manufacturer, product, serial), if anything.
+    pub machine: Option<String>,
+    /// When the console first showed the code.
+    pub requested: DateTime<Utc>,
+    /// When the code stops being accepted.
+    pub expires: DateTime<Utc>,
+}
+
+/// An operator's answer to a waiting console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalDecision {
+    /// Let it boot.
+    Approve,
+    /// Send it to its next boot device.
+    Deny,
+}
+
+impl ApprovalDecision {
+    /// `approve` or `deny`, as in the URLs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Deny => "deny",
+        }
+    }
+
+    /// `approved` or `denied`.
+    #[must_use]
+    pub fn past_tense(self) -> &'static str {
+        match self {
+            Self::Approve => "approved",
+            Self::Deny => "denied",
+        }
+    }
+}
+
+/// Why a decision was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApprovalError {
+    /// No console waits with this code (never shown, expired, or already picked up).
+    #[error("no console is waiting with code {0:?}")]
+    Unknown(String),
+    /// Someone decided already.
+    #[error("code {0} was already {1}")]
+    AlreadyDecided(String, &'static str),
+}
+
+/// The consoles waiting for approval, as the HTTPS service keeps them.
+pub trait ApprovalDesk: Send + Sync + std::fmt::Debug {
+    /// The consoles still waiting for a decision, oldest first.
+    fn pending(&self) -> Vec<PendingApproval>;
+
+    /// Approves or denies the console showing `code` (any letter case), recording
+    /// `operator` with the decision on the machine's timeline.
+    fn decide(
+        &self,
+        code: &str,
+        decision: ApprovalDecision,
+        operator: &str,
+    ) -> Result<PendingApproval, ApprovalError>;
+}
+
+/// The handle [`AdminState::with_approvals`] takes.
+pub type SharedApprovalDesk = Arc<dyn ApprovalDesk>;
+
+impl AdminState {
+    pub(crate) fn approvals(&self) -> Result<&SharedApprovalDesk, ApiError> {
+        self.approvals.as_ref().ok_or(ApiError::NoApprovals)
+    }
+}
+
+fn operator_name(operator: Option<Extension<Operator>>) -> String {
+    operator.map_or_else(|| "unknown".to_owned(), |Extension(Operator(name))| name)
+}
+
+/// `GET {base}/api/v1/approvals`.
+pub(crate) async fn list(State(state): State<AdminState>) -> Result<Response, ApiError> {
+    let pending = state.approvals()?.pending();
+    Ok(Json(json!({ "approvals": pending })).into_response())
+}
+
+async fn decide_api(
+    state: &AdminState,
+    code: &str,
+    decision: ApprovalDecision,
+    headers: &HeaderMap,
+    uri: &Uri,
+    operator: Option<Extension<Operator>>,
+) -> Result<Response, ApiError> {
+    if crate::forms::cross_site(headers, uri) {
+        return Err(ApiError::Forbidden("cross-site request refused"));
+    }
+    let operator = operator_name(operator);
+    let decided = state.approvals()?.decide(code, decision, &operator)?;
+    Ok(Json(json!({
+        "approval": decided,
+        "decision": decision.past_tense(),
+        "operator": operator,
+    }))
+    .into_response())
+}
+
+/// `POST {base}/api/v1/approvals/{code}/approve`.
+pub(crate) async fn approve(
+    State(state): State<AdminState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    operator: Option<Extension<Operator>>,
+) -> Result<Response, ApiError> {
+    decide_api(&state, &code, ApprovalDecision::Approve, &headers, &uri, operator).await
+}
+
+/// `POST {base}/api/v1/approvals/{code}/deny`.
+pub(crate) async fn deny(
+    State(state): State<AdminState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    operator: Option<Extension<Operator>>,
+) -> Result<Response, ApiError> {
+    decide_api(&state, &code, ApprovalDecision::Deny, &headers, &uri, operator).await
+}
+
+/// The card of the index page; empty when approvals are not in use.
+pub(crate) fn card(state: &AdminState, now: DateTime<Utc>) -> String {
+    let Some(desk) = &state.approvals else {
+        return String::new();
+    };
+    let pending = desk.pending();
+    let base = escape(&state.base);
+    let mut card = String::from("<h2>Pending approvals</h2><div class=\"card\" id=\"approvals\">");
+    if pending.is_empty() {
+        card.push_str("<p class=\"muted\">No boot console is waiting for approval.</p></div>");
+        return card;
+    }
+    card.push_str(
+        "<table class=\"events\"><thead><tr><th>Code</th><th>MAC</th><th>Address</th><th>Machine</th>\
+         <th>Waiting</th><th>Expires (UTC)</th><th></th></tr></thead><tbody>",
+    );
+    for approval in &pending {
+        let code = escape(&approval.code);
+        let mut buttons = String::new();
+        for decision in [ApprovalDecision::Approve, ApprovalDecision::Deny] {
+            let label = match decision {
+                ApprovalDecision::Approve => "Approve",
+                ApprovalDecision::Deny => "Deny",
+            };
+            let _ = write!(
+                buttons,
+                "<form class=\"inline\" method=\"post\" action=\"{base}/approvals/{}/{}\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{label}</button></form>",
+                url_encode(&approval.code),
+                decision.as_str(),
+                state.form_key.token(decision.as_str(), &approval.code)
+            );
+        }
+        let _ = write!(
+            card,
+            "<tr><td class=\"mono\">{code}</td><td><a class=\"mono\" href=\"{base}/machines/{}\">{}</a></td>\
+             <td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{} (in {})</td><td>{buttons}</td></tr>",
+            url_encode(&approval.mac.to_string()),
+            approval.mac,
+            approval.ip,
+            approval
+                .machine
+                .as_deref()
+                .map_or_else(|| "<span class=\"muted\">–</span>".to_owned(), escape),
+            span(now - approval.requested),
+            approval.expires.format("%H:%M:%S"),
+            span(approval.expires - now),
+        );
+    }
+    card.push_str("</tbody></table></div>");
+    card
+}
+
+/// `42 s`, `3 min`.
+fn span(duration: chrono::Duration) -> String {
+    let secs = duration.num_seconds().max(0);
+    if secs < 120 {
+        format!("{secs} s")
+    } else {
+        format!("{} min", secs / 60)
+    }
+}
+
+/// The buttons' form.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DecisionForm {
+    csrf: String,
+}
+
+async fn decide_page(
+    state: &AdminState,
+    code: &str,
+    decision: ApprovalDecision,
+    headers: &HeaderMap,
+    uri: &Uri,
+    form: Result<Form<DecisionForm>, FormRejection>,
+    operator: Option<Extension<Operator>>,
+) -> Result<Response, PageError> {
+    let token_ok = form.is_ok_and(|Form(form)| state.form_key.verify(decision.as_str(), code, &form.csrf));
+    if crate::forms::cross_site(headers, uri) || !token_ok {
+        return Err(ApiError::Forbidden("refused: this form must be sent from the admin page").into());
+    }
+    state
+        .approvals()?
+        .decide(code, decision, &operator_name(operator))
+        .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("{}/", state.base)).into_response())
+}
+
+/// `POST {base}/approvals/{code}/approve` from the index page's button.
+pub(crate) async fn approve_page(
+    State(state): State<AdminState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    operator: Option<Extension<Operator>>,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    decide_page(
+        &state,
+        &code,
+        ApprovalDecision::Approve,
+        &headers,
+        &uri,
+        form,
+        operator,
+    )
+    .await
+}
+
+/// `POST {base}/approvals/{code}/deny` from the index page's button.
+pub(crate) async fn deny_page(
+    State(state): State<AdminState>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    operator: Option<Extension<Operator>>,
+    form: Result<Form<DecisionForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    decide_page(
+        &state,
+        &code,
+        ApprovalDecision::Deny,
+        &headers,
+        &uri,
+        form,
+        operator,
+    )
+    .await
+}
