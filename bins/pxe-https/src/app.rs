@@ -280,7 +280,7 @@ async fn login_step(
     let now = std::time::SystemTime::now();
     if let Some(approvals) = &state.approvals {
         // Consoles are approved, not logged in: a login form POSTed anyway is not checked.
-        return match approvals.step(gate, decision, request, peer.0.ip(), over_tls, poll, now) {
+        return match approvals.step(gate, decision, request, over_tls, poll, now) {
             Step::Open => Ok(None),
             Step::Granted(token) => Ok(Some(token)),
             Step::Answer(script) => Err(script),

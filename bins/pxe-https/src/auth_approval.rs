@@ -335,13 +335,13 @@ impl Approvals {
 
     /// What to answer for a decision when consoles are approved: the menu as usual when it
     /// needs no authentication, else the waiting script, the menu with a token once approved,
-    /// or the way to the next boot device. `poll` is the code of a console that waits.
+    /// or the way to the next boot device. `request.remote` is the console's address; `poll`
+    /// is the code of a console that waits.
     pub fn step(
         &self,
         gate: &AuthGate,
         decision: &BootDecision,
         request: &BootRequest,
-        peer: IpAddr,
         over_tls: bool,
         poll: Option<&ApprovalPoll>,
         now: SystemTime,
@@ -350,6 +350,12 @@ impl Approvals {
             return Step::Open;
         }
         let mac = request.mac;
+        let Some(peer) = request.remote else {
+            tracing::error!(%mac, "approval needed but the console's address is unknown");
+            return Step::Answer(exit_script(Some(
+                "No approval is possible for this machine, trying the next boot device",
+            )));
+        };
         if !over_tls {
             tracing::warn!(%mac, remote = %peer, "approval needed but asked over plain HTTP, sending the machine on");
             return Step::Answer(exit_script(Some(NEEDS_HTTPS)));

@@ -35,3 +35,17 @@ fn readme_auth_example_is_the_defaults() {
     let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
     assert_eq!(config.auth, netboot_config::AuthConfig::default());
 }
+
+#[test]
+fn readme_approval_example_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let start = readme
+        .find("```toml\n[auth]\nenabled = true\nmethod = \"approval\"")
+        .expect("README has an approval example")
+        + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
+    assert_eq!(config.auth.method, netboot_config::AuthMethod::Approval);
+    assert_eq!(config.auth.approval_minutes, 15);
+    assert_eq!(config.auth.approval_poll_secs, 5);
+}
