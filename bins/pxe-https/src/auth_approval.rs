@@ -12,8 +12,9 @@
 //!
 //! A code is bound to the MAC and client address that asked; the same machine asking again
 //! while its code waits gets the same code. At most [`MAX_PENDING`] codes wait at once; past
-//! that, new consoles are told to try later. Approvals, denials and codes that expired
-//! unanswered are on the machine's timeline, with the operator's name.
+//! that, new consoles are told to try later. Approvals and denials are on the machine's
+//! timeline with the operator's name, and so is a code its console found expired (one whose
+//! console stopped asking is only purged).
 
 use std::collections::HashMap;
 use std::net::IpAddr;

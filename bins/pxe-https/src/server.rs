@@ -162,13 +162,14 @@ impl Server {
         }
         let token_key = load_token_key(&config);
         let auth = crate::auth::AuthGate::from_config(&config, token_key.clone(), &files_base).map(Arc::new);
+        if let Some(gate) = &auth {
+            tracing::info!(users = %gate.users_file().display(), "boot console logins are on");
+        }
         let approvals =
             crate::auth_approval::Approvals::from_config(&config, &files_base, telemetry.recorder.clone())
                 .map(Arc::new);
         if approvals.is_some() {
-            tracing::info!("boot consoles wait for an operator's approval");
-        } else if let Some(gate) = &auth {
-            tracing::info!(users = %gate.users_file().display(), "boot console logins are on");
+            tracing::info!("boot consoles are approved by an operator, not logged in");
         }
         let handoff = HandoffState::new(
             token_key,
