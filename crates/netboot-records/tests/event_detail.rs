@@ -108,13 +108,14 @@ fn detail() -> impl Strategy<Value = EventDetail> {
                     note,
                 })
             }),
-        (text(), 0..3usize, proptest::option::of(text())).prop_map(|(user, outcome, reason)| {
+        (text(), 0..4usize, proptest::option::of(text())).prop_map(|(user, outcome, reason)| {
             EventDetail::Login(LoginRecord {
                 user,
                 outcome: [
                     LoginOutcome::Accepted,
                     LoginOutcome::Refused,
                     LoginOutcome::Locked,
+                    LoginOutcome::Unavailable,
                 ][outcome],
                 reason,
             })
