@@ -120,7 +120,9 @@ impl Slapd {
     /// cannot (skipped outside CI, a failure under CI).
     fn start(pki: &Pki) -> Option<Self> {
         let Some((slapd, slapadd)) = find_slapd() else {
-            skip_or_fail("slapd is not installed (Debian packages slapd and ldap-utils, in TEST_PACKAGES of xtask/src/deps.rs)");
+            skip_or_fail(
+                "slapd is not installed (Debian package slapd, in TEST_PACKAGES of xtask/src/deps.rs)",
+            );
             return None;
         };
         let dir = tempfile::Builder::new()
