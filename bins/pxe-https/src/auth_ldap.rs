@@ -117,16 +117,16 @@ pub enum Unavailable {
     Connect {
         /// The server.
         url: String,
-        /// What failed.
-        source: LdapError,
+        /// What failed (boxed: it is large, and errors are the rare path).
+        source: Box<LdapError>,
     },
     /// An operation failed on the connection.
     #[error("{operation}: {source}")]
     Operation {
         /// Which step.
         operation: &'static str,
-        /// What failed.
-        source: LdapError,
+        /// What failed (boxed: it is large, and errors are the rare path).
+        source: Box<LdapError>,
     },
     /// The server answered an operation with an error code.
     #[error("{operation}: the server answered {rc} {text}")]
@@ -217,7 +217,7 @@ impl Directory {
             .await
             .map_err(|source| Unavailable::Connect {
                 url: self.config.url.clone(),
-                source,
+                source: Box::new(source),
             })?;
         tokio::spawn(async move {
             if let Err(error) = connection.drive().await {
@@ -441,7 +441,10 @@ async fn search(
 }
 
 fn operation(operation: &'static str) -> impl Fn(LdapError) -> Unavailable {
-    move |source| Unavailable::Operation { operation, source }
+    move |source| Unavailable::Operation {
+        operation,
+        source: Box::new(source),
+    }
 }
 
 /// The DN of a SearchResultEntry, without panicking on a malformed one
