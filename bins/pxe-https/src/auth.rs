@@ -14,6 +14,11 @@
 //! counted per user name and per machine; past `max_failures_per_*` within `lockout_secs`,
 //! logins are refused until the window passes. Passwords are never logged, recorded or
 //! echoed; the user name is recorded with every outcome on the machine's timeline.
+//!
+//! Accounts are local (`backend = "local"`, [`crate::auth_users`]) or in a directory
+//! (`backend = "ldap"`, [`crate::auth_ldap`]). When the directory cannot be reached, the
+//! login is not checked: the console says so and the machine moves on to its next boot
+//! device, and nobody's failure counter grows.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -21,11 +26,12 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use netboot_config::{AuthConfig, AuthRequire, Config, ResolverKind};
+use netboot_config::{AuthBackend, AuthConfig, AuthRequire, Config, ResolverKind};
 use netboot_core::{BootDecision, BootTarget, MacAddr};
 use netboot_ipxe::{exit_script, login_script, Script, Url};
 use netboot_token::{Claims, Presented, Scope, TokenError, TokenKey};
 
+use crate::auth_ldap::{self, Directory};
 use crate::auth_users::{self, UserName};
 use crate::files::path::relative_path;
 
@@ -44,12 +50,17 @@ pub const MAX_FIELD: usize = 256;
 /// What the console is told when a login arrives over plain HTTP.
 const NEEDS_HTTPS: &str =
     "This machine needs a login, which is only possible over HTTPS, trying the next boot device";
+/// What the console is told when the directory cannot check a login.
+const DIRECTORY_DOWN: &str =
+    "The directory cannot be reached to check the login, trying the next boot device";
 
 /// The `[auth]` policy, the failure counters and the set of protected files.
 #[derive(Debug)]
 pub struct AuthGate {
     config: AuthConfig,
     users_file: PathBuf,
+    /// The directory, with `backend = "ldap"`.
+    directory: Option<Directory>,
     key: Option<TokenKey>,
     scope: Scope,
     login_url: Url,
@@ -176,10 +187,13 @@ impl std::fmt::Display for FileRefusal {
 pub enum Verdict {
     /// Accepted: the token to hand out.
     Accepted(String),
-    /// Wrong name or password.
-    Refused,
+    /// Wrong name or password, or not allowed: why, for the records.
+    Refused(&'static str),
     /// Locked for this many seconds more.
     Locked(u64),
+    /// Not checked: the directory could not answer (why, for the records). Not the user's
+    /// failure.
+    Unavailable(String),
 }
 
 impl AuthGate {
@@ -193,6 +207,7 @@ impl AuthGate {
         let gate = Self {
             config: config.auth.clone(),
             users_file: config.resolve_path(&config.auth.users_file),
+            directory: (config.auth.backend == AuthBackend::Ldap).then(|| Directory::from_config(config)),
             key,
             scope: Scope::new(SCOPE).expect("valid scope"),
             login_url: Url::join(files_base, LOGIN_PATH),
@@ -263,10 +278,11 @@ impl AuthGate {
         let step = match &verdict {
             Verdict::Accepted(token) => Step::Granted(token.clone()),
             Verdict::Locked(secs) => Step::Answer(exit_script(Some(&locked_message(*secs)))),
-            Verdict::Refused if login.attempt >= self.config.max_attempts => Step::Answer(exit_script(Some(
-                "Wrong user name or password, too many attempts, trying the next boot device",
-            ))),
-            Verdict::Refused => {
+            Verdict::Unavailable(_) => Step::Answer(exit_script(Some(DIRECTORY_DOWN))),
+            Verdict::Refused(_) if login.attempt >= self.config.max_attempts => Step::Answer(exit_script(
+                Some("Wrong user name or password, too many attempts, trying the next boot device"),
+            )),
+            Verdict::Refused(_) => {
                 let left = self.config.max_attempts - login.attempt;
                 let notice = format!(
                     "Wrong user name or password ({left} attempt{} left)",
@@ -278,7 +294,7 @@ impl AuthGate {
         (step, Some((login.username.clone(), verdict)))
     }
 
-    /// Checks a submitted login against the lockouts and the users file.
+    /// Checks a submitted login against the lockouts, then the users file or the directory.
     async fn verify(&self, login: &LoginForm, mac: MacAddr, peer: IpAddr, now: SystemTime) -> Verdict {
         let now_secs = unix_seconds(now);
         let user_key = login.username.to_ascii_lowercase();
@@ -299,6 +315,44 @@ impl AuthGate {
             tracing::warn!(user = %display_user(&login.username), %mac, remote = %peer, "login refused: locked");
             return Verdict::Locked(secs);
         }
+        let checked = match &self.directory {
+            Some(directory) => match directory.verify(&login.username, &login.password).await {
+                auth_ldap::Outcome::Accepted => Ok(()),
+                auth_ldap::Outcome::Refused(refusal) => Err(refusal.reason()),
+                auth_ldap::Outcome::Unavailable(error) => {
+                    // Not the user's failure: no counter grows, and the console is told.
+                    tracing::error!(user = %display_user(&login.username), %mac, remote = %peer, %error, "login not checked: the directory cannot be reached");
+                    return Verdict::Unavailable(error.to_string());
+                }
+            },
+            None => self.verify_local(login).await,
+        };
+        let token = match checked {
+            Ok(()) => self.issue(mac, peer, &token_context(&login.username), now_secs),
+            Err(_) => None,
+        };
+        match token {
+            Some(token) => {
+                tracing::info!(user = %display_user(&login.username), %mac, remote = %peer, "login accepted");
+                Verdict::Accepted(token)
+            }
+            None => {
+                let reason = match checked {
+                    Ok(()) => {
+                        tracing::error!(%mac, "login accepted but no token can be issued (no boot token key)");
+                        "no boot token key"
+                    }
+                    Err(reason) => reason,
+                };
+                self.failed(&user_key, mac, now_secs);
+                tracing::warn!(user = %display_user(&login.username), %mac, remote = %peer, attempt = login.attempt, reason, "login refused");
+                Verdict::Refused(reason)
+            }
+        }
+    }
+
+    /// Checks a login against the local users file (read again for every login).
+    async fn verify_local(&self, login: &LoginForm) -> Result<(), &'static str> {
         let users_file = self.users_file.clone();
         let (username, password) = (login.username.clone(), login.password.clone());
         let accepted = tokio::task::spawn_blocking(move || match auth_users::load(&users_file) {
@@ -307,29 +361,12 @@ impl AuthGate {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        let accepted = match accepted {
-            Ok(accepted) => accepted,
+        match accepted {
+            Ok(true) if UserName::new(&login.username).is_some() => Ok(()),
+            Ok(_) => Err("wrong user name or password"),
             Err(error) => {
                 tracing::error!(%error, "the auth users file cannot be read, refusing every login");
-                false
-            }
-        };
-        let token = accepted
-            .then(|| UserName::new(&login.username))
-            .flatten()
-            .and_then(|name| self.issue(mac, peer, name.as_str(), now_secs));
-        match token {
-            Some(token) => {
-                tracing::info!(user = %display_user(&login.username), %mac, remote = %peer, "login accepted");
-                Verdict::Accepted(token)
-            }
-            None => {
-                if accepted {
-                    tracing::error!(%mac, "login accepted but no token can be issued (no boot token key)");
-                }
-                self.failed(&user_key, mac, now_secs);
-                tracing::warn!(user = %display_user(&login.username), %mac, remote = %peer, attempt = login.attempt, "login refused");
-                Verdict::Refused
+                Err("the users file cannot be read")
             }
         }
     }
@@ -416,6 +453,22 @@ pub fn display_user(user: &str) -> String {
     user.chars()
         .take(auth_users::MAX_NAME_LEN)
         .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The token context naming who logged in: the user name with what a token context cannot
+/// hold (anything but `A-Z a-z 0-9 . _ -`, such as the `@` of a UPN or the `\` of
+/// `DOMAIN\user`) as `_`, cut to the longest context.
+fn token_context(user: &str) -> String {
+    user.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(netboot_token::MAX_CONTEXT_LEN)
         .collect()
 }
 

@@ -21,6 +21,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod auth_ldap;
 pub mod auth_users;
 mod checks;
 pub mod commands;

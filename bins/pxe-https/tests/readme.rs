@@ -35,3 +35,14 @@ fn readme_auth_example_is_the_defaults() {
     let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
     assert_eq!(config.auth, netboot_config::AuthConfig::default());
 }
+
+#[test]
+fn readme_ldap_examples_parse() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for marker in ["```toml\n# OpenLDAP", "```toml\n# Active Directory"] {
+        let start = readme.find(marker).expect("README has the LDAP examples") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
+        assert_eq!(config.auth.backend, netboot_config::AuthBackend::Ldap);
+    }
+}

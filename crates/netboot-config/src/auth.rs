@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Problems;
 
+mod ldap;
+
+pub use ldap::{LdapConfig, LdapUserMode, DEFAULT_USER_FILTER, USER_PLACEHOLDER};
+
 /// Who must log in at the boot console, against which accounts, and how guessing is bounded.
 ///
 /// A machine that must authenticate gets an iPXE `login` form instead of its menu; the user
@@ -49,16 +53,19 @@ pub struct AuthConfig {
     pub require: AuthRequire,
     /// Machines the resolver has no record of (ConfigMgr unknown computers) must log in.
     pub unknown_machines: bool,
+    /// The directory (`backend = "ldap"`): `[auth.ldap]`.
+    pub ldap: LdapConfig,
 }
 
-/// Where accounts are checked. Only local accounts so far; a directory backend is a further
-/// variant.
+/// Where accounts are checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthBackend {
     /// Argon2id hashes in `auth.users_file`.
     #[default]
     Local,
+    /// An LDAP directory or Active Directory, as `[auth.ldap]` describes.
+    Ldap,
 }
 
 /// Which menus need a login regardless of their actions.
@@ -85,6 +92,7 @@ impl Default for AuthConfig {
             lockout_secs: 300,
             require: AuthRequire::None,
             unknown_machines: false,
+            ldap: LdapConfig::default(),
         }
     }
 }
@@ -113,6 +121,9 @@ impl AuthConfig {
         range("lockout_secs", self.lockout_secs, 1, 86_400);
         if self.users_file.as_os_str().is_empty() {
             problems.push("auth.users_file", "must name a file");
+        }
+        if self.backend == AuthBackend::Ldap {
+            self.ldap.validate(problems);
         }
     }
 }
@@ -152,8 +163,89 @@ mod tests {
 
     #[test]
     fn unknown_backends_and_keys_are_refused() {
-        assert!(invalid_keys("[auth]\nbackend = \"ldap\"\n").contains("backend"));
+        assert!(invalid_keys("[auth]\nbackend = \"nis\"\n").contains("backend"));
         assert!(invalid_keys("[auth]\nrequire = \"some\"\n").contains("require"));
         assert!(invalid_keys("[auth]\npasword = \"x\"\n").contains("pasword"));
+    }
+
+    const LDAP: &str = "[auth]\nenabled = true\nbackend = \"ldap\"\n[auth.ldap]\n";
+
+    #[test]
+    fn ldap_needs_a_protected_url_and_one_way_to_find_users() {
+        let ok = |rest: &str| Config::from_toml_str(&format!("{LDAP}{rest}")).unwrap();
+        let config = ok("url = \"ldaps://dc1.example.org:636\"\nupn_suffix = \"example.org\"\n");
+        assert_eq!(config.auth.ldap.user_mode(), Some(super::LdapUserMode::Upn));
+        assert_eq!(config.auth.ldap.group_member_attribute, "member");
+        assert_eq!(config.auth.ldap.user_filter, super::DEFAULT_USER_FILTER);
+        ok("url = \"ldap://ldap\"\nstarttls = true\nuser_search_base = \"dc=example,dc=org\"\n");
+        ok("url = \"ldap://127.0.0.1:3890/\"\nallow_plain = true\nuser_dn_template = \"uid={user},dc=x\"\n");
+        for (rest, key) in [
+            ("url = \"ldap://ldap\"\nupn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            ("url = \"http://ldap\"\nupn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            ("url = \"ldaps://\"\nupn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            (
+                "url = \"ldaps://h/dc=x??sub\"\nupn_suffix = \"x.org\"\n",
+                "auth.ldap.url",
+            ),
+            ("upn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            (
+                "url = \"ldaps://h\"\nstarttls = true\nupn_suffix = \"x.org\"\n",
+                "auth.ldap.starttls",
+            ),
+            ("url = \"ldaps://h\"\n", "auth.ldap.user_search_base"),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nuser_dn_template = \"uid={user},dc=x\"\n",
+                "auth.ldap.user_search_base",
+            ),
+            (
+                "url = \"ldaps://h\"\nuser_search_base = \"dc=x\"\nuser_filter = \"(uid=alice)\"\n",
+                "auth.ldap.user_filter",
+            ),
+            (
+                "url = \"ldaps://h\"\nuser_search_base = \"dc=x\"\nuser_filter = \"(uid={user}))(\"\n",
+                "auth.ldap.user_filter",
+            ),
+            (
+                "url = \"ldaps://h\"\nuser_dn_template = \"uid=alice,dc=x\"\n",
+                "auth.ldap.user_dn_template",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"@x.org\"\n",
+                "auth.ldap.upn_suffix",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nbind_dn = \"cn=svc,dc=x\"\n",
+                "auth.ldap.bind_password_file",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nbind_password_file = \"pw\"\n",
+                "auth.ldap.bind_dn",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nrequired_group = \"admins\"\n",
+                "auth.ldap.required_group",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\ngroup_member_attribute = \"member)(x\"\n",
+                "auth.ldap.group_member_attribute",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\ntimeout_secs = 0\n",
+                "auth.ldap.timeout_secs",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nbind_pasword = \"x\"\n",
+                "bind_pasword",
+            ),
+        ] {
+            let error = invalid_keys(&format!("{LDAP}{rest}"));
+            assert!(error.contains(key), "{rest}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_ldap_table_is_only_checked_for_the_ldap_backend() {
+        let config = Config::from_toml_str("[auth]\nenabled = true\n[auth.ldap]\nstarttls = true\n").unwrap();
+        assert_eq!(config.auth.backend, super::AuthBackend::Local);
     }
 }

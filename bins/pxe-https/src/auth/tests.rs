@@ -159,3 +159,68 @@ proptest! {
         prop_assert!(form.attempt >= 1);
     }
 }
+
+#[test]
+fn token_contexts_name_the_user_within_what_a_token_holds() {
+    assert_eq!(token_context("alice"), "alice");
+    assert_eq!(token_context("alice@example.org"), "alice_example.org");
+    assert_eq!(token_context("EXAMPLE\\alice"), "EXAMPLE_alice");
+    assert_eq!(
+        token_context(&"x".repeat(100)).len(),
+        netboot_token::MAX_CONTEXT_LEN
+    );
+    let gate = gate("[auth]\nenabled = true\n");
+    let (mac, ip) = ("52:54:00:12:34:56".parse().unwrap(), "10.0.0.5".parse().unwrap());
+    assert!(gate.issue(mac, ip, &token_context("*)(uid=*"), 1_000).is_some());
+}
+
+#[tokio::test]
+async fn an_unreachable_directory_is_nobodys_failure() {
+    // A port nothing listens on: connection refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gate = gate(&format!(
+        "[auth]\nenabled = true\nrequire = \"all\"\nbackend = \"ldap\"\nmax_failures_per_user = 1\n\
+         max_failures_per_machine = 1\n[auth.ldap]\nurl = \"ldap://127.0.0.1:{port}\"\n\
+         allow_plain = true\nupn_suffix = \"example.org\"\ntimeout_secs = 2\n"
+    ));
+    let decision = menu(vec![linux("a", "a/k", false)]);
+    let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+    let peer: IpAddr = "10.0.0.5".parse().unwrap();
+    for attempt in 1..=3 {
+        let login = LoginForm {
+            username: "alice".into(),
+            password: "a password".into(),
+            attempt,
+        };
+        let (step, verdict) = gate
+            .step(&decision, mac, peer, true, Some(&login), SystemTime::now())
+            .await;
+        let Some((_, Verdict::Unavailable(error))) = verdict else {
+            panic!("attempt {attempt}: {verdict:?}");
+        };
+        assert!(error.contains("connecting to ldap://127.0.0.1"), "{error}");
+        let Step::Answer(script) = step else {
+            panic!("{step:?}")
+        };
+        let script = script.render();
+        assert!(script.contains(DIRECTORY_DOWN), "{script}");
+    }
+    // An empty password is refused before any connection, and counts.
+    let empty = LoginForm {
+        username: "alice".into(),
+        password: String::new(),
+        attempt: 1,
+    };
+    let (_, verdict) = gate
+        .step(&decision, mac, peer, true, Some(&empty), SystemTime::now())
+        .await;
+    assert_eq!(verdict.unwrap().1, Verdict::Refused("empty password"));
+    let (_, verdict) = gate
+        .step(&decision, mac, peer, true, Some(&empty), SystemTime::now())
+        .await;
+    assert!(matches!(verdict.unwrap().1, Verdict::Locked(_)));
+}
