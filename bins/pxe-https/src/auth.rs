@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netboot_config::{AuthBackend, AuthConfig, AuthRequire, Config, ResolverKind};
-use netboot_core::{BootDecision, BootTarget, MacAddr};
+use netboot_core::{BootAction, BootDecision, BootTarget, Deployment, MacAddr};
 use netboot_ipxe::{exit_script, login_script, Script, Url};
 use netboot_token::{Claims, Presented, Scope, TokenError, TokenKey};
 
@@ -35,6 +35,8 @@ use crate::auth_ldap::{self, Directory};
 use crate::auth_users::{self, UserName};
 use crate::files::path::relative_path;
 
+/// The token context of a menu that needed no login but offers protected files.
+pub const OPEN_CONTEXT: &str = "no-login";
 /// Where the login form POSTs.
 pub const LOGIN_PATH: &str = "/boot.ipxe/login";
 /// Token scope of logins.
@@ -219,8 +221,14 @@ impl AuthGate {
         // The static catalogue is known now: its protected files are refused from the start,
         // before any machine asked for a decision.
         if config.resolver.kind == ResolverKind::Static {
-            for spec in &config.resolver.static_rules.actions {
-                if spec.auth || gate.config.require == AuthRequire::All {
+            let rules = &config.resolver.static_rules;
+            for spec in &rules.actions {
+                let offered_with_login = rules.machines.iter().any(|rule| {
+                    let available = rule.available.contains(&spec.id);
+                    (rule.auth && (available || rule.required.contains(&spec.id)))
+                        || (gate.config.require == AuthRequire::Available && available)
+                });
+                if spec.auth || gate.config.require == AuthRequire::All || offered_with_login {
                     gate.protect(&spec.target);
                 }
             }
@@ -244,8 +252,11 @@ impl AuthGate {
         };
         let whole_menu = self.config.require == AuthRequire::All
             || (self.config.unknown_machines && self.knows_machines && menu.resource_id.is_none());
+        let available = self.config.require == AuthRequire::Available;
+        let needs_login =
+            |a: &&BootAction| whole_menu || a.auth || (available && a.deployment == Deployment::Available);
         let mut required = false;
-        for action in menu.entries.iter().filter(|a| whole_menu || a.auth) {
+        for action in menu.entries.iter().filter(needs_login) {
             self.protect(&action.target);
             required = true;
         }
@@ -264,6 +275,14 @@ impl AuthGate {
         now: SystemTime,
     ) -> (Step, Option<(String, Verdict)>) {
         if !self.requires(decision) {
+            // Files one machine may only have after a login can be another's without one (an
+            // action Available with a login here, Required there): the open menu still needs
+            // a token on them, issued without a login to this machine and address.
+            if self.offers_protected(decision) {
+                if let Some(token) = self.issue(mac, peer, OPEN_CONTEXT, unix_seconds(now)) {
+                    return (Step::Granted(token), None);
+                }
+            }
             return (Step::Open, None);
         }
         if !over_tls {
@@ -385,6 +404,24 @@ impl AuthGate {
         let Failures { by_user, by_machine } = &mut *failures;
         record_failure(by_user, user.to_owned(), now);
         record_failure(by_machine, mac, now);
+    }
+
+    /// Whether a menu offers a file that is protected.
+    fn offers_protected(&self, decision: &BootDecision) -> bool {
+        let BootDecision::Boot(menu) = decision else {
+            return false;
+        };
+        let protected = self.protected.lock().expect("protected files poisoned");
+        menu.entries
+            .iter()
+            .flat_map(|a| references(&a.target))
+            .any(|reference| {
+                !Url::is_absolute_reference(reference)
+                    && Url::resolve(&self.files_base, reference)
+                        .ok()
+                        .and_then(|url| path_key(url_path_of(url.as_str())))
+                        .is_some_and(|key| protected.contains(&key))
+            })
     }
 
     /// Whether `url_path` is a file of an action that needed a login.

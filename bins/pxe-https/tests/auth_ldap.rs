@@ -6,13 +6,13 @@
 mod common;
 
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{identity_query, start, Running};
 use netboot_testkit::net::unused_loopback_port;
 use netboot_testkit::process::{have_tool, skip_or_fail};
+use netboot_testkit::slapd;
 
 const MAC: &str = "52:54:00:00:00:1c";
 const MAC_HEXHYP: &str = "52-54-00-00-00-1c";
@@ -78,40 +78,25 @@ fn pki() -> Pki {
     }
 }
 
-fn find_slapd() -> Option<(PathBuf, PathBuf)> {
-    let dirs = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    // Debian installs them in /usr/sbin, which a user's PATH may lack.
-    dirs.into_iter()
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| (dir.join("slapd"), dir.join("slapadd")))
-        .find(|(slapd, slapadd)| slapd.is_file() && slapadd.is_file())
-}
-
 /// The test directory: alice in netboot-admins, carol in helpdesk (a member of
 /// netboot-admins), bob in no group, and the service account.
 fn directory_ldif() -> String {
-    let person = |uid: &str, password: &str| {
-        format!(
-            "dn: uid={uid},ou=people,{BASE}\nobjectClass: inetOrgPerson\nuid: {uid}\ncn: {uid}\n\
-             sn: {uid}\nuserPassword: {password}\n\n"
-        )
-    };
     format!(
-        "dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example\n\n\
-         dn: ou=people,{BASE}\nobjectClass: organizationalUnit\nou: people\n\n\
-         dn: ou=groups,{BASE}\nobjectClass: organizationalUnit\nou: groups\n\n\
-         dn: cn=netboot-svc,{BASE}\nobjectClass: organizationalRole\n\
-         objectClass: simpleSecurityObject\ncn: netboot-svc\nuserPassword: {SERVICE}\n\n\
-         {}{}{}\
-         dn: cn=helpdesk,ou=groups,{BASE}\nobjectClass: groupOfNames\ncn: helpdesk\n\
-         member: uid=carol,ou=people,{BASE}\n\n\
-         dn: {GROUP}\nobjectClass: groupOfNames\ncn: netboot-admins\n\
-         member: uid=alice,ou=people,{BASE}\nmember: cn=helpdesk,ou=groups,{BASE}\n\n",
-        person("alice", ALICE),
-        person("bob", BOB),
-        person("carol", CAROL),
+        "{}dn: cn=netboot-svc,{BASE}\nobjectClass: organizationalRole\n\
+         objectClass: simpleSecurityObject\ncn: netboot-svc\nuserPassword: {SERVICE}\n\n{}{}{}{}{}",
+        slapd::skeleton(BASE),
+        slapd::person(BASE, "alice", ALICE),
+        slapd::person(BASE, "bob", BOB),
+        slapd::person(BASE, "carol", CAROL),
+        slapd::group(BASE, "helpdesk", &[&format!("uid=carol,ou=people,{BASE}")]),
+        slapd::group(
+            BASE,
+            "netboot-admins",
+            &[
+                &format!("uid=alice,ou=people,{BASE}"),
+                &format!("cn=helpdesk,ou=groups,{BASE}")
+            ]
+        ),
     )
 }
 
@@ -119,7 +104,7 @@ impl Slapd {
     /// Starts slapd on two free loopback ports (ldap:// and ldaps://), or reports why it
     /// cannot (skipped outside CI, a failure under CI).
     fn start(pki: &Pki) -> Option<Self> {
-        let Some((slapd, slapadd)) = find_slapd() else {
+        let Some((slapd, slapadd)) = slapd::binaries() else {
             skip_or_fail(
                 "slapd is not installed (Debian package slapd, in TEST_PACKAGES of xtask/src/deps.rs)",
             );
@@ -130,52 +115,16 @@ impl Slapd {
             .tempdir()
             .unwrap();
         let path = |name: &str| dir.path().join(name);
-        std::fs::create_dir(path("db")).unwrap();
         std::fs::write(path("ca.pem"), &pki.ca_pem).unwrap();
         std::fs::write(path("server.pem"), &pki.cert_pem).unwrap();
         std::fs::write(path("server.key"), &pki.key_pem).unwrap();
-        let schema = |name: &str| format!("include /etc/ldap/schema/{name}.schema\n");
-        let conf = format!(
-            "{}{}{}{}\
-             modulepath /usr/lib/ldap\nmoduleload back_mdb\n\
-             pidfile {dir}/slapd.pid\n\
-             TLSCACertificateFile {dir}/ca.pem\n\
-             TLSCertificateFile {dir}/server.pem\n\
-             TLSCertificateKeyFile {dir}/server.key\n\
-             database mdb\nmaxsize 10485760\nsuffix \"{BASE}\"\n\
-             rootdn \"cn=admin,{BASE}\"\nrootpw \"root password\"\n\
-             directory {dir}/db\n\
-             access to attrs=userPassword by anonymous auth by * none\n\
-             access to * by users read by * none\n",
-            schema("core"),
-            schema("cosine"),
-            schema("inetorgperson"),
-            schema("nis"),
-            dir = dir.path().display(),
-        );
-        std::fs::write(path("slapd.conf"), conf).unwrap();
-        std::fs::write(path("directory.ldif"), directory_ldif()).unwrap();
-        let added = Command::new(&slapadd)
-            .arg("-f")
-            .arg(path("slapd.conf"))
-            .arg("-l")
-            .arg(path("directory.ldif"))
-            .output()
-            .unwrap();
-        assert!(
-            added.status.success(),
-            "slapadd: {}",
-            String::from_utf8_lossy(&added.stderr)
-        );
+        let directory = slapd::Directory::prepare(&slapadd, dir.path(), BASE, &directory_ldif()).unwrap();
         let (ldap_port, ldaps_port) = (unused_loopback_port(), unused_loopback_port());
         let child = Command::new(&slapd)
-            .arg("-f")
-            .arg(path("slapd.conf"))
-            .arg("-h")
-            .arg(format!(
-                "ldap://127.0.0.1:{ldap_port}/ ldaps://127.0.0.1:{ldaps_port}/"
-            ))
-            .args(["-d", "0"])
+            .args(directory.command_args(&[
+                format!("ldap://127.0.0.1:{ldap_port}/"),
+                format!("ldaps://127.0.0.1:{ldaps_port}/"),
+            ]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

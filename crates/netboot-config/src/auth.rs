@@ -77,6 +77,10 @@ pub enum AuthRequire {
     None,
     /// Every menu.
     All,
+    /// Every Available action (ConfigMgr Available deployments, the static rules'
+    /// `available` lists): choosing from the menu needs a login, Required ones boot as
+    /// before.
+    Available,
 }
 
 impl Default for AuthConfig {

@@ -1,22 +1,32 @@
 //! The login lab ([`super::scenario::LabKind::Auth`]): every action needs a login at the boot
-//! console, with local accounts made by `pxe-https auth-user add`, and the clients' keys typed
-//! into their serial consoles as a technician would type them.
+//! console, checked against a directory: a private OpenLDAP `slapd` on the HTTPS host, over
+//! LDAPS with a certificate from the lab CA, and a required group. The clients' keys are
+//! typed into their serial consoles as a technician would type them.
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
+use netboot_testkit::slapd;
 
 use super::client::ClientSpec;
+use super::lab::Host;
+use super::process::Spawned;
 
-/// The account that may boot machines, and its password.
+/// The directory's suffix.
+const BASE: &str = "dc=lab,dc=example";
+/// The group whose members may boot machines.
+const GROUP: &str = "netboot-technicians";
+/// The LDAPS port on the HTTPS host.
+const LDAPS_PORT: u16 = 636;
+/// A member of the group, and the password.
 const USER: &str = "technician";
 const PASSWORD: &str = "e2e correct horse battery";
-/// An account that exists but whose password the refused client gets wrong.
+/// That user with a wrong password.
 const WRONG_PASSWORD: &str = "e2e wrong horse battery";
-/// A name with no account.
-const STRANGER: &str = "stranger";
+/// A user of the directory outside the group, with a right password.
+const OUTSIDER: &str = "outsider";
+const OUTSIDER_PASSWORD: &str = "e2e outsider's own password";
 /// Attempts a console gets before the server sends it to the next boot device.
 pub(crate) const MAX_ATTEMPTS: usize = 2;
 
@@ -36,7 +46,7 @@ pub(crate) enum Login {
     Good,
     /// That account with a wrong password.
     WrongPassword,
-    /// A user who may not boot machines.
+    /// A user of the directory who is not in the group that may boot machines.
     NotAllowed,
 }
 
@@ -45,7 +55,7 @@ impl Login {
         let (user, password) = match self {
             Self::Good => (USER, PASSWORD),
             Self::WrongPassword => (USER, WRONG_PASSWORD),
-            Self::NotAllowed => (STRANGER, PASSWORD),
+            Self::NotAllowed => (OUTSIDER, OUTSIDER_PASSWORD),
         };
         // The form keeps the user name of a refused attempt: Ctrl-A Ctrl-K empties the field
         // first. Enter in the user name field moves to the password; Enter there submits.
@@ -63,32 +73,63 @@ pub(crate) fn typing_login(client: ClientSpec, attempts: &[Login]) -> ClientSpec
         })
 }
 
-/// The `[auth]` table of the lab: every action needs a login; accounts in `dir`.
-pub(crate) fn config_toml(dir: &Path) -> String {
+/// The `[auth]` tables of the lab: every action needs a login, checked against the lab's
+/// directory on `https` (see [`start_directory`]) with the lab CA in `dir`.
+pub(crate) fn config_toml(dir: &Path, https: std::net::Ipv4Addr) -> String {
     format!(
-        "[auth]\nenabled = true\nrequire = \"all\"\nusers_file = \"{}\"\nmax_attempts = {MAX_ATTEMPTS}\n",
-        dir.join("boot-users").display()
+        "[auth]\nenabled = true\nbackend = \"ldap\"\nrequire = \"all\"\nmax_attempts = {MAX_ATTEMPTS}\n\n\
+         [auth.ldap]\nurl = \"ldaps://{https}:{LDAPS_PORT}\"\nca_file = \"{}\"\n\
+         user_dn_template = \"uid={{user}},ou=people,{BASE}\"\n\
+         required_group = \"cn={GROUP},ou=groups,{BASE}\"\n",
+        super::lab_ca::dir(dir).join("ca.pem").display()
     )
 }
 
-/// Makes the lab's account with the real command, as an administrator would.
-pub(crate) fn add_users(pxe_https: &Path, config: &Path) -> Result<()> {
-    let mut child = Command::new(pxe_https)
-        .arg("--config")
-        .arg(config)
-        .args(["auth-user", "add", USER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("running {}", pxe_https.display()))?;
-    writeln!(child.stdin.take().context("stdin")?, "{PASSWORD}")?;
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        bail!(
-            "pxe-https auth-user add failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+/// Starts the lab's directory on the HTTPS host: the users above, LDAPS with a server
+/// certificate of the lab CA (made here, under `dir`) for the host's address. Returns the
+/// running `slapd` once it has written its pid file (after it opened its listener).
+pub(crate) fn start_directory(dir: &Path, https: &Host) -> Result<Spawned> {
+    let Some((slapd_program, slapadd)) = slapd::binaries() else {
+        bail!("slapd is not installed (Debian package slapd)");
+    };
+    let ca = super::lab_ca::make(dir, https.ip)?;
+    let ldap_dir = dir.join("ldap");
+    std::fs::create_dir_all(&ldap_dir)?;
+    std::fs::copy(super::lab_ca::dir(dir).join("ca.pem"), ldap_dir.join("ca.pem"))?;
+    std::fs::copy(&ca.server_cert, ldap_dir.join("server.pem"))?;
+    std::fs::copy(&ca.server_key, ldap_dir.join("server.key"))?;
+    let person_dn = |uid: &str| format!("uid={uid},ou=people,{BASE}");
+    let ldif = format!(
+        "{}{}{}{}",
+        slapd::skeleton(BASE),
+        slapd::person(BASE, USER, PASSWORD),
+        slapd::person(BASE, OUTSIDER, OUTSIDER_PASSWORD),
+        slapd::group(BASE, GROUP, &[&person_dn(USER)]),
+    );
+    let directory =
+        slapd::Directory::prepare(&slapadd, &ldap_dir, BASE, &ldif).map_err(anyhow::Error::msg)?;
+    let args = directory.command_args(&[format!("ldaps://{}:{LDAPS_PORT}/", https.ip)]);
+    let mut process = Spawned::start(
+        "slapd",
+        &https.netns,
+        &dir.join("slapd.log"),
+        &slapd_program.display().to_string(),
+        &args,
+    )?;
+    wait_for_pid_file(&mut process, &ldap_dir.join("slapd.pid"))?;
+    Ok(process)
+}
+
+fn wait_for_pid_file(process: &mut Spawned, pid_file: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() {
+        if !process.is_running() {
+            bail!("slapd exited; see {}", process.log().display());
+        }
+        if Instant::now() >= deadline {
+            bail!("slapd did not start within 20 s; see {}", process.log().display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
 }

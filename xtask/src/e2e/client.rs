@@ -560,15 +560,15 @@ mod tests {
 
     #[test]
     fn a_boot_after_a_login_and_a_console_refused_every_login_are_told_apart() {
-        let booted = capture("bios-auth-login.log");
+        let booted = capture("bios-auth-ldap.log");
         let refused = capture("bios-auth-refused.log");
         let spec = |name: &str, expect| client(name, Firmware::Bios, expect);
         assert_eq!(
-            spec("auth-login", Expect::Script).judge(&booted),
+            spec("auth-ldap", Expect::Script).judge(&booted),
             Verdict::Succeeded
         );
         assert_eq!(
-            spec("auth-login", Expect::LoginRefused).judge(&booted),
+            spec("auth-ldap", Expect::LoginRefused).judge(&booted),
             Verdict::GaveUp
         );
         assert_eq!(

@@ -72,8 +72,9 @@ impl Services {
         kind: LabKind,
     ) -> Result<Self> {
         let config = super::project_config::write(lab, dir, clients, kind, &binaries.ipxe)?;
+        let mut processes = Vec::new();
         if kind == LabKind::Auth {
-            super::auth::add_users(&binaries.dir.join("pxe-https"), &config)?;
+            processes.push(super::auth::start_directory(dir, lab.host("https"))?);
         }
         let all_in_one = [(ALL_IN_ONE, "pxe")];
         let services = if layout == Layout::AllInOne {
@@ -81,7 +82,6 @@ impl Services {
         } else {
             SERVICES
         };
-        let mut processes = Vec::new();
         for (package, role) in services {
             let host = lab.host(role);
             let program = binaries.dir.join(package);

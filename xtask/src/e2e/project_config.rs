@@ -113,7 +113,7 @@ pub(crate) fn write(
         )?;
     }
     if kind == LabKind::Auth {
-        writeln!(toml, "{}", super::auth::config_toml(dir))?;
+        writeln!(toml, "{}", super::auth::config_toml(dir, https))?;
     }
     writeln!(toml, "[resolver]\nkind = \"static\"\n")?;
     writeln!(toml, "[resolver.static]\nunmatched = \"exit\"\n")?;

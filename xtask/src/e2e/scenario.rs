@@ -142,15 +142,15 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
             clients: vec![ClientSpec::new("arm64-uefi", Arm64Uefi, 8, 0, Script)],
         },
         Scenario {
-            name: "auth-login",
-            about: "a login at the boot console: our BIOS iPXE shows the login form, a user with the right password types it on the serial console, the menu comes back over TLS with a per-boot token and the machine's script runs",
+            name: "auth-ldap",
+            about: "a login at the boot console checked against a directory (a private slapd, LDAPS, required group): our BIOS iPXE shows the login form, a technician in the group types it on the serial console, the menu comes back over TLS with a per-boot token and the machine's script runs",
             default: true,
             lab: Auth,
-            clients: vec![typing_login(ClientSpec::new("auth-login", Bios, 15, 0, Script), &[Login::Good])],
+            clients: vec![typing_login(ClientSpec::new("auth-ldap", Bios, 15, 0, Script), &[Login::Good])],
         },
         Scenario {
             name: "auth-refused",
-            about: "refused logins: a wrong password, then a user who may not boot machines; no menu, no boot file, the firmware moves on to its next boot device",
+            about: "refused logins against the directory: a wrong password, then a user outside the required group; no menu, no boot file, the firmware moves on to its next boot device",
             default: true,
             lab: Auth,
             clients: vec![typing_login(
@@ -433,7 +433,7 @@ mod lab_tests {
         assert_eq!(names(&groups[2]), ["uefi-https"]);
         assert_eq!(names(&groups[3]), ["untrusted-ca"]);
         assert_eq!(names(&groups[4]), ["tls-keys", "tls-timing"]);
-        assert_eq!(names(&groups[5]), ["auth-login", "auth-refused"]);
+        assert_eq!(names(&groups[5]), ["auth-ldap", "auth-refused"]);
         for group in &groups {
             let kind = group[0].lab;
             assert!(group.iter().all(|s| s.lab == kind));

@@ -74,6 +74,64 @@ fn static_actions_marked_auth_are_protected_from_the_start() {
 }
 
 #[test]
+fn require_available_asks_a_login_for_available_actions_only() {
+    let gate = gate("[auth]\nenabled = true\nrequire = \"available\"\n");
+    let mut required = linux("task-sequence", "ts/vmlinuz", false);
+    required.deployment = Deployment::Required;
+    assert!(!gate.requires(&menu(vec![required.clone()])));
+    assert!(!gate.is_protected("/ts/vmlinuz"));
+    assert!(gate.requires(&menu(vec![required, linux("tools", "tools/vmlinuz", false)])));
+    assert!(gate.is_protected("/tools/vmlinuz"));
+    assert!(!gate.is_protected("/ts/vmlinuz"));
+}
+
+#[test]
+fn static_machine_rules_and_available_lists_protect_their_actions_from_the_start() {
+    let actions = "[[resolver.static.actions]]\nid = \"tools\"\ntitle = \"Tools\"\n\
+         target = { kind = \"linux\", kernel = \"tools/vmlinuz\" }\n\
+         [[resolver.static.actions]]\nid = \"os\"\ntitle = \"OS\"\n\
+         target = { kind = \"linux\", kernel = \"os/vmlinuz\" }\n";
+    let by_rule = gate(&format!(
+        "[auth]\nenabled = true\n{actions}[[resolver.static.machines]]\nmac = \"52:54:00:00:00:01\"\n\
+         auth = true\nrequired = [\"os\"]\n[[resolver.static.machines]]\navailable = [\"tools\"]\n"
+    ));
+    assert!(by_rule.is_protected("/os/vmlinuz"));
+    assert!(!by_rule.is_protected("/tools/vmlinuz"));
+    let by_list = gate(&format!(
+        "[auth]\nenabled = true\nrequire = \"available\"\n{actions}[[resolver.static.machines]]\n\
+         required = [\"os\"]\navailable = [\"tools\"]\n"
+    ));
+    assert!(by_list.is_protected("/tools/vmlinuz"));
+    assert!(!by_list.is_protected("/os/vmlinuz"));
+}
+
+#[tokio::test]
+async fn an_open_menu_offering_protected_files_carries_a_token_for_that_machine_only() {
+    let gate = gate("[auth]\nenabled = true\n");
+    let mac: MacAddr = "52:54:00:00:00:07".parse().unwrap();
+    let peer: IpAddr = "192.0.2.7".parse().unwrap();
+    let now = SystemTime::now();
+    // Another machine's menu needed a login for the tools; this machine has them openly.
+    assert!(gate.requires(&menu(vec![linux("tools", "tools/vmlinuz", true)])));
+    let open = menu(vec![linux("tools", "tools/vmlinuz", false)]);
+    let (step, verdict) = gate.step(&open, mac, peer, true, None, now).await;
+    assert!(verdict.is_none());
+    let Step::Granted(token) = step else {
+        panic!("an open menu with protected files gets a token, got {step:?}")
+    };
+    let query = format!("auth={token}&mac={mac}");
+    assert_eq!(gate.check_file(Some(&query), peer, now), Ok(()));
+    let elsewhere: IpAddr = "192.0.2.8".parse().unwrap();
+    assert!(gate.check_file(Some(&query), elsewhere, now).is_err());
+    // A menu with nothing protected stays as it was: no token.
+    let plain = menu(vec![linux("open", "open/vmlinuz", false)]);
+    assert!(matches!(
+        gate.step(&plain, mac, peer, true, None, now).await.0,
+        Step::Open
+    ));
+}
+
+#[test]
 fn lockouts_last_until_the_deciding_failure_leaves_the_window() {
     let failures: VecDeque<u64> = [100, 110, 120].into_iter().collect();
     assert_eq!(locked_for(&failures, 4, 300, 130), None);
