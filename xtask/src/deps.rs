@@ -31,6 +31,14 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
         "kernel packet loss on the veth link of the pxe-tftp namespace tests",
     ),
     (
+        "slapd",
+        "slapd and slapadd: a private OpenLDAP server for the boot-console LDAP login tests",
+    ),
+    (
+        "ldap-utils",
+        "ldapsearch and ldapwhoami, to look into that test directory when a login test fails",
+    ),
+    (
         "freetds-bin",
         "tsql, an independent TDS client checked against the TDS test endpoint",
     ),

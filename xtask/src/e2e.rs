@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Parser, ValueEnum};
 
+mod auth;
 mod client;
 mod journey;
 mod lab;

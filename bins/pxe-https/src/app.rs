@@ -292,10 +292,8 @@ async fn login_step(
     if let Some((user, verdict)) = verdict {
         let (outcome, reason) = match verdict {
             Verdict::Accepted(_) => (LoginOutcome::Accepted, None),
-            Verdict::Refused => (
-                LoginOutcome::Refused,
-                Some("wrong user name or password".to_string()),
-            ),
+            Verdict::Refused(reason) => (LoginOutcome::Refused, Some(reason.to_string())),
+            Verdict::Unavailable(error) => (LoginOutcome::Unavailable, Some(error)),
             Verdict::Locked(secs) => (
                 LoginOutcome::Locked,
                 Some(format!("too many failures, locked for {secs} more seconds")),

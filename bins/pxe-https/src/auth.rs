@@ -14,6 +14,11 @@
 //! counted per user name and per machine; past `max_failures_per_*` within `lockout_secs`,
 //! logins are refused until the window passes. Passwords are never logged, recorded or
 //! echoed; the user name is recorded with every outcome on the machine's timeline.
+//!
+//! Accounts are local (`backend = "local"`, [`crate::auth_users`]) or in a directory
+//! (`backend = "ldap"`, [`crate::auth_ldap`]). When the directory cannot be reached, the
+//! login is not checked: the console says so and the machine moves on to its next boot
+//! device, and nobody's failure counter grows.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -21,13 +26,18 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use netboot_config::{AuthConfig, AuthRequire, Config, ResolverKind};
-use netboot_core::{BootDecision, BootTarget, MacAddr};
+use netboot_config::{AuthBackend, AuthConfig, AuthRequire, Config, ResolverKind};
+use netboot_core::{BootAction, BootDecision, BootTarget, Deployment, MacAddr};
 use netboot_ipxe::{exit_script, login_script, Script, Url};
 use netboot_token::{Claims, Presented, Scope, TokenError, TokenKey};
 
+use crate::auth_ldap::{self, Directory};
 use crate::auth_users::{self, UserName};
 use crate::files::path::relative_path;
+
+/// The token context of a menu that needed no login but offers protected files.
+pub const OPEN_CONTEXT: &str = "no-login";
+pub use netboot_auth::form::{LoginForm, MAX_FIELD};
 
 /// Where the login form POSTs.
 pub const LOGIN_PATH: &str = "/boot.ipxe/login";
@@ -38,18 +48,21 @@ pub const SCOPE: &str = "auth";
 pub const MAX_PROTECTED: usize = 65_536;
 /// User names and machines with recent failures remembered at most.
 pub const MAX_TRACKED: usize = 16_384;
-/// The longest user name or password read from a login form, in bytes.
-pub const MAX_FIELD: usize = 256;
 
 /// What the console is told when a login arrives over plain HTTP.
 pub(crate) const NEEDS_HTTPS: &str =
     "This machine needs a login, which is only possible over HTTPS, trying the next boot device";
+/// What the console is told when the directory cannot check a login.
+const DIRECTORY_DOWN: &str =
+    "The directory cannot be reached to check the login, trying the next boot device";
 
 /// The `[auth]` policy, the failure counters and the set of protected files.
 #[derive(Debug)]
 pub struct AuthGate {
     config: AuthConfig,
     users_file: PathBuf,
+    /// The directory, with `backend = "ldap"`.
+    directory: Option<Directory>,
     key: Option<TokenKey>,
     scope: Scope,
     login_url: Url,
@@ -59,84 +72,6 @@ pub struct AuthGate {
     files_base: Url,
     protected: Mutex<HashSet<String>>,
     failures: Mutex<Failures>,
-}
-
-/// The user name, password and attempt number of a login form. Its `Debug` hides the
-/// password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct LoginForm {
-    /// As typed (decoded).
-    pub username: String,
-    /// As typed (decoded).
-    pub password: String,
-    /// Which attempt at this console this is, from 1.
-    pub attempt: u32,
-}
-
-impl std::fmt::Debug for LoginForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginForm")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("attempt", &self.attempt)
-            .finish()
-    }
-}
-
-impl LoginForm {
-    /// Reads `username`, `password` and `attempt` from an `application/x-www-form-urlencoded`
-    /// body; other keys (the machine's identity) are left to
-    /// [`netboot_ipxe::ClientIdentity::parse_form`]. The login form sends the user name and
-    /// password in iPXE's `:hexhyp` form (see [`netboot_ipxe::login_script`]). Never fails:
-    /// missing or undecodable fields are empty, overlong ones are cut, a bad attempt number
-    /// counts as 1.
-    pub fn parse(body: &[u8]) -> Self {
-        let mut form = Self {
-            username: String::new(),
-            password: String::new(),
-            attempt: 1,
-        };
-        let (mut username, mut password, mut attempt) = (None, None, None);
-        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-            let (key, value) = match pair.iter().position(|&b| b == b'=') {
-                Some(eq) => (&pair[..eq], &pair[eq + 1..]),
-                None => (pair, &[][..]),
-            };
-            let slot = match key {
-                b"username" => &mut username,
-                b"password" => &mut password,
-                b"attempt" => &mut attempt,
-                _ => continue,
-            };
-            if slot.is_none() {
-                *slot = Some(value);
-            }
-        }
-        let decode = |value: &[u8]| cut(&decode_hexhyp(&percent_decode(value)));
-        form.username = username.map(decode).unwrap_or_default();
-        form.password = password.map(decode).unwrap_or_default();
-        form.attempt = attempt
-            .and_then(|a| {
-                std::str::from_utf8(&percent_decode(a).into_bytes())
-                    .ok()?
-                    .parse()
-                    .ok()
-            })
-            .filter(|&a| a >= 1)
-            .unwrap_or(1);
-        form
-    }
-
-    /// The body the login script makes iPXE send (for tests and tools): the inverse of
-    /// [`Self::parse`].
-    pub fn to_form(&self) -> String {
-        format!(
-            "username={}&password={}&attempt={}",
-            encode_hexhyp(&self.username),
-            encode_hexhyp(&self.password),
-            self.attempt
-        )
-    }
 }
 
 /// What the gate makes of a decision before it is rendered.
@@ -176,10 +111,13 @@ impl std::fmt::Display for FileRefusal {
 pub enum Verdict {
     /// Accepted: the token to hand out.
     Accepted(String),
-    /// Wrong name or password.
-    Refused,
+    /// Wrong name or password, or not allowed: why, for the records.
+    Refused(&'static str),
     /// Locked for this many seconds more.
     Locked(u64),
+    /// Not checked: the directory could not answer (why, for the records). Not the user's
+    /// failure.
+    Unavailable(String),
 }
 
 impl AuthGate {
@@ -193,6 +131,7 @@ impl AuthGate {
         let gate = Self {
             config: config.auth.clone(),
             users_file: config.resolve_path(&config.auth.users_file),
+            directory: (config.auth.backend == AuthBackend::Ldap).then(|| Directory::from_config(config)),
             key,
             scope: Scope::new(SCOPE).expect("valid scope"),
             login_url: Url::join(files_base, LOGIN_PATH),
@@ -204,8 +143,14 @@ impl AuthGate {
         // The static catalogue is known now: its protected files are refused from the start,
         // before any machine asked for a decision.
         if config.resolver.kind == ResolverKind::Static {
-            for spec in &config.resolver.static_rules.actions {
-                if spec.auth || gate.config.require == AuthRequire::All {
+            let rules = &config.resolver.static_rules;
+            for spec in &rules.actions {
+                let offered_with_login = rules.machines.iter().any(|rule| {
+                    let available = rule.available.contains(&spec.id);
+                    (rule.auth && (available || rule.required.contains(&spec.id)))
+                        || (gate.config.require == AuthRequire::Available && available)
+                });
+                if spec.auth || gate.config.require == AuthRequire::All || offered_with_login {
                     gate.protect(&spec.target);
                 }
             }
@@ -229,8 +174,11 @@ impl AuthGate {
         };
         let whole_menu = self.config.require == AuthRequire::All
             || (self.config.unknown_machines && self.knows_machines && menu.resource_id.is_none());
+        let available = self.config.require == AuthRequire::Available;
+        let needs_login =
+            |a: &&BootAction| whole_menu || a.auth || (available && a.deployment == Deployment::Available);
         let mut required = false;
-        for action in menu.entries.iter().filter(|a| whole_menu || a.auth) {
+        for action in menu.entries.iter().filter(needs_login) {
             self.protect(&action.target);
             required = true;
         }
@@ -249,7 +197,7 @@ impl AuthGate {
         now: SystemTime,
     ) -> (Step, Option<(String, Verdict)>) {
         if !self.requires(decision) {
-            return (Step::Open, None);
+            return (self.open_step(decision, mac, peer, now), None);
         }
         if !over_tls {
             tracing::warn!(%mac, remote = %peer, "login needed but asked over plain HTTP, sending the machine on");
@@ -263,10 +211,11 @@ impl AuthGate {
         let step = match &verdict {
             Verdict::Accepted(token) => Step::Granted(token.clone()),
             Verdict::Locked(secs) => Step::Answer(exit_script(Some(&locked_message(*secs)))),
-            Verdict::Refused if login.attempt >= self.config.max_attempts => Step::Answer(exit_script(Some(
-                "Wrong user name or password, too many attempts, trying the next boot device",
-            ))),
-            Verdict::Refused => {
+            Verdict::Unavailable(_) => Step::Answer(exit_script(Some(DIRECTORY_DOWN))),
+            Verdict::Refused(_) if login.attempt >= self.config.max_attempts => Step::Answer(exit_script(
+                Some("Wrong user name or password, too many attempts, trying the next boot device"),
+            )),
+            Verdict::Refused(_) => {
                 let left = self.config.max_attempts - login.attempt;
                 let notice = format!(
                     "Wrong user name or password ({left} attempt{} left)",
@@ -278,7 +227,7 @@ impl AuthGate {
         (step, Some((login.username.clone(), verdict)))
     }
 
-    /// Checks a submitted login against the lockouts and the users file.
+    /// Checks a submitted login against the lockouts, then the users file or the directory.
     async fn verify(&self, login: &LoginForm, mac: MacAddr, peer: IpAddr, now: SystemTime) -> Verdict {
         let now_secs = unix_seconds(now);
         let user_key = login.username.to_ascii_lowercase();
@@ -299,6 +248,44 @@ impl AuthGate {
             tracing::warn!(user = %display_user(&login.username), %mac, remote = %peer, "login refused: locked");
             return Verdict::Locked(secs);
         }
+        let checked = match &self.directory {
+            Some(directory) => match directory.verify(&login.username, &login.password).await {
+                auth_ldap::Outcome::Accepted => Ok(()),
+                auth_ldap::Outcome::Refused(refusal) => Err(refusal.reason()),
+                auth_ldap::Outcome::Unavailable(error) => {
+                    // Not the user's failure: no counter grows, and the console is told.
+                    tracing::error!(user = %display_user(&login.username), %mac, remote = %peer, %error, "login not checked: the directory cannot be reached");
+                    return Verdict::Unavailable(error.to_string());
+                }
+            },
+            None => self.verify_local(login).await,
+        };
+        let token = match checked {
+            Ok(()) => self.issue(mac, peer, &token_context(&login.username), now_secs),
+            Err(_) => None,
+        };
+        match token {
+            Some(token) => {
+                tracing::info!(user = %display_user(&login.username), %mac, remote = %peer, "login accepted");
+                Verdict::Accepted(token)
+            }
+            None => {
+                let reason = match checked {
+                    Ok(()) => {
+                        tracing::error!(%mac, "login accepted but no token can be issued (no boot token key)");
+                        "no boot token key"
+                    }
+                    Err(reason) => reason,
+                };
+                self.failed(&user_key, mac, now_secs);
+                tracing::warn!(user = %display_user(&login.username), %mac, remote = %peer, attempt = login.attempt, reason, "login refused");
+                Verdict::Refused(reason)
+            }
+        }
+    }
+
+    /// Checks a login against the local users file (read again for every login).
+    async fn verify_local(&self, login: &LoginForm) -> Result<(), &'static str> {
         let users_file = self.users_file.clone();
         let (username, password) = (login.username.clone(), login.password.clone());
         let accepted = tokio::task::spawn_blocking(move || match auth_users::load(&users_file) {
@@ -307,29 +294,12 @@ impl AuthGate {
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        let accepted = match accepted {
-            Ok(accepted) => accepted,
+        match accepted {
+            Ok(true) if UserName::new(&login.username).is_some() => Ok(()),
+            Ok(_) => Err("wrong user name or password"),
             Err(error) => {
                 tracing::error!(%error, "the auth users file cannot be read, refusing every login");
-                false
-            }
-        };
-        let token = accepted
-            .then(|| UserName::new(&login.username))
-            .flatten()
-            .and_then(|name| self.issue(mac, peer, name.as_str(), now_secs));
-        match token {
-            Some(token) => {
-                tracing::info!(user = %display_user(&login.username), %mac, remote = %peer, "login accepted");
-                Verdict::Accepted(token)
-            }
-            None => {
-                if accepted {
-                    tracing::error!(%mac, "login accepted but no token can be issued (no boot token key)");
-                }
-                self.failed(&user_key, mac, now_secs);
-                tracing::warn!(user = %display_user(&login.username), %mac, remote = %peer, attempt = login.attempt, "login refused");
-                Verdict::Refused
+                Err("the users file cannot be read")
             }
         }
     }
@@ -349,6 +319,37 @@ impl AuthGate {
         let Failures { by_user, by_machine } = &mut *failures;
         record_failure(by_user, user.to_owned(), now);
         record_failure(by_machine, mac, now);
+    }
+
+    /// The step of a decision that needs no login. Files one machine may only have after a
+    /// login can be another's without one (an action Available with a login here, Required
+    /// there): the open menu still needs a token on them, issued without a login to this
+    /// machine and address.
+    pub(crate) fn open_step(&self, decision: &BootDecision, mac: MacAddr, peer: IpAddr, now: SystemTime) -> Step {
+        if self.offers_protected(decision) {
+            if let Some(token) = self.issue(mac, peer, OPEN_CONTEXT, unix_seconds(now)) {
+                return Step::Granted(token);
+            }
+        }
+        Step::Open
+    }
+
+    /// Whether a menu offers a file that is protected.
+    fn offers_protected(&self, decision: &BootDecision) -> bool {
+        let BootDecision::Boot(menu) = decision else {
+            return false;
+        };
+        let protected = self.protected.lock().expect("protected files poisoned");
+        menu.entries
+            .iter()
+            .flat_map(|a| references(&a.target))
+            .any(|reference| {
+                !Url::is_absolute_reference(reference)
+                    && Url::resolve(&self.files_base, reference)
+                        .ok()
+                        .and_then(|url| path_key(url_path_of(url.as_str())))
+                        .is_some_and(|key| protected.contains(&key))
+            })
     }
 
     /// Whether `url_path` is a file of an action that needed a login.
@@ -417,6 +418,22 @@ pub fn display_user(user: &str) -> String {
     user.chars()
         .take(auth_users::MAX_NAME_LEN)
         .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The token context naming who logged in: the user name with what a token context cannot
+/// hold (anything but `A-Z a-z 0-9 . _ -`, such as the `@` of a UPN or the `\` of
+/// `DOMAIN\user`) as `_`, cut to the longest context.
+fn token_context(user: &str) -> String {
+    user.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(netboot_token::MAX_CONTEXT_LEN)
         .collect()
 }
 
@@ -515,63 +532,6 @@ fn record_failure<K: std::hash::Hash + Eq + Clone>(map: &mut HashMap<K, VecDeque
 
 fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Cuts at [`MAX_FIELD`] bytes on a character boundary.
-fn cut(text: &str) -> String {
-    let mut end = text.len().min(MAX_FIELD);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_owned()
-}
-
-/// Form decoding: `%XX` is a byte, bad escapes stay as they are; invalid UTF-8 becomes
-/// U+FFFD. iPXE encodes a space as `%20`, so `+` is left alone.
-fn percent_decode(input: &[u8]) -> String {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        if input[i] == b'%' && i + 2 < input.len() {
-            if let (Some(high), Some(low)) = (hex(input[i + 1]), hex(input[i + 2])) {
-                out.push(high << 4 | low);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(input[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
-/// iPXE's `:hexhyp` (`61-62`) back to text; anything else is empty, which no account matches.
-fn decode_hexhyp(text: &str) -> String {
-    if text.is_empty() {
-        return String::new();
-    }
-    let bytes: Option<Vec<u8>> = text
-        .split('-')
-        .map(|pair| match pair.as_bytes() {
-            [high, low] => Some(hex(*high)? << 4 | hex(*low)?),
-            _ => None,
-        })
-        .collect();
-    bytes
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default()
-}
-
-/// `:hexhyp` as iPXE formats it.
-fn encode_hexhyp(text: &str) -> String {
-    text.bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join("-")
 }
 
 #[cfg(test)]

@@ -347,10 +347,13 @@ impl Approvals {
         poll: Option<&ApprovalPoll>,
         now: SystemTime,
     ) -> Step {
-        if !gate.requires(decision) {
-            return Step::Open;
-        }
         let mac = request.mac;
+        if !gate.requires(decision) {
+            return match request.remote {
+                Some(peer) => gate.open_step(decision, mac, peer, now),
+                None => Step::Open,
+            };
+        }
         let Some(peer) = request.remote else {
             tracing::error!(%mac, "approval needed but the console's address is unknown");
             return Step::Answer(exit_script(Some(

@@ -1,12 +1,12 @@
 //! What `pxe-https` checks before binding (at start, for `--check-config` and on a reload):
 //! the certificates and keys it will load, the admin credential files, the compatibility
 //! listener's availability in this build, the iPXE scripts static rules chain to, and the
-//! boot-console users file.
+//! boot-console users file or directory settings.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 
-use netboot_config::{Config, Problems, ResolverKind};
+use netboot_config::{AuthBackend, Config, Problems, ResolverKind};
 use netboot_core::BootTarget;
 use netboot_service::check_file_exists;
 
@@ -16,18 +16,53 @@ pub(crate) fn check(config: &Config, problems: &mut Problems) {
     admin_credentials(config, problems);
     chained_scripts(config, problems);
     auth_users(config, problems);
+    auth_ldap(config, problems);
 }
 
 /// With `[auth]` on, the users file, when it exists, holds only accounts, comments and blank
 /// lines: a bad line would otherwise refuse every login. A missing file has no accounts yet
 /// (`auth-user add` creates it).
 fn auth_users(config: &Config, problems: &mut Problems) {
-    if !config.auth.enabled {
+    if !config.auth.enabled || config.auth.backend != AuthBackend::Local {
         return;
     }
     let path = config.resolve_path(&config.auth.users_file);
     if let Err(e) = crate::auth_users::load(&path) {
         problems.push("auth.users_file", format!("{e:#}"));
+    }
+}
+
+/// With `[auth] backend = "ldap"`: the CA file holds certificates rustls takes, and the
+/// service account's password file is readable and not empty (without reading the password
+/// into any message). The URL and the way users are found were checked with the rest of the
+/// configuration.
+fn auth_ldap(config: &Config, problems: &mut Problems) {
+    if !config.auth.enabled || config.auth.backend != AuthBackend::Ldap {
+        return;
+    }
+    let ldap = &config.auth.ldap;
+    if let Some(ca_file) = &ldap.ca_file {
+        let path = config.resolve_path(ca_file);
+        let mut roots = rustls::RootCertStore::empty();
+        match crate::auth_ldap::load_ca_file(&path, &mut roots) {
+            Ok(0) => problems.push(
+                "auth.ldap.ca_file",
+                format!("{}: no PEM certificate in it", path.display()),
+            ),
+            Ok(_) => {}
+            Err(e) => problems.push("auth.ldap.ca_file", e.to_string()),
+        }
+    }
+    if let Some(file) = &ldap.bind_password_file {
+        let path = config.resolve_path(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) if text.lines().next().unwrap_or_default().is_empty() => problems.push(
+                "auth.ldap.bind_password_file",
+                format!("{}: the first line is empty", path.display()),
+            ),
+            Ok(_) => {}
+            Err(e) => problems.push("auth.ldap.bind_password_file", format!("{}: {e}", path.display())),
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 pub mod app;
 pub mod auth;
 pub mod auth_approval;
+pub mod auth_ldap;
 pub mod auth_users;
 mod checks;
 pub mod commands;

@@ -163,7 +163,15 @@ impl Server {
         let token_key = load_token_key(&config);
         let auth = crate::auth::AuthGate::from_config(&config, token_key.clone(), &files_base).map(Arc::new);
         if let Some(gate) = &auth {
-            tracing::info!(users = %gate.users_file().display(), "boot console logins are on");
+            match config.auth.backend {
+                netboot_config::AuthBackend::Local => {
+                    tracing::info!(users = %gate.users_file().display(), "boot console logins are on, local accounts")
+                }
+                netboot_config::AuthBackend::Ldap => tracing::info!(
+                    directory = %config.auth.ldap.url,
+                    "boot console logins are on, checked against the directory"
+                ),
+            }
         }
         let approvals =
             crate::auth_approval::Approvals::from_config(&config, &files_base, telemetry.recorder.clone())

@@ -22,6 +22,7 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
              title = \"A\"\ntarget = {{ kind = \"chain\", url = \"{url}\" }}\n"
         )
     };
+    let ldap = "[auth]\nenabled = true\nbackend = \"ldap\"\n[auth.ldap]\nupn_suffix = \"example.org\"\n";
     let unset = format!("NETBOOT_TEST_UNSET_{}", std::process::id());
     // A generated certificate (no cert/key) and a script that is there: valid.
     assert_config_ok(BINARY, dir.path(), &chain("scripts/good.ipxe"), &[]);
@@ -93,6 +94,23 @@ fn check_config_exits_2_naming_the_key_of_each_mistake() {
         (
             format!("{base}[auth]\nenabled = true\nusers_file = \"bad-users\"\n"),
             "auth.users_file",
+        ),
+        // A directory: plain LDAP, a CA file that is not PEM, a password file that is not
+        // there.
+        (
+            format!("{base}{ldap}url = \"ldap://127.0.0.1\"\n"),
+            "auth.ldap.url",
+        ),
+        (
+            format!("{base}{ldap}url = \"ldaps://127.0.0.1\"\nca_file = \"bad-users\"\n"),
+            "auth.ldap.ca_file",
+        ),
+        (
+            format!(
+                "{base}{ldap}url = \"ldaps://127.0.0.1\"\nbind_dn = \"cn=svc,dc=x\"\n\
+                 bind_password_file = \"missing.password\"\n"
+            ),
+            "auth.ldap.bind_password_file",
         ),
     ];
     for (toml, key) in cases {

@@ -49,3 +49,14 @@ fn readme_approval_example_parses() {
     assert_eq!(config.auth.approval_minutes, 15);
     assert_eq!(config.auth.approval_poll_secs, 5);
 }
+
+#[test]
+fn readme_ldap_examples_parse() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for marker in ["```toml\n# OpenLDAP", "```toml\n# Active Directory"] {
+        let start = readme.find(marker).expect("README has the LDAP examples") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let config = netboot_config::Config::from_toml_str(&readme[start..end]).unwrap();
+        assert_eq!(config.auth.backend, netboot_config::AuthBackend::Ldap);
+    }
+}

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::Problems;
 
+mod ldap;
+
+pub use ldap::{LdapConfig, LdapUserMode, DEFAULT_USER_FILTER, USER_PLACEHOLDER};
+
 /// Who must log in at the boot console, against which accounts (or approved by an operator),
 /// and how guessing is bounded.
 ///
@@ -57,6 +61,8 @@ pub struct AuthConfig {
     pub approval_minutes: u32,
     /// How often a waiting console asks whether it was approved, in seconds (2..=60).
     pub approval_poll_secs: u32,
+    /// The directory (`backend = "ldap"`): `[auth.ldap]`.
+    pub ldap: LdapConfig,
 }
 
 /// How a machine that must authenticate does so.
@@ -71,14 +77,15 @@ pub enum AuthMethod {
     Approval,
 }
 
-/// Where accounts are checked. Only local accounts so far; a directory backend is a further
-/// variant.
+/// Where accounts are checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthBackend {
     /// Argon2id hashes in `auth.users_file`.
     #[default]
     Local,
+    /// An LDAP directory or Active Directory, as `[auth.ldap]` describes.
+    Ldap,
 }
 
 /// Which menus need a login regardless of their actions.
@@ -90,6 +97,10 @@ pub enum AuthRequire {
     None,
     /// Every menu.
     All,
+    /// Every Available action (ConfigMgr Available deployments, the static rules'
+    /// `available` lists): choosing from the menu needs a login, Required ones boot as
+    /// before.
+    Available,
 }
 
 impl Default for AuthConfig {
@@ -108,6 +119,7 @@ impl Default for AuthConfig {
             method: AuthMethod::Password,
             approval_minutes: 15,
             approval_poll_secs: 5,
+            ldap: LdapConfig::default(),
         }
     }
 }
@@ -138,6 +150,9 @@ impl AuthConfig {
         range("approval_poll_secs", self.approval_poll_secs.into(), 2, 60);
         if self.users_file.as_os_str().is_empty() {
             problems.push("auth.users_file", "must name a file");
+        }
+        if self.backend == AuthBackend::Ldap {
+            self.ldap.validate(problems);
         }
     }
 }
@@ -194,9 +209,90 @@ mod tests {
 
     #[test]
     fn unknown_backends_and_keys_are_refused() {
-        assert!(invalid_keys("[auth]\nbackend = \"ldap\"\n").contains("backend"));
+        assert!(invalid_keys("[auth]\nbackend = \"nis\"\n").contains("backend"));
         assert!(invalid_keys("[auth]\nrequire = \"some\"\n").contains("require"));
         assert!(invalid_keys("[auth]\nmethod = \"sms\"\n").contains("method"));
         assert!(invalid_keys("[auth]\npasword = \"x\"\n").contains("pasword"));
+    }
+
+    const LDAP: &str = "[auth]\nenabled = true\nbackend = \"ldap\"\n[auth.ldap]\n";
+
+    #[test]
+    fn ldap_needs_a_protected_url_and_one_way_to_find_users() {
+        let ok = |rest: &str| Config::from_toml_str(&format!("{LDAP}{rest}")).unwrap();
+        let config = ok("url = \"ldaps://dc1.example.org:636\"\nupn_suffix = \"example.org\"\n");
+        assert_eq!(config.auth.ldap.user_mode(), Some(super::LdapUserMode::Upn));
+        assert_eq!(config.auth.ldap.group_member_attribute, "member");
+        assert_eq!(config.auth.ldap.user_filter, super::DEFAULT_USER_FILTER);
+        ok("url = \"ldap://ldap\"\nstarttls = true\nuser_search_base = \"dc=example,dc=org\"\n");
+        ok("url = \"ldap://127.0.0.1:3890/\"\nallow_plain = true\nuser_dn_template = \"uid={user},dc=x\"\n");
+        for (rest, key) in [
+            ("url = \"ldap://ldap\"\nupn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            ("url = \"http://ldap\"\nupn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            ("url = \"ldaps://\"\nupn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            (
+                "url = \"ldaps://h/dc=x??sub\"\nupn_suffix = \"x.org\"\n",
+                "auth.ldap.url",
+            ),
+            ("upn_suffix = \"x.org\"\n", "auth.ldap.url"),
+            (
+                "url = \"ldaps://h\"\nstarttls = true\nupn_suffix = \"x.org\"\n",
+                "auth.ldap.starttls",
+            ),
+            ("url = \"ldaps://h\"\n", "auth.ldap.user_search_base"),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nuser_dn_template = \"uid={user},dc=x\"\n",
+                "auth.ldap.user_search_base",
+            ),
+            (
+                "url = \"ldaps://h\"\nuser_search_base = \"dc=x\"\nuser_filter = \"(uid=alice)\"\n",
+                "auth.ldap.user_filter",
+            ),
+            (
+                "url = \"ldaps://h\"\nuser_search_base = \"dc=x\"\nuser_filter = \"(uid={user}))(\"\n",
+                "auth.ldap.user_filter",
+            ),
+            (
+                "url = \"ldaps://h\"\nuser_dn_template = \"uid=alice,dc=x\"\n",
+                "auth.ldap.user_dn_template",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"@x.org\"\n",
+                "auth.ldap.upn_suffix",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nbind_dn = \"cn=svc,dc=x\"\n",
+                "auth.ldap.bind_password_file",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nbind_password_file = \"pw\"\n",
+                "auth.ldap.bind_dn",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nrequired_group = \"admins\"\n",
+                "auth.ldap.required_group",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\ngroup_member_attribute = \"member)(x\"\n",
+                "auth.ldap.group_member_attribute",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\ntimeout_secs = 0\n",
+                "auth.ldap.timeout_secs",
+            ),
+            (
+                "url = \"ldaps://h\"\nupn_suffix = \"x.org\"\nbind_pasword = \"x\"\n",
+                "bind_pasword",
+            ),
+        ] {
+            let error = invalid_keys(&format!("{LDAP}{rest}"));
+            assert!(error.contains(key), "{rest}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_ldap_table_is_only_checked_for_the_ldap_backend() {
+        let config = Config::from_toml_str("[auth]\nenabled = true\n[auth.ldap]\nstarttls = true\n").unwrap();
+        assert_eq!(config.auth.backend, super::AuthBackend::Local);
     }
 }

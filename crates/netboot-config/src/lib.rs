@@ -36,7 +36,9 @@ mod secrets;
 mod tftp;
 
 pub use admin::{AdminConfig, MIN_PASSWORD_CHARS};
-pub use auth::{AuthBackend, AuthConfig, AuthMethod, AuthRequire};
+pub use auth::{
+    AuthBackend, AuthConfig, AuthMethod, AuthRequire, LdapConfig, LdapUserMode, DEFAULT_USER_FILTER, USER_PLACEHOLDER,
+};
 pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
 pub use ipxe_dir::{IpxeBuildManifest, IpxeDir, BUILD_MANIFEST, DEBIAN_IPXE_DIR, SITE_IPXE_SUBDIR};

@@ -85,6 +85,9 @@ pub struct MachineRule {
     pub available: Vec<String>,
     /// Stay silent for this machine.
     pub ignore: bool,
+    /// Someone must log in at the boot console before any action is offered to this machine
+    /// (when `[auth]` is enabled), whatever the actions say.
+    pub auth: bool,
 }
 
 impl StaticRules {
@@ -186,7 +189,7 @@ impl StaticResolver {
                     title: spec.title.clone(),
                     deployment,
                     target: spec.target.clone(),
-                    auth: spec.auth,
+                    auth: spec.auth || rule.auth,
                 }
             })
         })

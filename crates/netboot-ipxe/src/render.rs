@@ -127,9 +127,13 @@ pub fn login_script(login: &Url, notice: &[String], attempt: u32) -> Script {
     for line in notice {
         script.echo(DisplayText::with_max(line, 120));
     }
+    // A refused attempt leaves its password in iPXE's settings, where the next form would
+    // show it (masked) for the user to type after; each form starts with an empty one. The
+    // user name is kept, as login forms do.
+    script.clear(&Label::fixed("password"));
     script
         .echo(DisplayText::fixed(
-            "This machine needs a login before it may boot (Esc skips to the next boot device)",
+            "This machine needs a login to boot (Esc skips to the next boot device)",
         ))
         .login()
         .or_goto(&cancelled)
@@ -695,6 +699,16 @@ mod tests {
         );
         assert!(!script.contains("login?"), "{script}");
         assert!(!script.contains("${x}"), "{script}");
+        // The previous attempt's password is gone before the form shows.
+        let clear = script.find("\nclear password\n").expect("password cleared");
+        assert!(clear < script.find("\nlogin ").unwrap(), "{script}");
+        // Fixed console lines fit an 80-column console without wrapping.
+        for line in script.lines().filter_map(|l| l.strip_prefix("echo ")) {
+            assert!(
+                line.len() < 80 || line.contains("${x}") || line.contains("Wrong"),
+                "{line}"
+            );
+        }
     }
 
     #[test]

@@ -481,6 +481,9 @@ pub enum LoginOutcome {
     Refused,
     /// The user or the machine was locked after too many failures.
     Locked,
+    /// Not checked: the directory (`[auth] backend = "ldap"`) could not be reached. The
+    /// machine was sent on to its next boot device; not counted as the user's failure.
+    Unavailable,
 }
 
 impl LoginRecord {
@@ -491,6 +494,7 @@ impl LoginRecord {
             LoginOutcome::Accepted => "accepted",
             LoginOutcome::Refused => "refused",
             LoginOutcome::Locked => "refused, locked",
+            LoginOutcome::Unavailable => "not checked, directory unavailable",
         };
         match &self.reason {
             Some(reason) => format!("login by {} {outcome}: {reason}", self.user),

@@ -109,13 +109,14 @@ fn detail() -> impl Strategy<Value = EventDetail> {
                     note,
                 })
             }),
-        (text(), 0..3usize, proptest::option::of(text())).prop_map(|(user, outcome, reason)| {
+        (text(), 0..4usize, proptest::option::of(text())).prop_map(|(user, outcome, reason)| {
             EventDetail::Login(LoginRecord {
                 user,
                 outcome: [
                     LoginOutcome::Accepted,
                     LoginOutcome::Refused,
                     LoginOutcome::Locked,
+                    LoginOutcome::Unavailable,
                 ][outcome],
                 reason,
             })
@@ -191,6 +192,19 @@ fn logins_keep_their_stored_form() {
     let detail: EventDetail = serde_json::from_str(accepted).unwrap();
     assert!(detail.is_ok());
     assert_eq!(serde_json::to_string(&detail).unwrap(), accepted);
+    // Not checked because the directory was down: not a successful step either.
+    let unavailable =
+        r#"{"kind":"login","user":"alice","outcome":"unavailable","reason":"no answer within 5 s"}"#;
+    let detail: EventDetail = serde_json::from_str(unavailable).unwrap();
+    assert!(!detail.is_ok());
+    assert_eq!(serde_json::to_string(&detail).unwrap(), unavailable);
+    let EventDetail::Login(login) = detail else {
+        panic!("a login")
+    };
+    assert_eq!(
+        login.summary(),
+        "login by alice not checked, directory unavailable: no answer within 5 s"
+    );
 }
 
 /// An approval event's stored form: the code and who decided; only an approval is a

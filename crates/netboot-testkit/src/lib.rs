@@ -10,7 +10,8 @@
 //! - [`netns`]: a pair of network namespaces joined by a veth link, removed on drop;
 //! - [`ops`]: `--check-config` exit statuses, scraping `[metrics]`, sending signals;
 //! - [`process`]: spawn a real binary, learn its ports from its `listening on` log lines,
-//!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`).
+//!   kill it on drop; check for tools and root (skip outside CI, fail under `CI`);
+//! - [`slapd`]: a private OpenLDAP directory to log in against.
 //!
 //! Helpers panic with a message instead of returning errors: a broken fixture or a server that
 //! never starts is a failed test.
@@ -22,6 +23,7 @@ pub mod netns;
 pub mod ops;
 pub mod pcap;
 pub mod process;
+pub mod slapd;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

@@ -69,6 +69,22 @@ pub(crate) enum Expect {
     /// iPXE refused the server's certificate: the console shows the error for the script URL
     /// and no script ran.
     TlsRefused,
+    /// Every login typed at the console was refused: the console shows the server giving up
+    /// after the last attempt, the firmware moves on, and the machine's script never ran.
+    LoginRefused,
+}
+
+/// Keys a person would type at a client's console once it shows a prompt (the boot-console
+/// login form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ConsoleInput {
+    /// Typed once the console (escape sequences removed) shows this text for the `nth` time.
+    pub(crate) after: &'static str,
+    /// Which appearance of `after` to wait for, from 1: the login form comes back after a
+    /// refused attempt.
+    pub(crate) nth: usize,
+    /// The keys: `\r` is Enter.
+    pub(crate) keys: String,
 }
 
 /// One client of a scenario.
@@ -86,6 +102,8 @@ pub(crate) struct ClientSpec {
     pub(crate) expect: Expect,
     /// What its script measures instead of only printing the marker.
     pub(crate) measurement: Option<super::measure::Measurement>,
+    /// What is typed at its console, in order.
+    pub(crate) console: Vec<ConsoleInput>,
 }
 
 impl ClientSpec {
@@ -99,7 +117,19 @@ impl ClientSpec {
             uuid: format!("8d7e6f00-e2e0-4000-8000-5254e2{scenario:02x}{slot:02x}00"),
             expect,
             measurement: None,
+            console: Vec::new(),
         }
+    }
+
+    /// The same client with `keys` typed at its console after the `nth` appearance of
+    /// `after`, following what it types already.
+    pub(crate) fn typing(mut self, after: &'static str, nth: usize, keys: &str) -> Self {
+        self.console.push(ConsoleInput {
+            after,
+            nth,
+            keys: keys.to_owned(),
+        });
+        self
     }
 
     /// The same client running a measurement script.
@@ -157,6 +187,61 @@ pub(crate) struct RunningClient {
     pub(crate) serial: PathBuf,
     /// When QEMU was started.
     pub(crate) started: Instant,
+    /// The keyboard side of the serial console, for clients that type.
+    console: Option<Console>,
+}
+
+/// Pause after each key typed at a console.
+const KEY_INTERVAL_MS: u64 = 150;
+
+/// The serial console of a client that types: QEMU serves it on a Unix socket and still logs
+/// everything the guest writes to the serial log file; a thread reads (and drops) the socket's
+/// copy of that output, because an unread socket would stall the guest's UART.
+struct Console {
+    socket: std::os::unix::net::UnixStream,
+    path: PathBuf,
+    /// Index of the next [`ConsoleInput`] to type.
+    next: usize,
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Console {
+    /// Where QEMU listens for `name`'s console: a short path, as Unix socket paths are limited
+    /// to 107 bytes.
+    fn socket_path(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("netboot-e2e-{}-{name}.sock", std::process::id()))
+    }
+
+    /// Connects to the socket QEMU has just been asked to create (it may take a moment).
+    fn connect(path: PathBuf) -> Result<Self> {
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let socket = loop {
+            match std::os::unix::net::UnixStream::connect(&path) {
+                Ok(socket) => break socket,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(e).with_context(|| format!("connecting to the console {}", path.display()))
+                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            }
+        };
+        let mut output = socket.try_clone()?;
+        std::thread::spawn(move || {
+            let mut sink = [0u8; 4096];
+            // Ends when QEMU exits or the harness shuts the socket down.
+            while matches!(std::io::Read::read(&mut output, &mut sink), Ok(n) if n > 0) {}
+        });
+        Ok(Self {
+            socket,
+            path,
+            next: 0,
+        })
+    }
 }
 
 impl RunningClient {
@@ -184,7 +269,23 @@ impl RunningClient {
         ]
         .map(String::from)
         .to_vec();
-        args.extend(["-serial".into(), format!("file:{}", serial.display())]);
+        let console_socket = (!spec.console.is_empty()).then(|| Console::socket_path(&spec.name));
+        match &console_socket {
+            Some(socket) => {
+                let _ = std::fs::remove_file(socket);
+                args.extend([
+                    "-chardev".into(),
+                    format!(
+                        "socket,id=console,path={},server=on,wait=off,logfile={}",
+                        socket.display(),
+                        serial.display()
+                    ),
+                    "-serial".into(),
+                    "chardev:console".into(),
+                ]);
+            }
+            None => args.extend(["-serial".into(), format!("file:{}", serial.display())]),
+        }
         args.extend(["-uuid".into(), spec.uuid.clone()]);
         args.extend([
             "-netdev".into(),
@@ -247,12 +348,54 @@ impl RunningClient {
             program,
             &args,
         )?;
+        let console = console_socket.map(Console::connect).transpose()?;
         Ok(Self {
             spec: spec.clone(),
             qemu,
             serial,
             started: Instant::now(),
+            console,
         })
+    }
+
+    /// Types the next console input once its prompt is on the console. Typing is the
+    /// harness acting as the person at the machine; a write that fails (QEMU gone) is left
+    /// to the verdict.
+    pub(crate) fn type_when_prompted(&mut self) {
+        let Some(next) = self.console.as_ref().map(|c| c.next) else {
+            return;
+        };
+        let Some(input) = self.spec.console.get(next) else {
+            return;
+        };
+        let text = super::journey::clean(&self.serial_text());
+        if text.matches(input.after).count() < input.nth {
+            return;
+        }
+        let Some(console) = &mut self.console else {
+            return;
+        };
+        eprintln!(
+            "e2e:   {} types at prompt {:?} #{}",
+            self.spec.name, input.after, input.nth
+        );
+        console.next += 1;
+        let Ok(mut keyboard) = console.socket.try_clone() else {
+            return;
+        };
+        let keys = input.keys.clone().into_bytes();
+        // One key at a time, as a person types: the guest's UART holds 16 bytes, and firmware
+        // under TCG that redraws a form field per key drains it slower than a burst fills it
+        // (keys past the FIFO are lost). A write that fails means QEMU is gone; the verdict
+        // tells.
+        std::thread::spawn(move || {
+            for key in keys {
+                if std::io::Write::write_all(&mut keyboard, &[key]).is_err() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(KEY_INTERVAL_MS));
+            }
+        });
     }
 
     /// The serial console so far (lossy: firmware writes control sequences).
@@ -305,6 +448,13 @@ impl ClientSpec {
             // connection by then, so the server has seen the handshake fail.
             Expect::TlsRefused => match refused_certificate(&text) {
                 Some(end) if moved_on(&text[end..]) => Verdict::Succeeded,
+                Some(_) => Verdict::Pending,
+                None if moved_on(&text) => Verdict::GaveUp,
+                None => Verdict::Pending,
+            },
+            Expect::LoginRefused if text.contains(&self.marker()) => Verdict::GaveUp,
+            Expect::LoginRefused => match text.find(super::auth::GAVE_UP) {
+                Some(at) if moved_on(&text[at..]) => Verdict::Succeeded,
                 Some(_) => Verdict::Pending,
                 None if moved_on(&text) => Verdict::GaveUp,
                 None => Verdict::Pending,
@@ -404,6 +554,37 @@ mod tests {
                 client("other", firmware, Expect::Script).judge(&text),
                 Verdict::Pending,
                 "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_boot_after_a_login_and_a_console_refused_every_login_are_told_apart() {
+        let booted = capture("bios-auth-ldap.log");
+        let refused = capture("bios-auth-refused.log");
+        let spec = |name: &str, expect| client(name, Firmware::Bios, expect);
+        assert_eq!(
+            spec("auth-ldap", Expect::Script).judge(&booted),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            spec("auth-ldap", Expect::LoginRefused).judge(&booted),
+            Verdict::GaveUp
+        );
+        assert_eq!(
+            spec("auth-refused", Expect::LoginRefused).judge(&refused),
+            Verdict::Succeeded
+        );
+        assert_eq!(
+            spec("auth-refused", Expect::Script).judge(&refused),
+            Verdict::GaveUp
+        );
+        // Until the server gave up and the firmware moved on, the refusal is not complete.
+        for cut_at in [super::super::auth::GAVE_UP, "Booting from Hard Disk"] {
+            let cut = &refused[..refused.find(cut_at).unwrap()];
+            assert_eq!(
+                spec("auth-refused", Expect::LoginRefused).judge(cut),
+                Verdict::Pending
             );
         }
     }

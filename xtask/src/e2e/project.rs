@@ -72,13 +72,16 @@ impl Services {
         kind: LabKind,
     ) -> Result<Self> {
         let config = super::project_config::write(lab, dir, clients, kind, &binaries.ipxe)?;
+        let mut processes = Vec::new();
+        if kind == LabKind::Auth {
+            processes.push(super::auth::start_directory(dir, lab.host("https"))?);
+        }
         let all_in_one = [(ALL_IN_ONE, "pxe")];
         let services = if layout == Layout::AllInOne {
             &all_in_one[..]
         } else {
             SERVICES
         };
-        let mut processes = Vec::new();
         for (package, role) in services {
             let host = lab.host(role);
             let program = binaries.dir.join(package);
@@ -180,8 +183,33 @@ impl Services {
                 client.mac
             );
         }
+        if self.kind == LabKind::Auth {
+            let mac = format!("mac={}", client.mac);
+            let accepted = fetched(&[&mac, "login accepted"]);
+            let refused = fetched(&[&mac, "login refused"]);
+            match client.expect {
+                Expect::Script if !accepted => {
+                    bail!("pxe-https never logged accepting a login from {}", client.mac)
+                }
+                Expect::LoginRefused if accepted || !refused => {
+                    bail!(
+                        "pxe-https accepted a login from {} or never refused one",
+                        client.mac
+                    )
+                }
+                Expect::LoginRefused
+                    if fetched(&[&remote, &format!("path=\"/e2e/{}.ipxe\"", client.name)]) =>
+                {
+                    bail!(
+                        "{} was refused every login but fetched its boot script",
+                        client.mac
+                    )
+                }
+                _ => {}
+            }
+        }
         let decision = match client.expect {
-            Expect::Script | Expect::Wimboot => "decision=\"boot\"",
+            Expect::Script | Expect::Wimboot | Expect::LoginRefused => "decision=\"boot\"",
             Expect::NextBootDevice => "decision=\"exit\"",
             Expect::TlsRefused => unreachable!("handled above"),
         };

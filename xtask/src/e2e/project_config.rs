@@ -23,7 +23,9 @@ pub(crate) const COMPAT_TLS_PORT: u16 = 8443;
 pub(crate) fn x64_boot_file(kind: LabKind) -> &'static str {
     match kind {
         LabKind::HttpBoot => "ipxe.efi",
-        LabKind::Tls | LabKind::HttpsBoot | LabKind::UntrustedCa | LabKind::Measure => "snponly.efi",
+        LabKind::Tls | LabKind::HttpsBoot | LabKind::UntrustedCa | LabKind::Measure | LabKind::Auth => {
+            "snponly.efi"
+        }
     }
 }
 
@@ -110,6 +112,9 @@ pub(crate) fn write(
             ca.server_key.display()
         )?;
     }
+    if kind == LabKind::Auth {
+        writeln!(toml, "{}", super::auth::config_toml(dir, https))?;
+    }
     writeln!(toml, "[resolver]\nkind = \"static\"\n")?;
     writeln!(toml, "[resolver.static]\nunmatched = \"exit\"\n")?;
     if clients.iter().any(|c| c.expect == Expect::Wimboot) {
@@ -118,7 +123,7 @@ pub(crate) fn write(
     for client in clients.iter() {
         let action = match client.expect {
             Expect::Wimboot => super::wimboot::action_toml(&client.name),
-            Expect::Script => {
+            Expect::Script | Expect::LoginRefused => {
                 let script = format!("e2e/{}.ipxe", client.name);
                 let text = match client.measurement {
                     Some(measurement) => {
@@ -129,8 +134,9 @@ pub(crate) fn write(
                 std::fs::write(files.join(&script), text)?;
                 format!(
                     "[[resolver.static.actions]]\nid = \"{name}\"\ntitle = \"e2e {name}\"\n\
-                     target = {{ kind = \"chain\", url = \"{script}\" }}\n",
-                    name = client.name
+                     auth = {auth}\ntarget = {{ kind = \"chain\", url = \"{script}\" }}\n",
+                    name = client.name,
+                    auth = kind == LabKind::Auth,
                 )
             }
             Expect::NextBootDevice | Expect::TlsRefused => continue,

@@ -80,12 +80,16 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Vec
 }
 
 /// Whether the reference side can boot this client: not UEFI HTTP Boot, not ARM64 (it serves
-/// Debian's x86 iPXE), and not the TLS scenarios (its scripts come over TFTP).
+/// Debian's x86 iPXE), and not the TLS or login scenarios (its scripts come over TFTP, and it
+/// has no logins).
 pub(crate) fn supports(client: &ClientSpec) -> bool {
     !matches!(
         client.firmware,
         Firmware::UefiHttp | Firmware::UefiHttps | Firmware::Arm64Uefi
-    ) && !matches!(client.expect, Expect::TlsRefused | Expect::Wimboot)
+    ) && !matches!(
+        client.expect,
+        Expect::TlsRefused | Expect::Wimboot | Expect::LoginRefused
+    ) && client.console.is_empty()
 }
 
 /// The per-machine script: prints the marker and what iPXE knows about the machine.

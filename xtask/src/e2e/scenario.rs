@@ -43,6 +43,9 @@ pub(crate) enum LabKind {
     /// Like [`Self::HttpBoot`] (plain HTTP on, for comparison), plus one extra `pxe-https`
     /// per server key type ([`super::measure`]).
     Measure,
+    /// Like [`Self::Tls`], with logins at the boot console required for every action
+    /// ([`super::auth`]).
+    Auth,
 }
 
 impl LabKind {
@@ -54,10 +57,11 @@ impl LabKind {
 
 /// Every scenario, in the order they run.
 pub(crate) fn catalogue() -> Vec<Scenario> {
+    use super::auth::{typing_login, Login};
     use super::measure::Measurement;
-    use Expect::{NextBootDevice, Script, TlsRefused, Wimboot};
+    use Expect::{LoginRefused, NextBootDevice, Script, TlsRefused, Wimboot};
     use Firmware::{Arm64Uefi, Bios, UefiHttp, UefiHttps, UefiPxe};
-    use LabKind::{HttpBoot, HttpsBoot, Measure, Tls, UntrustedCa};
+    use LabKind::{Auth, HttpBoot, HttpsBoot, Measure, Tls, UntrustedCa};
     vec![
         Scenario {
             name: "bios",
@@ -136,6 +140,23 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
             default: true,
             lab: Tls,
             clients: vec![ClientSpec::new("arm64-uefi", Arm64Uefi, 8, 0, Script)],
+        },
+        Scenario {
+            name: "auth-ldap",
+            about: "a login at the boot console checked against a directory (a private slapd, LDAPS, required group): our BIOS iPXE shows the login form, a technician in the group types it on the serial console, the menu comes back over TLS with a per-boot token and the machine's script runs",
+            default: true,
+            lab: Auth,
+            clients: vec![typing_login(ClientSpec::new("auth-ldap", Bios, 15, 0, Script), &[Login::Good])],
+        },
+        Scenario {
+            name: "auth-refused",
+            about: "refused logins against the directory: a wrong password, then a user outside the required group; no menu, no boot file, the firmware moves on to its next boot device",
+            default: true,
+            lab: Auth,
+            clients: vec![typing_login(
+                ClientSpec::new("auth-refused", Bios, 16, 0, LoginRefused),
+                &[Login::WrongPassword, Login::NotAllowed],
+            )],
         },
         Scenario {
             name: "tls-keys",
@@ -223,6 +244,7 @@ pub(crate) fn boot_all(
             if result.is_some() {
                 continue;
             }
+            client.type_when_prompted();
             let verdict = client.verdict();
             if verdict == Verdict::Succeeded {
                 let seconds = client.started.elapsed().as_secs_f64();
@@ -404,13 +426,14 @@ mod lab_tests {
         let everything = catalogue();
         let groups = labs(&everything);
         let names = |group: &[Scenario]| group.iter().map(|s| s.name).collect::<Vec<_>>();
-        assert_eq!(groups.len(), 5);
+        assert_eq!(groups.len(), 6);
         assert!(names(&groups[0]).contains(&"bios"));
         assert!(names(&groups[0]).contains(&"arm64-uefi"));
         assert_eq!(names(&groups[1]), ["uefi-http", "mixed"]);
         assert_eq!(names(&groups[2]), ["uefi-https"]);
         assert_eq!(names(&groups[3]), ["untrusted-ca"]);
         assert_eq!(names(&groups[4]), ["tls-keys", "tls-timing"]);
+        assert_eq!(names(&groups[5]), ["auth-ldap", "auth-refused"]);
         for group in &groups {
             let kind = group[0].lab;
             assert!(group.iter().all(|s| s.lab == kind));

@@ -1,5 +1,4 @@
 use netboot_core::{BootAction, BootMenu, Deployment};
-use proptest::prelude::*;
 
 use super::*;
 
@@ -74,6 +73,64 @@ fn static_actions_marked_auth_are_protected_from_the_start() {
 }
 
 #[test]
+fn require_available_asks_a_login_for_available_actions_only() {
+    let gate = gate("[auth]\nenabled = true\nrequire = \"available\"\n");
+    let mut required = linux("task-sequence", "ts/vmlinuz", false);
+    required.deployment = Deployment::Required;
+    assert!(!gate.requires(&menu(vec![required.clone()])));
+    assert!(!gate.is_protected("/ts/vmlinuz"));
+    assert!(gate.requires(&menu(vec![required, linux("tools", "tools/vmlinuz", false)])));
+    assert!(gate.is_protected("/tools/vmlinuz"));
+    assert!(!gate.is_protected("/ts/vmlinuz"));
+}
+
+#[test]
+fn static_machine_rules_and_available_lists_protect_their_actions_from_the_start() {
+    let actions = "[[resolver.static.actions]]\nid = \"tools\"\ntitle = \"Tools\"\n\
+         target = { kind = \"linux\", kernel = \"tools/vmlinuz\" }\n\
+         [[resolver.static.actions]]\nid = \"os\"\ntitle = \"OS\"\n\
+         target = { kind = \"linux\", kernel = \"os/vmlinuz\" }\n";
+    let by_rule = gate(&format!(
+        "[auth]\nenabled = true\n{actions}[[resolver.static.machines]]\nmac = \"52:54:00:00:00:01\"\n\
+         auth = true\nrequired = [\"os\"]\n[[resolver.static.machines]]\navailable = [\"tools\"]\n"
+    ));
+    assert!(by_rule.is_protected("/os/vmlinuz"));
+    assert!(!by_rule.is_protected("/tools/vmlinuz"));
+    let by_list = gate(&format!(
+        "[auth]\nenabled = true\nrequire = \"available\"\n{actions}[[resolver.static.machines]]\n\
+         required = [\"os\"]\navailable = [\"tools\"]\n"
+    ));
+    assert!(by_list.is_protected("/tools/vmlinuz"));
+    assert!(!by_list.is_protected("/os/vmlinuz"));
+}
+
+#[tokio::test]
+async fn an_open_menu_offering_protected_files_carries_a_token_for_that_machine_only() {
+    let gate = gate("[auth]\nenabled = true\n");
+    let mac: MacAddr = "52:54:00:00:00:07".parse().unwrap();
+    let peer: IpAddr = "192.0.2.7".parse().unwrap();
+    let now = SystemTime::now();
+    // Another machine's menu needed a login for the tools; this machine has them openly.
+    assert!(gate.requires(&menu(vec![linux("tools", "tools/vmlinuz", true)])));
+    let open = menu(vec![linux("tools", "tools/vmlinuz", false)]);
+    let (step, verdict) = gate.step(&open, mac, peer, true, None, now).await;
+    assert!(verdict.is_none());
+    let Step::Granted(token) = step else {
+        panic!("an open menu with protected files gets a token, got {step:?}")
+    };
+    let query = format!("auth={token}&mac={mac}");
+    assert_eq!(gate.check_file(Some(&query), peer, now), Ok(()));
+    let elsewhere: IpAddr = "192.0.2.8".parse().unwrap();
+    assert!(gate.check_file(Some(&query), elsewhere, now).is_err());
+    // A menu with nothing protected stays as it was: no token.
+    let plain = menu(vec![linux("open", "open/vmlinuz", false)]);
+    assert!(matches!(
+        gate.step(&plain, mac, peer, true, None, now).await.0,
+        Step::Open
+    ));
+}
+
+#[test]
 fn lockouts_last_until_the_deciding_failure_leaves_the_window() {
     let failures: VecDeque<u64> = [100, 110, 120].into_iter().collect();
     assert_eq!(locked_for(&failures, 4, 300, 130), None);
@@ -127,35 +184,66 @@ fn tokens_verify_only_for_their_machine_and_address() {
 }
 
 #[test]
-fn the_login_form_hides_the_password_in_debug_and_reads_ipxe_bodies() {
-    // What iPXE sends for user "a b" and password "p%${x}&=+" with `:hexhyp`.
-    let body = b"username=61-20-62&password=70-25-24-7b-78-7d-26-3d-2b&attempt=2&mac=52-54-00-12-34-56";
-    let form = LoginForm::parse(body);
-    assert_eq!(form.username, "a b");
-    assert_eq!(form.password, "p%${x}&=+");
-    assert_eq!(form.attempt, 2);
-    assert!(!format!("{form:?}").contains("p%"));
-    assert_eq!(LoginForm::parse(b"attempt=0").attempt, 1);
-    assert_eq!(LoginForm::parse(b"attempt=x&username").username, "");
-    assert_eq!(LoginForm::parse(b"username=6").username, "");
-    assert_eq!(LoginForm::parse(b"username=zz-61").username, "");
+fn token_contexts_name_the_user_within_what_a_token_holds() {
+    assert_eq!(token_context("alice"), "alice");
+    assert_eq!(token_context("alice@example.org"), "alice_example.org");
+    assert_eq!(token_context("EXAMPLE\\alice"), "EXAMPLE_alice");
+    assert_eq!(
+        token_context(&"x".repeat(100)).len(),
+        netboot_token::MAX_CONTEXT_LEN
+    );
+    let gate = gate("[auth]\nenabled = true\n");
+    let (mac, ip) = ("52:54:00:12:34:56".parse().unwrap(), "10.0.0.5".parse().unwrap());
+    assert!(gate.issue(mac, ip, &token_context("*)(uid=*"), 1_000).is_some());
 }
 
-proptest! {
-    #[test]
-    fn login_forms_round_trip(
-        username in "\\PC{0,64}",
-        password in "\\PC{0,64}",
-        attempt in 1u32..100,
-    ) {
-        let form = LoginForm { username: cut(&username), password: cut(&password), attempt };
-        prop_assert_eq!(LoginForm::parse(form.to_form().as_bytes()), form);
+#[tokio::test]
+async fn an_unreachable_directory_is_nobodys_failure() {
+    // A port nothing listens on: connection refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gate = gate(&format!(
+        "[auth]\nenabled = true\nrequire = \"all\"\nbackend = \"ldap\"\nmax_failures_per_user = 1\n\
+         max_failures_per_machine = 1\n[auth.ldap]\nurl = \"ldap://127.0.0.1:{port}\"\n\
+         allow_plain = true\nupn_suffix = \"example.org\"\ntimeout_secs = 2\n"
+    ));
+    let decision = menu(vec![linux("a", "a/k", false)]);
+    let mac: MacAddr = "52:54:00:12:34:56".parse().unwrap();
+    let peer: IpAddr = "10.0.0.5".parse().unwrap();
+    for attempt in 1..=3 {
+        let login = LoginForm {
+            username: "alice".into(),
+            password: "a password".into(),
+            attempt,
+        };
+        let (step, verdict) = gate
+            .step(&decision, mac, peer, true, Some(&login), SystemTime::now())
+            .await;
+        let Some((_, Verdict::Unavailable(error))) = verdict else {
+            panic!("attempt {attempt}: {verdict:?}");
+        };
+        assert!(error.contains("connecting to ldap://127.0.0.1"), "{error}");
+        let Step::Answer(script) = step else {
+            panic!("{step:?}")
+        };
+        let script = script.render();
+        assert!(script.contains(DIRECTORY_DOWN), "{script}");
     }
-
-    #[test]
-    fn any_body_parses_without_panicking(body in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let form = LoginForm::parse(&body);
-        prop_assert!(form.username.len() <= MAX_FIELD && form.password.len() <= MAX_FIELD);
-        prop_assert!(form.attempt >= 1);
-    }
+    // An empty password is refused before any connection, and counts.
+    let empty = LoginForm {
+        username: "alice".into(),
+        password: String::new(),
+        attempt: 1,
+    };
+    let (_, verdict) = gate
+        .step(&decision, mac, peer, true, Some(&empty), SystemTime::now())
+        .await;
+    assert_eq!(verdict.unwrap().1, Verdict::Refused("empty password"));
+    let (_, verdict) = gate
+        .step(&decision, mac, peer, true, Some(&empty), SystemTime::now())
+        .await;
+    assert!(matches!(verdict.unwrap().1, Verdict::Locked(_)));
 }
