@@ -325,7 +325,13 @@ impl AuthGate {
     /// login can be another's without one (an action Available with a login here, Required
     /// there): the open menu still needs a token on them, issued without a login to this
     /// machine and address.
-    pub(crate) fn open_step(&self, decision: &BootDecision, mac: MacAddr, peer: IpAddr, now: SystemTime) -> Step {
+    pub(crate) fn open_step(
+        &self,
+        decision: &BootDecision,
+        mac: MacAddr,
+        peer: IpAddr,
+        now: SystemTime,
+    ) -> Step {
         if self.offers_protected(decision) {
             if let Some(token) = self.issue(mac, peer, OPEN_CONTEXT, unix_seconds(now)) {
                 return Step::Granted(token);

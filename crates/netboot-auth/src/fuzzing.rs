@@ -57,5 +57,9 @@ mod tests {
             b"# boot users\nalice:$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA\n\n",
         );
         super::ldap_escape(b"*)(uid=*\\ #, ");
+        // Found by the fuzz target: a lone carriage return.
+        for text in [&b"\r"[..], b"\r\r", b"# note\r", b"# a\r\n\r\n"] {
+            super::users_file(text);
+        }
     }
 }

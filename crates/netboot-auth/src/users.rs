@@ -74,7 +74,10 @@ impl UsersLine {
     pub fn parse(text: &str, number: usize) -> Result<Self, UsersFileError> {
         let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
-            return Ok(Self::Other(text.to_owned()));
+            // A carriage return ending the line (a file edited on Windows, or a lone one at the
+            // end) is dropped, as `str::lines` drops it before a newline: the file is written
+            // back with plain newlines and reads the same.
+            return Ok(Self::Other(text.trim_end_matches('\r').to_owned()));
         }
         let (name, hash) = trimmed
             .split_once(':')

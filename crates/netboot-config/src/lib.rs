@@ -37,7 +37,8 @@ mod tftp;
 
 pub use admin::{AdminConfig, MIN_PASSWORD_CHARS};
 pub use auth::{
-    AuthBackend, AuthConfig, AuthMethod, AuthRequire, LdapConfig, LdapUserMode, DEFAULT_USER_FILTER, USER_PLACEHOLDER,
+    AuthBackend, AuthConfig, AuthMethod, AuthRequire, LdapConfig, LdapUserMode, DEFAULT_USER_FILTER,
+    USER_PLACEHOLDER,
 };
 pub use handoff::{BootImageHandoff, ConfigMgrHandoffConfig, DistributionPointConfig, DpAuth};
 pub use https::{HttpsConfig, ResolverFallback};
