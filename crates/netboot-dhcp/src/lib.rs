@@ -14,9 +14,11 @@
 //! borrowed [`wire::DhcpPacket`] only checks and peeks; a proxy reads nearly every option of
 //! every packet, so a second, lazily-typed view would not save work.
 
+mod answer;
 pub mod chainload;
 pub mod proxy;
 pub mod pxe;
+pub mod v6;
 pub mod wire;
 
 #[doc(hidden)]
