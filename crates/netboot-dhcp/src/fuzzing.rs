@@ -41,3 +41,33 @@ pub fn parse_round_trip(data: &[u8]) {
         }
     }
 }
+
+/// Parses arbitrary bytes as DHCPv6; whatever parses must re-encode to exactly the same
+/// bytes. Then classifies it on both ports and answers it, and every answer must parse.
+pub fn dhcpv6_round_trip(data: &[u8]) {
+    use std::net::{Ipv6Addr, SocketAddrV6};
+
+    use crate::v6::class::ClientMacs;
+    use crate::v6::proxy::{classify, Dhcp6Settings, RequestMeta6};
+    use crate::v6::wire::{Dhcp6Message, Duid};
+
+    let Ok(message) = Dhcp6Message::parse(data) else {
+        return;
+    };
+    assert_eq!(message.to_bytes().as_deref(), Ok(data), "emit(parse(b)) == b");
+    let settings = Dhcp6Settings::new(Duid::link_layer([2, 0, 0, 0, 0, 1]));
+    for port in [ListenPort::Dhcp, ListenPort::PxeBootServer] {
+        let meta = RequestMeta6 {
+            source: SocketAddrV6::new("fe80::5054:ff:fe12:3456".parse().unwrap(), 546, 0, 2),
+            server_addr: Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+            port,
+            source_mac: None,
+        };
+        if let Ok(pending) = classify(&meta, data, &settings, &ClientMacs::default()) {
+            let _ = pending.request();
+            if let Ok(reply) = pending.respond(&BootDecision::EXIT, &ProxySettings::default(), &settings) {
+                Dhcp6Message::parse(&reply.bytes).expect("replies parse");
+            }
+        }
+    }
+}

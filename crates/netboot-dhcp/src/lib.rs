@@ -16,9 +16,11 @@
 
 #![deny(missing_docs)]
 
+mod answer;
 pub mod chainload;
 pub mod proxy;
 pub mod pxe;
+pub mod v6;
 pub mod wire;
 
 #[doc(hidden)]

@@ -30,6 +30,7 @@ use std::time::Instant;
 
 use netboot_core::{BootDecision, BootRequest, ClientArch};
 
+use crate::answer::{self, Answer, Asker};
 use crate::chainload::ChainloadGuard;
 use crate::pxe::{
     ClientClass, ClientKind, DropReason, PxeSubOption, PxeVendorOptions, DISCOVERY_USE_BOOTFILE,
@@ -221,6 +222,9 @@ pub enum NoReply {
     /// No boot program is configured for the client's architecture.
     #[error("no boot file configured for architecture {0}")]
     NoBootFile(ClientArch),
+    /// The reply would not fit its length fields (a configured URL over 64 KiB).
+    #[error("the reply is too large to encode")]
+    ReplyTooLarge,
 }
 
 impl NoReply {
@@ -230,6 +234,7 @@ impl NoReply {
         match self {
             Self::Ignored => "ignored_by_resolver",
             Self::NoBootFile(_) => "no_boot_file",
+            Self::ReplyTooLarge => "reply_too_large",
         }
     }
 }
@@ -243,16 +248,6 @@ pub struct Reply {
     pub target: ReplyTarget,
     /// Whether the reply hands out a boot program (over TFTP or HTTP) rather than a script URL.
     pub hands_boot_program: bool,
-}
-
-/// What a reply tells the client to load.
-enum Answer {
-    /// iPXE's script URL.
-    Script(String),
-    /// A boot program over TFTP (file name; `siaddr` names the server).
-    TftpProgram(String),
-    /// A boot program over HTTP (UEFI HTTP Boot).
-    HttpProgram(String),
 }
 
 /// Parses and classifies a datagram received on `meta.port`.
@@ -340,31 +335,18 @@ impl PendingClient {
     }
 
     fn answer(&self, settings: &ProxySettings, handed_recently: bool) -> Result<Answer, NoReply> {
-        let server = self.meta.server_addr;
-        let tftp_program = || {
-            settings
-                .boot_file(self.class.arch)
-                .map(str::to_string)
-                .ok_or(NoReply::NoBootFile(self.class.arch))
+        let asker = Asker {
+            kind: self.class.kind,
+            arch: self.class.arch,
+            ipxe_rom: self.is_ipxe_rom(),
+            lacks_https: self.class.ipxe_features.as_ref().is_some_and(|f| !f.https()),
         };
-        Ok(match self.class.kind {
-            ClientKind::Ipxe if settings.chainload_ipxe_roms && self.is_ipxe_rom() && !handed_recently => {
-                Answer::TftpProgram(tftp_program()?)
-            }
-            ClientKind::Ipxe => {
-                let lacks_https = self.class.ipxe_features.as_ref().is_some_and(|f| !f.https());
-                let url = match &settings.ipxe_script_url_without_https {
-                    Some(plain) if lacks_https => plain,
-                    _ => &settings.ipxe_script_url,
-                };
-                Answer::Script(expand(url, server))
-            }
-            ClientKind::PxeFirmware => Answer::TftpProgram(tftp_program()?),
-            ClientKind::HttpBoot => Answer::HttpProgram(join_url(
-                &expand(&settings.http_boot_url, server),
-                &tftp_program()?,
-            )),
-        })
+        answer::choose(
+            asker,
+            settings,
+            handed_recently,
+            &self.meta.server_addr.to_string(),
+        )
     }
 
     fn build(
@@ -378,7 +360,7 @@ impl PendingClient {
         }
         let server = self.meta.server_addr;
         let answer = self.answer(settings, handed_recently)?;
-        let hands_boot_program = !matches!(answer, Answer::Script(_));
+        let hands_boot_program = answer.hands_boot_program();
         let (boot_file, vendor_class) = match answer {
             Answer::Script(url) => (url, &b"PXEClient"[..]),
             Answer::TftpProgram(name) => (name, &b"PXEClient"[..]),
@@ -477,18 +459,6 @@ impl PendingClient {
             has_end: true,
             trailer: Vec::new(),
         })
-    }
-}
-
-fn expand(template: &str, server: Ipv4Addr) -> String {
-    template.replace("{server}", &server.to_string())
-}
-
-fn join_url(base: &str, name: &str) -> String {
-    match (base.ends_with('/'), name.starts_with('/')) {
-        (true, true) => format!("{base}{}", &name[1..]),
-        (false, false) => format!("{base}/{name}"),
-        _ => format!("{base}{name}"),
     }
 }
 

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
@@ -38,14 +37,12 @@ fn captured_packets_round_trip_and_match_golden() {
                 datagram.frame
             );
             count += 1;
-            let _ = writeln!(
-                rendered,
-                "frame {} {} -> {} ({} bytes)",
+            rendered.push_str(&common::frame_heading(
                 datagram.frame,
                 datagram.src,
                 datagram.dst,
-                datagram.payload.len()
-            );
+                datagram.payload.len(),
+            ));
             rendered.push_str(&common::render(&message));
             if message.op == BOOTREQUEST {
                 rendered.push_str(&classification(
@@ -61,13 +58,7 @@ fn captured_packets_round_trip_and_match_golden() {
         assert!(count > 0, "{name} has no DHCP packets");
         golden::check(&testdata().join("dhcp").join(format!("{name}.txt")), &rendered);
     }
-    if golden::updating() {
-        let dir = testdata().join("dhcp/corpus");
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, bytes) in corpus {
-            std::fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
-        }
-    }
+    common::write_corpus("dhcp", corpus);
 }
 
 /// The classification and the reply this proxy would give, as golden text.
@@ -118,21 +109,6 @@ fn classification(
 
 #[test]
 fn corpus_runs_through_the_fuzzing_entry_point() {
-    let dir = testdata().join("dhcp/corpus");
-    let mut count = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        netboot_dhcp::fuzzing::parse_round_trip(&bytes);
-        // Every prefix and a few corruptions of real packets must not panic either.
-        for len in (0..bytes.len()).step_by(7) {
-            netboot_dhcp::fuzzing::parse_round_trip(&bytes[..len]);
-        }
-        let mut flipped = bytes.clone();
-        for i in (240..flipped.len()).step_by(11) {
-            flipped[i] ^= 0xff;
-            netboot_dhcp::fuzzing::parse_round_trip(&flipped);
-        }
-        count += 1;
-    }
-    assert!(count > 0, "empty corpus in {}", dir.display());
+    // Every prefix and a few corruptions of real packets must not panic either.
+    common::replay_corpus("dhcp", 7, 240, 11, netboot_dhcp::fuzzing::parse_round_trip);
 }

@@ -1,13 +1,20 @@
-//! A small reader for classic pcap files (not pcapng) holding Ethernet/IPv4/UDP frames, enough
-//! to pull the DHCP and TFTP packets out of the firmware captures in `testdata/pcap/`.
+//! A small reader for classic pcap files (not pcapng) holding Ethernet/IPv4/UDP and
+//! Ethernet/IPv6/UDP frames, enough to pull the DHCP, DHCPv6 and TFTP packets out of the
+//! firmware captures in `testdata/pcap/` (IPv4) and `testdata/pcap/ipv6/`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::path::PathBuf;
 
 /// The `*.pcap` files of `testdata/pcap/`, sorted by name. Panics when there are none, since
 /// every capture test would then pass without looking at anything.
 pub fn captures() -> Vec<PathBuf> {
-    let dir = crate::testdata().join("pcap");
+    captures_in("pcap")
+}
+
+/// The `*.pcap` files of a directory below `testdata/` (e.g. `pcap/ipv6`), sorted by name;
+/// panics when there are none.
+pub fn captures_in(subdir: &str) -> Vec<PathBuf> {
+    let dir = crate::testdata().join(subdir);
     let mut paths: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -33,9 +40,39 @@ pub struct UdpDatagram {
 
 const LINKTYPE_ETHERNET: u32 = 1;
 
+/// One IPv6 UDP datagram found in a capture.
+#[derive(Debug, Clone)]
+pub struct Udp6Datagram {
+    /// Index of the frame in the capture (0-based).
+    pub frame: usize,
+    /// Sender (scope id 0).
+    pub src: SocketAddrV6,
+    /// Receiver (scope id 0).
+    pub dst: SocketAddrV6,
+    /// UDP payload.
+    pub payload: Vec<u8>,
+}
+
 /// Every IPv4/UDP datagram of an Ethernet capture; other frames are skipped. Panics with a
 /// message on a file that is not a classic pcap, since that is a broken fixture.
 pub fn udp_datagrams(file: &[u8]) -> Vec<UdpDatagram> {
+    ethernet_frames(file)
+        .into_iter()
+        .filter_map(|(frame, bytes)| parse_ethernet(frame, bytes))
+        .collect()
+}
+
+/// Every IPv6/UDP datagram of an Ethernet capture (unfragmented, after any hop-by-hop,
+/// routing or destination options headers); other frames are skipped.
+pub fn udp6_datagrams(file: &[u8]) -> Vec<Udp6Datagram> {
+    ethernet_frames(file)
+        .into_iter()
+        .filter_map(|(frame, bytes)| parse_ethernet6(frame, bytes))
+        .collect()
+}
+
+/// The frames of a classic pcap with Ethernet link type, with their indices.
+fn ethernet_frames(file: &[u8]) -> Vec<(usize, &[u8])> {
     assert!(file.len() >= 24, "pcap shorter than its global header");
     let magic = u32::from_le_bytes(file[0..4].try_into().unwrap());
     let little = match magic {
@@ -56,9 +93,8 @@ pub fn udp_datagrams(file: &[u8]) -> Vec<UdpDatagram> {
         LINKTYPE_ETHERNET,
         "only Ethernet captures are supported"
     );
-    let mut datagrams = Vec::new();
+    let mut frames = Vec::new();
     let mut offset = 24;
-    let mut frame = 0;
     while offset + 16 <= file.len() {
         let captured = read_u32(&file[offset + 8..offset + 12]) as usize;
         let start = offset + 16;
@@ -66,26 +102,63 @@ pub fn udp_datagrams(file: &[u8]) -> Vec<UdpDatagram> {
             .checked_add(captured)
             .filter(|&e| e <= file.len())
             .expect("record runs past end of file");
-        if let Some(datagram) = parse_ethernet(frame, &file[start..end]) {
-            datagrams.push(datagram);
-        }
+        frames.push((frames.len(), &file[start..end]));
         offset = end;
-        frame += 1;
     }
-    datagrams
+    frames
+}
+
+/// The ethertype and the bytes after the Ethernet (and 802.1Q) header.
+fn ethernet_payload(bytes: &[u8]) -> Option<(u16, &[u8])> {
+    let ethertype = u16::from_be_bytes(bytes.get(12..14)?.try_into().ok()?);
+    if ethertype == 0x8100 {
+        let inner = u16::from_be_bytes(bytes.get(16..18)?.try_into().ok()?);
+        return Some((inner, bytes.get(18..)?));
+    }
+    Some((ethertype, bytes.get(14..)?))
+}
+
+/// Source port, destination port and payload of a UDP header plus data.
+fn parse_udp(udp: &[u8]) -> Option<(u16, u16, Vec<u8>)> {
+    let src_port = u16::from_be_bytes(udp.get(0..2)?.try_into().ok()?);
+    let dst_port = u16::from_be_bytes(udp.get(2..4)?.try_into().ok()?);
+    let udp_len = usize::from(u16::from_be_bytes(udp.get(4..6)?.try_into().ok()?));
+    Some((src_port, dst_port, udp.get(8..udp_len)?.to_vec()))
+}
+
+fn parse_ethernet6(frame: usize, bytes: &[u8]) -> Option<Udp6Datagram> {
+    let (ethertype, ip) = ethernet_payload(bytes)?;
+    if ethertype != 0x86dd || ip.first()? >> 4 != 6 {
+        return None;
+    }
+    let payload_len = usize::from(u16::from_be_bytes(ip.get(4..6)?.try_into().ok()?));
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(8..24)?).ok()?);
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(24..40)?).ok()?);
+    let mut next = *ip.get(6)?;
+    let mut rest = ip.get(40..40 + payload_len)?;
+    // Hop-by-hop (0), routing (43) and destination options (60) headers: skip them.
+    while matches!(next, 0 | 43 | 60) {
+        let len = (usize::from(*rest.get(1)?) + 1) * 8;
+        next = *rest.first()?;
+        rest = rest.get(len..)?;
+    }
+    if next != 17 {
+        return None;
+    }
+    let (src_port, dst_port, payload) = parse_udp(rest)?;
+    Some(Udp6Datagram {
+        frame,
+        src: SocketAddrV6::new(src, src_port, 0, 0),
+        dst: SocketAddrV6::new(dst, dst_port, 0, 0),
+        payload,
+    })
 }
 
 fn parse_ethernet(frame: usize, bytes: &[u8]) -> Option<UdpDatagram> {
-    let mut ethertype = u16::from_be_bytes(bytes.get(12..14)?.try_into().ok()?);
-    let mut ip_start = 14;
-    if ethertype == 0x8100 {
-        ethertype = u16::from_be_bytes(bytes.get(16..18)?.try_into().ok()?);
-        ip_start = 18;
-    }
+    let (ethertype, ip) = ethernet_payload(bytes)?;
     if ethertype != 0x0800 {
         return None;
     }
-    let ip = bytes.get(ip_start..)?;
     let header_len = usize::from(ip.first()? & 0x0f) * 4;
     let total_len = usize::from(u16::from_be_bytes(ip.get(2..4)?.try_into().ok()?));
     let fragment = u16::from_be_bytes(ip.get(6..8)?.try_into().ok()?);
@@ -94,11 +167,7 @@ fn parse_ethernet(frame: usize, bytes: &[u8]) -> Option<UdpDatagram> {
     }
     let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
     let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let udp = ip.get(header_len..total_len)?;
-    let src_port = u16::from_be_bytes(udp.get(0..2)?.try_into().ok()?);
-    let dst_port = u16::from_be_bytes(udp.get(2..4)?.try_into().ok()?);
-    let udp_len = usize::from(u16::from_be_bytes(udp.get(4..6)?.try_into().ok()?));
-    let payload = udp.get(8..udp_len)?.to_vec();
+    let (src_port, dst_port, payload) = parse_udp(ip.get(header_len..total_len)?)?;
     Some(UdpDatagram {
         frame,
         src: SocketAddrV4::new(src_ip, src_port),
@@ -149,10 +218,46 @@ mod tests {
     }
 
     #[test]
+    fn reads_ipv6_udp_after_a_hop_by_hop_header() {
+        let payload = b"dhcpv6";
+        let mut udp = vec![0x02, 0x22, 0x02, 0x23];
+        udp.extend_from_slice(&(8 + payload.len() as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]);
+        udp.extend_from_slice(payload);
+        let hop_by_hop = [17, 0, 5, 2, 0, 0, 1, 0];
+        let mut ip = vec![0x60, 0, 0, 0];
+        ip.extend_from_slice(&((hop_by_hop.len() + udp.len()) as u16).to_be_bytes());
+        ip.extend_from_slice(&[0, 1]);
+        ip.extend_from_slice(&"fe80::1".parse::<Ipv6Addr>().unwrap().octets());
+        ip.extend_from_slice(&"ff02::1:2".parse::<Ipv6Addr>().unwrap().octets());
+        ip.extend_from_slice(&hop_by_hop);
+        ip.extend_from_slice(&udp);
+        let mut frame = vec![0x33; 12];
+        frame.extend_from_slice(&[0x86, 0xdd]);
+        frame.extend_from_slice(&ip);
+        let mut file = capture(b"");
+        file.truncate(24);
+        file.extend_from_slice(&[0; 8]);
+        file.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        file.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        file.extend_from_slice(&frame);
+        let datagrams = udp6_datagrams(&file);
+        assert_eq!(datagrams.len(), 1);
+        assert_eq!(datagrams[0].src, "[fe80::1]:546".parse().unwrap());
+        assert_eq!(datagrams[0].dst, "[ff02::1:2]:547".parse().unwrap());
+        assert_eq!(datagrams[0].payload, payload);
+        assert!(udp_datagrams(&file).is_empty());
+    }
+
+    #[test]
     fn the_committed_captures_hold_datagrams() {
         for path in captures() {
             let file = std::fs::read(&path).unwrap();
             assert!(!udp_datagrams(&file).is_empty(), "{}", path.display());
+        }
+        for path in captures_in("pcap/ipv6") {
+            let file = std::fs::read(&path).unwrap();
+            assert!(!udp6_datagrams(&file).is_empty(), "{}", path.display());
         }
     }
 }

@@ -3,6 +3,10 @@
 
 use std::fmt::Write;
 
+mod render6;
+#[allow(unused_imports)] // not every test file renders DHCPv6
+pub use render6::render6;
+
 use netboot_dhcp::wire::{DhcpMessage, DhcpOption};
 
 /// A stable, human-readable rendering of a message for golden files.
@@ -67,4 +71,49 @@ fn text(bytes: &[u8]) -> String {
 /// Lower-case hex without separators.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The heading of one captured datagram in a golden file.
+pub fn frame_heading(
+    frame: usize,
+    src: impl std::fmt::Display,
+    dst: impl std::fmt::Display,
+    len: usize,
+) -> String {
+    format!("frame {frame} {src} -> {dst} ({len} bytes)\n")
+}
+
+/// Stores client datagrams of the captures as fuzzing seeds in `testdata/<area>/corpus` when
+/// golden files are being rewritten.
+pub fn write_corpus(area: &str, corpus: Vec<(String, Vec<u8>)>) {
+    if !netboot_testkit::golden::updating() {
+        return;
+    }
+    let dir = netboot_testkit::testdata().join(area).join("corpus");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in corpus {
+        std::fs::write(dir.join(format!("{name}.bin")), bytes).unwrap();
+    }
+}
+
+/// Runs every seed of `testdata/<area>/corpus` through a fuzzing entry point, with every
+/// `prefix_step`th prefix and bytes from `flip_from` on inverted one at a time, every
+/// `flip_step`th: none of it may panic.
+pub fn replay_corpus(area: &str, prefix_step: usize, flip_from: usize, flip_step: usize, entry: fn(&[u8])) {
+    let dir = netboot_testkit::testdata().join(area).join("corpus");
+    let mut count = 0;
+    for seed in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let bytes = std::fs::read(seed.unwrap().path()).unwrap();
+        entry(&bytes);
+        for len in (0..bytes.len()).step_by(prefix_step) {
+            entry(&bytes[..len]);
+        }
+        let mut flipped = bytes.clone();
+        for i in (flip_from..flipped.len()).step_by(flip_step) {
+            flipped[i] ^= 0xff;
+            entry(&flipped);
+        }
+        count += 1;
+    }
+    assert!(count > 0, "empty corpus in {}", dir.display());
 }
