@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use netboot_config::{AuthBackend, AuthConfig, AuthRequire, Config, ResolverKind};
-use netboot_core::{BootAction, BootDecision, BootTarget, Deployment, MacAddr};
+use netboot_core::{BootDecision, BootTarget, Deployment, MacAddr};
 use netboot_ipxe::{exit_script, login_script, Script, Url};
 use netboot_token::{Claims, Presented, Scope, TokenError, TokenKey};
 
@@ -144,13 +144,20 @@ impl AuthGate {
         // before any machine asked for a decision.
         if config.resolver.kind == ResolverKind::Static {
             let rules = &config.resolver.static_rules;
+            let whole_menus = gate.config.require == AuthRequire::All;
             for spec in &rules.actions {
                 let offered_with_login = rules.machines.iter().any(|rule| {
-                    let available = rule.available.contains(&spec.id);
-                    (rule.auth && (available || rule.required.contains(&spec.id)))
-                        || (gate.config.require == AuthRequire::Available && available)
+                    [
+                        (Deployment::Required, &rule.required),
+                        (Deployment::Available, &rule.available),
+                    ]
+                    .into_iter()
+                    .any(|(deployment, ids)| {
+                        ids.contains(&spec.id)
+                            && gate.needs_login(spec.auth || rule.auth, deployment, whole_menus)
+                    })
                 });
-                if spec.auth || gate.config.require == AuthRequire::All || offered_with_login {
+                if spec.auth || whole_menus || offered_with_login {
                     gate.protect(&spec.target);
                 }
             }
@@ -174,15 +181,26 @@ impl AuthGate {
         };
         let whole_menu = self.config.require == AuthRequire::All
             || (self.config.unknown_machines && self.knows_machines && menu.resource_id.is_none());
-        let available = self.config.require == AuthRequire::Available;
-        let needs_login =
-            |a: &&BootAction| whole_menu || a.auth || (available && a.deployment == Deployment::Available);
         let mut required = false;
-        for action in menu.entries.iter().filter(needs_login) {
+        for action in menu
+            .entries
+            .iter()
+            .filter(|a| self.needs_login(a.auth, a.deployment, whole_menu))
+        {
             self.protect(&action.target);
             required = true;
         }
         required
+    }
+
+    /// Whether an action offered as `deployment` needs a login: marked `auth` (by itself or
+    /// its machine rule), in a menu that needs one as a whole, or Available under
+    /// `require = "available"`. The one statement of the policy, for decisions and for the
+    /// static catalogue protected at start.
+    fn needs_login(&self, auth: bool, deployment: Deployment, whole_menu: bool) -> bool {
+        whole_menu
+            || auth
+            || (self.config.require == AuthRequire::Available && deployment == Deployment::Available)
     }
 
     /// What to answer for a decision that needs a login: the form (`login` is `None`: a
