@@ -16,7 +16,9 @@ use netboot_dhcp::v6::class::{ClientMacs, DropReason};
 use netboot_dhcp::v6::proxy::{classify, PendingClient6, RequestMeta6};
 use netboot_dhcp::v6::wire::Duid;
 use netboot_runtime::udp::UdpOptions;
-use netboot_runtime::udp6::{ipv6_interfaces, is_link_local, Ipv6Interface, Pkt6Socket, Received6};
+use netboot_runtime::udp6::{
+    ipv6_interfaces, is_ipv6_unavailable, is_link_local, Ipv6Interface, Pkt6Socket, Received6,
+};
 use netboot_service::LocalAddr;
 use tokio::task::JoinSet;
 
@@ -75,7 +77,7 @@ pub(crate) fn bind(config: &Config, receive_buffer: usize) -> anyhow::Result<Opt
             };
             let socket = match Pkt6Socket::bind(addr, &options) {
                 Ok(socket) => socket,
-                Err(e) if e.raw_os_error() == Some(libc::EAFNOSUPPORT) => {
+                Err(e) if is_ipv6_unavailable(&e) => {
                     tracing::warn!("IPv6 is not available on this host: DHCPv6 is off");
                     return Ok(None);
                 }

@@ -112,6 +112,46 @@ impl Pkt6Socket {
     }
 }
 
+/// How an IPv6 wildcard listener treats IPv4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DualStack {
+    /// IPv6 only, so an IPv4 socket can take the same port.
+    Ipv6Only,
+    /// IPv4 too (as `::ffff:a.b.c.d`), whatever `net.ipv6.bindv6only` says.
+    Both,
+}
+
+/// A non-blocking UDP socket bound to `addr`; an IPv6 address is bound as `stack` says.
+pub fn bind_udp(addr: SocketAddr, stack: DualStack) -> io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(stack == DualStack::Ipv6Only)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// A non-blocking TCP listener on `addr` (address reuse on, as `std` and tokio do); an IPv6
+/// address is bound as `stack` says.
+pub fn bind_tcp(addr: SocketAddr, stack: DualStack) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(stack == DualStack::Ipv6Only)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Whether a socket error says the host has no IPv6 at all (booted with `ipv6.disable=1`):
+/// callers then serve IPv4 alone instead of failing.
+pub fn is_ipv6_unavailable(error: &io::Error) -> bool {
+    error.raw_os_error() == Some(nix::libc::EAFNOSUPPORT)
+}
+
 /// Whether `addr` is link-local (`fe80::/10`), which needs an interface to be reached.
 pub fn is_link_local(addr: &Ipv6Addr) -> bool {
     addr.segments()[0] & 0xffc0 == 0xfe80
@@ -226,6 +266,21 @@ mod tests {
         assert_eq!(from.port(), port);
         // IPv6 only: an IPv4 socket can take the same port.
         assert!(std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok());
+    }
+
+    #[test]
+    fn ipv6_only_and_dual_stack_listeners() {
+        if std::net::UdpSocket::bind("[::1]:0").is_err() {
+            return;
+        }
+        let v6 = bind_udp("[::]:0".parse().unwrap(), DualStack::Ipv6Only).unwrap();
+        let port = v6.local_addr().unwrap().port();
+        assert!(bind_udp(SocketAddr::from(([0, 0, 0, 0], port)), DualStack::Both).is_ok());
+        let both = bind_tcp("[::]:0".parse().unwrap(), DualStack::Both).unwrap();
+        let port = both.local_addr().unwrap().port();
+        std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_, peer) = both.accept().unwrap();
+        assert_eq!(peer.ip().to_canonical(), std::net::Ipv4Addr::LOCALHOST);
     }
 
     #[test]
