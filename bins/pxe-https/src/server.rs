@@ -217,15 +217,10 @@ impl Server {
             auth,
             approvals: approvals.clone(),
         };
-        let https = TcpListener::bind(https_config.listen)
-            .await
-            .with_context(|| format!("binding https {}", https_config.listen))?;
+        let https =
+            listen(https_config.listen).with_context(|| format!("binding https {}", https_config.listen))?;
         let http = match https_config.http_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding http {addr}"))?,
-            ),
+            Some(addr) => Some(listen(addr).with_context(|| format!("binding http {addr}"))?),
             None => None,
         };
         let plain_router = app::router(Arc::new(state));
@@ -341,11 +336,11 @@ impl Bound for Server {
             let (stream, peer, tls) = tokio::select! {
                 () = &mut stop_accepting => break,
                 accepted = self.https.accept() => match accepted {
-                    Ok((stream, peer)) => (stream, peer, Some(acceptor.clone())),
+                    Ok((stream, peer)) => (stream, canonical(peer), Some(acceptor.clone())),
                     Err(e) => { accept_failed(&e).await; continue; }
                 },
                 accepted = accept_optional(self.http.as_ref()) => match accepted {
-                    Ok((stream, peer)) => (stream, peer, None),
+                    Ok((stream, peer)) => (stream, canonical(peer), None),
                     Err(e) => { accept_failed(&e).await; continue; }
                 },
             };
@@ -536,6 +531,26 @@ fn load_token_key(config: &Config) -> Option<netboot_token::TokenKey> {
             None
         }
     }
+}
+
+/// A TCP listener on `addr`; an IPv6 wildcard takes IPv4 connections too, and falls back to
+/// IPv4 alone on a host without IPv6.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use netboot_runtime::udp6::{bind_tcp, is_ipv6_unavailable, DualStack};
+    let listener = match bind_tcp(addr, DualStack::Both) {
+        Err(e) if addr.ip().is_unspecified() && addr.is_ipv6() && is_ipv6_unavailable(&e) => {
+            tracing::warn!("IPv6 is not available on this host: listening on IPv4 only");
+            bind_tcp(SocketAddr::from(([0, 0, 0, 0], addr.port())), DualStack::Both)?
+        }
+        other => other?,
+    };
+    TcpListener::from_std(listener)
+}
+
+/// A peer of a dual-stack listener as the address it really has: IPv4 clients arrive as
+/// `::ffff:a.b.c.d` and are logged, recorded and matched as `a.b.c.d`.
+fn canonical(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
 }
 
 async fn accept_optional(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {

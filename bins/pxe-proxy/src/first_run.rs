@@ -8,7 +8,6 @@ use std::sync::Mutex;
 
 use netboot_config::{Config, ResolverKind};
 use netboot_core::{BootRequest, MacAddr, StaticRules, Unmatched};
-use netboot_dhcp::pxe::ClientClass;
 
 /// Machines remembered as already reported; beyond it the set starts over (a machine is at
 /// worst reported again).
@@ -28,9 +27,14 @@ pub(crate) struct Unanswered {
 }
 
 impl Unanswered {
-    /// When `request` is unanswered only because no rule of `rules` matches it, reports it
-    /// (once per machine) and returns true.
-    pub(crate) fn report(&self, rules: &StaticRules, request: &BootRequest, class: &ClientClass) -> bool {
+    /// When `request` (which sent `vendor_class`, over DHCPv4 or DHCPv6) is unanswered only
+    /// because no rule of `rules` matches it, reports it (once per machine) and returns true.
+    pub(crate) fn report(
+        &self,
+        rules: &StaticRules,
+        request: &BootRequest,
+        vendor_class: Option<&str>,
+    ) -> bool {
         if rules.rule_for(request).is_some() {
             return false;
         }
@@ -42,24 +46,24 @@ impl Unanswered {
             if reported.len() >= MAX_REPORTED {
                 reported.clear();
             }
-            reported.insert(class.mac)
+            reported.insert(request.mac)
         };
-        let vendor_class = class.vendor_class.as_deref().unwrap_or("");
+        let vendor_class = vendor_class.unwrap_or("");
         if first {
             tracing::info!(
-                mac = %class.mac,
-                arch = %class.arch,
+                mac = %request.mac,
+                arch = %request.arch,
                 vendor_class,
                 "not answering PXE client {} (arch {}, vendor class {vendor_class:?}): no \
                  [[resolver.static.machines]] rule matches it; to answer it add \
                  [[resolver.static.machines]] mac = \"{}\", or unmatched = \"exit\" under \
                  [resolver.static] to answer every PXE client",
-                class.mac,
-                class.arch,
-                class.mac,
+                request.mac,
+                request.arch,
+                request.mac,
             );
         } else {
-            tracing::debug!(mac = %class.mac, arch = %class.arch, "not answering: no rule matches");
+            tracing::debug!(mac = %request.mac, arch = %request.arch, "not answering: no rule matches");
         }
         true
     }

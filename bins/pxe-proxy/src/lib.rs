@@ -7,15 +7,18 @@
 //! `Proxy::bind` then [`BoundProxy::serve`], so an embedding program (or a test) learns the
 //! bound ports first.
 
+mod dhcpv6;
 mod first_run;
 mod reflection;
 mod serve;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::{Arc, RwLock};
 
 use netboot_config::Config;
 use netboot_dhcp::proxy::{ListenPort, ProxySettings};
+use netboot_dhcp::v6::proxy::Dhcp6Settings;
+use netboot_dhcp::v6::wire::Duid;
 use netboot_runtime::udp::{PktInfoSocket, UdpOptions};
 use netboot_service::{Bound, Context, LocalAddr, Reload, RuntimeFlavor, Section, Service, Shutdown};
 
@@ -83,7 +86,7 @@ impl Service for Proxy {
                     receive_buffer: Some(RECEIVE_BUFFER_BYTES),
                 };
                 let socket = PktInfoSocket::bind(addr, &options)
-                    .map_err(|e| bind_error(e, addr, interface.as_deref()))?;
+                    .map_err(|e| bind_error(e, &addr.to_string(), interface.as_deref()))?;
                 // Port 0: every interface's socket shares the port the first one got.
                 port = socket.local_addr()?.port();
                 sockets.push(BoundSocket {
@@ -96,12 +99,16 @@ impl Service for Proxy {
                 dhcp_port = port;
             }
         }
+        let dhcpv6 = dhcpv6::bind(&config, RECEIVE_BUFFER_BYTES)?;
+        let server_duid = dhcpv6::server_duid();
         let answers = Arc::new(Answers {
-            current: RwLock::new(Arc::new(Answering::from_config(&config, dhcp_port))),
+            current: RwLock::new(Arc::new(Answering::from_config(&config, dhcp_port, &server_duid))),
             relay_port: dhcp_port,
+            server_duid,
         });
         Ok(BoundProxy {
             sockets,
+            dhcpv6,
             answers,
             shared: serve::Shared::new(&config, resolver, context.telemetry),
         })
@@ -114,6 +121,8 @@ pub struct BoundProxy {
     sockets: Vec<BoundSocket>,
     answers: Arc<Answers>,
     shared: serve::Shared,
+    /// The DHCPv6 side, unless `[proxy] dhcpv6 = false` or the host has no IPv6.
+    dhcpv6: Option<dhcpv6::BoundDhcp6>,
 }
 
 #[derive(Debug)]
@@ -134,10 +143,14 @@ pub(crate) struct Answering {
     pub(crate) silent_rules: Option<netboot_core::StaticRules>,
     /// Relay agents whose relayed requests are answered (`proxy.allowed_relays`).
     pub(crate) allowed_relays: Vec<netboot_config::Ipv4Prefix>,
+    /// What DHCPv6 answers contain beyond `settings`.
+    pub(crate) settings6: Dhcp6Settings,
+    /// The IPv6 address to put in URLs, instead of one of the receiving interface's.
+    pub(crate) server_address6: Option<Ipv6Addr>,
 }
 
 impl Answering {
-    fn from_config(config: &Config, relay_port: u16) -> Self {
+    fn from_config(config: &Config, relay_port: u16, server_duid: &Duid) -> Self {
         let proxy = &config.proxy;
         Self {
             settings: ProxySettings {
@@ -156,6 +169,11 @@ impl Answering {
             server_address: proxy.server_address,
             silent_rules: first_run::silent_rules(config),
             allowed_relays: proxy.allowed_relays.clone(),
+            settings6: Dhcp6Settings {
+                server_duid: server_duid.clone(),
+                tftp_server: proxy.tftp_server6,
+            },
+            server_address6: proxy.server_address6,
         }
     }
 }
@@ -165,6 +183,8 @@ impl Answering {
 pub(crate) struct Answers {
     current: RwLock<Arc<Answering>>,
     relay_port: u16,
+    /// This server's DHCPv6 identifier, the same for the life of the process.
+    server_duid: Duid,
 }
 
 impl Answers {
@@ -182,7 +202,7 @@ impl Reload for Answers {
     /// Boot-file names, URLs, server and TFTP addresses, chainloading and the allowed relays
     /// take effect with the next request.
     fn reload(&self, config: &Arc<Config>) -> anyhow::Result<()> {
-        let answering = Arc::new(Answering::from_config(config, self.relay_port));
+        let answering = Arc::new(Answering::from_config(config, self.relay_port, &self.server_duid));
         *self
             .current
             .write()
@@ -191,7 +211,7 @@ impl Reload for Answers {
     }
 }
 
-fn bind_error(error: std::io::Error, addr: SocketAddrV4, interface: Option<&str>) -> anyhow::Error {
+fn bind_error(error: std::io::Error, addr: &str, interface: Option<&str>) -> anyhow::Error {
     let on = interface
         .map(|i| format!(" on interface {i}"))
         .unwrap_or_default();
@@ -216,25 +236,33 @@ impl BoundProxy {
             .filter_map(|s| Some((s.port, s.socket.local_addr().ok()?)))
             .collect()
     }
+
+    /// The bound DHCPv6 and IPv6 boot-server addresses; empty when DHCPv6 is off.
+    pub fn ports6(&self) -> Vec<(ListenPort, SocketAddrV6)> {
+        self.dhcpv6
+            .as_ref()
+            .map(dhcpv6::BoundDhcp6::local_addrs)
+            .unwrap_or_default()
+    }
 }
 
 impl Bound for BoundProxy {
+    /// The IPv6 sockets first: the IPv4 boot server's line comes last, as before.
     fn local_addrs(&self) -> Vec<LocalAddr> {
-        self.sockets
-            .iter()
-            .filter_map(|bound| {
-                let addr = bound.socket.local_addr().ok()?;
-                let on = bound
-                    .interface
-                    .as_deref()
-                    .map(|i| format!(" on {i}"))
-                    .unwrap_or_default();
-                Some(LocalAddr::new(
-                    addr.into(),
-                    format!("{}{on}", bound.port.description()),
-                ))
-            })
-            .collect()
+        let ipv6 = self.dhcpv6.iter().flat_map(dhcpv6::BoundDhcp6::described_addrs);
+        let ipv4 = self.sockets.iter().filter_map(|bound| {
+            let addr = bound.socket.local_addr().ok()?;
+            let on = bound
+                .interface
+                .as_deref()
+                .map(|i| format!(" on {i}"))
+                .unwrap_or_default();
+            Some(LocalAddr::new(
+                addr.into(),
+                format!("{}{on}", bound.port.description()),
+            ))
+        });
+        ipv6.chain(ipv4).collect()
     }
 
     fn reloaders(&self) -> Vec<Arc<dyn Reload>> {

@@ -8,7 +8,7 @@
 //! Broadcasts stay on the link the request came from and are not limited.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ pub(crate) fn unicast_destination(
 #[derive(Debug)]
 pub(crate) struct DestinationLimiter {
     per_second: f64,
-    buckets: Mutex<HashMap<Ipv4Addr, Bucket>>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +106,8 @@ impl DestinationLimiter {
     }
 
     /// Takes one reply's token for `destination` at `now`; `false` when none is left.
-    pub(crate) fn take(&self, destination: Ipv4Addr, now: Instant) -> bool {
+    pub(crate) fn take(&self, destination: impl Into<IpAddr>, now: Instant) -> bool {
+        let destination = destination.into();
         // A poisoned lock only means a panic elsewhere mid-update; the buckets stay usable.
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_DESTINATIONS && !buckets.contains_key(&destination) {

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use netboot_config::Config;
-use netboot_core::{BootDecision, BootResolver};
+use netboot_core::{BootDecision, BootRequest, BootResolver};
 use netboot_dhcp::chainload::ChainloadGuard;
 use netboot_dhcp::proxy::{classify, ListenPort, NoReply, PendingClient, ReplyTarget, RequestMeta};
 use netboot_records::Telemetry;
@@ -32,14 +32,16 @@ const RECEIVE_BUFFER: usize = 4096;
 pub(crate) struct Shared {
     resolver: Arc<dyn BootResolver>,
     deadline: Duration,
-    telemetry: Telemetry,
+    pub(crate) telemetry: Telemetry,
     pending_lookups: AtomicUsize,
-    /// Which machines were just handed a boot program, so their chainloaded iPXE gets the script.
-    chainloaded: Mutex<ChainloadGuard>,
+    /// Which machines were just handed a boot program, so their chainloaded iPXE gets the
+    /// script; shared by DHCPv4 and DHCPv6, since a machine's firmware and its iPXE may boot
+    /// over either.
+    pub(crate) chainloaded: Mutex<ChainloadGuard>,
     /// Machines left unanswered by the default rules, reported once each.
-    unanswered: Unanswered,
+    pub(crate) unanswered: Unanswered,
     /// Replies per second to each unicast destination.
-    destinations: DestinationLimiter,
+    pub(crate) destinations: DestinationLimiter,
 }
 
 impl Shared {
@@ -58,9 +60,9 @@ impl Shared {
 
 /// What one receive loop needs.
 #[derive(Debug, Clone)]
-struct Loop {
-    shared: Arc<Shared>,
-    answers: Arc<Answers>,
+pub(crate) struct Loop {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) answers: Arc<Answers>,
 }
 
 pub(crate) async fn serve(proxy: BoundProxy, shutdown: Shutdown) -> anyhow::Result<()> {
@@ -71,6 +73,9 @@ pub(crate) async fn serve(proxy: BoundProxy, shutdown: Shutdown) -> anyhow::Resu
     let mut loops = JoinSet::new();
     for bound in proxy.sockets {
         loops.spawn(receive_loop(Arc::new(bound.socket), bound.port, shared.clone()));
+    }
+    if let Some(v6) = proxy.dhcpv6 {
+        crate::dhcpv6::spawn(v6, &shared, &mut loops);
     }
     tokio::select! {
         () = shutdown.stop_accepting() => tracing::info!("proxyDHCP: no longer answering"),
@@ -169,7 +174,7 @@ fn admit(
 
 /// Runs the answer at once when the resolver decides without waiting (the static resolver,
 /// a warm cache), and moves it to its own task otherwise, so a slow lookup holds no one else.
-fn answer_inline_or_spawn(job: impl Future<Output = ()> + Send + 'static, shared: &Arc<Shared>) {
+pub(crate) fn answer_inline_or_spawn(job: impl Future<Output = ()> + Send + 'static, shared: &Arc<Shared>) {
     let mut job = Box::pin(job);
     if let Poll::Ready(()) = job.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         return;
@@ -196,16 +201,7 @@ async fn answer(
 ) {
     let client_ip = *received.source.ip();
     let request = pending.request();
-    let decision =
-        match netboot_runtime::resolve_with_deadline(&shared.resolver, &request, shared.deadline).await {
-            Ok(decision) => decision,
-            Err(error) => {
-                // iPXE asks the resolver again for its script; the HTTPS service applies its
-                // own fallback there.
-                tracing::warn!(mac = %request.mac, %error, "resolver failed; chainloading iPXE");
-                BootDecision::EXIT
-            }
-        };
+    let decision = decide(&shared, &request).await;
     let class = pending.class();
     let replied = {
         // A poisoned lock only means another answer panicked mid-update; the map stays usable.
@@ -217,10 +213,11 @@ async fn answer(
         Err(reason) => {
             shared.telemetry.metrics.dhcp.drops.inc(reason.metric_label());
             let reported = matches!(reason, NoReply::Ignored)
-                && answering
-                    .silent_rules
-                    .as_ref()
-                    .is_some_and(|rules| shared.unanswered.report(rules, &request, class));
+                && answering.silent_rules.as_ref().is_some_and(|rules| {
+                    shared
+                        .unanswered
+                        .report(rules, &request, class.vendor_class.as_deref())
+                });
             if !reported {
                 tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
             }
@@ -265,5 +262,17 @@ async fn answer(
             )
         }
         Err(error) => tracing::warn!(mac = %class.mac, to = %dest, %error, "sending reply failed"),
+    }
+}
+
+/// Asks the resolver within the deadline. Any failure chainloads iPXE: iPXE asks the resolver
+/// again for its script, and the HTTPS service applies its own fallback there.
+pub(crate) async fn decide(shared: &Shared, request: &BootRequest) -> BootDecision {
+    match netboot_runtime::resolve_with_deadline(&shared.resolver, request, shared.deadline).await {
+        Ok(decision) => decision,
+        Err(error) => {
+            tracing::warn!(mac = %request.mac, %error, "resolver failed; chainloading iPXE");
+            BootDecision::EXIT
+        }
     }
 }

@@ -32,7 +32,7 @@ fn lab(extra: &str) -> Lab {
     // machines a rule names; see `a_first_run_answers_no_one_*`).
     let config = format!(
         "[resolver.static]\nunmatched = \"exit\"\n\
-         [proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\nclient_port = {client_port}\n{extra}\n"
+         [proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\ndhcpv6_port = 0\nclient_port = {client_port}\n{extra}\n"
     );
     let proxy = Proxy::start(&config);
     let relay = client_socket(&format!("{RELAY}:{}", proxy.dhcp_port));

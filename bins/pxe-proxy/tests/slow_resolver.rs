@@ -35,7 +35,7 @@ impl BootResolver for HangsForOneMachine {
 #[tokio::test]
 async fn slow_lookups_do_not_delay_other_clients() {
     let config = netboot_config::Config::from_toml_str(
-        "[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\n[resolver]\ndeadline_ms = 500\n",
+        "[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\ndhcpv6_port = 0\n[resolver]\ndeadline_ms = 500\n",
     )
     .unwrap();
     let context = Context::with_resolver(

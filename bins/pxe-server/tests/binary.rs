@@ -13,6 +13,10 @@ use netboot_testkit::process::{terminate, Service};
 /// Bounded waits: a hung server fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(30);
 
+/// `listening on` lines of the test configuration: proxyDHCP (dhcp + pxe boot server, over
+/// IPv4 and IPv6), TFTP, HTTPS and plain HTTP.
+const LISTENERS: usize = 7;
+
 fn write_config(dir: &Path, ipxe_dir: &Path) -> std::path::PathBuf {
     let config = format!(
         r#"
@@ -23,6 +27,7 @@ level = "info"
 listen = "127.0.0.1"
 dhcp_port = 0
 pxe_port = 0
+dhcpv6_port = 0
 
 [tftp]
 root = "{ipxe}"
@@ -62,8 +67,8 @@ fn serves_all_three_roles_and_stops_on_sigterm() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-server"));
     command.arg("--config").arg(&config);
     let mut server = Service::spawn("pxe-server", &mut command);
-    // proxyDHCP (dhcp + pxe boot server), TFTP, HTTPS and plain HTTP.
-    let listeners = server.listening(5, WAIT);
+    // proxyDHCP (dhcp + pxe boot server, over IPv4 and IPv6), TFTP, HTTPS and plain HTTP.
+    let listeners = server.listening(LISTENERS, WAIT);
     let labels: Vec<&str> = listeners.iter().map(|l| l.label.as_str()).collect();
     let http = listeners
         .iter()
@@ -73,6 +78,11 @@ fn serves_all_three_roles_and_stops_on_sigterm() {
     assert!(labels.iter().any(|l| l.contains("dhcp")), "{labels:?}");
     assert!(labels.iter().any(|l| l.contains("pxe boot server")), "{labels:?}");
     assert!(labels.iter().any(|l| l.contains("(https)")), "{labels:?}");
+    assert!(labels.iter().any(|l| l.contains("(dhcpv6)")), "{labels:?}");
+    assert!(
+        labels.iter().any(|l| l.contains("pxe boot server, IPv6")),
+        "{labels:?}"
+    );
 
     let mut stream = TcpStream::connect_timeout(&http, WAIT).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -131,7 +141,7 @@ fn a_closed_log_pipe_does_not_take_the_server_down() {
         let mut listening = 0;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             listening += usize::from(line.contains("listening on "));
-            if listening == 5 {
+            if listening == LISTENERS {
                 break;
             }
         }
@@ -156,7 +166,7 @@ fn decision_for_an_unknown_machine(extra: &[&str]) -> String {
     command.arg("--config").arg(&config).args(extra);
     let server = Service::spawn("pxe-server", &mut command);
     let http = server
-        .listening(5, WAIT)
+        .listening(LISTENERS, WAIT)
         .into_iter()
         .find(|l| l.label == "(http)")
         .expect("an http listener")

@@ -33,6 +33,7 @@ database = "sqlite://records.db"
 [proxy]
 listen = "127.0.0.1"
 dhcp_port = 0
+dhcpv6_port = 0
 pxe_port = 0
 
 [tftp]

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use netboot_config::{Config, TftpConfig};
 use netboot_records::Telemetry;
 use netboot_runtime::udp::{enable_destination_info, recv_with_destination, Destination};
+use netboot_runtime::udp6::{bind_udp, is_ipv6_unavailable, DualStack};
 use netboot_service::{Bound, LocalAddr, Shutdown};
 use netboot_tftp::request::{classify, Incoming, Refusal};
 use netboot_tftp::{write_error, BlockSize, ErrorCode, TftpLimits};
@@ -87,9 +88,25 @@ impl TftpServer {
         .with_context(|| format!("opening tftp root {}", root.display()))?;
         let mut sockets = Vec::new();
         for addr in &tftp.listen {
-            let socket = UdpSocket::bind(addr)
-                .await
-                .with_context(|| format!("binding udp {addr}"))?;
+            // `[::]` beside `0.0.0.0` on the same port takes IPv6 only; alone it takes both.
+            let beside_ipv4 = tftp
+                .listen
+                .iter()
+                .any(|other| other.is_ipv4() && other.ip().is_unspecified() && other.port() == addr.port());
+            let stack = if beside_ipv4 {
+                DualStack::Ipv6Only
+            } else {
+                DualStack::Both
+            };
+            let socket = match bind_udp(*addr, stack).and_then(UdpSocket::from_std) {
+                Ok(socket) => socket,
+                // A host without IPv6 still serves IPv4 on the default `listen`.
+                Err(e) if addr.is_ipv6() && beside_ipv4 && is_ipv6_unavailable(&e) => {
+                    tracing::warn!("IPv6 is not available on this host: not listening on {addr}");
+                    continue;
+                }
+                Err(e) => return Err(anyhow::Error::new(e).context(format!("binding udp {addr}"))),
+            };
             if addr.ip().is_unspecified() {
                 // On a wildcard address, learn which address each request was sent to, so
                 // replies leave from it (see `Listener`).

@@ -191,6 +191,7 @@ required = ["winpe"]
 listen = "127.0.0.1"
 dhcp_port = 0
 pxe_port = 0
+dhcpv6 = false
 client_port = {client_port}
 
 [tftp]

@@ -1,6 +1,6 @@
 //! `[https]`: the iPXE script and boot-file service (`pxe-https`).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ use crate::Problems;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpsConfig {
-    /// HTTPS address and port.
+    /// HTTPS address and port. `[::]` (the default) listens for IPv4 and IPv6 connections.
     pub listen: SocketAddr,
     /// Plain HTTP address and port, or `"off"`. Needed by UEFI HTTP Boot (which is handed an
     /// `http://` URL for the iPXE binary) and by iPXE builds without HTTPS support.
@@ -130,8 +130,9 @@ pub enum ResolverFallback {
 impl Default for HttpsConfig {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 443)),
-            http_listen: Some(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 80))),
+            // `[::]` takes IPv4 and IPv6 connections alike (the socket is made dual-stack).
+            listen: SocketAddr::from((Ipv6Addr::UNSPECIFIED, 443)),
+            http_listen: Some(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 80))),
             root: PathBuf::from("/srv/netboot"),
             ipxe_dir: None,
             cert: None,
@@ -291,8 +292,8 @@ mod tests {
     #[test]
     fn defaults_serve_real_firmware_without_a_file() {
         let https = Config::load(None).unwrap().https;
-        assert_eq!(https.listen.to_string(), "0.0.0.0:443");
-        assert_eq!(https.http_listen.unwrap().to_string(), "0.0.0.0:80");
+        assert_eq!(https.listen.to_string(), "[::]:443");
+        assert_eq!(https.http_listen.unwrap().to_string(), "[::]:80");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `[proxy]`: the proxyDHCP service (`pxe-proxy`).
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use netboot_core::ClientArch;
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,18 @@ pub struct ProxyConfig {
     /// as many. Broadcast replies on the local link are not limited. Keeps the proxy from
     /// serving as a reflector for forged requests.
     pub max_replies_per_destination: u32,
+    /// Answer DHCPv6 too: UDP `dhcpv6_port` joined to ff02::1:2 on every interface with IPv6
+    /// (or those in `interfaces`), and the PXE boot-server exchange on `[::]:pxe_port`. Boot
+    /// options only, never addresses.
+    pub dhcpv6: bool,
+    /// DHCPv6 server port (547). 0 picks a free port (tests).
+    pub dhcpv6_port: u16,
+    /// The IPv6 address put in DHCPv6 boot URLs (`{server}`). Unset: a routable (not
+    /// link-local) address of the interface each request arrived on.
+    pub server_address6: Option<Ipv6Addr>,
+    /// The TFTP server in `tftp://` URLs handed to UEFI PXE over IPv6. Unset: the IPv6 server
+    /// address.
+    pub tftp_server6: Option<Ipv6Addr>,
 }
 
 /// An IPv4 address prefix, written `a.b.c.d/len` or as a plain address (`/32`).
@@ -155,6 +167,10 @@ impl Default for ProxyConfig {
             chainload_ipxe_roms: true,
             allowed_relays: vec![Ipv4Prefix::ANY],
             max_replies_per_destination: 100,
+            dhcpv6: true,
+            dhcpv6_port: 547,
+            server_address6: None,
+            tftp_server6: None,
         }
     }
 }
@@ -247,6 +263,22 @@ impl ProxyConfig {
                 format!("{} is outside 1..=100000", self.max_replies_per_destination),
             );
         }
+        if self.dhcpv6 && self.dhcpv6_port == self.pxe_port && self.pxe_port != 0 {
+            problems.push("proxy.dhcpv6_port", "must differ from proxy.pxe_port");
+        }
+        for (key, address) in [
+            ("proxy.server_address6", self.server_address6),
+            ("proxy.tftp_server6", self.tftp_server6),
+        ] {
+            if address
+                .is_some_and(|a| a.is_unspecified() || a.is_multicast() || a.segments()[0] & 0xffc0 == 0xfe80)
+            {
+                problems.push(
+                    key,
+                    "must be a routable unicast address (clients cannot use a link-local one in a URL)",
+                );
+            }
+        }
     }
 }
 
@@ -264,6 +296,8 @@ mod tests {
         );
         assert_eq!(proxy.effective_boot_files().len(), 5);
         assert!(proxy.chainload_ipxe_roms);
+        assert!(proxy.dhcpv6);
+        assert_eq!(proxy.dhcpv6_port, 547);
         let off = Config::from_toml_str("[proxy]\nchainload_ipxe_roms = false\n").unwrap();
         assert!(!off.proxy.chainload_ipxe_roms);
     }
@@ -299,7 +333,7 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let err = Config::from_toml_str(
-            "[proxy]\npxe_port = 67\nipxe_script_url = \"ftp://x\"\ninterfaces = [\"\"]\n[proxy.boot_files]\nbios = \"\"\nnope = \"a\"\n",
+            "[proxy]\npxe_port = 67\nipxe_script_url = \"ftp://x\"\ninterfaces = [\"\"]\nserver_address6 = \"fe80::1\"\n[proxy.boot_files]\nbios = \"\"\nnope = \"a\"\n",
         )
         .unwrap_err()
         .to_string();
@@ -307,6 +341,7 @@ mod tests {
             "proxy.pxe_port",
             "proxy.ipxe_script_url",
             "proxy.interfaces[0]",
+            "proxy.server_address6",
             "proxy.boot_files.nope",
         ] {
             assert!(err.contains(key), "{key} missing in {err}");

@@ -21,7 +21,9 @@ pub struct TftpConfig {
     /// directory (the site's build in `<state_dir>/ipxe`, else Debian's `/usr/lib/ipxe`; see
     /// [`crate::Config::tftp_root`]).
     pub root: Option<PathBuf>,
-    /// Addresses the request port listens on.
+    /// Addresses the request port listens on: by default `0.0.0.0:69` and `[::]:69`. A
+    /// `[::]` address listed beside `0.0.0.0` with the same port takes IPv6 only; alone it
+    /// takes both (IPv4 clients then appear as `::ffff:a.b.c.d`).
     pub listen: Vec<SocketAddr>,
     /// Answer every transfer from the listening port instead of one new port per transfer
     /// (for NAT, firewalls that only open 69, and containers). A transfer is then known only by
@@ -95,7 +97,10 @@ impl Default for TftpConfig {
     fn default() -> Self {
         Self {
             root: None,
-            listen: vec![SocketAddr::from(([0, 0, 0, 0], 69))],
+            listen: vec![
+                SocketAddr::from(([0, 0, 0, 0], 69)),
+                SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 69)),
+            ],
             single_port: false,
             max_blksize: 65464,
             fit_blksize_to_mtu: false,

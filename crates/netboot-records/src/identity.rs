@@ -28,7 +28,7 @@ impl IdentityCache {
         }
     }
 
-    /// Remembers that `ip` is `mac`.
+    /// Remembers that `ip` is `mac` (an IPv4-mapped IPv6 address counts as its IPv4 address).
     pub fn remember(&self, ip: IpAddr, mac: MacAddr, uuid: Option<SmbiosUuid>) {
         let mut entries = self
             .entries
@@ -37,7 +37,7 @@ impl IdentityCache {
         if entries.len() >= self.capacity && !entries.contains_key(&ip) {
             entries.clear();
         }
-        entries.insert(ip, (mac, uuid));
+        entries.insert(ip.to_canonical(), (mac, uuid));
     }
 
     /// The machine last seen at `ip`.
@@ -46,7 +46,7 @@ impl IdentityCache {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&ip)
+            .get(&ip.to_canonical())
             .copied()
     }
 }

@@ -273,6 +273,9 @@ impl Recorder {
         if self.queue.is_none() {
             return;
         }
+        // A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d; their events carry the
+        // IPv4 address.
+        let ip = ip.to_canonical();
         let known = self
             .identities
             .lookup(ip)

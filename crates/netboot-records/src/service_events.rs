@@ -1,12 +1,13 @@
 //! Events built from what each service's driver knows at the moment a step ends, so the
 //! services hand over their facts and never assemble records themselves.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use netboot_core::{BootDecision, BootRequest};
+use netboot_core::{BootDecision, BootRequest, ClientArch};
 use netboot_dhcp::proxy::ListenPort;
 use netboot_dhcp::pxe::{ClientClass, ClientKind, IpxeFeatures};
+use netboot_dhcp::v6::class::ClientClass6;
 
 use crate::event::{
     DecisionKind, DecisionRecord, Event, EventDetail, HttpsEntry, ImageDownload, ProxyOffer, TftpTransfer,
@@ -22,13 +23,6 @@ impl ProxyOffer {
     /// over, when it handed one over TFTP.
     #[must_use]
     pub fn answered(class: &ClientClass, port: ListenPort, boot_file: Option<&str>) -> Self {
-        let firmware = match class.kind {
-            ClientKind::PxeFirmware if class.arch.is_uefi() => "uefi-pxe",
-            ClientKind::PxeFirmware => "bios-pxe",
-            ClientKind::HttpBoot => "uefi-http",
-            ClientKind::Ipxe => "ipxe",
-            _ => "other",
-        };
         let ipxe_features = class.ipxe_features.as_ref().map_or_else(Vec::new, |features| {
             features
                 .codes
@@ -40,22 +34,62 @@ impl ProxyOffer {
                 })
                 .collect()
         });
+        let server_port = match port {
+            ListenPort::Dhcp => 67,
+            ListenPort::PxeBootServer => 4011,
+        };
+        let mut offer = Self::of(class.kind, class.arch, class.ndi, boot_file, server_port);
+        offer.relay = class.relay.map(IpAddr::V4);
+        offer.ipxe_features = ipxe_features;
+        offer
+    }
+
+    /// The DHCPv6 answer the proxy sent to `class` on `port` (547 or 4011), through the relay
+    /// agent `relay` when relayed.
+    #[must_use]
+    pub fn answered6(
+        class: &ClientClass6,
+        port: ListenPort,
+        boot_file: Option<&str>,
+        relay: Option<Ipv6Addr>,
+    ) -> Self {
+        let server_port = match port {
+            ListenPort::Dhcp => 547,
+            ListenPort::PxeBootServer => 4011,
+        };
+        let mut offer = Self::of(class.kind, class.arch, class.ndi, boot_file, server_port);
+        offer.relay = relay.map(IpAddr::V6);
+        offer
+    }
+
+    /// What DHCPv4 and DHCPv6 answers have in common.
+    fn of(
+        kind: ClientKind,
+        arch: ClientArch,
+        ndi: Option<(u8, u8, u8)>,
+        boot_file: Option<&str>,
+        server_port: u16,
+    ) -> Self {
+        let firmware = match kind {
+            ClientKind::PxeFirmware if arch.is_uefi() => "uefi-pxe",
+            ClientKind::PxeFirmware => "bios-pxe",
+            ClientKind::HttpBoot => "uefi-http",
+            ClientKind::Ipxe => "ipxe",
+            _ => "other",
+        };
         Self {
-            arch: class.arch,
-            stage: class.kind.stage(),
+            arch,
+            stage: kind.stage(),
             firmware: firmware.into(),
-            relay: class.relay.map(IpAddr::V4),
-            nic: class.ndi.map(|(kind, major, minor)| {
+            relay: None,
+            nic: ndi.map(|(kind, major, minor)| {
                 format!("{} {major}.{minor}", if kind == 1 { "UNDI" } else { "NDI" })
             }),
             boot_file: boot_file
-                .filter(|_| class.kind != ClientKind::HttpBoot)
+                .filter(|_| kind != ClientKind::HttpBoot)
                 .map(str::to_string),
-            server_port: match port {
-                ListenPort::Dhcp => 67,
-                ListenPort::PxeBootServer => 4011,
-            },
-            ipxe_features,
+            server_port,
+            ipxe_features: Vec::new(),
         }
     }
 
@@ -66,6 +100,15 @@ impl ProxyOffer {
         Event::now(class.mac, EventDetail::ProxyOffer(self))
             .with_uuid(class.uuid)
             .with_ip(class.relay.is_none().then_some(IpAddr::V4(source)))
+    }
+
+    /// This DHCPv6 answer as an event of the machine `class` describes, at `address` (the
+    /// machine's own, or the link address a relay agent reported).
+    #[must_use]
+    pub fn into_event6(self, class: &ClientClass6, address: Ipv6Addr) -> Event {
+        Event::now(class.mac, EventDetail::ProxyOffer(self))
+            .with_uuid(class.uuid)
+            .with_ip(Some(IpAddr::V6(address)))
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod private_file;
 pub mod token_key;
 pub mod udp;
+pub mod udp6;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -160,21 +160,10 @@ impl PktInfoSocket {
     /// Binds `addr` with `options`. Must be called inside a tokio runtime.
     pub fn bind(addr: SocketAddrV4, options: &UdpOptions) -> io::Result<Self> {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_nonblocking(true)?;
-        if options.reuse_address {
-            socket.set_reuse_address(true)?;
-        }
         if options.broadcast {
             socket.set_broadcast(true)?;
         }
-        if let Some(size) = options.receive_buffer {
-            if socket::setsockopt(&socket, sockopt::RcvBufForce, &size).is_err() {
-                socket.set_recv_buffer_size(size)?;
-            }
-        }
-        if let Some(device) = &options.device {
-            socket.bind_device(Some(device.as_bytes()))?;
-        }
+        apply_options(&socket, options)?;
         socket::setsockopt(&socket, sockopt::Ipv4PacketInfo, &true).map_err(io::Error::from)?;
         socket.bind(&SocketAddr::V4(addr).into())?;
         let socket = tokio::net::UdpSocket::from_std(socket.into())?;
@@ -214,6 +203,24 @@ impl PktInfoSocket {
             .async_io(Interest::WRITABLE, || send_with_pktinfo(fd, bytes, dest, from))
             .await
     }
+}
+
+/// Non-blocking mode and the options both socket kinds share: address reuse, receive buffer,
+/// interface binding.
+pub(crate) fn apply_options(socket: &Socket, options: &UdpOptions) -> io::Result<()> {
+    socket.set_nonblocking(true)?;
+    if options.reuse_address {
+        socket.set_reuse_address(true)?;
+    }
+    if let Some(size) = options.receive_buffer {
+        if socket::setsockopt(socket, sockopt::RcvBufForce, &size).is_err() {
+            socket.set_recv_buffer_size(size)?;
+        }
+    }
+    if let Some(device) = &options.device {
+        socket.bind_device(Some(device.as_bytes()))?;
+    }
+    Ok(())
 }
 
 fn recv_with_pktinfo(fd: i32, buf: &mut [u8]) -> io::Result<Received> {

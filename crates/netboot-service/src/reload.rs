@@ -31,6 +31,8 @@ pub const RELOADABLE_KEYS: &[&str] = &[
     "proxy.client_port",
     "proxy.chainload_ipxe_roms",
     "proxy.allowed_relays",
+    "proxy.server_address6",
+    "proxy.tftp_server6",
     "https.cert",
     "https.key",
     "https.compat_tls_cert",

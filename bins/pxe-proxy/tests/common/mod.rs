@@ -19,7 +19,35 @@ pub struct Proxy {
     service: Service,
     pub dhcp_port: u16,
     pub pxe_port: u16,
+    /// The DHCPv6 port, unless DHCPv6 is off.
+    pub dhcpv6_port: Option<u16>,
+    /// The IPv6 boot-server port, unless DHCPv6 is off.
+    pub pxe6_port: Option<u16>,
     _dir: tempfile::TempDir,
+}
+
+/// Which socket a `listening on` line announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socket {
+    Dhcp,
+    Pxe,
+    Dhcp6,
+    Pxe6,
+}
+
+fn socket_of(listening: &Listening) -> Option<Socket> {
+    let label = listening.label.as_str();
+    if label.starts_with("(dhcpv6") {
+        Some(Socket::Dhcp6)
+    } else if label.starts_with("(dhcp") {
+        Some(Socket::Dhcp)
+    } else if label.starts_with("(pxe boot server, IPv6") {
+        Some(Socket::Pxe6)
+    } else if label.starts_with("(pxe boot server") {
+        Some(Socket::Pxe)
+    } else {
+        None
+    }
 }
 
 impl Proxy {
@@ -40,22 +68,24 @@ impl Proxy {
         };
         command.arg("--config").arg(&path).env("RUST_LOG", "debug");
         let service = Service::spawn_echoing("pxe-proxy", &mut command);
-        let is_dhcp = |l: &Listening| l.label.contains("(dhcp");
+        // The IPv6 sockets are announced first, so the IPv4 boot-server line comes last.
         let listeners = service
             .wait_for_listening(LIVENESS, |found| {
-                found.iter().any(is_dhcp) && found.iter().any(|l| !is_dhcp(l))
+                let has = |kind| found.iter().any(|l| socket_of(l) == Some(kind));
+                has(Socket::Dhcp) && has(Socket::Pxe)
             })
             .unwrap_or_else(|log| panic!("pxe-proxy did not log its listening addresses:\n{log}"));
-        let port_of = |dhcp: bool| {
+        let port_of = |kind| {
             listeners
                 .iter()
-                .find(|l| is_dhcp(l) == dhcp)
+                .find(|l| socket_of(l) == Some(kind))
                 .map(|l| l.addr.port())
-                .unwrap()
         };
         Self {
-            dhcp_port: port_of(true),
-            pxe_port: port_of(false),
+            dhcp_port: port_of(Socket::Dhcp).unwrap(),
+            pxe_port: port_of(Socket::Pxe).unwrap(),
+            dhcpv6_port: port_of(Socket::Dhcp6),
+            pxe6_port: port_of(Socket::Pxe6),
             service,
             _dir: dir,
         }
