@@ -37,7 +37,8 @@ enum Command {
         check: bool,
     },
     /// The project's checks on itself: the configuration reference up to date, protocol crates
-    /// sans-IO, published crates documented, `cargo doc` without warnings, clippy on the fuzz crate, every fuzz target run.
+    /// sans-IO, published crates documented, `cargo doc` without warnings, clippy on the fuzz
+    /// crate, every fuzz target run.
     Tidy {
         /// Seconds each fuzz target runs.
         #[arg(long, default_value_t = 20)]

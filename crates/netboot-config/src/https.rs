@@ -52,7 +52,7 @@ pub struct HttpsConfig {
     /// PEM certificate chain, for a certificate from an existing (enterprise) CA. With `key`;
     /// when both are absent the site CA issues one.
     pub cert: Option<PathBuf>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
     /// Where `pxe-https` keeps what it makes and keeps: the site CA (`site-ca.crt`,
     /// `site-ca.key`), the certificates it issued this server (`pxe-https.crt`,

@@ -13,7 +13,7 @@ pub struct LogConfig {
     /// it. Checked at start and by `--check-config`; a filter that does not parse is refused.
     /// Reloaded on SIGHUP.
     pub level: String,
-    /// `text` for people, `json` for log collectors.
+    /// How each log line is written.
     pub format: LogFormat,
     /// The name this host's boot records and metrics carry (`host` column of the events,
     /// `netboot_host_info{host=...}`), so several hosts writing to one PostgreSQL database

@@ -518,6 +518,8 @@ impl<'a> Walker<'a> {
         match types[..] {
             ["string"] => Ok(match schema.get("format").and_then(Value::as_str) {
                 Some("ipv4") => "string (IPv4 address)".to_owned(),
+                Some("ipv6") => "string (IPv6 address)".to_owned(),
+                Some("ip") => "string (IP address)".to_owned(),
                 Some("ipv4-prefix") => "string (IPv4 address or prefix)".to_owned(),
                 Some("mac-address") => "string (MAC address)".to_owned(),
                 Some("uuid") => "string (SMBIOS UUID)".to_owned(),
@@ -527,6 +529,7 @@ impl<'a> Walker<'a> {
                 _ => "string".to_owned(),
             }),
             ["integer"] => Ok("integer".to_owned()),
+            ["number"] => Ok("number".to_owned()),
             ["boolean"] => Ok("boolean".to_owned()),
             ["array"] => match schema.get("items") {
                 Some(items) => Ok(format!("array of {}", self.value_type(key, items)?)),
@@ -773,6 +776,69 @@ mod tests {
             Err(other) => panic!("{other}"),
             Ok(_) => panic!("accepted"),
         }
+    }
+
+    /// What adding keys such as `[proxy]`'s IPv6 ones takes: the field and its doc comment.
+    #[test]
+    fn a_new_key_is_described_by_its_field_alone() {
+        #[derive(schemars::JsonSchema, serde::Serialize, serde::Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        struct Proxy {
+            /// Answer DHCPv6 too.
+            dhcpv6: bool,
+            /// The DHCPv6 port.
+            dhcpv6_port: u16,
+            /// The IPv6 address to answer as.
+            server_address6: Option<std::net::Ipv6Addr>,
+        }
+        impl Default for Proxy {
+            fn default() -> Self {
+                Self {
+                    dhcpv6: false,
+                    dhcpv6_port: 547,
+                    server_address6: None,
+                }
+            }
+        }
+        #[derive(schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct File {
+            /// `[proxy]`: the proxyDHCP service.
+            proxy: Proxy,
+        }
+        let walked = walk_schema(schemars::schema_for!(File).as_value()).unwrap();
+        let [table] = &walked.tables[..] else {
+            panic!("{:?}", walked.tables)
+        };
+        assert_eq!(
+            (table.header.as_str(), table.meaning.as_str()),
+            ("[proxy]", "The proxyDHCP service.")
+        );
+        let rows: Vec<(&str, &str, &str, &str)> = table
+            .keys
+            .iter()
+            .map(|k| {
+                (
+                    k.key.as_str(),
+                    k.value_type.as_str(),
+                    k.default.as_str(),
+                    k.meaning.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("dhcpv6", "boolean", "`false`", "Answer DHCPv6 too."),
+                ("dhcpv6_port", "integer", "`547`", "The DHCPv6 port."),
+                (
+                    "server_address6",
+                    "string (IPv6 address)",
+                    "unset",
+                    "The IPv6 address to answer as."
+                ),
+            ]
+        );
     }
 
     #[test]
