@@ -102,6 +102,13 @@ pub fn markdown() -> Result<String, ReferenceError> {
          its default; `unset` means the key has no value unless one is given, and relative \
          paths are taken from the configuration file's directory where the meaning says so.\n",
     );
+    out.push_str("\nTables: ");
+    let contents: Vec<String> = tables
+        .iter()
+        .map(|table| format!("[`{}`](#{})", table.header, heading_anchor(&table.header)))
+        .collect();
+    out.push_str(&contents.join(", "));
+    out.push_str(".\n");
     for table in &tables {
         let _ = write!(out, "\n## `{}`\n\n", table.header);
         if !table.meaning.is_empty() {
@@ -123,6 +130,19 @@ pub fn markdown() -> Result<String, ReferenceError> {
         }
     }
     Ok(out)
+}
+
+/// The anchor GitHub gives the heading `` `header` ``: lower case, punctuation other than `-`
+/// and `_` dropped, spaces as `-`.
+fn heading_anchor(header: &str) -> String {
+    header
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A Markdown table cell: `|` would end it, even inside a code span.
@@ -750,6 +770,20 @@ mod tests {
             (http_listen.value_type.as_str(), http_listen.default.as_str()),
             ("string (address:port or \"off\")", "`\"0.0.0.0:80\"`")
         );
+    }
+
+    #[test]
+    fn headings_are_linked_by_their_github_anchors() {
+        assert_eq!(heading_anchor("[proxy]"), "proxy");
+        assert_eq!(
+            heading_anchor("[[resolver.static.actions]]"),
+            "resolverstaticactions"
+        );
+        assert_eq!(
+            heading_anchor("[resolver.configmgr.handoff.boot_images.<name>]"),
+            "resolverconfigmgrhandoffboot_imagesname"
+        );
+        assert!(markdown().unwrap().contains("[`[proxy]`](#proxy)"));
     }
 
     #[test]
