@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod ci;
 mod deps;
+mod docs;
 mod e2e;
 mod fuzz;
 mod ipxe;
@@ -28,8 +29,16 @@ enum Command {
     Ci,
     /// Installs the Debian packages the tests need (when missing; needs root).
     Deps,
-    /// The project's checks on itself: protocol crates sans-IO, published crates documented,
-    /// `cargo doc` without warnings, clippy on the fuzz crate, every fuzz target run.
+    /// Writes the configuration reference, docs/configuration.md, from the configuration
+    /// schema and its doc comments.
+    Docs {
+        /// Write nothing; fail when a key is undocumented or the committed file differs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// The project's checks on itself: the configuration reference up to date, protocol crates
+    /// sans-IO, published crates documented, `cargo doc` without warnings, clippy on the fuzz
+    /// crate, every fuzz target run.
     Tidy {
         /// Seconds each fuzz target runs.
         #[arg(long, default_value_t = 20)]
@@ -67,6 +76,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Ci => ci::run(),
         Command::Deps => deps::install(),
+        Command::Docs { check } => docs::run(check),
         Command::Tidy { fuzz_seconds } => tidy::run(fuzz_seconds),
         Command::FuzzSmoke { seconds } => fuzz::smoke(seconds),
         Command::Bench { target, args } => bench::run(&target, &args),

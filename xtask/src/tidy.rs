@@ -1,6 +1,8 @@
 //! `cargo xtask tidy`: the checks the project runs on itself beyond formatting, clippy and
 //! the tests (`cargo xtask ci` runs it).
 //!
+//! * The configuration reference (`docs/configuration.md`) is what the schema's doc comments
+//!   give, and every key has one (`cargo xtask docs --check`).
 //! * The protocol crates stay sans-IO: `cargo metadata` must show no async runtime, socket,
 //!   clock or file-system crate among their (transitive, non-dev) dependencies.
 //! * Every published crate has `#![deny(missing_docs)]`.
@@ -53,6 +55,8 @@ const BANNED: &[(&str, &str)] = &[
 ];
 
 pub(crate) fn run(fuzz_seconds: u64) -> Result<()> {
+    eprintln!("==> the configuration reference is generated from the schema");
+    crate::docs::run(true)?;
     let metadata = cargo_metadata()?;
     let packages = Packages::from_metadata(&metadata)?;
     eprintln!(

@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::listen::SocketAddress;
 use crate::Problems;
 
 /// The administration interface: a web page of machines and boot timelines, a JSON API
@@ -22,7 +24,7 @@ use crate::Problems;
 /// // Enabled without any credential is refused.
 /// assert!(netboot_config::Config::from_toml_str("[admin]\nenabled = true\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// Serve the administration interface.
@@ -32,6 +34,7 @@ pub struct AdminConfig {
     pub path: String,
     /// An extra plain-HTTP listener for the same interface (for a management network or a
     /// Prometheus scraper on loopback). Unset: only under `path` on the `pxe-https` listeners.
+    #[schemars(with = "Option<SocketAddress>")]
     pub listen: Option<SocketAddr>,
     /// Bearer token accepted in `Authorization: Bearer <token>`.
     pub token: Option<String>,

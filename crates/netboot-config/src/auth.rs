@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -25,11 +26,10 @@ pub use ldap::{LdapConfig, LdapUserMode, DEFAULT_USER_FILTER, USER_PLACEHOLDER};
 /// assert_eq!(config.auth.token_minutes, 10);
 /// assert!(netboot_config::Config::from_toml_str("[auth]\ntoken_minutes = 0\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Ask for a login where [`Self::require`], `unknown_machines` or an action's `auth`
-    /// says so. Off: no machine is ever asked, whatever else is set.
+    /// Ask for a login where `require`, `unknown_machines` or an action's `auth` says so. Off: no machine is ever asked, whatever else is set.
     pub enabled: bool,
     /// Where accounts are checked.
     pub backend: AuthBackend,
@@ -49,27 +49,25 @@ pub struct AuthConfig {
     pub max_failures_per_machine: u32,
     /// The failure counting window and lockout time, in seconds (1..=86400).
     pub lockout_secs: u64,
-    /// `none`: only actions marked `auth = true` (and unknown machines when
-    /// `unknown_machines`) ask for a login; `all`: every menu does.
+    /// Which menus need a login whatever their actions say.
     pub require: AuthRequire,
     /// Machines the resolver has no record of (ConfigMgr unknown computers) must log in.
     pub unknown_machines: bool,
-    /// How a machine authenticates: a `password` typed at its console, or the `approval` of
-    /// an operator on the admin page, for a short code the console shows.
+    /// How a machine that must authenticate does so.
     pub method: AuthMethod,
     /// How long a console's approval code waits for an operator, in minutes (1..=120).
     pub approval_minutes: u32,
     /// How often a waiting console asks whether it was approved, in seconds (2..=60).
     pub approval_poll_secs: u32,
-    /// The directory (`backend = "ldap"`): `[auth.ldap]`.
+    /// `[auth.ldap]`: the directory logins are checked against when `backend = "ldap"`.
     pub ldap: LdapConfig,
 }
 
 /// How a machine that must authenticate does so.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMethod {
-    /// iPXE's `login` form: a user name and password checked against [`AuthConfig::backend`].
+    /// iPXE's `login` form: a user name and password checked against `backend`.
     #[default]
     Password,
     /// Nothing is typed: the console shows a code and waits until an operator approves or
@@ -78,7 +76,7 @@ pub enum AuthMethod {
 }
 
 /// Where accounts are checked.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthBackend {
     /// Argon2id hashes in `auth.users_file`.
@@ -89,7 +87,7 @@ pub enum AuthBackend {
 }
 
 /// Which menus need a login regardless of their actions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthRequire {
     /// Only what actions and `unknown_machines` ask for.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use netboot_core::WimbootFile;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -25,10 +26,11 @@ use crate::Problems;
 ///   { name = "variables.dat", path = "PS100004/variables.dat", secret = true },
 /// ]
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigMgrHandoffConfig {
-    /// Off by default: entries carry only the boot image.
+    /// Hand the files and variables below to the ConfigMgr boot images. Off: entries carry
+    /// only the boot image.
     pub enabled: bool,
     /// Files for every boot image. `path` is under `https.root`, or, with `secret = true`,
     /// under `https.private_dir`.
@@ -58,7 +60,7 @@ impl Default for ConfigMgrHandoffConfig {
 }
 
 /// `[resolver.configmgr.handoff.boot_images.<PackageID>]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BootImageHandoff {
     /// Files injected into this boot image.
@@ -173,16 +175,8 @@ files = [{ name = "variables.dat", path = "PS100004/variables.dat", secret = tru
 
     #[test]
     fn the_readme_example_is_valid() {
-        let readme = include_str!("../../../README.md");
-        let start = readme
-            .find("```toml\n[resolver.configmgr.handoff]\n")
-            .expect("README has a hand-off example")
-            + 8;
-        let example = &readme[start..start + readme[start..].find("```").unwrap()];
-        let text = format!(
-            "[resolver]\nkind = \"configmgr\"\n[resolver.configmgr]\nbackend = \"sqlite\"\nsqlite = \"site.db\"\n{example}"
-        );
-        let config = Config::from_toml_str(&text).unwrap();
+        let example = crate::readme::example_starting_with("[resolver.configmgr.handoff]\n");
+        let config = Config::from_toml_str(&example.file).unwrap();
         assert_eq!(config.resolver.configmgr.handoff.files.len(), 3);
     }
 
@@ -233,7 +227,7 @@ files = []
 /// domain = "CORP"
 /// password_env = "NETBOOT_DP_PASSWORD"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct DistributionPointConfig {
     /// Where a boot image is fetched; `{package_id}` is replaced. `https://` only.
@@ -256,7 +250,7 @@ pub struct DistributionPointConfig {
 }
 
 /// How the DP authenticates.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum DpAuth {
     /// Anonymous access.

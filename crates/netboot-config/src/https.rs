@@ -3,9 +3,10 @@
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::listen::{de_listen, ser_listen};
+use crate::listen::{de_listen, ser_listen, ListenOrOff, SocketAddress};
 
 use crate::Problems;
 
@@ -27,14 +28,16 @@ use crate::Problems;
 /// countdown_secs = 5
 /// on_resolver_error = "retry"
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpsConfig {
     /// HTTPS address and port. `[::]` (the default) listens for IPv4 and IPv6 connections.
+    #[schemars(with = "SocketAddress")]
     pub listen: SocketAddr,
     /// Plain HTTP address and port, or `"off"`. Needed by UEFI HTTP Boot (which is handed an
     /// `http://` URL for the iPXE binary) and by iPXE builds without HTTPS support.
     #[serde(serialize_with = "ser_listen", deserialize_with = "de_listen")]
+    #[schemars(with = "ListenOrOff")]
     pub http_listen: Option<SocketAddr>,
     /// The boot-file root (wimboot, BCD, boot.sdi, boot.wim, kernels), relative to the
     /// configuration file's directory when not absolute. Files are served at `/<path>`;
@@ -49,7 +52,7 @@ pub struct HttpsConfig {
     /// PEM certificate chain, for a certificate from an existing (enterprise) CA. With `key`;
     /// when both are absent the site CA issues one.
     pub cert: Option<PathBuf>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    /// PEM private key of `cert` (PKCS#8, PKCS#1 or SEC1).
     pub key: Option<PathBuf>,
     /// Where `pxe-https` keeps what it makes and keeps: the site CA (`site-ca.crt`,
     /// `site-ca.key`), the certificates it issued this server (`pxe-https.crt`,
@@ -81,6 +84,7 @@ pub struct HttpsConfig {
     /// OVMF/EDK2 HTTPS Boot of 2022, which the main (rustls) listener cannot talk to. Needs
     /// `pxe-https` built with the `openssl-compat` feature.
     #[serde(serialize_with = "ser_listen", deserialize_with = "de_listen")]
+    #[schemars(with = "ListenOrOff")]
     pub compat_tls_listen: Option<SocketAddr>,
     /// PEM certificate chain of the compatibility listener. It must hold an RSA key. With
     /// `compat_tls_key`; when both are absent the main listener's certificate is used.
@@ -117,7 +121,7 @@ pub struct HttpsConfig {
 }
 
 /// What a client does when no boot decision could be made.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResolverFallback {
     /// Explain on the console and exit to the next boot device.

@@ -1,7 +1,7 @@
 //! Where the iPXE boot programs come from: the site's own build (made with
 //! `contrib/ipxe/build-ipxe.sh` or `cargo xtask ipxe` into `<state_dir>/ipxe`), and Debian's
-//! `ipxe` package only as a fallback, since its iPXE cannot fetch `https://` scripts from a
-//! modern TLS server nor trust the site CA.
+//! `ipxe` package only as a fallback, since Debian 12's iPXE (a 2019 snapshot) is built
+//! without TLS: it cannot fetch `https://` scripts at all, nor trust the site CA.
 
 use std::path::{Path, PathBuf};
 

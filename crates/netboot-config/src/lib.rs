@@ -17,6 +17,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 mod admin;
@@ -29,7 +30,10 @@ mod log;
 mod metrics;
 mod peerdist;
 mod proxy;
+#[cfg(test)]
+mod readme;
 mod records;
+pub mod reference;
 mod resolver;
 mod runtime;
 mod secrets;
@@ -57,7 +61,7 @@ pub use secrets::redact_url_password;
 pub use tftp::TftpConfig;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// `[log]`: level and format of the logs.
@@ -255,26 +259,11 @@ mod tests {
     }
 
     #[test]
-    fn readme_operations_example_parses() {
-        let readme =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-        let start = readme
-            .find("```toml\n[log]\nhost_id")
-            .expect("README has the [log]/[runtime]/[metrics] example")
-            + 8;
-        let end = start + readme[start..].find("```").unwrap();
-        let config = Config::from_toml_str(&readme[start..end]).unwrap();
+    fn readme_operations_example_keeps_the_runtime_defaults() {
+        let example = readme::example_starting_with("[log]\nhost_id");
+        let config = Config::from_toml_str(&example.file).unwrap();
         assert_eq!(config.log.host_id.as_deref(), Some("pxe01"));
         assert_eq!(config.runtime, RuntimeConfig::default());
         assert_eq!(config.metrics.listen.unwrap().port(), 9181);
-    }
-
-    #[test]
-    fn readme_example_parses() {
-        let readme =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-        let start = readme.find("```toml\n").expect("README has a toml example") + 8;
-        let end = start + readme[start..].find("```").unwrap();
-        Config::from_toml_str(&readme[start..end]).unwrap();
     }
 }

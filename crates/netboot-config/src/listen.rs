@@ -4,6 +4,15 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// The schema of a `SocketAddr` field, which schemars describes as any string:
+/// `"ADDRESS:PORT"` (`"[::1]:443"` for IPv6).
+pub(crate) struct SocketAddress;
+netboot_core::string_schema!(SocketAddress, "SocketAddress", "socket-address");
+
+/// The schema of a field read by [`de_listen`]: `"ADDRESS:PORT"` or `"off"`.
+pub(crate) struct ListenOrOff;
+netboot_core::string_schema!(ListenOrOff, "ListenOrOff", "socket-address-or-off");
+
 pub(crate) fn ser_listen<S: Serializer>(
     listen: &Option<SocketAddr>,
     serializer: S,

@@ -1,18 +1,19 @@
 //! `[log]`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
 
 /// How the services log, and the name they go by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// A `tracing` filter: `info`, `debug`, `netboot_tftp=trace,info`, ... `RUST_LOG` overrides
     /// it. Checked at start and by `--check-config`; a filter that does not parse is refused.
     /// Reloaded on SIGHUP.
     pub level: String,
-    /// `text` for people, `json` for log collectors.
+    /// How each log line is written.
     pub format: LogFormat,
     /// The name this host's boot records and metrics carry (`host` column of the events,
     /// `netboot_host_info{host=...}`), so several hosts writing to one PostgreSQL database
@@ -21,7 +22,7 @@ pub struct LogConfig {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.

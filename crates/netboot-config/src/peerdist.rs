@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -21,7 +22,7 @@ use crate::Problems;
 /// assert!(config.peerdist.enabled);
 /// assert!(netboot_config::Config::from_toml_str("[peerdist]\nsecret_file = \"\"\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PeerDistConfig {
     /// Answer PeerDist requests with Content Information.

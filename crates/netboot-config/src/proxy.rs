@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use netboot_core::ClientArch;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -24,7 +25,7 @@ use crate::Problems;
 /// assert_eq!(files[&netboot_core::ClientArch::X86Bios], "undionly.kpxe");
 /// assert!(netboot_config::Config::from_toml_str("[proxy.boot_files]\nvax = \"x\"\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProxyConfig {
     /// Address both sockets bind to. Keep 0.0.0.0 to receive broadcast DISCOVERs.
@@ -112,6 +113,9 @@ impl Ipv4Prefix {
         u32::from(addr) & mask == u32::from(self.network) & mask
     }
 }
+
+// Written as a string (`serde(try_from = "String")`), which the derive would not describe.
+netboot_core::string_schema!(Ipv4Prefix, "Ipv4Prefix", "ipv4-prefix");
 
 impl std::str::FromStr for Ipv4Prefix {
     type Err = String;
@@ -351,13 +355,8 @@ mod tests {
 
     #[test]
     fn readme_reference_parses_and_matches_the_defaults() {
-        let readme = include_str!("../../../README.md");
-        let section = &readme[readme
-            .find("## pxe-proxy")
-            .expect("README has a pxe-proxy section")..];
-        let start = section.find("```toml\n").unwrap() + 8;
-        let end = start + section[start..].find("```").unwrap();
-        let config = Config::from_toml_str(&section[start..end]).unwrap();
+        let example = crate::readme::example_starting_with("[proxy]\n");
+        let config = Config::from_toml_str(&example.file).unwrap();
         let defaults = Config::default().proxy;
         assert_eq!(
             config.proxy.effective_boot_files(),

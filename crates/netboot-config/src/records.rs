@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -20,7 +21,7 @@ use crate::Problems;
 /// assert!(config.records.enabled);
 /// assert!(netboot_config::Config::from_toml_str("[records]\ndatabase = \"mysql://x\"\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecordsConfig {
     /// Record boot events. Off by default so a test run or a first start never leaves a

@@ -4,17 +4,19 @@ use std::fmt;
 use std::path::PathBuf;
 
 use netboot_core::{MacAddr, SmbiosUuid, StaticResolver, StaticRules};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Problems;
 
 /// Where boot decisions come from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResolverConfig {
     /// Which resolver answers.
     pub kind: ResolverKind,
-    /// How long a protocol server waits for a decision before using its fallback.
+    /// Milliseconds a protocol server waits for a decision (10..=60000) before it counts the
+    /// resolver as failed and uses its fallback (for `pxe-https`, `https.on_resolver_error`).
     pub deadline_ms: u64,
     /// A Required Windows PE (wimboot) entry boots by itself once: when the machine has
     /// downloaded that entry's boot image from `pxe-https` to the end, the run is recorded
@@ -35,7 +37,7 @@ pub struct ResolverConfig {
 }
 
 /// The resolver implementations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum ResolverKind {
@@ -90,6 +92,9 @@ impl Serialize for Secret {
     }
 }
 
+// Read as a plain string; only its display is hidden.
+netboot_core::string_schema!(Secret, "Secret");
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self)
@@ -101,18 +106,18 @@ impl<'de> Deserialize<'de> for Secret {
 /// Every boot asks the resolver several times (proxyDHCP, PXE 4011, the iPXE script), and a
 /// lab powering on asks for many machines at once; the cache answers repeats and lets
 /// identical concurrent lookups share one backend query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Put the cache in front of the resolver (not used for `static`, which is in memory).
     pub enabled: bool,
-    /// Seconds a menu is reused.
+    /// Seconds a machine's menu is reused before the resolver is asked again (at most 86400).
     pub ttl_secs: u64,
     /// Seconds an "exit"/"ignore" answer is reused (short, so new deployments show soon).
     pub negative_ttl_secs: u64,
     /// Seconds past expiry an answer may still be served while the backend is failing.
     pub stale_if_error_secs: u64,
-    /// Machines remembered at most.
+    /// Machines remembered at most; beyond it the oldest answers are dropped.
     pub max_entries: usize,
 }
 
@@ -129,7 +134,7 @@ impl Default for CacheConfig {
 }
 
 /// Which database holds the ConfigMgr data.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConfigMgrBackend {
     /// The site database on SQL Server (`CM_<site code>`), through TDS.
@@ -140,7 +145,7 @@ pub enum ConfigMgrBackend {
 }
 
 /// Order of entries after "required first, exact architecture first".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MenuOrderConfig {
     /// Newest deployment ID first (ConfigMgr's choice).
@@ -153,7 +158,7 @@ pub enum MenuOrderConfig {
 }
 
 /// What a machine with nothing deployed gets.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum NothingDeployedConfig {
     /// Exit to the next boot device at once.
@@ -164,10 +169,10 @@ pub enum NothingDeployedConfig {
 }
 
 /// `[resolver.configmgr]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigMgrConfig {
-    /// `sql-server` or `sqlite`.
+    /// Which database holds the ConfigMgr data.
     pub backend: ConfigMgrBackend,
     /// ADO.NET connection string (`server=tcp:cm01,1433;database=CM_PS1;user=..;password=..;
     /// encrypt=true`). Prefer `connection_string_env`.
@@ -182,9 +187,10 @@ pub struct ConfigMgrConfig {
     pub site_code: Option<String>,
     /// Offer the deployments of the "Unknown Computer" objects to machines not in the database.
     pub unknown_computers: bool,
-    /// Entry order.
+    /// Order of the menu entries within the Required and within the Available ones
+    /// (Required come first, exact architecture matches before compatible ones).
     pub order: MenuOrderConfig,
-    /// Answer for machines with nothing deployed.
+    /// What a machine gets when no deployment applies to it.
     pub nothing_deployed: NothingDeployedConfig,
     /// Directory with one folder per boot image PackageID holding `boot.wim`
     /// (or `boot.<PackageID>.wim`), `BCD` and `boot.sdi`. A boot image whose folder is
@@ -192,13 +198,15 @@ pub struct ConfigMgrConfig {
     pub boot_image_dir: PathBuf,
     /// The same directory as a path under the HTTPS file root.
     pub boot_image_url: String,
-    /// Menu title.
+    /// Title of the ConfigMgr menu. Unset: the HTTPS service's default title.
     pub menu_title: Option<String>,
-    /// Menu countdown in seconds.
+    /// Seconds the ConfigMgr menu waits before booting its Required entry, or exiting when
+    /// nothing is required. Unset: `https.menu_timeout_secs`.
     pub menu_timeout_secs: Option<u32>,
-    /// Extra wimboot arguments.
+    /// Extra arguments for wimboot on every ConfigMgr entry (e.g. `gui`, `pause`).
     pub wimboot_args: Option<String>,
-    /// BIOS clients count as x64-capable unless iPXE reports a 32-bit build.
+    /// BIOS firmware does not say whether its CPU is 64-bit: true gives BIOS clients x64 boot
+    /// images, false gives them x86 ones unless iPXE reports an `x86_64` build.
     pub bios_assume_x64: bool,
     /// MACs never used to find a device (shared USB NICs, docks).
     pub duplicate_macs: Vec<MacAddr>,
@@ -209,9 +217,9 @@ pub struct ConfigMgrConfig {
     /// UTC offset (`+01:00`) for ConfigMgr's non-UTC start/expiry times; this host's zone when
     /// absent.
     pub utc_offset: Option<String>,
-    /// Open database connections at most.
+    /// Open connections to the site database at most (1..=64).
     pub pool_size: usize,
-    /// Milliseconds for connecting and logging in.
+    /// Milliseconds for connecting and logging in to the site database.
     pub connect_timeout_ms: u64,
     /// Milliseconds for one lookup; keep it below `resolver.deadline_ms`.
     pub query_timeout_ms: u64,
@@ -272,14 +280,14 @@ pub fn parse_utc_offset(text: &str) -> Option<i32> {
 }
 
 /// `[resolver.webhook]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookConfig {
     /// `http://` or `https://` URL the request is POSTed to.
     pub url: String,
-    /// Milliseconds per attempt.
+    /// Milliseconds one attempt may take; keep it below `resolver.deadline_ms`.
     pub timeout_ms: u64,
-    /// Retries after connection failures, timeouts, 429 and 5xx.
+    /// Retries after connection failures, timeouts, 429 and 5xx (at most 5).
     pub retries: u32,
     /// Milliseconds before the first retry (doubling).
     pub retry_backoff_ms: u64,
@@ -501,28 +509,19 @@ mod tests {
         );
     }
 
-    /// The `[resolver.configmgr]` and `[resolver.webhook]` examples of the README are valid.
+    /// The `[resolver.configmgr]` and `[resolver.webhook]` examples of the README say what
+    /// they mean.
     #[test]
-    fn readme_resolver_examples_parse() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let block = |head: &str| {
-            let start = readme
-                .find(&format!("```toml\n{head}"))
-                .unwrap_or_else(|| panic!("README lacks {head}"))
-                + 8;
-            readme[start..start + readme[start..].find("```").unwrap()].to_string()
-        };
-        let configmgr = Config::from_toml_str(&block("[resolver]\nkind = \"configmgr\"")).unwrap();
+    fn readme_resolver_examples_configure_their_resolver() {
+        let file = |head: &str| crate::readme::example_starting_with(head).file;
+        let configmgr = Config::from_toml_str(&file("[resolver]\nkind = \"configmgr\"")).unwrap();
         assert_eq!(
             configmgr.resolver.configmgr.connection_string_env.as_deref(),
             Some("NETBOOT_CM_SQL")
         );
-        let webhook = format!("[resolver]\nkind = \"webhook\"\n{}", block("[resolver.webhook]"));
-        assert_eq!(
-            Config::from_toml_str(&webhook).unwrap().resolver.webhook.retries,
-            1
-        );
+        let webhook = Config::from_toml_str(&file("[resolver]\nkind = \"webhook\"")).unwrap();
+        assert_eq!(webhook.resolver.kind, super::ResolverKind::Webhook);
+        assert_eq!(webhook.resolver.webhook.retries, 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `[runtime]`: how a service process starts and stops.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -17,7 +18,7 @@ use crate::Problems;
 /// assert_eq!(config.runtime.drain_secs, 5);
 /// assert!(netboot_config::Config::from_toml_str("[runtime]\ndrain_secs = 100000\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Seconds in-flight TFTP transfers and HTTPS downloads get to finish after SIGTERM or

@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::listen::SocketAddress;
 use crate::Problems;
 
 /// Settings of the TFTP service.
@@ -14,16 +16,17 @@ use crate::Problems;
 /// assert_eq!(config.tftp.max_window, 16);
 /// assert!(netboot_config::Config::from_toml_str("[tftp]\nmax_blksize = 70000\n").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct TftpConfig {
-    /// Directory served. Unset: `/srv/tftp` if it exists, else the iPXE boot programs'
-    /// directory (the site's build in `<state_dir>/ipxe`, else Debian's `/usr/lib/ipxe`; see
-    /// [`crate::Config::tftp_root`]).
+    /// Directory served; a relative path is relative to the configuration file. Unset:
+    /// `/srv/tftp` if it exists, else the iPXE boot programs' directory (the site's build in
+    /// `<state_dir>/ipxe`, else Debian's `/usr/lib/ipxe`).
     pub root: Option<PathBuf>,
     /// Addresses the request port listens on: by default `0.0.0.0:69` and `[::]:69`. A
     /// `[::]` address listed beside `0.0.0.0` with the same port takes IPv6 only; alone it
     /// takes both (IPv4 clients then appear as `::ffff:a.b.c.d`).
+    #[schemars(with = "Vec<SocketAddress>")]
     pub listen: Vec<SocketAddr>,
     /// Answer every transfer from the listening port instead of one new port per transfer
     /// (for NAT, firewalls that only open 69, and containers). A transfer is then known only by
@@ -267,14 +270,8 @@ mod tests {
 
     #[test]
     fn readme_tftp_example_parses_and_matches_the_defaults() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
-        let readme = std::fs::read_to_string(path).unwrap();
-        let start = readme
-            .find("```toml\n[tftp]\n")
-            .expect("README has a [tftp] example")
-            + 8;
-        let end = start + readme[start..].find("```").unwrap();
-        let config = Config::from_toml_str(&readme[start..end]).unwrap();
+        let example = crate::readme::example_starting_with("[tftp]\n");
+        let config = Config::from_toml_str(&example.file).unwrap();
         assert_eq!(config.tftp, super::TftpConfig::default());
     }
 }

@@ -122,6 +122,7 @@ pub struct BootAction {
 
 /// What an action loads. Relative paths are resolved against the HTTPS service's boot-file
 /// root URL; absolute `http://` / `https://` URLs are used as they are.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 #[non_exhaustive]
@@ -143,7 +144,7 @@ pub enum BootTarget {
         #[serde(default)]
         wimboot_args: Option<String>,
         /// Task sequence variables for this machine (e.g. `OSDComputerName`), handed to WinPE
-        /// in a generated file only this machine can fetch (see [`crate::handoff`]).
+        /// in a generated file only this machine can fetch, over HTTPS at a per-boot URL.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         variables: BTreeMap<String, String>,
     },
@@ -160,18 +161,20 @@ pub enum BootTarget {
     },
     /// Chain to another script or image.
     Chain {
-        /// Where it lives.
+        /// The script or image to chain to: a path under the boot-file root or an absolute URL.
         url: String,
     },
 }
 
 /// A file wimboot injects into the virtual `\Windows\System32` of WinPE.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WimbootFile {
     /// Name inside the image (e.g. `winpeshl.ini`).
     pub name: String,
-    /// Where to fetch it.
+    /// Where it is fetched from: a path under the boot-file root (with `secret`, under the
+    /// private directory) or an absolute URL.
     pub path: String,
     /// The file carries a secret (a ConfigMgr media variables file holds the media
     /// certificate): the HTTPS service reads it from its private directory, never from the

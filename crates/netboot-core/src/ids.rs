@@ -181,6 +181,16 @@ macro_rules! serde_via_string {
 serde_via_string!(MacAddr, "MAC address");
 serde_via_string!(SmbiosUuid, "UUID");
 
+// Identifiers and architectures are written as strings (their `Deserialize` is
+// hand-written); the format names what the string holds.
+#[cfg(feature = "schemars")]
+crate::string_schema!(MacAddr, "MacAddr", "mac-address");
+#[cfg(feature = "schemars")]
+crate::string_schema!(SmbiosUuid, "SmbiosUuid", "uuid");
+// A name such as `x64-uefi` or a decimal code: what `ClientArch::from_name` accepts.
+#[cfg(feature = "schemars")]
+crate::string_schema!(crate::ClientArch, "ClientArch", "client-architecture");
+
 #[cfg(test)]
 mod tests {
     use super::*;

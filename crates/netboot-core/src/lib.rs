@@ -22,6 +22,28 @@
 
 #![deny(missing_docs)]
 
+/// Implements `schemars::JsonSchema` for a type written as a string whose `Deserialize` the
+/// derive cannot see through (hand-written, `try_from`, `deserialize_with`):
+/// `string_schema!(Type, "SchemaName", "format")`, the format naming what the string holds
+/// (optional). The calling crate depends on `schemars`.
+#[cfg(feature = "schemars")]
+#[macro_export]
+macro_rules! string_schema {
+    ($ty:ty, $name:literal $(, $format:literal)?) => {
+        impl schemars::JsonSchema for $ty {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string" $(, "format": $format)? })
+            }
+        }
+    };
+}
+
 mod arch;
 mod decision;
 pub mod handoff;

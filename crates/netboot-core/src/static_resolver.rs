@@ -24,6 +24,7 @@ use crate::{
 /// mac = "52:54:00:12:34:56"
 /// required = ["winpe"]
 /// ```
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StaticRules {
@@ -31,23 +32,24 @@ pub struct StaticRules {
     pub actions: Vec<ActionSpec>,
     /// Machine rules, tried in order.
     pub machines: Vec<MachineRule>,
-    /// What machines that match no rule get: `ignore` (the default: no proxyDHCP answer at
-    /// all, so a first start never takes over a network) or `exit` (every PXE client is
-    /// answered; its iPXE script exits to the next boot device).
+    /// What machines that match no rule get. The default answers none of them, so a first
+    /// start never takes over a network; `exit` answers every PXE client.
     pub unmatched: Unmatched,
-    /// Menu timeout in seconds for menus this resolver builds.
+    /// Seconds the menus of these rules wait before booting their Required entry, or exiting
+    /// when nothing is required. Unset: `https.menu_timeout_secs`.
     pub menu_timeout_secs: Option<u32>,
 }
 
 /// One entry of the action catalogue.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionSpec {
-    /// Key used by the rules.
+    /// The name the machine rules use in `required` and `available`; unique in the catalogue.
     pub id: String,
-    /// Menu title.
+    /// The entry's title in the boot menu.
     pub title: String,
-    /// What to load.
+    /// What the action boots: an inline table whose `kind` says which form it takes.
     pub target: BootTarget,
     /// Someone must log in at the boot console before this action is offered (when `[auth]`
     /// is enabled).
@@ -56,6 +58,7 @@ pub struct ActionSpec {
 }
 
 /// What to do with machines no rule matches.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Unmatched {
@@ -68,20 +71,22 @@ pub enum Unmatched {
 
 /// Matches machines by MAC, UUID and/or architecture (all given criteria must hold; a rule
 /// with none matches every machine).
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MachineRule {
     /// Free-text label for logs.
     pub name: Option<String>,
-    /// The booting NIC.
+    /// Matches the MAC address of the NIC the machine boots from.
     pub mac: Option<MacAddr>,
-    /// SMBIOS UUID.
+    /// Matches the machine's SMBIOS UUID.
     pub uuid: Option<SmbiosUuid>,
     /// Architecture; HTTP Boot codes match their PXE twin (`x64-uefi` matches 7, 9 and 16).
     pub arch: Option<ClientArch>,
-    /// Action ids booted automatically.
+    /// Ids of the actions that boot by themselves (Required): a single one after a countdown,
+    /// several as a menu with the first one preselected.
     pub required: Vec<String>,
-    /// Action ids offered in the menu.
+    /// Ids of the actions offered in the menu for someone at the console to pick (Available).
     pub available: Vec<String>,
     /// Stay silent for this machine.
     pub ignore: bool,

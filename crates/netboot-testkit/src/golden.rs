@@ -58,9 +58,9 @@ fn bless(path: &Path, contents: &[u8]) {
     std::fs::rename(&temporary, path).unwrap_or_else(|e| panic!("renaming to {}: {e}", path.display()));
 }
 
-/// Index of the first line that differs; when one text is a prefix of the other, the line
-/// after the shorter one.
-fn first_different_line(expected: &str, actual: &str) -> usize {
+/// Index (0-based) of the first line that differs; when one text is a prefix of the other,
+/// the line after the shorter one.
+pub fn first_different_line(expected: &str, actual: &str) -> usize {
     expected
         .lines()
         .zip(actual.lines())

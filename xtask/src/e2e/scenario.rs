@@ -72,7 +72,7 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
         },
         Scenario {
             name: "uefi-pxe",
-            about: "OVMF native PXE -> proxy offer -> REQUEST/ACK on 4011 -> TFTP our snponly.efi (autoexec.ipxe probes answered not found) -> script over TLS (plain HTTP off)",
+            about: "OVMF native PXE -> proxy offer -> REQUEST/ACK on 4011 -> TFTP our snponly.efi, which first asks TFTP for autoexec.ipxe (answered not found) -> script over TLS (plain HTTP off)",
             default: true,
             lab: Tls,
             clients: vec![ClientSpec::new("uefi-pxe", UefiPxe, 2, 0, Script)],
@@ -445,5 +445,33 @@ mod lab_tests {
         }
         let only_plain: Vec<Scenario> = everything.into_iter().filter(|s| s.name == "bios").collect();
         assert_eq!(labs(&only_plain).len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod readme_tests {
+    use super::catalogue;
+
+    /// The README's end-to-end section lists what the lab covers in a table, one row per
+    /// scenario (`| \`bios\` | TLS | ...`); it must be the catalogue, so it cannot go stale.
+    #[test]
+    fn the_readme_table_lists_every_scenario_and_no_other() {
+        let readme = std::fs::read_to_string(crate::workspace_root().join("README.md")).unwrap();
+        let section = readme
+            .split_once("\n## End-to-end lab\n")
+            .expect("README has an End-to-end lab section")
+            .1;
+        let section = section
+            .split_once("\n## ")
+            .map_or(section, |(section, _)| section);
+        let mut listed: Vec<&str> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split_once('`').map(|(name, _)| name))
+            .collect();
+        let mut scenarios: Vec<&str> = catalogue().iter().map(|s| s.name).collect();
+        listed.sort_unstable();
+        scenarios.sort_unstable();
+        assert_eq!(listed, scenarios);
     }
 }

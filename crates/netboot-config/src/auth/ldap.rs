@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::Problems;
@@ -37,7 +38,7 @@ pub const USER_PLACEHOLDER: &str = "{user}";
 /// let plain = "[auth]\nbackend = \"ldap\"\n[auth.ldap]\nurl = \"ldap://dc1\"\nupn_suffix = \"example.org\"\n";
 /// assert!(netboot_config::Config::from_toml_str(plain).is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LdapConfig {
     /// The directory server: `ldaps://host[:636]` (TLS from the start) or `ldap://host[:389]`
