@@ -11,6 +11,7 @@ mod dhcpv6;
 mod first_run;
 mod reflection;
 mod serve;
+mod socket;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::sync::{Arc, RwLock};
@@ -19,8 +20,10 @@ use netboot_config::Config;
 use netboot_dhcp::proxy::{ListenPort, ProxySettings};
 use netboot_dhcp::v6::proxy::Dhcp6Settings;
 use netboot_dhcp::v6::wire::Duid;
+use netboot_runtime::packet::PacketSocket;
 use netboot_runtime::udp::{PktInfoSocket, UdpOptions};
 use netboot_service::{Bound, Context, LocalAddr, Reload, RuntimeFlavor, Section, Service, Shutdown};
+use socket::DhcpSocket;
 
 /// The proxyDHCP service.
 #[derive(Debug)]
@@ -85,8 +88,7 @@ impl Service for Proxy {
                     reuse_address: false,
                     receive_buffer: Some(RECEIVE_BUFFER_BYTES),
                 };
-                let socket = PktInfoSocket::bind(addr, &options)
-                    .map_err(|e| bind_error(e, &addr.to_string(), interface.as_deref()))?;
+                let socket = bind_dhcp_socket(port_kind, addr, &options)?;
                 // Port 0: every interface's socket shares the port the first one got.
                 port = socket.local_addr()?.port();
                 sockets.push(BoundSocket {
@@ -127,7 +129,7 @@ pub struct BoundProxy {
 
 #[derive(Debug)]
 struct BoundSocket {
-    socket: PktInfoSocket,
+    socket: DhcpSocket,
     port: ListenPort,
     interface: Option<String>,
 }
@@ -211,6 +213,39 @@ impl Reload for Answers {
     }
 }
 
+/// Binds `addr` for `port`. When the DHCP port is held by another program on this host (its
+/// DHCP server), requests are captured beside it instead, which needs CAP_NET_RAW; the log
+/// says which mode the proxy runs in.
+fn bind_dhcp_socket(
+    port: ListenPort,
+    addr: SocketAddrV4,
+    options: &UdpOptions,
+) -> anyhow::Result<DhcpSocket> {
+    let interface = options.device.as_deref();
+    let error = match PktInfoSocket::bind(addr, options) {
+        Ok(socket) => return Ok(DhcpSocket::Udp(socket)),
+        Err(error) => error,
+    };
+    if port != ListenPort::Dhcp || error.kind() != std::io::ErrorKind::AddrInUse || addr.port() == 0 {
+        return Err(bind_error(error, &addr.to_string(), interface));
+    }
+    match PacketSocket::bind(addr.port(), interface, options.receive_buffer) {
+        Ok(socket) => {
+            tracing::warn!(
+                "UDP {addr} is held by another program (the DHCP server of this host?): \
+                 receiving DHCP requests through a packet socket{} beside it; replies still \
+                 leave from port {}",
+                interface.map(|i| format!(" on {i}")).unwrap_or_default(),
+                addr.port(),
+            );
+            Ok(DhcpSocket::Packet(socket))
+        }
+        Err(capture_error) => Err(bind_error(error, &addr.to_string(), interface).context(format!(
+            "capturing DHCP beside the program that holds the port failed too ({capture_error}; it needs CAP_NET_RAW)"
+        ))),
+    }
+}
+
 fn bind_error(error: std::io::Error, addr: &str, interface: Option<&str>) -> anyhow::Error {
     let on = interface
         .map(|i| format!(" on interface {i}"))
@@ -259,7 +294,7 @@ impl Bound for BoundProxy {
                 .unwrap_or_default();
             Some(LocalAddr::new(
                 addr.into(),
-                format!("{}{on}", bound.port.description()),
+                format!("{}{on}{}", bound.port.description(), bound.socket.mode()),
             ))
         });
         ipv6.chain(ipv4).collect()

@@ -12,12 +12,13 @@ use netboot_core::{BootDecision, BootRequest, BootResolver};
 use netboot_dhcp::chainload::ChainloadGuard;
 use netboot_dhcp::proxy::{classify, ListenPort, NoReply, PendingClient, ReplyTarget, RequestMeta};
 use netboot_records::Telemetry;
-use netboot_runtime::udp::{PktInfoSocket, Received};
+use netboot_runtime::udp::Received;
 use netboot_service::Shutdown;
 use tokio::task::JoinSet;
 
 use crate::first_run::Unanswered;
 use crate::reflection::{unicast_destination, DestinationLimiter, Refused};
+use crate::socket::DhcpSocket;
 use crate::{Answers, BoundProxy};
 
 /// Lookups still waiting for a slow resolver, across all sockets. Beyond this, new
@@ -91,7 +92,7 @@ pub(crate) async fn serve(proxy: BoundProxy, shutdown: Shutdown) -> anyhow::Resu
 }
 
 /// Receives and answers until an unrecoverable socket error; cancelled at shutdown.
-async fn receive_loop(socket: Arc<PktInfoSocket>, port: ListenPort, shared: Loop) -> anyhow::Result<()> {
+async fn receive_loop(socket: Arc<DhcpSocket>, port: ListenPort, shared: Loop) -> anyhow::Result<()> {
     let mut buf = vec![0u8; RECEIVE_BUFFER];
     loop {
         match socket.recv(&mut buf).await {
@@ -105,7 +106,7 @@ async fn receive_loop(socket: Arc<PktInfoSocket>, port: ListenPort, shared: Loop
     }
 }
 
-fn handle(shared: &Loop, socket: &Arc<PktInfoSocket>, port: ListenPort, received: Received, bytes: &[u8]) {
+fn handle(shared: &Loop, socket: &Arc<DhcpSocket>, port: ListenPort, received: Received, bytes: &[u8]) {
     let answering = shared.answers.current();
     let Some(server_addr) = answering
         .server_address
@@ -194,7 +195,7 @@ pub(crate) fn answer_inline_or_spawn(job: impl Future<Output = ()> + Send + 'sta
 async fn answer(
     shared: Arc<Shared>,
     answering: Arc<crate::Answering>,
-    socket: Arc<PktInfoSocket>,
+    socket: Arc<DhcpSocket>,
     pending: PendingClient,
     received: Received,
     port: ListenPort,

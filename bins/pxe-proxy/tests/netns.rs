@@ -11,7 +11,7 @@ use std::net::{SocketAddr, UdpSocket};
 use common::*;
 use netboot_core::ClientArch;
 use netboot_dhcp::wire::MessageType;
-use netboot_testkit::netns::{ip, run_in, NamespacePair, CLIENT_DEV, SERVER_DEV};
+use netboot_testkit::netns::{run_in, NamespacePair, SERVER_DEV};
 use netboot_testkit::process::{have_tool, is_root};
 
 /// Netns tests need root and iproute2: skip without them, fail under CI.
@@ -31,15 +31,7 @@ fn broadcast_discover_is_answered_by_broadcast_from_the_receiving_interface() {
     );
     let server = namespaces.server_ip;
     let client_ip = namespaces.client_ip;
-    ip(&[
-        "-n",
-        &namespaces.client,
-        "route",
-        "add",
-        "default",
-        "dev",
-        CLIENT_DEV,
-    ]);
+    route_broadcasts_through_the_link(&namespaces.client);
 
     let (offer, offer_from, discover, ack, ack_from, request) = run_in(&namespaces.client, move || {
         // Like firmware: no address yet, DHCP client port 68, broadcast to 67.

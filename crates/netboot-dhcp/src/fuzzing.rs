@@ -71,3 +71,25 @@ pub fn dhcpv6_round_trip(data: &[u8]) {
         }
     }
 }
+
+/// Reads arbitrary bytes as a captured IPv4 packet; a UDP datagram found in it must be
+/// rebuilt into a packet that reads back the same, with a valid checksum, and its payload
+/// goes through the DHCP round trip.
+pub fn captured_packet(data: &[u8]) {
+    use crate::capture::{checksum_is_valid, ipv4_packet, udp_header, CapturedDatagram};
+
+    let Ok(datagram) = CapturedDatagram::parse(data) else {
+        return;
+    };
+    assert!(datagram.payload.len() <= data.len());
+    let header = udp_header(datagram.source, datagram.destination, datagram.payload);
+    let rebuilt = ipv4_packet(
+        *datagram.source.ip(),
+        *datagram.destination.ip(),
+        &header,
+        datagram.payload,
+    );
+    assert_eq!(CapturedDatagram::parse(&rebuilt), Ok(datagram));
+    assert!(checksum_is_valid(&rebuilt));
+    parse_round_trip(datagram.payload);
+}

@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod answer;
+pub mod capture;
 pub mod chainload;
 pub mod proxy;
 pub mod pxe;

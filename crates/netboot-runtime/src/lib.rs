@@ -6,6 +6,7 @@
 
 #![deny(missing_docs)]
 
+pub mod packet;
 pub mod private_file;
 pub mod token_key;
 pub mod udp;

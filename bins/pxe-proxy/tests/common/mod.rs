@@ -23,6 +23,8 @@ pub struct Proxy {
     pub dhcpv6_port: Option<u16>,
     /// The IPv6 boot-server port, unless DHCPv6 is off.
     pub pxe6_port: Option<u16>,
+    /// How the DHCP listener describes itself (`(dhcp on eth0, packet socket ...)`).
+    pub dhcp_label: String,
     _dir: tempfile::TempDir,
 }
 
@@ -83,6 +85,11 @@ impl Proxy {
         };
         Self {
             dhcp_port: port_of(Socket::Dhcp).unwrap(),
+            dhcp_label: listeners
+                .iter()
+                .find(|l| socket_of(l) == Some(Socket::Dhcp))
+                .map(|l| l.label.clone())
+                .unwrap(),
             pxe_port: port_of(Socket::Pxe).unwrap(),
             dhcpv6_port: port_of(Socket::Dhcp6),
             pxe6_port: port_of(Socket::Pxe6),
@@ -226,4 +233,18 @@ pub fn assert_proxy_reply(reply: &DhcpMessage, request: &DhcpMessage, kind: Mess
         "option 97 echoed"
     );
     assert!(reply.to_bytes().len() >= 300, "padded to the BOOTP minimum");
+}
+
+/// A default route through the client namespace's only link, so a client without an address
+/// can send its broadcasts, as firmware does.
+pub fn route_broadcasts_through_the_link(client_namespace: &str) {
+    netns::ip(&[
+        "-n",
+        client_namespace,
+        "route",
+        "add",
+        "default",
+        "dev",
+        netns::CLIENT_DEV,
+    ]);
 }
