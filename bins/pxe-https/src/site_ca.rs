@@ -23,6 +23,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
@@ -345,7 +347,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// The first certificate of a PEM text, DER.
 fn first_der(pem: &str) -> Result<Vec<u8>> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
         .context("no PEM certificate")?
         .map(|der| der.to_vec())
@@ -421,6 +423,8 @@ fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
+    use rustls::pki_types::PrivateKeyDer;
+
     use super::*;
 
     const DAY: Duration = Duration::from_secs(86_400);
@@ -491,12 +495,10 @@ mod tests {
             );
             assert_eq!(ca.renewal_reason(&issued.chain_pem, &names(), now()), None);
             // rustls accepts the pair as a server identity.
-            let certs: Vec<_> = rustls_pemfile::certs(&mut issued.chain_pem.as_bytes())
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes())
                 .collect::<Result<_, _>>()
                 .unwrap();
-            let key = rustls_pemfile::private_key(&mut issued.key_pem.as_bytes())
-                .unwrap()
-                .unwrap();
+            let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
             rustls::sign::CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
                 .unwrap();
         }
