@@ -59,6 +59,10 @@ impl KeyKind {
             Self::EcdsaP256 => {
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).context("generating an ECDSA P-256 key")
             }
+            // ring (rcgen's backend here) signs with RSA keys but cannot make them, so the
+            // `rsa` crate generates the key; it does nothing else with it. Its Marvin timing
+            // advisory (RUSTSEC-2023-0071) is about its own decryption and signing, which are
+            // never used: the key goes to rustls (ring) or OpenSSL, which make every signature.
             Self::Rsa2048 => {
                 use rsa::pkcs8::EncodePrivateKey as _;
                 let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
@@ -363,11 +367,8 @@ fn set_validity(params: &mut CertificateParams, now: SystemTime, validity: Durat
 
 /// A positive 16-byte serial number from the OS's random source.
 fn random_serial() -> Result<Vec<u8>> {
-    use rsa::rand_core::RngCore as _;
     let mut serial = vec![0u8; 16];
-    rsa::rand_core::OsRng
-        .try_fill_bytes(&mut serial)
-        .context("reading random bytes")?;
+    getrandom::getrandom(&mut serial).context("reading random bytes")?;
     serial[0] &= 0x7f;
     serial[0] |= 0x01;
     Ok(serial)

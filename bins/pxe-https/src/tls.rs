@@ -339,7 +339,10 @@ mod tests {
         std::fs::write(&cert, issued.cert.pem()).unwrap();
         std::fs::write(&key, issued.key_pair.serialize_pem()).unwrap();
         assert_eq!(read_certs(&cert).unwrap(), vec![issued.cert.der().clone()]);
-        assert_eq!(read_key(&key).unwrap().secret_der(), issued.key_pair.serialize_der());
+        assert_eq!(
+            read_key(&key).unwrap().secret_der(),
+            issued.key_pair.serialize_der()
+        );
         // The certificate given as the key and the other way round.
         let error = read_key(&cert).unwrap_err().to_string();
         assert!(error.ends_with("server.crt holds no PEM private key"), "{error}");
