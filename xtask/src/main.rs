@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod ci;
+mod deny;
 mod deps;
 mod e2e;
 mod fuzz;
@@ -29,7 +30,8 @@ enum Command {
     /// Installs the Debian packages the tests need (when missing; needs root).
     Deps,
     /// The project's checks on itself: protocol crates sans-IO, published crates documented,
-    /// `cargo doc` without warnings, clippy on the fuzz crate, every fuzz target run.
+    /// `cargo doc` without warnings, clippy on the fuzz crate, `cargo deny` (licences, bans,
+    /// sources), every fuzz target run.
     Tidy {
         /// Seconds each fuzz target runs.
         #[arg(long, default_value_t = 20)]
