@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod ci;
+mod deny;
 mod deps;
 mod docs;
 mod e2e;
@@ -38,7 +39,7 @@ enum Command {
     },
     /// The project's checks on itself: the configuration reference up to date, protocol crates
     /// sans-IO, published crates documented, `cargo doc` without warnings, clippy on the fuzz
-    /// crate, every fuzz target run.
+    /// crate, `cargo deny` (licences, bans, sources), every fuzz target run.
     Tidy {
         /// Seconds each fuzz target runs.
         #[arg(long, default_value_t = 20)]

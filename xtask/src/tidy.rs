@@ -9,6 +9,7 @@
 //! * `cargo doc` has no warning (broken or private intra-doc links, bad code blocks).
 //! * The fuzz crate (its own workspace, so the workspace clippy never sees it) is clippy-clean.
 //! * Every fuzz target runs for a bounded time (`cargo xtask fuzz-smoke`).
+//! * The dependency tree follows `deny.toml` (`cargo deny check licenses bans sources`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::process::Command;
@@ -78,6 +79,8 @@ pub(crate) fn run(fuzz_seconds: u64) -> Result<()> {
             undocumented.join(", ")
         );
     }
+    // Seconds once cargo-deny is installed: before the long steps.
+    crate::deny::check()?;
     run_step(
         "cargo doc (warnings are errors)",
         Command::new("cargo")

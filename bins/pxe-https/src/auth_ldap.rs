@@ -26,6 +26,8 @@ use std::time::Duration;
 use ldap3::asn1::StructureTag;
 use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchResult};
 use netboot_config::{Config, LdapConfig, LdapUserMode, USER_PLACEHOLDER};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
 
 pub use netboot_auth::ldap_escape::{dn_value_escape, dn_value_unescape, filter_escape, filter_unescape};
 
@@ -531,7 +533,7 @@ pub fn load_ca_file(path: &Path, roots: &mut rustls::RootCertStore) -> Result<us
     };
     let pem = std::fs::read(path).map_err(|e| unreadable(e.to_string()))?;
     let mut added = 0;
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| unreadable(e.to_string()))?;
         roots.add(cert).map_err(|e| unreadable(e.to_string()))?;
         added += 1;

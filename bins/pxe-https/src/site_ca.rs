@@ -23,6 +23,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
@@ -57,6 +59,10 @@ impl KeyKind {
             Self::EcdsaP256 => {
                 KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).context("generating an ECDSA P-256 key")
             }
+            // ring (rcgen's backend here) signs with RSA keys but cannot make them, so the
+            // `rsa` crate generates the key; it does nothing else with it. Its Marvin timing
+            // advisory (RUSTSEC-2023-0071) is about its own decryption and signing, which are
+            // never used: the key goes to rustls (ring) or OpenSSL, which make every signature.
             Self::Rsa2048 => {
                 use rsa::pkcs8::EncodePrivateKey as _;
                 let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
@@ -345,7 +351,7 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// The first certificate of a PEM text, DER.
 fn first_der(pem: &str) -> Result<Vec<u8>> {
-    rustls_pemfile::certs(&mut pem.as_bytes())
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .next()
         .context("no PEM certificate")?
         .map(|der| der.to_vec())
@@ -361,11 +367,8 @@ fn set_validity(params: &mut CertificateParams, now: SystemTime, validity: Durat
 
 /// A positive 16-byte serial number from the OS's random source.
 fn random_serial() -> Result<Vec<u8>> {
-    use rsa::rand_core::RngCore as _;
     let mut serial = vec![0u8; 16];
-    rsa::rand_core::OsRng
-        .try_fill_bytes(&mut serial)
-        .context("reading random bytes")?;
+    getrandom::getrandom(&mut serial).context("reading random bytes")?;
     serial[0] &= 0x7f;
     serial[0] |= 0x01;
     Ok(serial)
@@ -420,6 +423,8 @@ fn replace(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt as _;
+
+    use rustls::pki_types::PrivateKeyDer;
 
     use super::*;
 
@@ -491,12 +496,10 @@ mod tests {
             );
             assert_eq!(ca.renewal_reason(&issued.chain_pem, &names(), now()), None);
             // rustls accepts the pair as a server identity.
-            let certs: Vec<_> = rustls_pemfile::certs(&mut issued.chain_pem.as_bytes())
+            let certs: Vec<_> = CertificateDer::pem_slice_iter(issued.chain_pem.as_bytes())
                 .collect::<Result<_, _>>()
                 .unwrap();
-            let key = rustls_pemfile::private_key(&mut issued.key_pem.as_bytes())
-                .unwrap()
-                .unwrap();
+            let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
             rustls::sign::CertifiedKey::from_der(certs, key, &rustls::crypto::ring::default_provider())
                 .unwrap();
         }

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context as _, Result};
 use netboot_config::Config;
+use rustls::pki_types::pem::{self, PemObject as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -244,7 +245,7 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     let pem = std::fs::read(path).with_context(|| format!("reading certificate {}", path.display()))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+    let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("parsing certificate {}", path.display()))?;
     if certs.is_empty() {
@@ -255,9 +256,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
     let pem = std::fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
-    rustls_pemfile::private_key(&mut pem.as_slice())
-        .with_context(|| format!("parsing key {}", path.display()))?
-        .with_context(|| format!("{} holds no PEM private key", path.display()))
+    match PrivateKeyDer::from_pem_slice(&pem) {
+        Err(pem::Error::NoItemsFound) => bail!("{} holds no PEM private key", path.display()),
+        parsed => parsed.with_context(|| format!("parsing key {}", path.display())),
+    }
 }
 
 /// Names for the issued certificate: configured names, the host name, `localhost`, every
@@ -327,6 +329,26 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
+
+    #[test]
+    fn pem_files_are_read_and_a_swapped_pair_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let issued = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = dir.path().join("server.crt");
+        let key = dir.path().join("server.key");
+        std::fs::write(&cert, issued.cert.pem()).unwrap();
+        std::fs::write(&key, issued.key_pair.serialize_pem()).unwrap();
+        assert_eq!(read_certs(&cert).unwrap(), vec![issued.cert.der().clone()]);
+        assert_eq!(
+            read_key(&key).unwrap().secret_der(),
+            issued.key_pair.serialize_der()
+        );
+        // The certificate given as the key and the other way round.
+        let error = read_key(&cert).unwrap_err().to_string();
+        assert!(error.ends_with("server.crt holds no PEM private key"), "{error}");
+        let error = read_certs(&key).unwrap_err().to_string();
+        assert!(error.ends_with("server.key holds no PEM certificate"), "{error}");
+    }
 
     #[test]
     fn the_site_ca_issues_the_certificate_once_and_it_is_reused() {

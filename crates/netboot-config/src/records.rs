@@ -28,8 +28,14 @@ pub struct RecordsConfig {
     /// database file behind unasked.
     pub enabled: bool,
     /// `sqlite://<path>` (relative paths resolve against the configuration file's directory)
-    /// or `postgres://user:password@host:port/database`.
+    /// or `postgres://user:password@host:port/database`. PostgreSQL takes libpq's
+    /// `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`) and `sslrootcert`
+    /// query parameters, e.g. `postgres://netboot@db.example/netboot?sslmode=verify-full`.
     pub database: String,
+    /// PEM file of the certificate authorities that sign the PostgreSQL server's certificate
+    /// (relative paths resolve against the configuration file's directory; unset: the system's
+    /// trust store). Setting it turns an unstated `sslmode` into `verify-full`.
+    pub ca_file: Option<PathBuf>,
     /// Events held in memory while the database catches up; beyond it events are dropped and
     /// counted.
     pub queue_capacity: usize,
@@ -54,6 +60,7 @@ impl Default for RecordsConfig {
         Self {
             enabled: false,
             database: "sqlite://records.db".into(),
+            ca_file: None,
             queue_capacity: 10_000,
             batch_size: 256,
             retention_days: 90,
@@ -100,6 +107,12 @@ impl RecordsConfig {
                     "{:?} is neither sqlite://<path> nor postgres://...",
                     crate::redact_url_password(&self.database)
                 ),
+            );
+        }
+        if self.ca_file.is_some() && matches!(self.parsed_database(), Some(RecordsDatabase::Sqlite(_))) {
+            problems.push(
+                "records.ca_file",
+                "applies to a postgres:// database only (SQLite is a local file)",
             );
         }
         if !(16..=10_000_000).contains(&self.queue_capacity) {
@@ -159,6 +172,19 @@ mod tests {
         ));
         assert_eq!(with("sqlite://"), None);
         assert_eq!(with("mysql://h/db"), None);
+    }
+
+    #[test]
+    fn ca_file_needs_postgres() {
+        let err = crate::Config::from_toml_str("[records]\nca_file = \"ca.pem\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("records.ca_file"), "{err}");
+        let config = crate::Config::from_toml_str(
+            "[records]\ndatabase = \"postgres://netboot@db.example/netboot\"\nca_file = \"ca.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.records.ca_file.as_deref(), Some(Path::new("ca.pem")));
     }
 
     #[test]

@@ -23,6 +23,17 @@ use crate::sql;
 
 type Connection = Client<Compat<TcpStream>>;
 
+/// tiberius takes the process's default rustls provider and, when none is installed, falls
+/// back to aws-lc-rs. Installing ring first (unless the program already chose one) keeps the
+/// SQL Server connections on the same TLS implementation as every other connection here.
+fn use_ring_for_tls() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // An `Err` means a provider is already installed: that choice stands.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Pool and timeout settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TdsOptions {
@@ -76,6 +87,7 @@ impl TdsSite {
 
     /// Uses a ready tiberius configuration.
     pub fn from_config(mut config: Config, options: TdsOptions) -> Self {
+        use_ring_for_tls();
         config.application_name("netboot-configmgr");
         let server = config.get_addr();
         let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
@@ -265,5 +277,22 @@ fn kind(data: &ColumnData<'_>) -> &'static str {
         ColumnData::Guid(_) => "a uniqueidentifier",
         ColumnData::Binary(_) => "binary",
         _ => "another type",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_server_tls_runs_on_ring() {
+        TdsSite::from_ado_string(
+            "server=tcp:127.0.0.1,1433;database=CM_PS1;user=u;password=p;encrypt=true",
+            TdsOptions::default(),
+        )
+        .unwrap();
+        let provider = rustls::crypto::CryptoProvider::get_default().expect("a provider is installed");
+        // ring's provider calls its random source and key loader `Ring`; aws-lc-rs's `AwsLcRs`.
+        assert_eq!(format!("{:?}", provider.secure_random), "Ring");
     }
 }

@@ -151,7 +151,7 @@ async fn main() {
         match pg::PgServer::start() {
             Ok(server) => {
                 server.create_database("bench").await;
-                let store = Store::open_postgres(&server.url("bench"), Duration::from_secs(5))
+                let store = Store::open_postgres(&server.url("bench"), None, Duration::from_secs(5))
                     .await
                     .expect("postgres");
                 report("postgres", &measure(store.clone(), total).await);

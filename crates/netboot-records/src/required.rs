@@ -59,7 +59,8 @@ struct Inner {
 }
 
 enum Source {
-    Records(RecordsDatabase, Duration),
+    /// The records database, the `[records] ca_file` (PostgreSQL only) and the connect timeout.
+    Records(RecordsDatabase, Option<PathBuf>, Duration),
     File(PathBuf, Duration),
     Open,
 }
@@ -83,9 +84,16 @@ impl RequiredRuns {
             .flatten();
         let source = match database {
             Some(RecordsDatabase::Sqlite(path)) => {
-                Source::Records(RecordsDatabase::Sqlite(config.resolve_path(&path)), timeout)
+                Source::Records(RecordsDatabase::Sqlite(config.resolve_path(&path)), None, timeout)
             }
-            Some(postgres) => Source::Records(postgres, timeout),
+            Some(postgres) => {
+                let ca_file = config
+                    .records
+                    .ca_file
+                    .as_deref()
+                    .map(|path| config.resolve_path(path));
+                Source::Records(postgres, ca_file, timeout)
+            }
             None => Source::File(
                 config
                     .resolve_path(&config.https.state_dir)
@@ -121,10 +129,10 @@ impl RequiredRuns {
     #[must_use]
     pub fn location(&self) -> String {
         match &self.inner.source {
-            Source::Records(RecordsDatabase::Sqlite(path), _) => {
+            Source::Records(RecordsDatabase::Sqlite(path), ..) => {
                 format!("records database sqlite://{}", path.display())
             }
-            Source::Records(RecordsDatabase::Postgres(url), _) => {
+            Source::Records(RecordsDatabase::Postgres(url), ..) => {
                 format!("records database {}", netboot_config::redact_url_password(url))
             }
             Source::File(path, _) => format!("file {}", path.display()),
@@ -137,11 +145,11 @@ impl RequiredRuns {
             .store
             .get_or_try_init(|| async {
                 match &self.inner.source {
-                    Source::Records(RecordsDatabase::Sqlite(path), timeout) => {
+                    Source::Records(RecordsDatabase::Sqlite(path), _, timeout) => {
                         Store::open_sqlite(path, *timeout).await
                     }
-                    Source::Records(RecordsDatabase::Postgres(url), timeout) => {
-                        Store::open_postgres(url, *timeout).await
+                    Source::Records(RecordsDatabase::Postgres(url), ca_file, timeout) => {
+                        Store::open_postgres(url, ca_file.as_deref(), *timeout).await
                     }
                     Source::File(path, timeout) => Store::open_required_runs_file(path, *timeout).await,
                     Source::Open => unreachable!("an open store is set at construction"),

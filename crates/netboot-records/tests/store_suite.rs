@@ -62,14 +62,14 @@ async fn postgres_suite() {
     for (index, (name, case)) in CASES.iter().enumerate() {
         let database = format!("suite_{index}");
         server.create_database(&database).await;
-        let store = Store::open_postgres(&server.url(&database), TIMEOUT)
+        let store = Store::open_postgres(&server.url(&database), None, TIMEOUT)
             .await
             .unwrap();
         assert_eq!(store.backend_name(), "postgres");
         eprintln!("postgres: {name}");
         case(store.clone()).await;
         store.close().await;
-        let again = Store::open_postgres(&server.url(&database), TIMEOUT)
+        let again = Store::open_postgres(&server.url(&database), None, TIMEOUT)
             .await
             .unwrap();
         again.close().await;

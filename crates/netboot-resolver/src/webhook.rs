@@ -42,7 +42,8 @@ use hyper_util::rt::TokioIo;
 use netboot_core::{BootDecision, BootRequest, BootResolver, ResolveError, ResolveFuture};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
@@ -327,7 +328,7 @@ pub fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<TlsConnector, 
     let trust_error = |detail: String| (path.clone(), detail);
     let pem = std::fs::read(&path).map_err(|e| trust_error(e.to_string()))?;
     let mut roots = RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| trust_error(e.to_string()))?;
         roots.add(cert).map_err(|e| trust_error(e.to_string()))?;
     }

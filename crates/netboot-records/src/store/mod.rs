@@ -15,7 +15,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use netboot_config::{Config, RecordsDatabase};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
@@ -102,7 +102,14 @@ impl Store {
             Some(RecordsDatabase::Sqlite(path)) => {
                 Self::open_sqlite(&config.resolve_path(&path), timeout).await
             }
-            Some(RecordsDatabase::Postgres(url)) => Self::open_postgres(&url, timeout).await,
+            Some(RecordsDatabase::Postgres(url)) => {
+                let ca_file = config
+                    .records
+                    .ca_file
+                    .as_deref()
+                    .map(|path| config.resolve_path(path));
+                Self::open_postgres(&url, ca_file.as_deref(), timeout).await
+            }
             None => Err(StoreError::Unsupported(config.records.database.clone())),
         }?;
         Ok(store.with_host(&config.log.effective_host_id()))
@@ -148,12 +155,34 @@ impl Store {
     }
 
     /// Connects to PostgreSQL and migrates the schema.
-    pub async fn open_postgres(url: &str, timeout: Duration) -> Result<Self, StoreError> {
+    ///
+    /// TLS follows the URL's `sslmode` as libpq does (`prefer` when unstated). `ca_file`, a PEM
+    /// file of certificate authorities, replaces the system trust store for the server's
+    /// certificate; with it an unstated `sslmode` becomes `verify-full`, since naming a CA only
+    /// makes sense when the server is checked against it.
+    pub async fn open_postgres(
+        url: &str,
+        ca_file: Option<&Path>,
+        timeout: Duration,
+    ) -> Result<Self, StoreError> {
         let target = netboot_config::redact_url_password(url);
-        let options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
+        let mut options = PgConnectOptions::from_str(url).map_err(|source| StoreError::Connect {
             target: target.clone(),
             source,
         })?;
+        if let Some(path) = ca_file {
+            // Read here rather than by the driver at each connection: a missing or unreadable
+            // file is reported once, by name, instead of as a connection failure.
+            let pem = std::fs::read(path).map_err(|source| StoreError::File {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            options = options.ssl_root_cert_from_pem(pem);
+            // libpq's PGSSLMODE, which the driver also reads, is a choice stated too.
+            if !sslmode_in_url(url) && std::env::var_os("PGSSLMODE").is_none() {
+                options = options.ssl_mode(PgSslMode::VerifyFull);
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(timeout)
@@ -191,5 +220,29 @@ impl Store {
     /// Closes every connection.
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
+    }
+}
+
+/// Whether the URL states the TLS mode (`sslmode`, or sqlx's `ssl-mode` spelling).
+fn sslmode_in_url(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| matches!(pair.split('=').next(), Some("sslmode" | "ssl-mode")))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sslmode_in_url;
+
+    #[test]
+    fn sslmode_is_a_query_parameter() {
+        assert!(sslmode_in_url("postgres://u@h/d?sslmode=require"));
+        assert!(sslmode_in_url(
+            "postgres://u@h/d?application_name=x&ssl-mode=disable"
+        ));
+        assert!(!sslmode_in_url("postgres://u@h/d?application_name=sslmode"));
+        assert!(!sslmode_in_url("postgres://u:pw@h/d"));
     }
 }

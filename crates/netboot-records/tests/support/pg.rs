@@ -1,5 +1,6 @@
 //! A private PostgreSQL server for tests: `initdb` into a temporary directory, listen on a
 //! free loopback port (and a socket inside that directory), stop and delete on drop.
+//! [`PgServer::start_tls`] starts one with `ssl = on` that refuses TCP clients without TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,10 +26,28 @@ fn find_bin() -> Option<PathBuf> {
     versions.pop()
 }
 
+/// The server's TLS identity: PEM certificate chain and PEM private key.
+#[allow(dead_code)]
+pub struct ServerTls<'a> {
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
 impl PgServer {
     /// Starts a server, or explains why it cannot: `Err` when the tools are missing (the caller
     /// fails under `CI` and skips otherwise).
     pub fn start() -> Result<Self, String> {
+        Self::start_with(None)
+    }
+
+    /// Starts a server with `ssl = on` presenting `tls`, whose `pg_hba.conf` accepts TCP
+    /// connections only over TLS (`hostnossl ... reject`), so a client that connects has used it.
+    #[allow(dead_code)]
+    pub fn start_tls(tls: &ServerTls<'_>) -> Result<Self, String> {
+        Self::start_with(Some(tls))
+    }
+
+    fn start_with(tls: Option<&ServerTls<'_>>) -> Result<Self, String> {
         let bin = find_bin().ok_or("PostgreSQL server binaries not found (apt-get install postgresql)")?;
         // initdb refuses to run as root; run the server as the `postgres` user then.
         let as_postgres_user = running_as_root();
@@ -68,10 +87,13 @@ impl PgServer {
                 "--no-instructions",
             ],
         )?;
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -h 127.0.0.1 -F -c max_connections=200",
             server.dir.path().display()
         );
+        if let Some(tls) = tls {
+            options.push_str(&server.enable_tls(tls)?);
+        }
         let log = server.dir.path().join("server.log");
         server.run(
             "pg_ctl",
@@ -89,6 +111,42 @@ impl PgServer {
             ],
         )?;
         Ok(server)
+    }
+
+    /// Writes the certificate, key and a TLS-only `pg_hba.conf`; returns the server options
+    /// that use them.
+    fn enable_tls(&self, tls: &ServerTls<'_>) -> Result<String, String> {
+        use std::os::unix::fs::PermissionsExt;
+        let cert = self.dir.path().join("server.crt");
+        let key = self.dir.path().join("server.key");
+        let hba = self.dir.path().join("pg_hba.conf");
+        let write = |path: &Path, text: &str| {
+            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        write(&cert, tls.cert_pem)?;
+        write(&key, tls.key_pem)?;
+        write(
+            &hba,
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostnossl all all 127.0.0.1/32 reject\n",
+        )?;
+        // PostgreSQL refuses a key that others can read, or that its user does not own.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).map_err(|e| e.to_string())?;
+        if self.as_postgres_user {
+            let status = Command::new("chown")
+                .arg("postgres:")
+                .args([&cert, &key, &hba])
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err("chown of the TLS files to postgres failed".into());
+            }
+        }
+        Ok(format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={} -c hba_file={}",
+            cert.display(),
+            key.display(),
+            hba.display()
+        ))
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -126,10 +184,15 @@ impl PgServer {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// Creates an empty database.
+    /// Creates an empty database (through the server's Unix socket, which needs no TLS).
     pub async fn create_database(&self, name: &str) {
         use sqlx::Connection;
-        let mut admin = sqlx::PgConnection::connect(&self.url("postgres"))
+        let options = sqlx::postgres::PgConnectOptions::new()
+            .socket(self.dir.path())
+            .port(self.port)
+            .username("postgres")
+            .database("postgres");
+        let mut admin = sqlx::PgConnection::connect_with(&options)
             .await
             .expect("connecting to the test server");
         sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
