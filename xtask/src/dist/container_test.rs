@@ -27,7 +27,7 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Ports each unit listens on with the embedded defaults: (protocol, port).
-const PXE_SERVER_PORTS: &[(Protocol, u16)] = &[
+pub(super) const PXE_SERVER_PORTS: &[(Protocol, u16)] = &[
     (Protocol::Udp, 67),
     (Protocol::Udp, 4011),
     (Protocol::Udp, 69),
@@ -41,7 +41,7 @@ const SINGLE_SERVICE_PORTS: &[(&str, &[(Protocol, u16)])] = &[
 ];
 
 /// `CapEff` of a service: CAP_NET_BIND_SERVICE (10) and CAP_NET_RAW (13).
-const EXPECTED_CAP_EFF: u64 = (1 << 10) | (1 << 13);
+pub(super) const EXPECTED_CAP_EFF: u64 = (1 << 10) | (1 << 13);
 
 /// Paths the before/after comparison leaves out: what the system itself changes while it
 /// runs (logs, caches, apt's and dpkg's own records, systemd's runtime state).
@@ -62,13 +62,13 @@ const CHANGING_BY_ITSELF: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Protocol {
+pub(super) enum Protocol {
     Udp,
     Tcp,
 }
 
 impl Protocol {
-    fn ss_flag(self) -> &'static str {
+    pub(super) fn ss_flag(self) -> &'static str {
         match self {
             Self::Udp => "-lnuH",
             Self::Tcp => "-lntH",
@@ -135,6 +135,11 @@ fn check_package(container: &Container, deb: &str) -> Result<()> {
     container
         .sh("test -s /var/lib/netboot/site-ca.crt")
         .context("pxe-server made no site CA in its state directory")?;
+    // The README's way to the CA for the site's iPXE build.
+    container.sh("runuser -u netboot -- pxe-server site-ca export --out /var/lib/netboot/site-ca.pem")?;
+    container
+        .sh("grep -q 'BEGIN CERTIFICATE' /var/lib/netboot/site-ca.pem")
+        .context("site-ca export wrote no certificate")?;
     let check = container.sh("pxe-server --config /etc/netboot/netboot.toml --check-config")?;
     eprintln!("dist test: the conffile passes --check-config: {}", check.trim());
 
@@ -195,13 +200,7 @@ fn check_package(container: &Container, deb: &str) -> Result<()> {
 fn check_unprivileged(container: &Container, binary: &str) -> Result<()> {
     let pid = container.main_pid(binary)?;
     let status = container.sh(&format!("cat /proc/{pid}/status"))?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map(str::trim)
-            .with_context(|| format!("no {name} in /proc/{pid}/status"))
-    };
+    let field = |name: &str| status_field(&status, name);
     let user = container.sh(&format!("ps -o user= -p {pid}"))?;
     if user.trim() != "netboot" {
         bail!("{binary} runs as {}, not netboot", user.trim());
@@ -229,19 +228,7 @@ impl Container {
     fn boot(root: &Path) -> Result<Self> {
         let log = root.with_extension("console.log");
         let console = std::fs::File::create(&log)?;
-        // nspawn needs /run/systemd/nspawn on a tmpfs, which a host without systemd lacks;
-        // a private mount namespace gives it one without touching the host's /run.
-        std::fs::create_dir_all("/run/systemd/nspawn")?;
-        let nspawn = Command::new("unshare")
-            .args(["--mount", "--propagation", "private", "sh", "-c"])
-            .arg(
-                "mount -t tmpfs tmpfs /run/systemd/nspawn && exec systemd-nspawn --quiet --boot \
-                 --private-network --keep-unit --register=no --console=passive --machine=\"$1\" \
-                 --directory=\"$2\"",
-            )
-            .arg("sh")
-            .arg(MACHINE)
-            .arg(root)
+        let nspawn = nspawn(root, &["--boot", "--private-network", "--console=passive"], &[])?
             .stdin(Stdio::null())
             // Its own process group: a Ctrl-C reaches only xtask, which then halts the container.
             .process_group(0)
@@ -354,15 +341,7 @@ impl Container {
         let mut ports = BTreeSet::new();
         for protocol in [Protocol::Udp, Protocol::Tcp] {
             let table = self.sh(&format!("ss {}", protocol.ss_flag()))?;
-            for line in table.lines() {
-                // State Recv-Q Send-Q Local:Port Peer:Port
-                let Some(local) = line.split_whitespace().nth(3) else {
-                    continue;
-                };
-                if let Some(port) = local.rsplit_once(':').and_then(|(_, p)| p.parse().ok()) {
-                    ports.insert((protocol, port));
-                }
-            }
+            ports.extend(local_ports(&table).map(|port| (protocol, port)));
         }
         Ok(ports)
     }
@@ -440,8 +419,48 @@ impl Drop for Container {
     }
 }
 
+/// The local ports in `ss -H` output (State Recv-Q Send-Q Local:Port Peer:Port).
+pub(super) fn local_ports(ss: &str) -> impl Iterator<Item = u16> + '_ {
+    ss.lines().filter_map(|line| {
+        let local = line.split_whitespace().nth(3)?;
+        local.rsplit_once(':')?.1.parse().ok()
+    })
+}
+
+/// A field of a `/proc/<pid>/status` text, such as `CapEff:`.
+pub(super) fn status_field<'a>(status: &'a str, name: &str) -> Result<&'a str> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(name))
+        .map(str::trim)
+        .with_context(|| format!("no {name} in the process status"))
+}
+
+/// `systemd-nspawn` on `root` with `options`, running `payload` (none with `--boot`), not
+/// registered with the host's systemd (there may be none).
+pub(super) fn nspawn(root: &Path, options: &[&str], payload: &[&str]) -> Result<Command> {
+    // nspawn needs /run/systemd/nspawn on a tmpfs, which a host without systemd lacks; a
+    // private mount namespace gives it one without touching the host's /run.
+    std::fs::create_dir_all("/run/systemd/nspawn").context("creating /run/systemd/nspawn")?;
+    let mut command = Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs tmpfs /run/systemd/nspawn && root=$1 && shift && \
+             exec systemd-nspawn --quiet --keep-unit --register=no --directory=\"$root\" \"$@\"",
+        )
+        .arg("sh")
+        .arg(root)
+        .arg(format!("--machine={MACHINE}"))
+        .args(options);
+    if !payload.is_empty() {
+        command.arg("--").args(payload);
+    }
+    Ok(command)
+}
+
 /// The first descendant of `parent` (up to three levels down) whose name is `name`.
-fn find_child(parent: u32, name: &str) -> Option<u32> {
+pub(super) fn find_child(parent: u32, name: &str) -> Option<u32> {
     let mut generation = vec![parent];
     for _ in 0..3 {
         let mut next = Vec::new();
