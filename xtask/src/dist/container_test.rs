@@ -103,7 +103,7 @@ pub(crate) fn run(workspace: &Path, rootfs_tarball: &Path, deb: &Path) -> Result
 fn check_package(container: &Container, deb: &str) -> Result<()> {
     let before = container.file_list()?;
 
-    container.sh(&format!("apt-get install -y -q --no-download {deb}"))?;
+    container.sh(&format!("apt-get install -y -q {deb}"))?;
     eprintln!("dist test: installed");
     for unit in super::UNITS {
         let state = container
