@@ -155,12 +155,22 @@ pub(crate) fn run(workspace: &Path, rootfs_tarball: &Path, deb: &Path) -> Result
     let output = std::fs::File::create(&log)?;
     let words: Vec<&str> = entrypoint.iter().map(String::as_str).collect();
     let user_option = format!("--user={user}");
-    let child = nspawn(&root, &["--private-network", "--pipe", &user_option], &words)?
-        .stdin(Stdio::null())
-        .stdout(output.try_clone()?)
-        .stderr(output)
-        .spawn()
-        .context("starting the image's entry point")?;
+    let child = nspawn(
+        &root,
+        &[
+            "--private-network",
+            "--pipe",
+            // What a container runtime's stop sends; nspawn's own default is SIGKILL.
+            "--kill-signal=SIGTERM",
+            &user_option,
+        ],
+        &words,
+    )?
+    .stdin(Stdio::null())
+    .stdout(output.try_clone()?)
+    .stderr(output)
+    .spawn()
+    .context("starting the image's entry point")?;
     let mut running = Running { child, log };
     let program = Path::new(&entrypoint[0])
         .file_name()
