@@ -253,6 +253,16 @@ impl Container {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        // PID 1 exists before its control socket does; systemctl cannot wait for it.
+        while !container.sh_status("test -S /run/systemd/private")?.0 {
+            if Instant::now() > deadline || crate::signals::interrupted() {
+                bail!(
+                    "the container's systemd never opened its control socket: {}",
+                    container.console()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
         let (_, state) = container.sh_status(&format!(
             "timeout {} systemctl is-system-running --wait",
             BOOT_TIMEOUT.as_secs()
