@@ -223,12 +223,14 @@ fn control(tree: &Path, binaries: &[PathBuf]) -> Result<String> {
         version = version(),
         arch = architecture()?,
         long = debian_paragraph(
-            "Takes a machine with no operating system from its firmware's PXE request to \
-             Windows PE or a Linux installer, deciding per machine what it boots. It sits next \
-             to the existing DHCP server and never hands out addresses.\n\n\
-             pxe-server runs the proxyDHCP, TFTP and HTTPS services in one process and is \
-             enabled on installation; pxe-proxy, pxe-tftp and pxe-https run them one by one. \
-             All run as the system user netboot with CAP_NET_BIND_SERVICE and CAP_NET_RAW only."
+            "Takes a machine with no operating system from its firmware's PXE request\n\
+             to Windows PE or a Linux installer, deciding per machine what it boots.\n\
+             It sits next to the existing DHCP server and never hands out addresses.\n\
+             \n\
+             pxe-server runs the proxyDHCP, TFTP and HTTPS services in one process and\n\
+             is enabled on installation; pxe-proxy, pxe-tftp and pxe-https run them one\n\
+             by one. All run as the system user netboot with CAP_NET_BIND_SERVICE and\n\
+             CAP_NET_RAW only."
         ),
     ))
 }
