@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod deny;
 mod deps;
+mod dist;
 mod docs;
 mod e2e;
 mod fuzz;
@@ -64,6 +65,9 @@ enum Command {
     /// Builds the site's iPXE (undionly.kpxe, snponly.efi, ipxe.efi; ARM64 with --arch) from
     /// the pinned release, trusting exactly the given CA; cached by a hash of all inputs.
     Ipxe(ipxe::IpxeArgs),
+    /// Builds the Debian 12 package (target/dist/netboot_*.deb); --test installs, starts,
+    /// stops and purges it in a clean Debian 12 container, --image checks the container image.
+    Dist(dist::DistArgs),
     /// Boots real QEMU firmware through the project's binaries inside network namespaces.
     #[command(disable_help_flag = true)]
     E2e {
@@ -84,6 +88,7 @@ fn main() -> Result<()> {
         Command::Demo => e2e::demo(),
         Command::E2e { args } => e2e::run(&args),
         Command::Ipxe(args) => ipxe::run(args),
+        Command::Dist(args) => dist::run(args),
     }
 }
 
