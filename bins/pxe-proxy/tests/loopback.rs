@@ -381,15 +381,20 @@ fn check_config_and_errors() {
         .unwrap();
     assert!(output.status.success());
 
-    // A busy port is reported with the address and a hint.
+    // A busy port is reported with the address and a hint. (A busy DHCP port is served
+    // beside its holder instead: see tests/coexist.rs.)
     let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let good = dir.path().join("busy.toml");
-    std::fs::write(&good, "[proxy]\nlisten = \"127.0.0.1\"\npxe_port = 0\n").unwrap();
+    std::fs::write(
+        &good,
+        "[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\ndhcpv6 = false\n",
+    )
+    .unwrap();
     let output = std::process::Command::new(binary)
         .arg("--config")
         .arg(&good)
-        .args(["--dhcp-port", &port.to_string()])
+        .args(["--pxe-port", &port.to_string()])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(1), "a runtime error");
@@ -461,7 +466,8 @@ fn ipxe_nic_roms_are_chainloaded_once_and_the_chainloaded_ipxe_gets_the_script()
 #[test]
 fn a_first_run_answers_no_one_and_says_once_what_would_answer_each_machine() {
     // The embedded defaults, on loopback ports: no rule, so nobody is answered.
-    let proxy = Proxy::start("[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\n");
+    let proxy =
+        Proxy::start("[proxy]\nlisten = \"127.0.0.1\"\ndhcp_port = 0\npxe_port = 0\ndhcpv6 = false\n");
     let relay = client_socket(&format!("{RELAY}:{}", proxy.dhcp_port));
     relay
         .set_read_timeout(Some(std::time::Duration::from_secs(1)))

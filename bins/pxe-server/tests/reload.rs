@@ -176,7 +176,7 @@ fn sighup_reloads_rules_and_certificate_while_300_mib_downloads_complete() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pxe-server"));
     command.arg("--config").arg(&config_path).env_remove("RUST_LOG");
     let mut server = Service::spawn("pxe-server", &mut command);
-    let listeners = server.listening(5, WAIT);
+    let listeners = server.listening(7, WAIT);
     let find = |label: &str| listeners.iter().find(|l| l.label == label).unwrap().addr;
     let (tftp, https, http) = (find("(tftp)"), find("(https)"), find("(http)"));
     assert!(

@@ -314,9 +314,6 @@ mod tests {
 
     #[test]
     fn continued_lines_are_one_instruction() {
-        assert_eq!(
-            parse("RUN a \\\n && b\n").unwrap(),
-            [Step::Run("a   && b".into())]
-        );
+        assert_eq!(parse("RUN a \\\n && b\n").unwrap(), [Step::Run("a  && b".into())]);
     }
 }

@@ -183,6 +183,11 @@ impl Store {
                 options = options.ssl_mode(PgSslMode::VerifyFull);
             }
         }
+        // The build links rustls with both ring and aws-lc-rs (tiberius brings the latter), so
+        // rustls cannot pick a process default by itself, and the driver's certificate
+        // verifier asks for one: ring, like every other TLS connection here. A program's own
+        // earlier choice stands (`install_default` then fails, harmlessly).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(timeout)
