@@ -302,6 +302,7 @@ fn run_pass(
     let lab = Lab::create(run_id, layout, taps, kind.stack())?;
     let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
     let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client, &project_config::ipxe_script_url(&lab))?;
+    let site_dns = site_dhcp::start_dns(&lab, dir)?;
     let mut pxe_side = match binaries {
         Some(binaries) => PxeSide::Project(project::Services::start(
             binaries,
@@ -401,16 +402,20 @@ fn run_pass(
     // Services first, then the DHCP server, then (when `lab` drops) the namespaces.
     drop(pxe_side);
     drop(site_dhcp);
+    drop(site_dns);
     drop(lab);
     Ok(results)
 }
 
 /// The IPv6 addresses EDK2's PXE and HTTP Boot print on the console once DHCPv6 gave them one
-/// (`Station IP address is FD77:0:0:77:0:0:0:1A3`).
+/// (`Station IP address is FD77:0:0:77:0:0:0:1A3`, HTTP Boot: `Station IPv6 address is ...`).
 fn station_addresses(console: &str) -> Vec<std::net::Ipv6Addr> {
     console
         .lines()
-        .filter_map(|l| l.split_once("Station IP address is "))
+        .filter_map(|l| {
+            l.split_once("Station IP address is ")
+                .or_else(|| l.split_once("Station IPv6 address is "))
+        })
         .filter_map(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
         .collect()
 }

@@ -350,9 +350,9 @@ impl RunningClient {
                     // EDK2 before edk2-stable202508 starts HTTP Boot's DHCPv6 before the
                     // link-local address has passed duplicate address detection and gives
                     // up at once (EFI_NO_MAPPING) when HTTPv6 is the first boot option. A
-                    // 2 s boot menu, during which the NIC is already connected, gives DAD its
+                    // 5 s boot menu, during which the NIC is already connected, gives DAD its
                     // second; PXEv6 waits for DAD itself.
-                    args.extend(["-boot".into(), "menu=on,splash-time=2000".into()]);
+                    args.extend(["-boot".into(), "menu=on,splash-time=5000".into()]);
                 }
                 if matches!(spec.firmware, Firmware::UefiHttp | Firmware::UefiHttps) {
                     for stack in ["IPv4PXESupport", "IPv6PXESupport"] {

@@ -29,11 +29,20 @@ pub(crate) fn x64_boot_file(kind: LabKind) -> &'static str {
     }
 }
 
+/// The name the IPv6 lab's site DNS gives the HTTPS host (an AAAA record in the site's
+/// dnsmasq, named in the server certificate through `https.cert_names`). iPXE 2.0 sends the
+/// host of an `https://[addr]/` URL, brackets included, as TLS SNI, which rustls refuses as an
+/// invalid host name (`ServerNameMustContainOneHostName`); a name avoids that.
+pub(crate) const IPV6_HTTPS_NAME: &str = "netboot-https.lab";
+
 /// The script URL the lab's iPXE gets: over HTTPS on the HTTPS host, by its IPv4 address or,
-/// in an IPv6-only lab, by its IPv6 address (which the site's DHCPv6 server hands out there).
+/// in an IPv6-only lab, by its name in the site's DNS (which the site's DHCPv6 server hands
+/// out there).
 pub(crate) fn ipxe_script_url(lab: &Lab) -> String {
-    let https = lab.host("https").url_host(lab.stack);
-    format!("https://{https}:{HTTPS_PORT}/boot.ipxe")
+    match lab.stack {
+        Stack::Ipv4 => format!("https://{}:{HTTPS_PORT}/boot.ipxe", lab.host("https").ip),
+        Stack::Ipv6Only => format!("https://{IPV6_HTTPS_NAME}:{HTTPS_PORT}/boot.ipxe"),
+    }
 }
 
 /// Writes `netboot.toml`, the scripts and the state directory (the lab's iPXE build from
@@ -123,6 +132,9 @@ pub(crate) fn write(
         state.display(),
         private.display()
     )?;
+    if stack == Stack::Ipv6Only {
+        writeln!(toml, "cert_names = [\"{IPV6_HTTPS_NAME}\"]\n")?;
+    }
     if https_boot {
         let ca = super::lab_ca::make(dir, https_ip)?;
         writeln!(

@@ -16,7 +16,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use super::client::ClientSpec;
-use super::lab::{Lab, Stack, IPV6_PREFIX, LAB_NET, SERVER_IF};
+use super::lab::{lab_ip6, Lab, Stack, IPV6_PREFIX, LAB_NET, SERVER_IF, SITE_DHCP_IP};
 use super::process::{in_netns, Spawned};
 
 /// Starts dnsmasq in the lab's DHCP namespace, with a reserved address for each client.
@@ -56,10 +56,10 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec], ipxe_script_u
         "--conf-file=/dev/null".to_owned(),
         "--user=root".to_owned(),
         "--group=root".to_owned(),
-        // DNS off: this is only the address-giving DHCP server.
-        "--port=0".to_owned(),
         format!("--interface={SERVER_IF}"),
         "--bind-interfaces".to_owned(),
+        // DNS off: this is only the address-giving DHCP server.
+        "--port=0".to_owned(),
         "--dhcp-authoritative".to_owned(),
         format!("--dhcp-leasefile={}", leases.display()),
         "--enable-ra".to_owned(),
@@ -84,11 +84,53 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec], ipxe_script_u
         Stack::Ipv6Only => args.extend([
             // Stateful DHCPv6: the router advertisements carry the managed flag.
             format!("--dhcp-range={IPV6_PREFIX}::100,{IPV6_PREFIX}::1ff,64,10m"),
+            // The site's DNS server ([`start_dns`]) for iPXE only: OVMF's PXEv6 (Debian's
+            // 2022.11) failed with "PXE-E16: No valid offer received" when the address
+            // server's Advertise carried it.
+            format!(
+                "--dhcp-option=tag:ipxe,option6:dns-server,[{}]",
+                lab_ip6(SITE_DHCP_IP.octets()[3])
+            ),
             "--dhcp-userclass=set:ipxe,iPXE".to_owned(),
             format!("--dhcp-option=tag:ipxe,option6:bootfile-url,{ipxe_script_url}"),
         ]),
     }
     Spawned::start("site-dhcp", ns, &dir.join("site-dhcp.log"), "dnsmasq", &args)
+}
+
+/// The IPv6-only site's DNS server, in the DHCP namespace beside the DHCP server: a second
+/// dnsmasq without DHCP that knows the HTTPS host's name (an AAAA record), for iPXE's script
+/// URL. `None` in an IPv4 lab.
+pub(crate) fn start_dns(lab: &Lab, dir: &Path) -> Result<Option<Spawned>> {
+    if lab.stack != Stack::Ipv6Only {
+        return Ok(None);
+    }
+    let args = [
+        "--no-daemon".to_owned(),
+        "--conf-file=/dev/null".to_owned(),
+        "--user=root".to_owned(),
+        "--group=root".to_owned(),
+        "--pid-file=".to_owned(),
+        format!("--interface={SERVER_IF}"),
+        "--bind-interfaces".to_owned(),
+        "--no-resolv".to_owned(),
+        "--no-hosts".to_owned(),
+        format!(
+            "--host-record={},{}",
+            super::project_config::IPV6_HTTPS_NAME,
+            lab.host("https").ip6
+        ),
+        "--log-queries".to_owned(),
+        "--log-facility=-".to_owned(),
+    ];
+    Spawned::start(
+        "site-dns",
+        &lab.dhcp_netns,
+        &dir.join("site-dns.log"),
+        "dnsmasq",
+        &args,
+    )
+    .map(Some)
 }
 
 /// The address reserved for the `index`th client of a pass.
