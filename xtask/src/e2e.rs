@@ -29,7 +29,7 @@ mod scenario;
 mod site_dhcp;
 mod wimboot;
 
-use lab::{Lab, Layout};
+use lab::{ClientAddr, Lab, Layout, Stack};
 use scenario::{ClientResult, Scenario};
 
 /// Where Debian's `ipxe` package puts the iPXE boot programs (the dnsmasq reference side
@@ -299,9 +299,10 @@ fn run_pass(
 ) -> Result<Vec<ClientResult>> {
     let taps = scenarios.iter().map(|s| s.clients.len()).max().unwrap_or(1);
     let kind = scenarios.first().map_or(scenario::LabKind::Tls, |s| s.lab);
-    let lab = Lab::create(run_id, layout, taps)?;
+    let lab = Lab::create(run_id, layout, taps, kind.stack())?;
     let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
-    let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client)?;
+    let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client, &project_config::ipxe_script_url(&lab))?;
+    let site_dns = site_dhcp::start_dns(&lab, dir)?;
     let mut pxe_side = match binaries {
         Some(binaries) => PxeSide::Project(project::Services::start(
             binaries,
@@ -374,13 +375,21 @@ fn run_pass(
                     .iter()
                     .position(|c| c.name == result.spec.name)
                     .unwrap_or_default();
-                let ip = site_dhcp::reserved_address(index)?;
+                let ip = match lab.stack {
+                    Stack::Ipv4 => ClientAddr::V4(site_dhcp::reserved_address(index)?),
+                    Stack::Ipv6Only => {
+                        let serial = std::fs::read(dir.join(format!("{}.serial.log", result.spec.name)))?;
+                        ClientAddr::V6(station_addresses(&journey::clean(&String::from_utf8_lossy(
+                            &serial,
+                        ))))
+                    }
+                };
                 // Services write their logs through a queue: give the last lines a moment.
                 let deadline = std::time::Instant::now() + Duration::from_secs(3);
-                let mut checked = pxe_side.check_service_logs(&result.spec, ip);
+                let mut checked = pxe_side.check_service_logs(&result.spec, &ip);
                 while checked.is_err() && std::time::Instant::now() < deadline {
                     std::thread::sleep(Duration::from_millis(200));
-                    checked = pxe_side.check_service_logs(&result.spec, ip);
+                    checked = pxe_side.check_service_logs(&result.spec, &ip);
                 }
                 if let Err(e) = checked {
                     eprintln!("e2e:   {} FAILED the server-side check: {e:#}", result.spec.name);
@@ -393,8 +402,22 @@ fn run_pass(
     // Services first, then the DHCP server, then (when `lab` drops) the namespaces.
     drop(pxe_side);
     drop(site_dhcp);
+    drop(site_dns);
     drop(lab);
     Ok(results)
+}
+
+/// The IPv6 addresses EDK2's PXE and HTTP Boot print on the console once DHCPv6 gave them one
+/// (`Station IP address is FD77:0:0:77:0:0:0:1A3`, HTTP Boot: `Station IPv6 address is ...`).
+fn station_addresses(console: &str) -> Vec<std::net::Ipv6Addr> {
+    console
+        .lines()
+        .filter_map(|l| {
+            l.split_once("Station IP address is ")
+                .or_else(|| l.split_once("Station IPv6 address is "))
+        })
+        .filter_map(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+        .collect()
 }
 
 /// Prints what a measuring client's console (and, for key types, the extra servers' logs) show.
@@ -432,7 +455,7 @@ impl PxeSide {
         }
     }
 
-    fn check_service_logs(&self, client: &client::ClientSpec, ip: std::net::Ipv4Addr) -> Result<()> {
+    fn check_service_logs(&self, client: &client::ClientSpec, ip: &ClientAddr) -> Result<()> {
         match self {
             Self::Project(services) => services.check_logs(client, ip),
             Self::Reference(processes) => {

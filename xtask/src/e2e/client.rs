@@ -31,6 +31,12 @@ pub(crate) enum Firmware {
     UefiHttps,
     /// AAVMF (EDK2 for ARM64) native PXE on QEMU's aarch64 `virt` machine, under TCG.
     Arm64Uefi,
+    /// OVMF's native PXE over IPv6, its IPv4 stack switched off through fw_cfg
+    /// (`opt/org.tianocore/IPv4Support`, `IPv4PXESupport`), so PXEv6 is its first boot
+    /// option and nothing waits for IPv4.
+    UefiPxe6,
+    /// OVMF UEFI HTTP Boot over IPv6, IPv4 and PXE switched off through fw_cfg.
+    UefiHttp6,
 }
 
 impl Firmware {
@@ -42,15 +48,22 @@ impl Firmware {
             Self::UefiHttp => "uefi-http",
             Self::UefiHttps => "uefi-https",
             Self::Arm64Uefi => "arm64-uefi",
+            Self::UefiPxe6 => "uefi-pxe6",
+            Self::UefiHttp6 => "uefi-http6",
         }
+    }
+
+    /// Whether this client boots over IPv6 (in an IPv6-only lab).
+    pub(crate) fn is_ipv6(self) -> bool {
+        matches!(self, Self::UefiPxe6 | Self::UefiHttp6)
     }
 
     /// The architecture names (as the services log them) this client must show up with.
     pub(crate) fn expected_arches(self) -> &'static [&'static str] {
         match self {
             Self::Bios => &["bios"],
-            Self::UefiPxe => &["x64-uefi"],
-            Self::UefiHttp | Self::UefiHttps => &["x64-uefi-http"],
+            Self::UefiPxe | Self::UefiPxe6 => &["x64-uefi"],
+            Self::UefiHttp | Self::UefiHttps | Self::UefiHttp6 => &["x64-uefi-http"],
             Self::Arm64Uefi => &["arm64-uefi"],
         }
     }
@@ -149,9 +162,12 @@ impl ClientSpec {
             // SeaBIOS, once the NIC's boot entry returns and nothing else can boot.
             Firmware::Bios => &["Booting from Hard Disk", "No bootable device"],
             // OVMF's boot manager reports the failed entry and goes on to the next one.
-            Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps | Firmware::Arm64Uefi => {
-                &["BdsDxe: failed to load Boot", "Shell>"]
-            }
+            Firmware::UefiPxe
+            | Firmware::UefiHttp
+            | Firmware::UefiHttps
+            | Firmware::Arm64Uefi
+            | Firmware::UefiPxe6
+            | Firmware::UefiHttp6 => &["BdsDxe: failed to load Boot", "Shell>"],
         }
     }
 }
@@ -310,8 +326,34 @@ impl RunningClient {
                     "qemu-efi-aarch64",
                 )?);
             }
-            Firmware::UefiPxe | Firmware::UefiHttp | Firmware::UefiHttps => {
+            Firmware::UefiPxe
+            | Firmware::UefiHttp
+            | Firmware::UefiHttps
+            | Firmware::UefiPxe6
+            | Firmware::UefiHttp6 => {
                 args.extend(uefi_machine(spec, dir, OVMF_CODE, OVMF_VARS, "ovmf")?);
+                if spec.firmware.is_ipv6() {
+                    // No IPv4 stack at all: OVMF would otherwise try PXEv4 (and HTTPv4) first
+                    // and wait out their DHCPv4 timeouts on a link without IPv4.
+                    for knob in ["IPv4Support", "IPv4PXESupport"] {
+                        args.extend([
+                            "-fw_cfg".into(),
+                            format!("name=opt/org.tianocore/{knob},string=n"),
+                        ]);
+                    }
+                }
+                if spec.firmware == Firmware::UefiHttp6 {
+                    args.extend([
+                        "-fw_cfg".into(),
+                        "name=opt/org.tianocore/IPv6PXESupport,string=n".into(),
+                    ]);
+                    // EDK2 before edk2-stable202508 starts HTTP Boot's DHCPv6 before the
+                    // link-local address has passed duplicate address detection and gives
+                    // up at once (EFI_NO_MAPPING) when HTTPv6 is the first boot option. A
+                    // 5 s boot menu, during which the NIC is already connected, gives DAD its
+                    // second; PXEv6 waits for DAD itself.
+                    args.extend(["-boot".into(), "menu=on,splash-time=5000".into()]);
+                }
                 if matches!(spec.firmware, Firmware::UefiHttp | Firmware::UefiHttps) {
                     for stack in ["IPv4PXESupport", "IPv6PXESupport"] {
                         args.extend([

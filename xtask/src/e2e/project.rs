@@ -2,7 +2,7 @@
 //! shared configuration file written by the harness, either together in one namespace or
 //! each in its own.
 
-use std::net::Ipv4Addr;
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread::sleep;
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use super::client::{ClientSpec, Expect, Firmware};
-use super::lab::{Lab, Layout};
+use super::lab::{ClientAddr, Lab, Layout};
 use super::process::Spawned;
 use super::scenario::LabKind;
 
@@ -135,7 +135,7 @@ impl Services {
     /// architecture this firmware must report and the decision the rules give it, and the
     /// boot program went the way this firmware fetches it (TFTP for UEFI PXE, HTTP for UEFI
     /// HTTP Boot), to the address the site DHCP server reserved for it.
-    pub(crate) fn check_logs(&self, client: &ClientSpec, ip: Ipv4Addr) -> Result<()> {
+    pub(crate) fn check_logs(&self, client: &ClientSpec, ip: &ClientAddr) -> Result<()> {
         // Logs may be coloured; compare the text without escape sequences.
         let text: String = self
             .processes
@@ -157,18 +157,36 @@ impl Services {
                 client.mac
             );
         }
+        // An IPv6 client's addresses: what its console showed, plus those the services
+        // logged with its MAC (the 4011 reply's target, iPXE's decision requests).
+        let ip = &match ip {
+            ClientAddr::V6(seen) => {
+                let mut all = seen.clone();
+                all.extend(addresses_logged_with(&lines, &client.mac));
+                all.sort_unstable();
+                all.dedup();
+                ClientAddr::V6(all)
+            }
+            v4 => v4.clone(),
+        };
+        let peers = ip.peers();
+        let remotes = ip.remotes();
+        // Some line holds every needle and one of the client's `peer=` or `remote=` forms.
+        let from = |forms: &[String], needles: &[&str]| {
+            text.lines().any(|l| {
+                forms.iter().any(|f| l.contains(f.as_str())) && needles.iter().all(|n| l.contains(n))
+            })
+        };
         let fetched = |needles: &[&str]| text.lines().any(|l| needles.iter().all(|n| l.contains(n)));
-        let peer = format!("peer={ip}:");
-        let remote = format!("remote={ip} ");
         if client.expect == Expect::TlsRefused {
-            if !fetched(&[&peer, "TLS handshake failed"]) && !fetched(&[&peer, "TLS handshake timed out"]) {
+            if !from(&peers, &["TLS handshake failed"]) && !from(&peers, &["TLS handshake timed out"]) {
                 bail!(
                     "pxe-https never logged a failed TLS handshake with {ip} ({})",
                     client.mac
                 );
             }
             let mac = format!("mac={}", client.mac);
-            if fetched(&[&remote, "entry script"]) || fetched(&[&mac, "boot decision"]) {
+            if from(&remotes, &["entry script"]) || fetched(&[&mac, "boot decision"]) {
                 bail!(
                     "{} got a script although its iPXE does not trust the server",
                     client.mac
@@ -177,7 +195,7 @@ impl Services {
             return Ok(());
         }
         // Every script came over TLS: the entry script was served on the TLS listener.
-        if !fetched(&[&peer, "TLS handshake done"]) || !fetched(&[&remote, "entry script", "tls=true"]) {
+        if !from(&peers, &["TLS handshake done"]) || !from(&remotes, &["entry script", "tls=true"]) {
             bail!(
                 "pxe-https never served {ip} ({}) its entry script over TLS",
                 client.mac
@@ -197,9 +215,7 @@ impl Services {
                         client.mac
                     )
                 }
-                Expect::LoginRefused
-                    if fetched(&[&remote, &format!("path=\"/e2e/{}.ipxe\"", client.name)]) =>
-                {
+                Expect::LoginRefused if from(&remotes, &[&format!("path=\"/e2e/{}.ipxe\"", client.name)]) => {
                     bail!(
                         "{} was refused every login but fetched its boot script",
                         client.mac
@@ -220,13 +236,16 @@ impl Services {
             bail!("{problem}");
         }
         if client.expect == Expect::Wimboot {
-            if let Some(problem) = super::wimboot::missing_downloads(&text, ip) {
+            let ClientAddr::V4(ip) = ip else {
+                bail!("the wimboot check needs the client's IPv4 address");
+            };
+            if let Some(problem) = super::wimboot::missing_downloads(&text, *ip) {
                 bail!("{problem}");
             }
         }
         let probe = format!("path=\"/{}\"", super::measure::PROBE);
         if client.measurement == Some(super::measure::Measurement::Features)
-            && !fetched(&[&remote, &probe, "peerdist=true"])
+            && !from(&remotes, &[&probe, "peerdist=true"])
         {
             bail!("{ip} ({}) fetched {probe} without PeerDist headers", client.mac);
         }
@@ -235,14 +254,14 @@ impl Services {
             .and_then(super::measure::Measurement::peerdist_file)
         {
             let path = format!("path=\"/{file}\"");
-            if !fetched(&[&remote, "PeerDist answer", &path]) {
+            if !from(&remotes, &["PeerDist answer", &path]) {
                 bail!(
                     "pxe-https never logged a PeerDist answer for /{file} to {ip} ({})",
                     client.mac
                 );
             }
             if client.measurement == Some(super::measure::Measurement::PeerDist)
-                && !fetched(&[&remote, "PeerDist missing-data range", &path])
+                && !from(&remotes, &["PeerDist missing-data range", &path])
             {
                 bail!(
                     "pxe-https never logged a missing-data range of /{file} for {ip} ({})",
@@ -253,17 +272,17 @@ impl Services {
         let x64 = super::project_config::x64_boot_file(self.kind);
         let x64_path = format!("/{x64}");
         match client.firmware {
-            Firmware::UefiPxe if !fetched(&[&peer, "sent", &format!("path={x64}")]) => {
+            Firmware::UefiPxe | Firmware::UefiPxe6 if !from(&peers, &["sent", &format!("path={x64}")]) => {
                 bail!("pxe-tftp never logged sending {x64} to {ip} ({})", client.mac)
             }
-            Firmware::Arm64Uefi if !fetched(&[&peer, "sent", "path=snponly-arm64.efi"]) => {
+            Firmware::Arm64Uefi if !from(&peers, &["sent", "path=snponly-arm64.efi"]) => {
                 bail!(
                     "pxe-tftp never logged sending snponly-arm64.efi to {ip} ({})",
                     client.mac
                 )
             }
-            Firmware::UefiHttp | Firmware::UefiHttps
-                if !fetched(&[&remote, "GET", &x64_path, "status=200"]) =>
+            Firmware::UefiHttp | Firmware::UefiHttps | Firmware::UefiHttp6
+                if !from(&remotes, &["GET", &x64_path, "status=200"]) =>
             {
                 bail!(
                     "pxe-https never logged serving {x64_path} to {ip} ({})",
@@ -271,7 +290,7 @@ impl Services {
                 )
             }
             // The NBP must have come over the OpenSSL listener, not plain HTTP.
-            Firmware::UefiHttps if !fetched(&[&peer, "compat TLS handshake done"]) => {
+            Firmware::UefiHttps if !from(&peers, &["compat TLS handshake done"]) => {
                 bail!(
                     "pxe-https never logged a compat TLS handshake with {ip} ({})",
                     client.mac
@@ -280,6 +299,26 @@ impl Services {
             _ => Ok(()),
         }
     }
+}
+
+/// The IPv6 addresses the services logged for the client with `mac` (its lines): the target
+/// of the proxy's port-4011 reply (`to=[addr]:4011`) and the `remote=` of pxe-https's
+/// decision requests.
+fn addresses_logged_with(lines: &[&str], mac: &str) -> Vec<Ipv6Addr> {
+    let mac = format!("mac={mac}");
+    let mut found = Vec::new();
+    for line in lines.iter().filter(|l| l.contains(&mac)) {
+        for (key, end) in [("to=[", ']'), ("remote=", ' ')] {
+            for (at, _) in line.match_indices(key) {
+                let rest = &line[at + key.len()..];
+                let value = rest.split(end).next().unwrap_or_default();
+                if let Ok(address) = value.trim_end_matches(',').parse::<Ipv6Addr>() {
+                    found.push(address);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Whether `line` names `arch` as a whole word (`x64-uefi` must not match `x64-uefi-http`).
@@ -323,7 +362,22 @@ fn tail(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mentions_arch;
+    use super::{addresses_logged_with, mentions_arch};
+
+    #[test]
+    fn ipv6_addresses_logged_with_a_mac_are_found() {
+        let lines = [
+            "x INFO pxe_proxy::dhcpv6: answered mac=52:54:00:e2:11:00 arch=x64-uefi socket=\"pxe6\" to=[fd77:0:0:77::1a2]:4011 url=tftp://[fd77:0:0:77::1]/ipxe.efi",
+            "x INFO pxe_https::app: boot decision mac=52:54:00:e2:11:00 uuid=u arch=x64-uefi remote=fd77:0:0:77::1b3 decision=\"boot\"",
+            "x INFO pxe_https::app: boot decision mac=52:54:00:e2:12:00 remote=fd77:0:0:77::1c4 decision=\"boot\"",
+            "x INFO pxe_https::app: boot decision mac=52:54:00:e2:11:00 remote=10.77.0.101 decision=\"boot\"",
+        ];
+        let found: Vec<String> = addresses_logged_with(&lines, "52:54:00:e2:11:00")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found, ["fd77:0:0:77::1a2", "fd77:0:0:77::1b3"]);
+    }
 
     #[test]
     fn arch_names_match_whole_words_only() {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 
 use super::client::{ClientSpec, Expect, Firmware};
-use super::lab::Lab;
+use super::lab::{Lab, Stack};
 use super::scenario::LabKind;
 
 /// Plain HTTP port of the HTTPS service (for UEFI HTTP Boot, which has no CA to check TLS with).
@@ -22,10 +22,26 @@ pub(crate) const COMPAT_TLS_PORT: u16 = 8443;
 /// own NIC drivers), the others `snponly.efi` (the firmware's network stack).
 pub(crate) fn x64_boot_file(kind: LabKind) -> &'static str {
     match kind {
-        LabKind::HttpBoot => "ipxe.efi",
+        LabKind::HttpBoot | LabKind::Ipv6 => "ipxe.efi",
         LabKind::Tls | LabKind::HttpsBoot | LabKind::UntrustedCa | LabKind::Measure | LabKind::Auth => {
             "snponly.efi"
         }
+    }
+}
+
+/// The name the IPv6 lab's site DNS gives the HTTPS host (an AAAA record in the site's
+/// dnsmasq, named in the server certificate through `https.cert_names`). iPXE 2.0 sends the
+/// host of an `https://[addr]/` URL, brackets included, as TLS SNI, which rustls refuses as an
+/// invalid host name (`ServerNameMustContainOneHostName`); a name avoids that.
+pub(crate) const IPV6_HTTPS_NAME: &str = "netboot-https.lab";
+
+/// The script URL the lab's iPXE gets: over HTTPS on the HTTPS host, by its IPv4 address or,
+/// in an IPv6-only lab, by its name in the site's DNS (which the site's DHCPv6 server hands
+/// out there).
+pub(crate) fn ipxe_script_url(lab: &Lab) -> String {
+    match lab.stack {
+        Stack::Ipv4 => format!("https://{}:{HTTPS_PORT}/boot.ipxe", lab.host("https").ip),
+        Stack::Ipv6Only => format!("https://{IPV6_HTTPS_NAME}:{HTTPS_PORT}/boot.ipxe"),
     }
 }
 
@@ -52,8 +68,10 @@ pub(crate) fn write(
     // Secret hand-off files: outside the served root and the iPXE directory.
     let private = dir.join("private");
     install_state(&state, kind, ipxe_build)?;
-    let tftp = lab.host("tftp").ip;
-    let https = lab.host("https").ip;
+    let stack = lab.stack;
+    let tftp = lab.host("tftp").url_host(stack);
+    let https_ip = lab.host("https").ip;
+    let https = lab.host("https").url_host(stack);
     let has = |firmware: Firmware| clients.iter().any(|c| c.firmware == firmware);
     // The proxy hands every HTTP Boot client of a site the same URL: plain HTTP, or HTTPS on
     // the compatibility listener with a certificate from the lab CA the clients trust.
@@ -75,13 +93,19 @@ pub(crate) fn write(
         "[log]\nlevel = \"info,pxe_proxy=debug,pxe_tftp=debug,pxe_https=debug,pxe_server=debug\"\n"
     )?;
     // Every iPXE of the lab is the lab's own build (with HTTPS), so all get the https:// URL.
+    // An IPv6-only lab names the TFTP host for DHCPv6 (`tftp://[...]` URLs) instead.
+    let tftp_server = match stack {
+        Stack::Ipv4 => format!("tftp_server = \"{tftp}\""),
+        Stack::Ipv6Only => format!("tftp_server6 = \"{}\"", lab.host("tftp").ip6),
+    };
     writeln!(
         toml,
-        "[proxy]\ntftp_server = \"{tftp}\"\n\
-         ipxe_script_url = \"https://{https}:{HTTPS_PORT}/boot.ipxe\"\n\
+        "[proxy]\n{tftp_server}\n\
+         ipxe_script_url = \"{}\"\n\
          ipxe_script_url_without_https = \"\"\n\
          http_boot_url = \"{http_boot_url}\"\n\n\
          [proxy.boot_files]\nx64-uefi = \"{}\"\n",
+        ipxe_script_url(lab),
         x64_boot_file(kind)
     )?;
     // No tftp.root and no https.ipxe_dir: the services find the site's iPXE build in the state
@@ -90,21 +114,29 @@ pub(crate) fn write(
     if Path::new("/srv/tftp").is_dir() {
         writeln!(toml, "[tftp]\nroot = \"{}\"\n", state.join("ipxe").display())?;
     }
+    // The IPv6-only lab's hosts have no IPv4 address: the services listen on [::].
+    let any = match stack {
+        Stack::Ipv4 => "0.0.0.0",
+        Stack::Ipv6Only => "[::]",
+    };
     let http_listen = if plain {
-        format!("0.0.0.0:{HTTP_PORT}")
+        format!("{any}:{HTTP_PORT}")
     } else {
         "off".to_owned()
     };
     writeln!(
         toml,
-        "[https]\nlisten = \"0.0.0.0:{HTTPS_PORT}\"\nhttp_listen = \"{http_listen}\"\n\
+        "[https]\nlisten = \"{any}:{HTTPS_PORT}\"\nhttp_listen = \"{http_listen}\"\n\
          root = \"{}\"\nstate_dir = \"{}\"\nprivate_dir = \"{}\"\ncountdown_secs = 0\n",
         files.display(),
         state.display(),
         private.display()
     )?;
+    if stack == Stack::Ipv6Only {
+        writeln!(toml, "cert_names = [\"{IPV6_HTTPS_NAME}\"]\n")?;
+    }
     if https_boot {
-        let ca = super::lab_ca::make(dir, https)?;
+        let ca = super::lab_ca::make(dir, https_ip)?;
         writeln!(
             toml,
             "compat_tls_listen = \"0.0.0.0:{COMPAT_TLS_PORT}\"\ncompat_tls_cert = \"{}\"\ncompat_tls_key = \"{}\"\n",
@@ -113,7 +145,7 @@ pub(crate) fn write(
         )?;
     }
     if kind == LabKind::Auth {
-        writeln!(toml, "{}", super::auth::config_toml(dir, https))?;
+        writeln!(toml, "{}", super::auth::config_toml(dir, https_ip))?;
     }
     writeln!(toml, "[resolver]\nkind = \"static\"\n")?;
     writeln!(toml, "[resolver.static]\nunmatched = \"exit\"\n")?;
@@ -127,7 +159,7 @@ pub(crate) fn write(
                 let script = format!("e2e/{}.ipxe", client.name);
                 let text = match client.measurement {
                     Some(measurement) => {
-                        super::measure::script(measurement, https, HTTPS_PORT, HTTP_PORT, &client.marker())
+                        super::measure::script(measurement, https_ip, HTTPS_PORT, HTTP_PORT, &client.marker())
                     }
                     None => super::reference::machine_script(client),
                 };

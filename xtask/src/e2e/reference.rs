@@ -86,10 +86,12 @@ pub(crate) fn supports(client: &ClientSpec) -> bool {
     !matches!(
         client.firmware,
         Firmware::UefiHttp | Firmware::UefiHttps | Firmware::Arm64Uefi
-    ) && !matches!(
-        client.expect,
-        Expect::TlsRefused | Expect::Wimboot | Expect::LoginRefused
-    ) && client.console.is_empty()
+    ) && !client.firmware.is_ipv6()
+        && !matches!(
+            client.expect,
+            Expect::TlsRefused | Expect::Wimboot | Expect::LoginRefused
+        )
+        && client.console.is_empty()
 }
 
 /// The per-machine script: prints the marker and what iPXE knows about the machine.

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use super::client::{ClientSpec, Expect, Firmware, RunningClient, Verdict};
 use super::interrupted;
 use super::journey::Journey;
-use super::lab::Lab;
+use super::lab::{ClientAddr, Lab, Stack};
 
 /// A named set of clients booted at the same time.
 #[derive(Debug, Clone)]
@@ -46,12 +46,30 @@ pub(crate) enum LabKind {
     /// Like [`Self::Tls`], with logins at the boot console required for every action
     /// ([`super::auth`]).
     Auth,
+    /// IPv6 only on the client link: router advertisements and DHCPv6 addresses from the site
+    /// (which also names the script URL for iPXE), the firmware's boot offer from the proxy
+    /// over DHCPv6. Plain HTTP is on for UEFI HTTP Boot's boot program, as in
+    /// [`Self::HttpBoot`]; the scripts must come over TLS.
+    Ipv6,
 }
 
 impl LabKind {
     /// Whether the plain HTTP listener runs.
     pub(crate) fn plain_http(self) -> bool {
-        matches!(self, Self::HttpBoot | Self::HttpsBoot | Self::Measure)
+        matches!(
+            self,
+            Self::HttpBoot | Self::HttpsBoot | Self::Measure | Self::Ipv6
+        )
+    }
+
+    /// The IP versions of its network.
+    pub(crate) fn stack(self) -> Stack {
+        match self {
+            Self::Ipv6 => Stack::Ipv6Only,
+            Self::Tls | Self::HttpBoot | Self::HttpsBoot | Self::UntrustedCa | Self::Measure | Self::Auth => {
+                Stack::Ipv4
+            }
+        }
     }
 }
 
@@ -60,8 +78,8 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
     use super::auth::{typing_login, Login};
     use super::measure::Measurement;
     use Expect::{LoginRefused, NextBootDevice, Script, TlsRefused, Wimboot};
-    use Firmware::{Arm64Uefi, Bios, UefiHttp, UefiHttps, UefiPxe};
-    use LabKind::{Auth, HttpBoot, HttpsBoot, Measure, Tls, UntrustedCa};
+    use Firmware::{Arm64Uefi, Bios, UefiHttp, UefiHttp6, UefiHttps, UefiPxe, UefiPxe6};
+    use LabKind::{Auth, HttpBoot, HttpsBoot, Ipv6, Measure, Tls, UntrustedCa};
     vec![
         Scenario {
             name: "bios",
@@ -157,6 +175,20 @@ pub(crate) fn catalogue() -> Vec<Scenario> {
                 ClientSpec::new("auth-refused", Bios, 16, 0, LoginRefused),
                 &[Login::WrongPassword, Login::NotAllowed],
             )],
+        },
+        Scenario {
+            name: "uefi-pxe6",
+            about: "IPv6-only link: OVMF PXEv6 (IPv4 stack off) -> the site's DHCPv6 address + our boot-only Advertise -> Request/Reply on [::]:4011 -> TFTP our ipxe.efi over IPv6 -> iPXE (script URL from the site's DHCPv6) -> script over TLS over IPv6",
+            default: true,
+            lab: Ipv6,
+            clients: vec![ClientSpec::new("uefi-pxe6", UefiPxe6, 17, 0, Script)],
+        },
+        Scenario {
+            name: "uefi-http6",
+            about: "IPv6-only link: OVMF HTTP Boot over IPv6 -> the site's DHCPv6 address + our boot-only Advertise with the URL -> our ipxe.efi over HTTP/IPv6 -> script over TLS over IPv6",
+            default: true,
+            lab: Ipv6,
+            clients: vec![ClientSpec::new("uefi-http6", UefiHttp6, 18, 0, Script)],
         },
         Scenario {
             name: "tls-keys",
@@ -309,15 +341,15 @@ fn failure(client: &mut RunningClient, reason: String) -> ClientResult {
 /// - BIOS (iPXE NIC ROM): the proxy handed the ROM a boot file, pxe-tftp sent `undionly.kpxe`
 ///   to the client, and after that the chainloaded iPXE got the script URL (no loop).
 /// - UEFI PXE: the proxy answered a REQUEST on its boot-server socket (4011) back to port 4011
-///   of the client with the boot file.
-pub(crate) fn journey_log_problem(client: &ClientSpec, text: &str, ip: std::net::Ipv4Addr) -> Option<String> {
+///   of the client with the boot file; over IPv6 the same on its `pxe6` socket.
+pub(crate) fn journey_log_problem(client: &ClientSpec, text: &str, ip: &ClientAddr) -> Option<String> {
     let mac = format!("mac={}", client.mac);
     let answers: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("answered") && l.contains(&mac))
         .collect();
     let answer_at = |needles: &[&str]| answers.iter().position(|l| needles.iter().all(|n| l.contains(n)));
-    let peer = format!("peer={ip}:");
+    let peers = ip.peers();
     match client.firmware {
         Firmware::Bios => {
             let Some(chainload) = answer_at(&["client=Ipxe", "answer=\"boot-file\""]) else {
@@ -326,9 +358,11 @@ pub(crate) fn journey_log_problem(client: &ClientSpec, text: &str, ip: std::net:
                     client.mac
                 ));
             };
-            let sent = text
-                .lines()
-                .any(|l| l.contains(" sent ") && l.contains(&peer) && l.contains("path=undionly.kpxe"));
+            let sent = text.lines().any(|l| {
+                l.contains(" sent ")
+                    && peers.iter().any(|p| l.contains(p.as_str()))
+                    && l.contains("path=undionly.kpxe")
+            });
             if !sent {
                 return Some(format!(
                     "pxe-tftp never logged sending undionly.kpxe to {ip} ({})",
@@ -345,6 +379,22 @@ pub(crate) fn journey_log_problem(client: &ClientSpec, text: &str, ip: std::net:
                 ));
             }
             None
+        }
+        Firmware::UefiPxe6 => {
+            let exchanged = answer_at(&[
+                "client=PxeFirmware",
+                "Request",
+                "socket=\"pxe6\"",
+                "to=[",
+                "]:4011",
+                "answer=\"boot-file\"",
+            ]);
+            exchanged.is_none().then(|| {
+                format!(
+                    "pxe-proxy never answered a boot-server Request of {} on [::]:4011 back to its port 4011",
+                    client.mac
+                )
+            })
         }
         Firmware::UefiPxe => {
             let to_4011 = format!("to={ip}:4011");
@@ -370,7 +420,8 @@ pub(crate) fn journey_log_problem(client: &ClientSpec, text: &str, ip: std::net:
 mod journey_tests {
     use super::*;
 
-    const IP: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 0, 101);
+    const IP4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 0, 101);
+    const IP: &ClientAddr = &ClientAddr::V4(IP4);
 
     fn spec(firmware: Firmware) -> ClientSpec {
         ClientSpec::new("t", firmware, 9, 0, Expect::Script)
@@ -392,7 +443,7 @@ mod journey_tests {
             "client=Ipxe Discover decision=\"boot\" answer=\"script-url\" socket=\"dhcp\"",
         );
         let sent = format!(
-            "x INFO pxe_tftp::server: sent peer={IP}:2070 path=undionly.kpxe size=1 elapsed=1ms resent=0\n"
+            "x INFO pxe_tftp::server: sent peer={IP4}:2070 path=undionly.kpxe size=1 elapsed=1ms resent=0\n"
         );
         assert_eq!(
             journey_log_problem(&client, &format!("{rom}{sent}{script}"), IP),
@@ -410,10 +461,20 @@ mod journey_tests {
         let offer = answered(&client.mac, "client=PxeFirmware Discover decision=\"boot\" answer=\"boot-file\" socket=\"dhcp\" to=255.255.255.255:68");
         let ack = answered(
             &client.mac,
-            &format!("client=PxeFirmware Request decision=\"boot\" answer=\"boot-file\" socket=\"pxe\" to={IP}:4011"),
+            &format!("client=PxeFirmware Request decision=\"boot\" answer=\"boot-file\" socket=\"pxe\" to={IP4}:4011"),
         );
         assert_eq!(journey_log_problem(&client, &format!("{offer}{ack}"), IP), None);
         assert!(journey_log_problem(&client, &offer, IP).is_some());
+
+        let client = spec(Firmware::UefiPxe6);
+        let v6 = &ClientAddr::V6(vec!["fd77:0:0:77::1b7".parse().unwrap()]);
+        let reply = answered(
+            &client.mac,
+            "client=PxeFirmware message=Request decision=\"boot\" answer=\"boot-file\" socket=\"pxe6\" to=[fd77:0:0:77::1b7]:4011 url=tftp://[fd77:0:0:77::3]/ipxe.efi",
+        );
+        assert_eq!(journey_log_problem(&client, &reply, v6), None);
+        // The same exchange over IPv4 does not count for an IPv6 client.
+        assert!(journey_log_problem(&client, &ack, v6).is_some());
     }
 }
 
@@ -426,7 +487,7 @@ mod lab_tests {
         let everything = catalogue();
         let groups = labs(&everything);
         let names = |group: &[Scenario]| group.iter().map(|s| s.name).collect::<Vec<_>>();
-        assert_eq!(groups.len(), 6);
+        assert_eq!(groups.len(), 7);
         assert!(names(&groups[0]).contains(&"bios"));
         assert!(names(&groups[0]).contains(&"arm64-uefi"));
         assert_eq!(names(&groups[1]), ["uefi-http", "mixed"]);
@@ -434,6 +495,7 @@ mod lab_tests {
         assert_eq!(names(&groups[3]), ["untrusted-ca"]);
         assert_eq!(names(&groups[4]), ["tls-keys", "tls-timing"]);
         assert_eq!(names(&groups[5]), ["auth-ldap", "auth-refused"]);
+        assert_eq!(names(&groups[6]), ["uefi-pxe6", "uefi-http6"]);
         for group in &groups {
             let kind = group[0].lab;
             assert!(group.iter().all(|s| s.lab == kind));
