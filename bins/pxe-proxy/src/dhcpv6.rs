@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use netboot_config::Config;
-use netboot_dhcp::proxy::{ListenPort, NoReply};
+use netboot_dhcp::proxy::ListenPort;
 use netboot_dhcp::v6::class::{ClientMacs, DropReason};
 use netboot_dhcp::v6::proxy::{classify, PendingClient6, RequestMeta6};
 use netboot_dhcp::v6::wire::Duid;
@@ -346,16 +346,7 @@ async fn answer(
     let reply = match replied {
         Ok(reply) => reply,
         Err(reason) => {
-            shared.telemetry.metrics.dhcp.drops.inc(reason.metric_label());
-            let reported = matches!(reason, NoReply::Ignored)
-                && answering.silent_rules.as_ref().is_some_and(|rules| {
-                    shared
-                        .unanswered
-                        .report(rules, &request, class.vendor_class.as_deref())
-                });
-            if !reported {
-                tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
-            }
+            shared.not_answering(&answering, &reason, &request, class.vendor_class.as_deref());
             return;
         }
     };

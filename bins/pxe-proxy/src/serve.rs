@@ -40,7 +40,7 @@ pub(crate) struct Shared {
     /// over either.
     pub(crate) chainloaded: Mutex<ChainloadGuard>,
     /// Machines left unanswered by the default rules, reported once each.
-    pub(crate) unanswered: Unanswered,
+    unanswered: Unanswered,
     /// Replies per second to each unicast destination.
     pub(crate) destinations: DestinationLimiter,
 }
@@ -55,6 +55,26 @@ impl Shared {
             chainloaded: Mutex::new(ChainloadGuard::default()),
             unanswered: Unanswered::default(),
             destinations: DestinationLimiter::new(config.proxy.max_replies_per_destination),
+        }
+    }
+
+    /// Counts a classified request left unanswered (over DHCPv4 or DHCPv6) and says why; a
+    /// machine no rule names is reported once, with the line that would answer it.
+    pub(crate) fn not_answering(
+        &self,
+        answering: &crate::Answering,
+        reason: &NoReply,
+        request: &BootRequest,
+        vendor_class: Option<&str>,
+    ) {
+        self.telemetry.metrics.dhcp.drops.inc(reason.metric_label());
+        let reported = matches!(reason, NoReply::Ignored)
+            && answering
+                .silent_rules
+                .as_ref()
+                .is_some_and(|rules| self.unanswered.report(rules, request, vendor_class));
+        if !reported {
+            tracing::info!(mac = %request.mac, arch = %request.arch, %reason, "not answering");
         }
     }
 }
@@ -212,16 +232,7 @@ async fn answer(
     let reply = match replied {
         Ok(reply) => reply,
         Err(reason) => {
-            shared.telemetry.metrics.dhcp.drops.inc(reason.metric_label());
-            let reported = matches!(reason, NoReply::Ignored)
-                && answering.silent_rules.as_ref().is_some_and(|rules| {
-                    shared
-                        .unanswered
-                        .report(rules, &request, class.vendor_class.as_deref())
-                });
-            if !reported {
-                tracing::info!(mac = %class.mac, arch = %class.arch, %reason, "not answering");
-            }
+            shared.not_answering(&answering, &reason, &request, class.vendor_class.as_deref());
             return;
         }
     };
