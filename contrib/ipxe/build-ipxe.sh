@@ -7,8 +7,8 @@
 #                 [--embed script.ipxe] [--arch x86_64,arm64] [--serial-console] \
 #                 [--sha256 HEX] [--jobs N]
 #
-# Needs: sh, tar, gzip, sha256sum, openssl, make, gcc, binutils, perl, liblzma-dev
-# (Debian: apt-get install gcc binutils make perl liblzma-dev openssl), and for
+# Needs: sh, tar, gzip, sha256sum, openssl, patch, make, gcc, binutils, perl, liblzma-dev
+# (Debian: apt-get install gcc binutils make patch perl liblzma-dev openssl), and for
 # --arch arm64 also gcc-aarch64-linux-gnu. Nothing is downloaded.
 #
 # Output (written only when everything built; a failed build leaves --out as it was):
@@ -79,6 +79,7 @@ need tar tar
 need sha256sum coreutils
 need openssl openssl
 need make make
+need patch patch
 need perl perl
 need gcc gcc
 need ld binutils
@@ -162,6 +163,60 @@ else
 fi
 src="$work/ipxe/src"
 
+# --- Fixes on top of the release, each applied only where it fits (a tree from another
+# release may already have it or differ there; the build then goes on without it). ---
+apply_fix() {
+    if patch -d "$work/ipxe" -p1 --dry-run --silent --force < "$work/fix.patch" >/dev/null 2>&1; then
+        patch -d "$work/ipxe" -p1 --silent --force < "$work/fix.patch" >/dev/null ||
+            die "applying the fix \"$1\" failed"
+        fixes="${fixes:+$fixes, }\"$1\""
+    else
+        note "the fix \"$1\" does not apply to this source; building without it"
+    fi
+}
+fixes=""
+# iPXE 2.0 sends the host of https://[2001:db8::1]/ with its brackets as the TLS server name
+# (SNI), which RFC 6066 forbids and rustls servers refuse; send the bare address.
+cat > "$work/fix.patch" <<'EOF'
+--- a/src/net/tcp/https.c
++++ b/src/net/tcp/https.c
+@@ -31,6 +31,7 @@
+  *
+  */
+ 
++#include <string.h>
+ #include <ipxe/open.h>
+ #include <ipxe/uri.h>
+ #include <ipxe/tls.h>
+@@ -46,8 +47,24 @@
+  * @ret rc		Return status code
+  */
+ static int https_filter ( struct http_connection *conn ) {
++	const char *host = conn->uri->host;
++	size_t len = strlen ( host );
+ 
+-	return add_tls ( &conn->socket, conn->uri->host, NULL, NULL );
++	/* An IPv6 literal keeps its URI brackets in uri->host, which
++	 * would go out as the TLS server name: neither a host name nor
++	 * an address, and refused by some servers.  Pass the bare
++	 * address: servers ignore an address given as a server name,
++	 * and the certificate check accepts it with or without them.
++	 */
++	if ( ( len > 2 ) && ( host[0] == '[' ) &&
++	     ( host[ len - 1 ] == ']' ) ) {
++		char bare[ len - 1 ];
++
++		memcpy ( bare, ( host + 1 ), ( len - 2 ) );
++		bare[ len - 2 ] = '\0';
++		return add_tls ( &conn->socket, bare, NULL, NULL );
++	}
++	return add_tls ( &conn->socket, host, NULL, NULL );
+ }
+ 
+ /** HTTPS URI opener */
+EOF
+apply_fix "https-ipv6-literal-sni"
+
 # --- Build options (src/config/local/*.h are read last and override upstream's defaults). ---
 mkdir -p "$src/config/local"
 cat > "$src/config/local/general.h" <<'EOF'
@@ -242,6 +297,7 @@ done
     echo "files = [$outputs]"
     echo "embedded_script = $([ -n "$embed" ] && echo true || echo false)"
     echo "serial_console = $([ "$serial_console" = 1 ] && echo true || echo false)"
+    echo "fixes = [$fixes]"
 } > "$work/out/ipxe-build.toml"
 
 # --- Publish: every file under a temporary name first, then renamed into place. ---

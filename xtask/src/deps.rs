@@ -52,6 +52,7 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("binutils", "the lab's own iPXE build"),
     ("make", "the lab's own iPXE build"),
     ("perl", "the lab's own iPXE build"),
+    ("patch", "the lab's own iPXE build (fixes on the release)"),
     ("liblzma-dev", "the lab's own iPXE build (compressed images)"),
     (
         "gcc-aarch64-linux-gnu",

@@ -62,7 +62,7 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
 /// machines (over plain HTTP: it has no TLS) until the site builds its own.
 const RECOMMENDS: &str = "ipxe";
 /// `Suggests:`: what `build-ipxe.sh` needs to build the site's own iPXE.
-const SUGGESTS: &str = "gcc, binutils, make, perl, liblzma-dev, openssl";
+const SUGGESTS: &str = "gcc, binutils, make, patch, perl, liblzma-dev, openssl";
 
 /// `cargo xtask dist ...`.
 pub(crate) fn run(args: DistArgs) -> Result<()> {

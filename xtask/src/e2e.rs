@@ -301,7 +301,7 @@ fn run_pass(
     let kind = scenarios.first().map_or(scenario::LabKind::Tls, |s| s.lab);
     let lab = Lab::create(run_id, layout, taps, kind.stack())?;
     let every_client: Vec<_> = scenarios.iter().flat_map(|s| s.clients.iter().cloned()).collect();
-    let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client, &project_config::ipxe_script_url(&lab))?;
+    let mut site_dhcp = site_dhcp::start(&lab, dir, &every_client)?;
     let site_dns = site_dhcp::start_dns(&lab, dir)?;
     let mut pxe_side = match binaries {
         Some(binaries) => PxeSide::Project(project::Services::start(

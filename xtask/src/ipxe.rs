@@ -26,6 +26,7 @@ const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("gcc", "compiles iPXE"),
     ("binutils", "links iPXE"),
     ("make", "runs iPXE's build"),
+    ("patch", "applies the build's fixes to the release"),
     ("perl", "iPXE's build scripts"),
     ("liblzma-dev", "iPXE's compressed images (util/zbin)"),
     ("openssl", "checks the CA and computes TRUST= fingerprints"),

@@ -603,6 +603,9 @@ async fn serve_connection(
             stream
         }
         Ok(Err(e)) => {
+            if sent_bracketed_server_name(&e) {
+                explain_bracketed_server_name(peer);
+            }
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             return;
         }
@@ -614,4 +617,33 @@ async fn serve_connection(
     connections
         .serve_http(stream, peer, true, router, in_flight, watcher)
         .await;
+}
+
+/// Whether a handshake failed because the client sent a server name (SNI) that is neither a
+/// host name nor an address, as stock iPXE 2.0 does with `[2001:db8::1]` for an
+/// `https://[2001:db8::1]/` URL.
+fn sent_bracketed_server_name(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::PeerMisbehaved(rustls::PeerMisbehaved::ServerNameMustContainOneHostName)
+            )
+        })
+}
+
+/// Says once per process what to do about it (any client can send such a name, so it is not
+/// logged per connection above debug).
+fn explain_bracketed_server_name(peer: SocketAddr) {
+    static EXPLAINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !EXPLAINED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            %peer,
+            "TLS handshake refused: the client sent an invalid server name (SNI), as iPXE 2.0 \
+             does for an https://[IPv6 address]/ URL; use the iPXE build from build-ipxe.sh \
+             (it sends the bare address) or name this server by a DNS name in the script URL"
+        );
+    }
 }

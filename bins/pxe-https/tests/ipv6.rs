@@ -65,7 +65,30 @@ fn dual_stack_listeners_serve_both_families_with_the_same_rules() {
     let cert = server.cert();
     let status = curl_status(&["--cacert", cert.to_str().unwrap(), &https]);
     assert_eq!(status, "200", "{https}");
+    // Stock iPXE 2.0 sends the bracketed literal as the TLS server name; rustls refuses the
+    // handshake, and the log says once what to do about it.
+    if have_tool("openssl", "openssl") {
+        for _ in 0..2 {
+            let refused = Command::new("openssl")
+                .args(["s_client", "-connect"])
+                .arg(format!("[::1]:{}", server.https.port()))
+                .args(["-servername", "[::1]"])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&refused.stderr);
+            assert!(said.contains("alert illegal parameter"), "{said}");
+        }
+    }
     let log = server.drain_log().join("\n");
+    if have_tool("openssl", "openssl") {
+        assert_eq!(
+            log.matches("the client sent an invalid server name (SNI)")
+                .count(),
+            1,
+            "explained once:\n{log}"
+        );
+    }
     assert!(
         log.contains("remote=127.0.0.1 "),
         "IPv4 clients by their IPv4 address:\n{log}"

@@ -30,10 +30,16 @@ pub(crate) fn x64_boot_file(kind: LabKind) -> &'static str {
 }
 
 /// The name the IPv6 lab's site DNS gives the HTTPS host (an AAAA record in the site's
-/// dnsmasq, named in the server certificate through `https.cert_names`). iPXE 2.0 sends the
-/// host of an `https://[addr]/` URL, brackets included, as TLS SNI, which rustls refuses as an
-/// invalid host name (`ServerNameMustContainOneHostName`); a name avoids that.
+/// dnsmasq, named in the server certificate through `https.cert_names`). Stock iPXE 2.0 sends
+/// the host of an `https://[addr]/` URL, brackets included, as TLS SNI, which rustls refuses
+/// (`ServerNameMustContainOneHostName`); our build sends the bare address, and a name works
+/// with both. The lab hands `uefi-pxe6` the literal, `uefi-http6` the name.
 pub(crate) const IPV6_HTTPS_NAME: &str = "netboot-https.lab";
+
+/// The script URL by the HTTPS host's IPv6 address, `https://[fd77:...]/boot.ipxe`.
+pub(crate) fn ipxe_script_url_by_address6(lab: &Lab) -> String {
+    format!("https://[{}]:{HTTPS_PORT}/boot.ipxe", lab.host("https").ip6)
+}
 
 /// The script URL the lab's iPXE gets: over HTTPS on the HTTPS host, by its IPv4 address or,
 /// in an IPv6-only lab, by its name in the site's DNS (which the site's DHCPv6 server hands

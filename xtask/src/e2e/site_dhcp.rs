@@ -15,7 +15,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::client::ClientSpec;
+use super::client::{ClientSpec, Firmware};
 use super::lab::{lab_ip6, Lab, Stack, IPV6_PREFIX, LAB_NET, SERVER_IF, SITE_DHCP_IP};
 use super::process::{in_netns, Spawned};
 
@@ -24,8 +24,9 @@ use super::process::{in_netns, Spawned};
 /// Reservations matter when clients boot at once: dnsmasq may offer the same free address
 /// to two of them, NAKs the second REQUEST, and OVMF's HTTP Boot gives up after a NAK
 /// instead of starting over.
-/// `ipxe_script_url` is what an IPv6-only site hands iPXE.
-pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec], ipxe_script_url: &str) -> Result<Spawned> {
+/// An IPv6-only site hands iPXE the script URL itself: by the HTTPS host's address to
+/// `uefi-pxe6` clients (our iPXE's TLS server name for an IPv6 literal), by name to the rest.
+pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec]) -> Result<Spawned> {
     let ns = &lab.dhcp_netns;
     in_netns(
         ns,
@@ -92,8 +93,21 @@ pub(crate) fn start(lab: &Lab, dir: &Path, clients: &[ClientSpec], ipxe_script_u
                 lab_ip6(SITE_DHCP_IP.octets()[3])
             ),
             "--dhcp-userclass=set:ipxe,iPXE".to_owned(),
-            format!("--dhcp-option=tag:ipxe,option6:bootfile-url,{ipxe_script_url}"),
+            format!(
+                "--dhcp-option=tag:ipxe,tag:!by-address,option6:bootfile-url,{}",
+                super::project_config::ipxe_script_url(lab)
+            ),
+            format!(
+                "--dhcp-option=tag:ipxe,tag:by-address,option6:bootfile-url,{}",
+                super::project_config::ipxe_script_url_by_address6(lab)
+            ),
         ]),
+    }
+    if lab.stack == Stack::Ipv6Only {
+        // dnsmasq knows a DHCPv6 client's MAC from its EUI-64 link-local source address.
+        for client in clients.iter().filter(|c| c.firmware == Firmware::UefiPxe6) {
+            args.push(format!("--dhcp-host={},set:by-address", client.mac));
+        }
     }
     Spawned::start("site-dhcp", ns, &dir.join("site-dhcp.log"), "dnsmasq", &args)
 }

@@ -77,7 +77,8 @@ pub struct RequestMeta6 {
 pub struct Dhcp6Settings {
     /// This server's DUID (option 2 of every reply; clients echo it).
     pub server_duid: Duid,
-    /// TFTP server for `tftp://` URLs; the server address when `None`.
+    /// TFTP server for the `tftp://` URL of a port-4011 Reply; the server address when `None`.
+    /// An Advertise on port 547 always names this server, where EDK2 sends its 4011 Request.
     pub tftp_server: Option<Ipv6Addr>,
 }
 
@@ -259,7 +260,13 @@ impl PendingClient6 {
         let (url, vendor_class) = match answer {
             Answer::Script(url) => (url, &b"PXEClient"[..]),
             Answer::TftpProgram(name) => {
-                let tftp = v6.tftp_server.unwrap_or(self.meta.server_addr);
+                // EDK2 sends its port-4011 Request to the host of the Advertise's URL
+                // (`PxeBcRetryDhcp6Binl`) and fetches the file named in that Reply: the
+                // Advertise names this server, only the 4011 Reply the TFTP host.
+                let tftp = match self.meta.port {
+                    ListenPort::Dhcp => self.meta.server_addr,
+                    _ => v6.tftp_server.unwrap_or(self.meta.server_addr),
+                };
                 (
                     answer::join_url(&format!("tftp://[{tftp}]"), &name),
                     &b"PXEClient"[..],
@@ -489,6 +496,17 @@ mod tests {
         let mut tftp_elsewhere = ours();
         tftp_elsewhere.tftp_server = Some("2001:db8::69".parse().unwrap());
         let reply = pending
+            .respond(&BootDecision::EXIT, &ProxySettings::default(), &tftp_elsewhere)
+            .unwrap();
+        assert_eq!(
+            reply.url, "tftp://[2001:db8::1]/snponly.efi",
+            "the Advertise names the boot server EDK2 asks next, on port 4011"
+        );
+        let at_4011 = PendingClient6 {
+            meta: meta(CLIENT_LL, ListenPort::PxeBootServer),
+            ..pending.clone()
+        };
+        let reply = at_4011
             .respond(&BootDecision::EXIT, &ProxySettings::default(), &tftp_elsewhere)
             .unwrap();
         assert_eq!(reply.url, "tftp://[2001:db8::69]/snponly.efi");
