@@ -297,6 +297,10 @@ pub struct WebhookConfig {
     pub bearer_token_env: Option<String>,
     /// PEM CAs trusted for `https://` (default: the system bundle).
     pub ca_file: Option<PathBuf>,
+    /// Reach the service through the proxy the environment names (`HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, minus the hosts in `NO_PROXY`). Off by default: the service
+    /// is asked directly, so a proxy set for other programs does not carry boot decisions.
+    pub proxy_from_environment: bool,
 }
 
 impl Default for WebhookConfig {
@@ -309,6 +313,7 @@ impl Default for WebhookConfig {
             bearer_token: None,
             bearer_token_env: None,
             ca_file: None,
+            proxy_from_environment: false,
         }
     }
 }

@@ -393,7 +393,9 @@ fn random_challenge() -> [u8; 8] {
 }
 
 fn connector(ca_file: Option<&Path>) -> Result<TlsConnector, FetchError> {
-    netboot_resolver::tls_connector(ca_file).map_err(|(path, detail)| FetchError::Trust { path, detail })
+    netboot_resolver::tls_client_config(ca_file)
+        .map(|config| TlsConnector::from(Arc::new(config)))
+        .map_err(|(path, detail)| FetchError::Trust { path, detail })
 }
 
 #[cfg(test)]

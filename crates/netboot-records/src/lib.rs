@@ -7,8 +7,10 @@
 //!   full queue or an unreachable database drops events and counts them ([`StatsSnapshot`]);
 //!   it never delays a client.
 //! * [`Store`]: SQLite (one file, WAL; the default) or PostgreSQL (several hosts, one
-//!   database), with embedded migrations, machine records derived from events, the queries
-//!   behind the reports page, retention and paged export ([`ExportFormat`]).
+//!   database), with migrations embedded and run by `sqlx::migrate!` (sqlx checks the applied
+//!   ones against the files, which a hand-kept list had to repeat), machine records derived
+//!   from events, the queries behind the reports page, retention and paged export
+//!   ([`ExportFormat`]).
 //! * [`RequiredRuns`]: the Required deployments machines ran, so each boots by itself once
 //!   (in the records database, or in a small file of its own while recording is off).
 //! * [`Metrics`]: atomic counters and histograms for the three services, rendered as

@@ -104,7 +104,7 @@ fn check_distribution_point(config: &Config, dp: &DistributionPointConfig, probl
         );
     }
     if let Some(ca) = &dp.ca_file {
-        if let Err((path, detail)) = crate::tls_connector(Some(&config.resolve_path(ca))) {
+        if let Err((path, detail)) = crate::tls_client_config(Some(&config.resolve_path(ca))) {
             problems.push(format!("{KEY}.ca_file"), format!("{}: {detail}", path.display()));
         }
     }
@@ -170,6 +170,7 @@ pub fn build(config: &Config) -> Result<Arc<dyn BootResolver>, BuildError> {
                 retry_backoff: Duration::from_millis(hook.retry_backoff_ms),
                 bearer_token: secret(hook.bearer_token.as_ref(), hook.bearer_token_env.as_ref(), key)?,
                 ca_file: hook.ca_file.as_deref().map(|p| config.resolve_path(p)),
+                proxy_from_environment: hook.proxy_from_environment,
             };
             tracing::info!(url = %hook.url, "webhook resolver");
             Arc::new(WebhookResolver::new(options).map_err(|e| fault("resolver.webhook", e))?)

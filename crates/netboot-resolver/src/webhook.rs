@@ -26,26 +26,30 @@
 //!    "target":{"kind":"wimboot","boot_wim":"winpe/x64/boot.wim"}}]}
 //! ```
 //!
-//! Any other status, a body over 1 MiB or JSON that does not match is an error. Connection
-//! failures, timeouts, `429` and `5xx` are retried (`retries` times, with a growing pause);
-//! other `4xx` are not. The service must be idempotent: every boot asks several times.
+//! Any other status (redirects are not followed), a body over 1 MiB or JSON that does not
+//! match is an error. Connection failures, timeouts, `429` and `5xx` are retried (`retries`
+//! times, with a growing pause); other `4xx` are not. The service must be idempotent: every
+//! boot asks several times.
+//!
+//! # Connections and proxies
+//!
+//! The connection to the service is kept open and reused by the next lookups. Proxies named
+//! in the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`) are ignored unless
+//! [`WebhookOptions::proxy_from_environment`] is set: the decision service is normally on the
+//! site's own network, each lookup runs against the boot's deadline, and a proxy meant for
+//! package downloads would otherwise carry every boot's question (and, over `http://`, the
+//! bearer token) without the configuration saying so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
-use hyper::{Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
 use netboot_core::{BootDecision, BootRequest, BootResolver, ResolveError, ResolveFuture};
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{StatusCode, Url};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::CertificateDer;
+use rustls::{ClientConfig, RootCertStore};
 
 /// Largest answer accepted.
 const MAX_BODY: usize = 1 << 20;
@@ -67,6 +71,9 @@ pub struct WebhookOptions {
     pub bearer_token: Option<String>,
     /// PEM file of CAs trusted for `https://` (default: the system bundle).
     pub ca_file: Option<PathBuf>,
+    /// Go through the proxy named by `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY`, except for the
+    /// hosts in `NO_PROXY`. Off: the service is asked directly whatever the environment says.
+    pub proxy_from_environment: bool,
 }
 
 impl std::fmt::Debug for WebhookOptions {
@@ -79,6 +86,7 @@ impl std::fmt::Debug for WebhookOptions {
             .field("retry_backoff", &self.retry_backoff)
             .field("bearer_token", &self.bearer_token.as_ref().map(|_| "***"))
             .field("ca_file", &self.ca_file)
+            .field("proxy_from_environment", &self.proxy_from_environment)
             .finish()
     }
 }
@@ -95,6 +103,10 @@ pub enum WebhookError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The bearer token holds characters an HTTP header cannot carry. The token itself is not
+    /// part of the error: it is a secret.
+    #[error("the bearer token is not a valid HTTP header value")]
+    BearerToken,
     /// The CA file could not be loaded.
     #[error("loading CA certificates from {path}: {detail}")]
     Trust {
@@ -103,18 +115,20 @@ pub enum WebhookError {
         /// What failed.
         detail: String,
     },
-    /// TCP or TLS connection failed.
-    #[error("connecting to {authority}: {source}")]
+    /// The HTTP client could not be set up.
+    #[error("setting up the HTTP client: {0}")]
+    Client(String),
+    /// TCP or TLS connection (to the service or the proxy) failed.
+    #[error("connecting to {authority}: {detail}")]
     Connect {
-        /// `host:port`.
+        /// `host:port` of the service.
         authority: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
+        /// The cause, with its causes.
+        detail: String,
     },
     /// HTTP exchange failed.
     #[error("HTTP exchange: {0}")]
-    Http(#[source] hyper::Error),
+    Http(String),
     /// No answer within the attempt's time limit.
     #[error("no answer within {0:?}")]
     Timeout(Duration),
@@ -134,24 +148,37 @@ impl WebhookError {
         match self {
             Self::Connect { .. } | Self::Http(_) | Self::Timeout(_) | Self::Body(_) => true,
             Self::Status(s) => s.is_server_error() || *s == StatusCode::TOO_MANY_REQUESTS,
-            Self::Url { .. } | Self::Trust { .. } | Self::Decode(_) => false,
+            Self::Url { .. } | Self::BearerToken | Self::Trust { .. } | Self::Client(_) | Self::Decode(_) => {
+                false
+            }
         }
     }
 }
 
-#[derive(Debug, Clone)]
-struct Endpoint {
-    host: String,
-    port: u16,
-    authority: String,
-    path: String,
+/// A reqwest error and its causes on one line, without the URL (the log line names it once).
+fn describe(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// Decides by asking an HTTP(S) service (see the module documentation for the schema).
+///
+/// One [`reqwest::Client`] per resolver: its pool keeps the connection (and the TLS session)
+/// to the service open between lookups, so the several questions of one boot, and the boots
+/// that follow, skip the TCP and TLS handshakes.
 #[derive(Clone)]
 pub struct WebhookResolver {
-    endpoint: Endpoint,
-    tls: Option<TlsConnector>,
+    client: reqwest::Client,
+    url: Url,
+    authority: String,
+    authorization: Option<HeaderValue>,
     options: WebhookOptions,
 }
 
@@ -170,114 +197,110 @@ impl WebhookResolver {
             url: options.url.clone(),
             reason,
         };
-        let uri: Uri = options.url.parse().map_err(|_| url_error("not a valid URL"))?;
-        let https = match uri.scheme_str() {
-            Some("https") => true,
-            Some("http") => false,
+        let url = Url::parse(&options.url).map_err(|_| url_error("not a valid URL"))?;
+        let https = match url.scheme() {
+            "https" => true,
+            "http" => false,
             _ => return Err(url_error("scheme must be http or https")),
         };
-        let host = uri.host().ok_or_else(|| url_error("no host"))?.to_string();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let authority = uri
-            .authority()
-            .map(|a| a.to_string())
-            .ok_or_else(|| url_error("no host"))?;
-        if authority.contains('@') {
+        let host = url.host_str().ok_or_else(|| url_error("no host"))?;
+        if !url.username().is_empty() || url.password().is_some() {
             return Err(url_error(
                 "credentials in the URL are not supported; use bearer_token",
             ));
         }
-        let path = uri.path_and_query().map_or("/".to_string(), |p| p.to_string());
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-        let tls = if https {
-            Some(connector(options.ca_file.as_ref())?)
-        } else {
-            None
+        let authority = match url.port_or_known_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
         };
+        let authorization = match &options.bearer_token {
+            Some(token) => {
+                let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| WebhookError::BearerToken)?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let tls = match tls_client_config(options.ca_file.as_deref()) {
+            Ok(config) => config,
+            Err((path, detail)) if https => return Err(WebhookError::Trust { path, detail }),
+            // A plain http:// service needs no CAs; TLS could only come up towards an
+            // https:// proxy, which then is not trusted.
+            Err(_) => {
+                client_config(RootCertStore::empty()).map_err(|e| WebhookError::Client(e.to_string()))?
+            }
+        };
+        let mut builder = reqwest::Client::builder()
+            // The ring-backed config above: with aws-lc-rs in the build too (tiberius), rustls
+            // has no process default to build one from, and the CA file stays the only trust.
+            .use_preconfigured_tls(tls)
+            // A redirect is an answer that is not 200, as it always was: following one would
+            // replay the POST (and the token) somewhere the configuration does not name.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("netboot-resolver/", env!("CARGO_PKG_VERSION")));
+        if !options.proxy_from_environment {
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(|e| WebhookError::Client(describe(e)))?;
         Ok(Self {
-            endpoint: Endpoint {
-                host,
-                port,
-                authority,
-                path,
-            },
-            tls,
+            client,
+            url,
+            authority,
+            authorization,
             options,
         })
     }
 
-    async fn attempt(&self, body: Bytes) -> Result<BootDecision, WebhookError> {
-        let connect_error = |source| WebhookError::Connect {
-            authority: self.endpoint.authority.clone(),
-            source,
-        };
-        let tcp = TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port))
-            .await
-            .map_err(connect_error)?;
-        let _ = tcp.set_nodelay(true);
-        match &self.tls {
-            None => self.exchange(tcp, body).await,
-            Some(tls) => {
-                let name =
-                    ServerName::try_from(self.endpoint.host.clone()).map_err(|_| WebhookError::Url {
-                        url: self.options.url.clone(),
-                        reason: "host is not a valid TLS name",
-                    })?;
-                let stream = tls.connect(name, tcp).await.map_err(connect_error)?;
-                self.exchange(stream, body).await
-            }
-        }
-    }
-
-    async fn exchange<S>(&self, stream: S, body: Bytes) -> Result<BootDecision, WebhookError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(WebhookError::Http)?;
-        let driver = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        let mut request = Request::post(self.endpoint.path.as_str())
-            .header(HOST, self.endpoint.authority.as_str())
+    async fn attempt(&self, body: Vec<u8>) -> Result<BootDecision, WebhookError> {
+        let mut request = self
+            .client
+            .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json")
             .header(ACCEPT, "application/json")
-            .header(
-                USER_AGENT,
-                concat!("netboot-resolver/", env!("CARGO_PKG_VERSION")),
-            );
-        if let Some(token) = &self.options.bearer_token {
-            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+            .body(body);
+        if let Some(authorization) = &self.authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
         }
-        let request = request.body(Full::new(body)).map_err(|_| WebhookError::Url {
-            url: self.options.url.clone(),
-            reason: "cannot build a request for it",
-        })?;
-        let result = async {
-            let response = sender.send_request(request).await.map_err(WebhookError::Http)?;
-            if response.status() != StatusCode::OK {
-                return Err(WebhookError::Status(response.status()));
+        let mut response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                WebhookError::Connect {
+                    authority: self.authority.clone(),
+                    detail: describe(e),
+                }
+            } else {
+                WebhookError::Http(describe(e))
             }
-            let bytes = Limited::new(response.into_body(), MAX_BODY)
-                .collect()
-                .await
-                .map_err(|e| WebhookError::Body(e.to_string()))?
-                .to_bytes();
-            serde_json::from_slice(&bytes).map_err(WebhookError::Decode)
+        })?;
+        if response.status() != StatusCode::OK {
+            return Err(WebhookError::Status(response.status()));
         }
-        .await;
-        driver.abort();
-        result
+        if let Some(announced) = response.content_length().filter(|&n| n > MAX_BODY as u64) {
+            return Err(WebhookError::Body(format!(
+                "{announced} bytes announced, more than {MAX_BODY}"
+            )));
+        }
+        // Chunk by chunk, so an endless or oversized answer stops at the limit instead of
+        // being held in memory first.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| WebhookError::Body(describe(e)))?
+        {
+            if bytes.len() + chunk.len() > MAX_BODY {
+                return Err(WebhookError::Body(format!("more than {MAX_BODY} bytes")));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&bytes).map_err(WebhookError::Decode)
     }
 
     async fn ask(&self, request: &BootRequest) -> Result<BootDecision, ResolveError> {
-        let body = Bytes::from(
-            serde_json::to_vec(request).map_err(|e| ResolveError::InvalidAnswer {
-                backend: "webhook",
-                detail: format!("request not serialisable: {e}"),
-            })?,
-        );
+        let body = serde_json::to_vec(request).map_err(|e| ResolveError::InvalidAnswer {
+            backend: "webhook",
+            detail: format!("request not serialisable: {e}"),
+        })?;
         let mut pause = self.options.retry_backoff;
         let mut attempt = 0;
         loop {
@@ -313,18 +336,15 @@ impl WebhookResolver {
 /// Checks that `ca_file` (or the system bundle) holds PEM certificates rustls accepts, as
 /// [`WebhookResolver::new`] will need them.
 pub fn check_trust(ca_file: Option<&PathBuf>) -> Result<(), WebhookError> {
-    connector(ca_file).map(drop)
-}
-
-fn connector(ca_file: Option<&PathBuf>) -> Result<TlsConnector, WebhookError> {
-    tls_connector(ca_file.map(PathBuf::as_path))
+    tls_client_config(ca_file.map(PathBuf::as_path))
+        .map(drop)
         .map_err(|(path, detail)| WebhookError::Trust { path, detail })
 }
 
-/// A rustls (ring) client trusting only the CAs in `ca_file` (PEM), or Debian's system bundle
-/// when `None`. On failure: the file and what is wrong with it.
-pub fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<TlsConnector, (PathBuf, String)> {
-    let path = ca_file.map_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE), std::path::Path::to_path_buf);
+/// A rustls (ring) client configuration trusting only the CAs in `ca_file` (PEM), or Debian's
+/// system bundle when `None`. On failure: the file and what is wrong with it.
+pub fn tls_client_config(ca_file: Option<&Path>) -> Result<ClientConfig, (PathBuf, String)> {
+    let path = ca_file.map_or_else(|| PathBuf::from(SYSTEM_CA_BUNDLE), Path::to_path_buf);
     let trust_error = |detail: String| (path.clone(), detail);
     let pem = std::fs::read(&path).map_err(|e| trust_error(e.to_string()))?;
     let mut roots = RootCertStore::empty();
@@ -335,13 +355,17 @@ pub fn tls_connector(ca_file: Option<&std::path::Path>) -> Result<TlsConnector, 
     if roots.is_empty() {
         return Err(trust_error("no certificates in the file".into()));
     }
+    client_config(roots).map_err(|e| trust_error(e.to_string()))
+}
+
+/// Named explicitly rather than taken from the process default: the build links aws-lc-rs as
+/// well (through tiberius), and with two providers rustls would not pick one.
+fn client_config(roots: RootCertStore) -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| trust_error(e.to_string()))?
+    Ok(ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(TlsConnector::from(Arc::new(config)))
+        .with_no_client_auth())
 }
 
 impl BootResolver for WebhookResolver {

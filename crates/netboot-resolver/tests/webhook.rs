@@ -9,16 +9,22 @@ use netboot_resolver::{WebhookOptions, WebhookResolver};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-/// What the service answers, in order; the last one repeats.
+/// What the service answers, request by request; the last one repeats.
 #[derive(Clone)]
 enum Reply {
+    /// That status and body, keeping the connection open for the next request.
     Status(u16, &'static str),
     Hang,
+    /// Announces a body of that many bytes and sends it.
+    Sized(usize),
+    /// A chunked body that never ends.
+    Endless,
 }
 
 #[derive(Default)]
 struct Seen {
     requests: Vec<(String, Vec<String>, String)>,
+    connections: usize,
 }
 
 struct Service {
@@ -26,18 +32,21 @@ struct Service {
     seen: Arc<Mutex<Seen>>,
 }
 
-async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, reply: Reply, seen: Arc<Mutex<Seen>>) {
-    let mut data = Vec::new();
+/// One request from `data` (topped up from `stream`), removed from it; `None` at the end.
+async fn read_request<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    data: &mut Vec<u8>,
+) -> Option<(String, Vec<String>, String)> {
     let mut buf = [0u8; 4096];
     // Bounded: a request larger than 64 KiB is not something these tests send.
     while !data.windows(4).any(|w| w == b"\r\n\r\n") && data.len() < 65536 {
         let n = stream.read(&mut buf).await.unwrap_or(0);
         if n == 0 {
-            return;
+            return None;
         }
         data.extend_from_slice(&buf[..n]);
     }
-    let head_end = data.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let head_end = data.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = String::from_utf8_lossy(&data[..head_end]).to_string();
     let mut lines = head.lines();
     let request_line = lines.next().unwrap_or_default().to_string();
@@ -53,21 +62,58 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, reply: Reply, 
     while data.len() < head_end + length {
         let n = stream.read(&mut buf).await.unwrap_or(0);
         if n == 0 {
-            return;
+            return None;
         }
         data.extend_from_slice(&buf[..n]);
     }
     let body = String::from_utf8_lossy(&data[head_end..head_end + length]).to_string();
-    seen.lock().unwrap().requests.push((request_line, headers, body));
-    match reply {
-        Reply::Hang => tokio::time::sleep(Duration::from_secs(30)).await,
-        Reply::Status(code, body) => {
-            let response = format!(
-                "HTTP/1.1 {code} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-            let _ = stream.shutdown().await;
+    data.drain(..head_end + length);
+    Some((request_line, headers, body))
+}
+
+/// Answers the requests of one connection until the client closes it.
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    replies: Arc<Mutex<VecDeque<Reply>>>,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let mut data = Vec::new();
+    while let Some(request) = read_request(&mut stream, &mut data).await {
+        seen.lock().unwrap().requests.push(request);
+        let reply = {
+            let mut replies = replies.lock().unwrap();
+            if replies.len() > 1 {
+                replies.pop_front().unwrap()
+            } else {
+                replies.front().cloned().unwrap()
+            }
+        };
+        let head = |code: u16, framing: String| {
+            format!("HTTP/1.1 {code} X\r\nContent-Type: application/json\r\n{framing}\r\n\r\n")
+        };
+        match reply {
+            Reply::Hang => tokio::time::sleep(Duration::from_secs(30)).await,
+            Reply::Status(code, body) => {
+                let response = head(code, format!("Content-Length: {}", body.len())) + body;
+                if stream.write_all(response.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            Reply::Sized(size) => {
+                let _ = stream
+                    .write_all(head(200, format!("Content-Length: {size}")).as_bytes())
+                    .await;
+                let _ = stream.write_all(&vec![b' '; size]).await;
+            }
+            Reply::Endless => {
+                let _ = stream
+                    .write_all(head(200, "Transfer-Encoding: chunked".into()).as_bytes())
+                    .await;
+                let chunk = format!("10000\r\n{}\r\n", " ".repeat(0x10000));
+                // Until the client hangs up.
+                while stream.write_all(chunk.as_bytes()).await.is_ok() {}
+                return;
+            }
         }
     }
 }
@@ -81,22 +127,16 @@ async fn service(replies: Vec<Reply>, tls: Option<tokio_rustls::TlsAcceptor>) ->
     let shared = seen.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let reply = {
-                let mut replies = replies.lock().unwrap();
-                if replies.len() > 1 {
-                    replies.pop_front().unwrap()
-                } else {
-                    replies.front().cloned().unwrap()
-                }
-            };
+            shared.lock().unwrap().connections += 1;
             let seen = shared.clone();
+            let replies = replies.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => handle(tcp, reply, seen).await,
+                    None => handle(tcp, replies, seen).await,
                     Some(acceptor) => {
                         if let Ok(stream) = acceptor.accept(tcp).await {
-                            handle(stream, reply, seen).await;
+                            handle(stream, replies, seen).await;
                         }
                     }
                 }
@@ -117,7 +157,19 @@ fn options(url: &str) -> WebhookOptions {
         retry_backoff: Duration::from_millis(10),
         bearer_token: Some("t0ken".into()),
         ca_file: None,
+        proxy_from_environment: false,
     }
+}
+
+/// The error of a lookup that gets one attempt.
+async fn one_failed_attempt(url: &str) -> ResolveError {
+    let mut opts = options(url);
+    opts.retries = 0;
+    WebhookResolver::new(opts)
+        .unwrap()
+        .resolve(&request())
+        .await
+        .unwrap_err()
 }
 
 fn request() -> BootRequest {
@@ -217,13 +269,7 @@ async fn connection_refused_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     drop(listener);
-    let mut opts = options(&url);
-    opts.retries = 0;
-    let err = WebhookResolver::new(opts)
-        .unwrap()
-        .resolve(&request())
-        .await
-        .unwrap_err();
+    let err = one_failed_attempt(&url).await;
     assert!(
         matches!(
             err,
@@ -236,6 +282,52 @@ async fn connection_refused_is_unavailable() {
     );
 }
 
+#[tokio::test]
+async fn lookups_share_one_connection() {
+    let svc = service(vec![Reply::Status(200, r#"{"decision":"ignore"}"#)], None).await;
+    let resolver = WebhookResolver::new(options(&svc.url)).unwrap();
+    for _ in 0..3 {
+        assert_eq!(resolver.resolve(&request()).await.unwrap(), BootDecision::Ignore);
+    }
+    let seen = svc.seen.lock().unwrap();
+    assert_eq!((seen.requests.len(), seen.connections), (3, 1));
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused() {
+    let svc = service(vec![Reply::Sized(2 << 20)], None).await;
+    let err = one_failed_attempt(&svc.url).await;
+    assert!(format!("{:?}", err).contains("bytes announced"), "{err:?}");
+
+    // An answer just under the limit is read (and then is not a decision).
+    let svc = service(vec![Reply::Sized((1 << 20) - 1)], None).await;
+    let err = WebhookResolver::new(options(&svc.url))
+        .unwrap()
+        .resolve(&request())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ResolveError::InvalidAnswer { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_endless_answer_stops_at_the_limit() {
+    let svc = service(vec![Reply::Endless], None).await;
+    let err = one_failed_attempt(&svc.url).await;
+    // Cut off by the size limit, well before the 5 s attempt timeout.
+    assert!(
+        format!("{:?}", err).contains("more than 1048576 bytes"),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed() {
+    let svc = service(vec![Reply::Status(307, "")], None).await;
+    let err = one_failed_attempt(&svc.url).await;
+    assert!(err.to_string().contains("307"), "{err}");
+    assert_eq!(svc.seen.lock().unwrap().requests.len(), 1);
+}
+
 #[test]
 fn bad_urls_and_the_token_stays_out_of_debug() {
     for url in ["ftp://x/", "not a url", "http://user:pw@host/"] {
@@ -243,6 +335,23 @@ fn bad_urls_and_the_token_stays_out_of_debug() {
     }
     let resolver = WebhookResolver::new(options("http://127.0.0.1:9/")).unwrap();
     assert!(!format!("{resolver:?}").contains("t0ken"));
+
+    let mut opts = options("http://127.0.0.1:9/");
+    opts.bearer_token = Some("t0ken\nX-Injected: 1".into());
+    let err = WebhookResolver::new(opts).unwrap_err();
+    assert!(!format!("{err} {err:?}").contains("t0ken"), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_token_stays_out_of_failures() {
+    let err = one_failed_attempt("http://127.0.0.1:9/").await;
+    let mut text = format!("{err} {err:?}");
+    let mut cause = std::error::Error::source(&err);
+    while let Some(inner) = cause {
+        text += &format!(" {inner} {inner:?}");
+        cause = inner.source();
+    }
+    assert!(!text.contains("t0ken"), "{text}");
 }
 
 #[tokio::test]
@@ -267,12 +376,13 @@ async fn https_with_a_private_ca() {
 
     let mut opts = options(&svc.url);
     opts.ca_file = Some(ca);
-    let decision = WebhookResolver::new(opts)
-        .unwrap()
-        .resolve(&request())
-        .await
-        .unwrap();
-    assert!(matches!(decision, BootDecision::Boot(_)));
+    let resolver = WebhookResolver::new(opts).unwrap();
+    for _ in 0..2 {
+        let decision = resolver.resolve(&request()).await.unwrap();
+        assert!(matches!(decision, BootDecision::Boot(_)));
+    }
+    // The TLS session is kept, not negotiated again for the second lookup.
+    assert_eq!(svc.seen.lock().unwrap().connections, 1);
 
     // Without that CA the certificate is not trusted.
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();

@@ -213,11 +213,9 @@ impl Store {
 
     async fn migrate(&self, schema: Schema) -> Result<(), StoreError> {
         match (&self.backend, schema) {
-            (Backend::Sqlite(pool), Schema::Records) => migrate::sqlite().await?.run(pool).await?,
-            (Backend::Sqlite(pool), Schema::RequiredRunsOnly) => {
-                migrate::sqlite_runs_only().await?.run(pool).await?;
-            }
-            (Backend::Postgres(pool), _) => migrate::postgres().await?.run(pool).await?,
+            (Backend::Sqlite(pool), Schema::Records) => migrate::SQLITE.run(pool).await?,
+            (Backend::Sqlite(pool), Schema::RequiredRunsOnly) => migrate::SQLITE_RUNS_ONLY.run(pool).await?,
+            (Backend::Postgres(pool), _) => migrate::POSTGRES.run(pool).await?,
         }
         Ok(())
     }
