@@ -5,7 +5,6 @@
 //! The consoles wait in the HTTPS service, which hands its table over as an
 //! [`ApprovalDesk`]; this crate only lists and decides.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -15,14 +14,15 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use maud::{html, Markup};
 use netboot_core::MacAddr;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::api::ApiError;
 use crate::auth::Operator;
-use crate::html::{escape, url_encode};
-use crate::pages::PageError;
+use crate::html::url_encode;
+use crate::pages::{machine_href, text, PageError};
 use crate::AdminState;
 
 /// A boot console waiting for an operator.
@@ -160,56 +160,58 @@ pub(crate) async fn deny(
 }
 
 /// The card of the index page; empty when approvals are not in use.
-pub(crate) fn card(state: &AdminState, now: DateTime<Utc>) -> String {
+pub(crate) fn card(state: &AdminState, now: DateTime<Utc>) -> Markup {
     let Some(desk) = &state.approvals else {
-        return String::new();
+        return html! {};
     };
     let pending = desk.pending();
-    let base = escape(&state.base);
-    let mut card = String::from("<h2>Pending approvals</h2><div class=\"card\" id=\"approvals\">");
-    if pending.is_empty() {
-        card.push_str("<p class=\"muted\">No boot console is waiting for approval.</p></div>");
-        return card;
-    }
-    card.push_str(
-        "<table class=\"events\"><thead><tr><th>Code</th><th>MAC</th><th>Address</th><th>Machine</th>\
-         <th>Waiting</th><th>Expires (UTC)</th><th></th></tr></thead><tbody>",
-    );
-    for approval in &pending {
-        let code = escape(&approval.code);
-        let mut buttons = String::new();
-        for decision in [ApprovalDecision::Approve, ApprovalDecision::Deny] {
-            let label = match decision {
-                ApprovalDecision::Approve => "Approve",
-                ApprovalDecision::Deny => "Deny",
-            };
-            let _ = write!(
-                buttons,
-                "<form class=\"inline\" method=\"post\" action=\"{base}/approvals/{}/{}\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{label}</button></form>",
-                url_encode(&approval.code),
-                decision.as_str(),
-                state.form_key.token(decision.as_str(), &approval.code)
-            );
+    html! {
+        h2 { "Pending approvals" }
+        div.card #approvals {
+            @if pending.is_empty() {
+                p.muted { "No boot console is waiting for approval." }
+            } @else {
+                table.events {
+                    thead { tr {
+                        th { "Code" } th { "MAC" } th { "Address" } th { "Machine" }
+                        th { "Waiting" } th { "Expires (UTC)" } th {}
+                    } }
+                    tbody {
+                        @for approval in &pending {
+                            tr {
+                                td.mono { (approval.code) }
+                                td { a.mono href=(machine_href(&state.base, approval.mac)) { (approval.mac) } }
+                                td.mono { (approval.ip) }
+                                td { (text(approval.machine.as_deref())) }
+                                td { (span(now - approval.requested)) }
+                                td { (approval.expires.format("%H:%M:%S")) " (in " (span(approval.expires - now)) ")" }
+                                td {
+                                    @for decision in [ApprovalDecision::Approve, ApprovalDecision::Deny] {
+                                        (decision_button(state, &approval.code, decision))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        let _ = write!(
-            card,
-            "<tr><td class=\"mono\">{code}</td><td><a class=\"mono\" href=\"{base}/machines/{}\">{}</a></td>\
-             <td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{} (in {})</td><td>{buttons}</td></tr>",
-            url_encode(&approval.mac.to_string()),
-            approval.mac,
-            approval.ip,
-            approval
-                .machine
-                .as_deref()
-                .map_or_else(|| "<span class=\"muted\">–</span>".to_owned(), escape),
-            span(now - approval.requested),
-            approval.expires.format("%H:%M:%S"),
-            span(approval.expires - now),
-        );
     }
-    card.push_str("</tbody></table></div>");
-    card
+}
+
+/// An Approve or Deny button, with the form token of its decision on this code.
+fn decision_button(state: &AdminState, code: &str, decision: ApprovalDecision) -> Markup {
+    let label = match decision {
+        ApprovalDecision::Approve => "Approve",
+        ApprovalDecision::Deny => "Deny",
+    };
+    html! {
+        form.inline method="post"
+            action={ (state.base) "/approvals/" (url_encode(code)) "/" (decision.as_str()) } {
+            input type="hidden" name="csrf" value=(state.form_key.token(decision.as_str(), code));
+            button type="submit" { (label) }
+        }
+    }
 }
 
 /// `42 s`, `3 min`.

@@ -13,6 +13,11 @@
 //! * `{base}/metrics`: Prometheus text exposition of every service's counters and the
 //!   records queue.
 //!
+//! The pages and their SVG charts are [`maud`] templates: checked when the crate compiles,
+//! every inserted value escaped, nothing to ship beside the binary. Kept by hand: the
+//! percent-encoding of the MAC addresses and approval codes in links (maud escapes HTML,
+//! not URL components).
+//!
 //! Every route needs the configured bearer token or basic-auth user (`/metrics` can be made
 //! public). Failed logins are logged and, after a few, the client address is answered `429`
 //! for a while (see [`FREE_FAILURES`]); the router finds the address in the request's
