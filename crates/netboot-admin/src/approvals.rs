@@ -17,22 +17,24 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use netboot_core::MacAddr;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::ApiError;
 use crate::auth::Operator;
 use crate::html::url_encode;
+use crate::openapi::DecisionErrors;
 use crate::pages::{machine_href, text, PageError};
 use crate::AdminState;
 
 /// A boot console waiting for an operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PendingApproval {
     /// The code the console shows.
     pub code: String,
     /// The MAC the machine boots from.
     pub mac: MacAddr,
     /// The address it asked from.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// What the machine reported about itself (manufacturer, product, serial), if anything.
     pub machine: Option<String>,
@@ -110,10 +112,42 @@ fn operator_name(operator: Option<Extension<Operator>>) -> String {
     operator.map_or_else(|| "unknown".to_owned(), |Extension(Operator(name))| name)
 }
 
-/// `GET {base}/api/v1/approvals`.
-pub(crate) async fn list(State(state): State<AdminState>) -> Result<Response, ApiError> {
-    let pending = state.approvals()?.pending();
-    Ok(Json(json!({ "approvals": pending })).into_response())
+/// The consoles waiting.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Approvals {
+    /// Oldest first.
+    approvals: Vec<PendingApproval>,
+}
+
+/// Boot consoles waiting for an operator's approval, oldest first.
+#[utoipa::path(get, path = "/api/v1/approvals", responses(
+    (status = 200, body = Approvals),
+    (status = 503, description = "Boot consoles are not approved here (`[auth] method = \"approval\"` is off)",
+        body = crate::api::ErrorBody),
+))]
+pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Approvals>, ApiError> {
+    let approvals = state.approvals()?.pending();
+    Ok(Json(Approvals { approvals }))
+}
+
+/// `{code}` in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct CodePath {
+    /// The code the boot console shows (any letter case).
+    code: String,
+}
+
+/// A decision taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Decided {
+    /// The console, as it waited.
+    approval: PendingApproval,
+    /// `approved` or `denied`.
+    #[schema(example = "approved")]
+    decision: &'static str,
+    /// The basic-auth user, or `api-token`.
+    operator: String,
 }
 
 async fn decide_api(
@@ -123,39 +157,47 @@ async fn decide_api(
     headers: &HeaderMap,
     uri: &Uri,
     operator: Option<Extension<Operator>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     if crate::forms::cross_site(headers, uri) {
         return Err(ApiError::Forbidden("cross-site request refused"));
     }
     let operator = operator_name(operator);
-    let decided = state.approvals()?.decide(code, decision, &operator)?;
-    Ok(Json(json!({
-        "approval": decided,
-        "decision": decision.past_tense(),
-        "operator": operator,
+    let approval = state.approvals()?.decide(code, decision, &operator)?;
+    Ok(Json(Decided {
+        approval,
+        decision: decision.past_tense(),
+        operator,
     }))
-    .into_response())
 }
 
-/// `POST {base}/api/v1/approvals/{code}/approve`.
+/// Let the boot console showing this code boot.
+///
+/// Its next poll gets the menu with a login token; recorded with the operator on the
+/// machine's timeline.
+#[utoipa::path(post, path = "/api/v1/approvals/{code}/approve", params(CodePath),
+    responses((status = 200, body = Decided), DecisionErrors))]
 pub(crate) async fn approve(
     State(state): State<AdminState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     headers: HeaderMap,
     uri: Uri,
     operator: Option<Extension<Operator>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     decide_api(&state, &code, ApprovalDecision::Approve, &headers, &uri, operator).await
 }
 
-/// `POST {base}/api/v1/approvals/{code}/deny`.
+/// Send the boot console showing this code to its next boot device.
+///
+/// Recorded with the operator on the machine's timeline.
+#[utoipa::path(post, path = "/api/v1/approvals/{code}/deny", params(CodePath),
+    responses((status = 200, body = Decided), DecisionErrors))]
 pub(crate) async fn deny(
     State(state): State<AdminState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     headers: HeaderMap,
     uri: Uri,
     operator: Option<Extension<Operator>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     decide_api(&state, &code, ApprovalDecision::Deny, &headers, &uri, operator).await
 }
 
