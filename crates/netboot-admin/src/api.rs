@@ -1,4 +1,5 @@
-//! The JSON API (`/api/v1/...`), documented by [`crate::openapi`].
+//! The JSON API (`/api/v1/...`). Each handler's `#[utoipa::path]` and the types it returns
+//! are its part of the OpenAPI document ([`crate::openapi`]).
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -7,10 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{Duration, Utc};
 use netboot_core::MacAddr;
-use netboot_records::{ExportFormat, MachineQuery, Outcome, RequiredRun, RequiredRuns, Store, StoreError};
-use serde::Deserialize;
-use serde_json::json;
+use netboot_records::{
+    BootJourney, Count, DayCount, ExportFormat, Machine, MachineQuery, Outcome, RequiredRun, RequiredRuns,
+    StatsSnapshot, Store, StoreError, StoredEvent,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use crate::openapi::{RecordsErrors, RequiredRunsErrors};
 use crate::AdminState;
 
 /// Why an API request failed.
@@ -62,8 +67,21 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "admin API request failed");
         }
-        (status, Json(json!({ "error": self.to_string() }))).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                error: self.to_string(),
+            }),
+        )
+            .into_response()
     }
+}
+
+/// What a failed request answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// Why, in words.
+    pub(crate) error: String,
 }
 
 impl AdminState {
@@ -94,13 +112,28 @@ pub(crate) fn parse_mac(text: &str) -> Result<MacAddr, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{text:?} is not a MAC address")))
 }
 
+/// `{mac}` in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct MacPath {
+    /// MAC address, `52:54:00:12:34:56` or `52-54-00-12-34-56`.
+    mac: String,
+}
+
 /// `?q=&arch=&outcome=&limit=&offset=`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct MachinesParams {
+    /// Search: MAC (any notation), UUID, or part of serial, asset tag, manufacturer, product.
     pub(crate) q: Option<String>,
+    /// Only machines that reported this architecture (`x64-uefi`, `bios`, ...).
     pub(crate) arch: Option<String>,
+    /// Only machines whose latest boot ended so.
+    #[param(value_type = Option<Outcome>)]
     pub(crate) outcome: Option<String>,
+    /// At most this many (default 100, max 1000).
     pub(crate) limit: Option<u32>,
+    /// Skip this many.
     pub(crate) offset: Option<u32>,
 }
 
@@ -123,38 +156,65 @@ impl MachinesParams {
     }
 }
 
+/// The machines found.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MachineList {
+    machines: Vec<Machine>,
+}
+
+/// List machines, most recently seen first.
+#[utoipa::path(get, path = "/api/v1/machines", params(MachinesParams),
+    responses((status = 200, body = MachineList), RecordsErrors))]
 pub(crate) async fn machines(
     State(state): State<AdminState>,
     Query(params): Query<MachinesParams>,
-) -> Result<Response, ApiError> {
-    let found = state.store()?.machines(&params.query()?).await?;
-    Ok(Json(json!({ "machines": found })).into_response())
+) -> Result<Json<MachineList>, ApiError> {
+    let machines = state.store()?.machines(&params.query()?).await?;
+    Ok(Json(MachineList { machines }))
 }
 
+/// One machine's record.
+#[utoipa::path(get, path = "/api/v1/machines/{mac}", params(MacPath),
+    responses((status = 200, body = Machine), RecordsErrors,
+        (status = 404, description = "No boot records of this machine", body = ErrorBody)))]
 pub(crate) async fn machine(
     State(state): State<AdminState>,
-    Path(mac): Path<String>,
-) -> Result<Response, ApiError> {
+    Path(MacPath { mac }): Path<MacPath>,
+) -> Result<Json<Machine>, ApiError> {
     let mac = parse_mac(&mac)?;
     let record = state
         .store()?
         .machine(mac)
         .await?
         .ok_or(ApiError::NotFound(mac))?;
-    Ok(Json(record).into_response())
+    Ok(Json(record))
 }
 
 /// `?boots=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TimelineParams {
+    /// How many boots (default 5, at most 100).
     boots: Option<usize>,
 }
 
+/// A machine's latest boots.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Timeline {
+    mac: MacAddr,
+    /// Newest first, each with its events oldest first.
+    boots: Vec<BootJourney>,
+}
+
+/// A machine's latest boots, newest first, each with its events oldest first.
+#[utoipa::path(get, path = "/api/v1/machines/{mac}/timeline", params(MacPath, TimelineParams),
+    responses((status = 200, body = Timeline), RecordsErrors,
+        (status = 404, description = "No boot records of this machine", body = ErrorBody)))]
 pub(crate) async fn timeline(
     State(state): State<AdminState>,
-    Path(mac): Path<String>,
+    Path(MacPath { mac }): Path<MacPath>,
     Query(params): Query<TimelineParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Timeline>, ApiError> {
     let mac = parse_mac(&mac)?;
     let boots = state
         .store()?
@@ -163,17 +223,29 @@ pub(crate) async fn timeline(
     if boots.is_empty() {
         return Err(ApiError::NotFound(mac));
     }
-    Ok(Json(json!({ "mac": mac, "boots": boots })).into_response())
+    Ok(Json(Timeline { mac, boots }))
 }
 
+/// The Required deployments a machine ran.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MachineRuns {
+    mac: MacAddr,
+    runs: Vec<RequiredRun>,
+}
+
+/// The Required deployments a machine ran.
+///
+/// Under its MAC or its UUID; each is offered as Available until cleared.
+#[utoipa::path(get, path = "/api/v1/machines/{mac}/required-runs", params(MacPath),
+    responses((status = 200, body = MachineRuns), RequiredRunsErrors))]
 pub(crate) async fn required_runs(
     State(state): State<AdminState>,
-    Path(mac): Path<String>,
-) -> Result<Response, ApiError> {
+    Path(MacPath { mac }): Path<MacPath>,
+) -> Result<Json<MachineRuns>, ApiError> {
     let mac = parse_mac(&mac)?;
-    let runs = state.required_runs()?;
-    let found = runs.runs_of(mac, state.known_uuid(mac).await?).await?;
-    Ok(Json(json!({ "mac": mac, "runs": found })).into_response())
+    let ledger = state.required_runs()?;
+    let runs = ledger.runs_of(mac, state.known_uuid(mac).await?).await?;
+    Ok(Json(MachineRuns { mac, runs }))
 }
 
 /// Clears a machine's Required runs (what the API and the page's button do); 404 when
@@ -197,42 +269,74 @@ pub(crate) async fn clear_machine(
     Ok(cleared)
 }
 
+/// The Required runs a clear removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClearedRuns {
+    mac: MacAddr,
+    /// Possibly none, for a machine the boot records know.
+    cleared: Vec<RequiredRun>,
+}
+
+/// Clear the Required deployments a machine ran, so they boot by themselves again.
+///
+/// As ConfigMgr's Clear Required PXE Deployments; the clear appears on its timeline.
+#[utoipa::path(post, path = "/api/v1/machines/{mac}/clear-required", params(MacPath),
+    responses(
+        (status = 200, body = ClearedRuns),
+        RequiredRunsErrors,
+        (status = 403, description = "Sent by a page of another site (Origin or Sec-Fetch-Site)", body = ErrorBody),
+        (status = 404, description = "Neither runs nor boot records of this machine", body = ErrorBody),
+    ))]
 pub(crate) async fn clear_required(
     State(state): State<AdminState>,
-    Path(mac): Path<String>,
+    Path(MacPath { mac }): Path<MacPath>,
     headers: HeaderMap,
     uri: Uri,
-) -> Result<Response, ApiError> {
+) -> Result<Json<ClearedRuns>, ApiError> {
     if crate::forms::cross_site(&headers, &uri) {
         return Err(ApiError::Forbidden("cross-site request refused"));
     }
     let mac = parse_mac(&mac)?;
     let cleared = clear_machine(&state, mac, "the admin API").await?;
-    Ok(Json(json!({ "mac": mac, "cleared": cleared })).into_response())
+    Ok(Json(ClearedRuns { mac, cleared }))
 }
 
 /// `?hours=&limit=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FailuresParams {
+    /// Hours back (default 168).
     hours: Option<u32>,
+    /// At most this many (default 100).
     limit: Option<u32>,
 }
 
+/// Failed steps, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Failures {
+    failures: Vec<StoredEvent>,
+}
+
+/// Failed steps, newest first.
+#[utoipa::path(get, path = "/api/v1/failures", params(FailuresParams),
+    responses((status = 200, body = Failures), RecordsErrors))]
 pub(crate) async fn failures(
     State(state): State<AdminState>,
     Query(params): Query<FailuresParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Failures>, ApiError> {
     let since = Utc::now() - Duration::hours(i64::from(params.hours.unwrap_or(24 * 7)));
-    let found = state
+    let failures = state
         .store()?
         .failures(since, params.limit.unwrap_or(100))
         .await?;
-    Ok(Json(json!({ "failures": found })).into_response())
+    Ok(Json(Failures { failures }))
 }
 
 /// `?days=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DaysParams {
+    /// Days back from today (default 30).
     days: Option<u32>,
 }
 
@@ -242,52 +346,109 @@ impl DaysParams {
     }
 }
 
+/// Boots begun per UTC day.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BootsPerDay {
+    /// Oldest first, zero days included.
+    days: Vec<DayCount>,
+}
+
+/// Boots begun per UTC day, zero days included.
+#[utoipa::path(get, path = "/api/v1/stats/boots-per-day", params(DaysParams),
+    responses((status = 200, body = BootsPerDay), RecordsErrors))]
 pub(crate) async fn boots_per_day(
     State(state): State<AdminState>,
     Query(params): Query<DaysParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<BootsPerDay>, ApiError> {
     let days = state.store()?.boots_per_day(Utc::now(), params.days()).await?;
-    Ok(Json(json!({ "days": days })).into_response())
+    Ok(Json(BootsPerDay { days }))
 }
 
+/// Boots begun per client architecture.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Architectures {
+    architectures: Vec<Count>,
+}
+
+/// Boots begun per client architecture.
+#[utoipa::path(get, path = "/api/v1/stats/architectures", params(DaysParams),
+    responses((status = 200, body = Architectures), RecordsErrors))]
 pub(crate) async fn architectures(
     State(state): State<AdminState>,
     Query(params): Query<DaysParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Architectures>, ApiError> {
     let since = Utc::now() - Duration::days(i64::from(params.days()));
-    let counts = state.store()?.boots_per_arch(since).await?;
-    Ok(Json(json!({ "architectures": counts })).into_response())
+    let architectures = state.store()?.boots_per_arch(since).await?;
+    Ok(Json(Architectures { architectures }))
 }
 
+/// Machines seen, by outcome of their latest boot.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Outcomes {
+    outcomes: Vec<Count>,
+}
+
+/// Machines seen, by outcome of their latest boot.
+#[utoipa::path(get, path = "/api/v1/stats/outcomes", params(DaysParams),
+    responses((status = 200, body = Outcomes), RecordsErrors))]
 pub(crate) async fn outcomes(
     State(state): State<AdminState>,
     Query(params): Query<DaysParams>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Outcomes>, ApiError> {
     let since = Utc::now() - Duration::days(i64::from(params.days()));
-    let counts = state.store()?.outcomes(since).await?;
-    Ok(Json(json!({ "outcomes": counts })).into_response())
+    let outcomes = state.store()?.outcomes(since).await?;
+    Ok(Json(Outcomes { outcomes }))
 }
 
-pub(crate) async fn status(State(state): State<AdminState>) -> Response {
-    let backend = state.store.as_ref().map(Store::backend_name);
-    Json(json!({
-        "records": {
-            "enabled": state.recorder.is_enabled(),
-            "backend": backend,
-            "problem": state.store.is_none().then_some(&state.store_problem),
-            "queue": state.recorder.stats(),
-        }
-    }))
-    .into_response()
+/// The recording pipeline.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Status {
+    records: RecordsStatus,
+}
+
+/// Where the boot records go and how the queue in front of them fares.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RecordsStatus {
+    /// Whether events are recorded.
+    enabled: bool,
+    /// `sqlite` or `postgres`; none when the database is not open.
+    backend: Option<String>,
+    /// Why the database is not open.
+    problem: Option<String>,
+    queue: StatsSnapshot,
+}
+
+/// Recording pipeline: backend, queue depth, written and dropped events.
+#[utoipa::path(get, path = "/api/v1/status", responses((status = 200, body = Status)))]
+pub(crate) async fn status(State(state): State<AdminState>) -> Json<Status> {
+    Json(Status {
+        records: RecordsStatus {
+            enabled: state.recorder.is_enabled(),
+            backend: state.store.as_ref().map(|s| s.backend_name().to_owned()),
+            problem: state.store.is_none().then(|| state.store_problem.clone()),
+            queue: state.recorder.stats(),
+        },
+    })
 }
 
 /// `?format=csv|json`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ExportParams {
+    /// `json` (the default) or `csv`.
     format: Option<String>,
 }
 
-/// Streams every stored event page by page; memory stays bounded however large the table.
+/// Every stored event, streamed.
+///
+/// Page by page: memory stays bounded however large the table.
+#[utoipa::path(get, path = "/api/v1/export", params(ExportParams), responses(
+    (status = 200, description = "Every stored event, oldest first", content(
+        (Vec<StoredEvent> = "application/json"),
+        (String = "text/csv"),
+    )),
+    RecordsErrors,
+))]
 pub(crate) async fn export(
     State(state): State<AdminState>,
     Query(params): Query<ExportParams>,

@@ -5,7 +5,6 @@
 //! The consoles wait in the HTTPS service, which hands its table over as an
 //! [`ApprovalDesk`]; this crate only lists and decides.
 
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -15,24 +14,27 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use maud::{html, Markup};
 use netboot_core::MacAddr;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::api::ApiError;
 use crate::auth::Operator;
-use crate::html::{escape, url_encode};
-use crate::pages::PageError;
+use crate::html::url_encode;
+use crate::openapi::DecisionErrors;
+use crate::pages::{machine_href, text, PageError};
 use crate::AdminState;
 
 /// A boot console waiting for an operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct PendingApproval {
     /// The code the console shows.
     pub code: String,
     /// The MAC the machine boots from.
     pub mac: MacAddr,
     /// The address it asked from.
+    #[schema(value_type = String)]
     pub ip: IpAddr,
     /// What the machine reported about itself (manufacturer, product, serial), if anything.
     pub machine: Option<String>,
@@ -110,10 +112,42 @@ fn operator_name(operator: Option<Extension<Operator>>) -> String {
     operator.map_or_else(|| "unknown".to_owned(), |Extension(Operator(name))| name)
 }
 
-/// `GET {base}/api/v1/approvals`.
-pub(crate) async fn list(State(state): State<AdminState>) -> Result<Response, ApiError> {
-    let pending = state.approvals()?.pending();
-    Ok(Json(json!({ "approvals": pending })).into_response())
+/// The consoles waiting.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Approvals {
+    /// Oldest first.
+    approvals: Vec<PendingApproval>,
+}
+
+/// Boot consoles waiting for an operator's approval, oldest first.
+#[utoipa::path(get, path = "/api/v1/approvals", responses(
+    (status = 200, body = Approvals),
+    (status = 503, description = "Boot consoles are not approved here (`[auth] method = \"approval\"` is off)",
+        body = crate::api::ErrorBody),
+))]
+pub(crate) async fn list(State(state): State<AdminState>) -> Result<Json<Approvals>, ApiError> {
+    let approvals = state.approvals()?.pending();
+    Ok(Json(Approvals { approvals }))
+}
+
+/// `{code}` in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct CodePath {
+    /// The code the boot console shows (any letter case).
+    code: String,
+}
+
+/// A decision taken.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Decided {
+    /// The console, as it waited.
+    approval: PendingApproval,
+    /// `approved` or `denied`.
+    #[schema(example = "approved")]
+    decision: &'static str,
+    /// The basic-auth user, or `api-token`.
+    operator: String,
 }
 
 async fn decide_api(
@@ -123,93 +157,103 @@ async fn decide_api(
     headers: &HeaderMap,
     uri: &Uri,
     operator: Option<Extension<Operator>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     if crate::forms::cross_site(headers, uri) {
         return Err(ApiError::Forbidden("cross-site request refused"));
     }
     let operator = operator_name(operator);
-    let decided = state.approvals()?.decide(code, decision, &operator)?;
-    Ok(Json(json!({
-        "approval": decided,
-        "decision": decision.past_tense(),
-        "operator": operator,
+    let approval = state.approvals()?.decide(code, decision, &operator)?;
+    Ok(Json(Decided {
+        approval,
+        decision: decision.past_tense(),
+        operator,
     }))
-    .into_response())
 }
 
-/// `POST {base}/api/v1/approvals/{code}/approve`.
+/// Let the boot console showing this code boot.
+///
+/// Its next poll gets the menu with a login token; recorded with the operator on the
+/// machine's timeline.
+#[utoipa::path(post, path = "/api/v1/approvals/{code}/approve", params(CodePath),
+    responses((status = 200, body = Decided), DecisionErrors))]
 pub(crate) async fn approve(
     State(state): State<AdminState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     headers: HeaderMap,
     uri: Uri,
     operator: Option<Extension<Operator>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     decide_api(&state, &code, ApprovalDecision::Approve, &headers, &uri, operator).await
 }
 
-/// `POST {base}/api/v1/approvals/{code}/deny`.
+/// Send the boot console showing this code to its next boot device.
+///
+/// Recorded with the operator on the machine's timeline.
+#[utoipa::path(post, path = "/api/v1/approvals/{code}/deny", params(CodePath),
+    responses((status = 200, body = Decided), DecisionErrors))]
 pub(crate) async fn deny(
     State(state): State<AdminState>,
-    Path(code): Path<String>,
+    Path(CodePath { code }): Path<CodePath>,
     headers: HeaderMap,
     uri: Uri,
     operator: Option<Extension<Operator>>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<Decided>, ApiError> {
     decide_api(&state, &code, ApprovalDecision::Deny, &headers, &uri, operator).await
 }
 
 /// The card of the index page; empty when approvals are not in use.
-pub(crate) fn card(state: &AdminState, now: DateTime<Utc>) -> String {
+pub(crate) fn card(state: &AdminState, now: DateTime<Utc>) -> Markup {
     let Some(desk) = &state.approvals else {
-        return String::new();
+        return html! {};
     };
     let pending = desk.pending();
-    let base = escape(&state.base);
-    let mut card = String::from("<h2>Pending approvals</h2><div class=\"card\" id=\"approvals\">");
-    if pending.is_empty() {
-        card.push_str("<p class=\"muted\">No boot console is waiting for approval.</p></div>");
-        return card;
-    }
-    card.push_str(
-        "<table class=\"events\"><thead><tr><th>Code</th><th>MAC</th><th>Address</th><th>Machine</th>\
-         <th>Waiting</th><th>Expires (UTC)</th><th></th></tr></thead><tbody>",
-    );
-    for approval in &pending {
-        let code = escape(&approval.code);
-        let mut buttons = String::new();
-        for decision in [ApprovalDecision::Approve, ApprovalDecision::Deny] {
-            let label = match decision {
-                ApprovalDecision::Approve => "Approve",
-                ApprovalDecision::Deny => "Deny",
-            };
-            let _ = write!(
-                buttons,
-                "<form class=\"inline\" method=\"post\" action=\"{base}/approvals/{}/{}\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{label}</button></form>",
-                url_encode(&approval.code),
-                decision.as_str(),
-                state.form_key.token(decision.as_str(), &approval.code)
-            );
+    html! {
+        h2 { "Pending approvals" }
+        div.card #approvals {
+            @if pending.is_empty() {
+                p.muted { "No boot console is waiting for approval." }
+            } @else {
+                table.events {
+                    thead { tr {
+                        th { "Code" } th { "MAC" } th { "Address" } th { "Machine" }
+                        th { "Waiting" } th { "Expires (UTC)" } th {}
+                    } }
+                    tbody {
+                        @for approval in &pending {
+                            tr {
+                                td.mono { (approval.code) }
+                                td { a.mono href=(machine_href(&state.base, approval.mac)) { (approval.mac) } }
+                                td.mono { (approval.ip) }
+                                td { (text(approval.machine.as_deref())) }
+                                td { (span(now - approval.requested)) }
+                                td { (approval.expires.format("%H:%M:%S")) " (in " (span(approval.expires - now)) ")" }
+                                td {
+                                    @for decision in [ApprovalDecision::Approve, ApprovalDecision::Deny] {
+                                        (decision_button(state, &approval.code, decision))
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        let _ = write!(
-            card,
-            "<tr><td class=\"mono\">{code}</td><td><a class=\"mono\" href=\"{base}/machines/{}\">{}</a></td>\
-             <td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{} (in {})</td><td>{buttons}</td></tr>",
-            url_encode(&approval.mac.to_string()),
-            approval.mac,
-            approval.ip,
-            approval
-                .machine
-                .as_deref()
-                .map_or_else(|| "<span class=\"muted\">–</span>".to_owned(), escape),
-            span(now - approval.requested),
-            approval.expires.format("%H:%M:%S"),
-            span(approval.expires - now),
-        );
     }
-    card.push_str("</tbody></table></div>");
-    card
+}
+
+/// An Approve or Deny button, with the form token of its decision on this code.
+fn decision_button(state: &AdminState, code: &str, decision: ApprovalDecision) -> Markup {
+    let label = match decision {
+        ApprovalDecision::Approve => "Approve",
+        ApprovalDecision::Deny => "Deny",
+    };
+    html! {
+        form.inline method="post"
+            action={ (state.base) "/approvals/" (url_encode(code)) "/" (decision.as_str()) } {
+            input type="hidden" name="csrf" value=(state.form_key.token(decision.as_str(), code));
+            button type="submit" { (label) }
+        }
+    }
 }
 
 /// `42 s`, `3 min`.

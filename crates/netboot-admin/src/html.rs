@@ -1,23 +1,8 @@
-//! Escaping and small formatting helpers for the server-rendered pages.
+//! The page frame and small formatting helpers for the server-rendered pages.
 
 use std::fmt::Write as _;
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 /// Percent-encodes a query-string or path value.
 pub(crate) fn url_encode(text: &str) -> String {
@@ -60,16 +45,25 @@ pub(crate) fn bytes(n: u64) -> String {
 }
 
 /// The page frame: title, inline style, header with the status line.
-pub(crate) fn page(title: &str, base: &str, status: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · netboot</title><style>{STYLE}</style></head><body>\
-         <header><a class=\"home\" href=\"{base}/\">netboot boot records</a><span class=\"status\">{status}</span></header>\
-         <main>{body}</main></body></html>\n",
-        title = escape(title),
-        base = escape(base),
-    )
+pub(crate) fn page(title: &str, base: &str, status: Markup, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · netboot" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a.home href={ (base) "/" } { "netboot boot records" }
+                    span.status { (status) }
+                }
+                main { (body) }
+            }
+        }
+    }
 }
 
 const STYLE: &str = "\
@@ -97,11 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escaping() {
-        assert_eq!(
-            escape("<script>\"x\" & 'y'</script>\n"),
-            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;\u{fffd}"
-        );
+    fn formatting() {
         assert_eq!(url_encode("a b/&c"), "a%20b%2F%26c");
         assert_eq!(duration(420), "420 ms");
         assert_eq!(duration(1500), "1.5 s");

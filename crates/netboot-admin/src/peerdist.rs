@@ -1,12 +1,11 @@
 //! How much of each boot image a BranchCache (PeerDist) client took from the server and how
 //! much from peers, from the boot's download events.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-
+use maud::{html, Markup};
 use netboot_records::{EventDetail, PeerDistDelivery, StoredEvent};
+use std::collections::BTreeMap;
 
-use crate::html::{bytes, escape};
+use crate::html::bytes;
 
 /// One image a client received Content Information for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,29 +49,28 @@ pub(crate) fn shares(events: &[StoredEvent]) -> BTreeMap<&str, ImageShare> {
 }
 
 /// A table of [`shares`], or nothing when the boot used no PeerDist.
-pub(crate) fn table(events: &[StoredEvent]) -> String {
+pub(crate) fn table(events: &[StoredEvent]) -> Markup {
     let shares = shares(events);
     if shares.is_empty() {
-        return String::new();
+        return html! {};
     }
-    let mut table = String::from(
-        "<table class=\"events\"><thead><tr><th>BranchCache image</th><th>Size</th><th>From the server</th>\
-         <th>From peers</th></tr></thead><tbody>",
-    );
-    for (path, share) in shares {
-        let _ = write!(
-            table,
-            "<tr><td class=\"mono\">{}</td><td class=\"num\">{}</td><td class=\"num\">{} in {} ranges</td>\
-             <td class=\"num\">{}</td></tr>",
-            escape(path),
-            bytes(share.content_bytes),
-            bytes(share.server_bytes),
-            share.ranges,
-            bytes(share.peer_bytes())
-        );
+    html! {
+        table.events {
+            thead { tr {
+                th { "BranchCache image" } th { "Size" } th { "From the server" } th { "From peers" }
+            } }
+            tbody {
+                @for (path, share) in shares {
+                    tr {
+                        td.mono { (path) }
+                        td.num { (bytes(share.content_bytes)) }
+                        td.num { (bytes(share.server_bytes)) " in " (share.ranges) " ranges" }
+                        td.num { (bytes(share.peer_bytes())) }
+                    }
+                }
+            }
+        }
     }
-    table.push_str("</tbody></table>");
-    table
 }
 
 #[cfg(test)]
@@ -121,7 +119,7 @@ mod tests {
             (share.server_bytes, share.ranges, share.peer_bytes()),
             (262_144, 2, 737_856)
         );
-        assert!(table(&events).contains("in 2 ranges"));
-        assert_eq!(table(&events[..1]), "");
+        assert!(table(&events).into_string().contains("in 2 ranges"));
+        assert_eq!(table(&events[..1]).into_string(), "");
     }
 }

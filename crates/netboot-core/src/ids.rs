@@ -190,6 +190,12 @@ crate::string_schema!(SmbiosUuid, "SmbiosUuid", "uuid");
 // A name such as `x64-uefi` or a decimal code: what `ClientArch::from_name` accepts.
 #[cfg(feature = "schemars")]
 crate::string_schema!(crate::ClientArch, "ClientArch", "client-architecture");
+#[cfg(feature = "openapi")]
+crate::openapi_string!(MacAddr, "mac-address", "52:54:00:12:34:56");
+#[cfg(feature = "openapi")]
+crate::openapi_string!(SmbiosUuid, "uuid", "8c4d7a2e-1f3b-4c5d-9e6f-0a1b2c3d4e5f");
+#[cfg(feature = "openapi")]
+crate::openapi_string!(crate::ClientArch, "client-architecture", "x64-uefi");
 
 #[cfg(test)]
 mod tests {

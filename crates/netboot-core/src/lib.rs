@@ -44,6 +44,26 @@ macro_rules! string_schema {
     };
 }
 
+/// Implements `utoipa::ToSchema` for a type written as a string (its `Serialize` is
+/// hand-written): `openapi_string!(Type, "format", "example")`, like [`string_schema!`] for
+/// the OpenAPI document of the admin API. The calling crate depends on `utoipa`.
+#[cfg(feature = "openapi")]
+#[macro_export]
+macro_rules! openapi_string {
+    ($ty:ty, $format:literal, $example:literal) => {
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .format(Some(utoipa::openapi::SchemaFormat::Custom($format.into())))
+                    .examples([$example])
+                    .into()
+            }
+        }
+        impl utoipa::ToSchema for $ty {}
+    };
+}
+
 mod arch;
 mod decision;
 pub mod handoff;

@@ -8,6 +8,7 @@ use crate::{ClientArch, MacAddr, SmbiosUuid};
 
 /// Which program is asking on the machine's behalf.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum BootStage {
@@ -21,6 +22,7 @@ pub enum BootStage {
 
 /// Hardware facts iPXE reports from SMBIOS, untrusted free text.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct HardwareInfo {
     /// `${manufacturer}`.

@@ -64,6 +64,7 @@ impl Event {
 /// The service that saw an event, which is also its place in the boot journey
 /// (DHCP → TFTP → HTTPS → image).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     /// proxyDHCP offer or PXE boot-server reply.
@@ -100,6 +101,7 @@ impl Stage {
 
 /// The kinds of event and their facts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventDetail {
     /// The proxyDHCP service answered a PXE client.
@@ -231,6 +233,7 @@ impl EventDetail {
 
 /// How far a machine's latest boot got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// It received a proxyDHCP offer.
@@ -284,6 +287,7 @@ impl Outcome {
 
 /// A proxyDHCP (port 67) or PXE boot-server (port 4011) answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProxyOffer {
     /// Client architecture (DHCP option 93).
     pub arch: ClientArch,
@@ -292,6 +296,7 @@ pub struct ProxyOffer {
     /// Firmware kind as classified by the proxy (`bios`, `uefi`, `ipxe`, ...).
     pub firmware: String,
     /// Relay agent address (giaddr) when the request was relayed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub relay: Option<IpAddr>,
     /// Network interface identifier (option 94, e.g. `UNDI 2.1`).
     pub nic: Option<String>,
@@ -307,6 +312,7 @@ pub struct ProxyOffer {
 
 /// A finished TFTP read transfer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TftpTransfer {
     /// Requested file name.
     pub file: String,
@@ -328,6 +334,7 @@ pub struct TftpTransfer {
 
 /// iPXE's call to the entry or decision endpoint, with what it says about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HttpsEntry {
     /// Client architecture as iPXE reported it.
     pub arch: Option<ClientArch>,
@@ -343,6 +350,7 @@ pub struct HttpsEntry {
 
 /// The shape of a boot decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionKind {
     /// Something to boot (a menu or a single action).
@@ -357,6 +365,7 @@ pub enum DecisionKind {
 
 /// A boot decision as it was served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRecord {
     /// Which resolver answered (`static`, `configmgr`, ...).
     pub resolver: String,
@@ -397,6 +406,7 @@ impl DecisionRecord {
 
 /// A boot file served over HTTP(S).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ImageDownload {
     /// Path requested.
     pub path: String,
@@ -420,6 +430,7 @@ pub struct ImageDownload {
 /// Information for `content_bytes` took from the server only what its missing-data ranges
 /// add up to; the rest came from peers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PeerDistDelivery {
     /// Content Information was sent instead of the file's bytes.
@@ -437,6 +448,7 @@ pub enum PeerDistDelivery {
 
 /// A failure with its cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorRecord {
     /// Where it failed.
     pub stage: Stage,
@@ -446,6 +458,7 @@ pub struct ErrorRecord {
 
 /// What happened to a Required deployment of one machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RequiredChange {
     /// The machine downloaded its boot image to the end: it ran, and is offered as Available
@@ -461,6 +474,7 @@ pub enum RequiredChange {
 
 /// A login at a boot console: who, and whether it let the machine boot. Never the password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRecord {
     /// The user name given (as typed, up to the length the form accepts).
     pub user: String,
@@ -473,6 +487,7 @@ pub struct LoginRecord {
 
 /// What came of a login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LoginOutcome {
     /// The password matched: the machine got its menu.
@@ -506,6 +521,7 @@ impl LoginRecord {
 /// An operator's decision on a boot console waiting for approval (`[auth] method =
 /// "approval"`), or the end of its wait.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalRecord {
     /// The code the console showed.
     pub code: String,
@@ -518,6 +534,7 @@ pub struct ApprovalRecord {
 
 /// What came of a console waiting for approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApprovalOutcome {
     /// An operator let the machine boot.
@@ -543,6 +560,7 @@ impl ApprovalRecord {
 
 /// A Required deployment's run, as the timeline shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequiredRunRecord {
     /// The deployment (action) id, e.g. `PS120002`.
     pub deployment: String,

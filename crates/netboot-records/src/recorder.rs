@@ -34,6 +34,7 @@ pub struct RecorderStats {
 
 /// A point-in-time copy of [`RecorderStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatsSnapshot {
     /// Events accepted into the queue.
     pub enqueued: u64,

@@ -180,6 +180,11 @@ pub struct Desk {
 
 impl Desk {
     pub fn waiting(codes: &[&str]) -> Self {
+        Self::waiting_for(codes, "QEMU <Standard> PC")
+    }
+
+    /// Consoles of a machine that reported itself as `machine`.
+    pub fn waiting_for(codes: &[&str], machine: &str) -> Self {
         let now = Utc::now();
         let waiting = codes
             .iter()
@@ -187,7 +192,7 @@ impl Desk {
                 code: (*code).to_owned(),
                 mac: GOOD.parse().unwrap(),
                 ip: "192.0.2.7".parse().unwrap(),
-                machine: Some("QEMU <Standard> PC".into()),
+                machine: Some(machine.into()),
                 requested: now - chrono::Duration::seconds(42),
                 expires: now + chrono::Duration::minutes(15),
             })

@@ -35,6 +35,7 @@ pub struct MachineQuery {
 
 /// One boot of one machine: its events from the firmware's first request on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BootJourney {
     /// First event of the boot.
     pub started: DateTime<Utc>,

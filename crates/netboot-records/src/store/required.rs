@@ -16,6 +16,7 @@ use super::{on_pool, Schema, Store, StoreError};
 
 /// One machine's run of one Required deployment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequiredRun {
     /// The MAC address the machine booted with.
     pub mac: MacAddr,
@@ -28,6 +29,7 @@ pub struct RequiredRun {
     /// The boot image whose complete download counted as the run (path below the file root).
     pub boot_image: Option<String>,
     /// The address it downloaded from.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub client_ip: Option<IpAddr>,
     /// When the download finished.
     pub at: DateTime<Utc>,

@@ -9,6 +9,7 @@ use crate::event::{ErrorRecord, EventDetail, Outcome, Stage};
 
 /// A machine as the records know it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Machine {
     /// MAC address (the key).
     pub mac: MacAddr,
@@ -63,6 +64,7 @@ pub struct Claim {
 
 /// An event as stored, with its row id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredEvent {
     /// Row id, increasing in insertion order.
     pub id: i64,
@@ -89,6 +91,7 @@ pub struct StoredEvent {
 
 /// Boots begun on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayCount {
     /// The day.
     pub day: NaiveDate,
@@ -98,6 +101,7 @@ pub struct DayCount {
 
 /// A count per label (architecture, outcome).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Count {
     /// The label.
     pub key: String,
