@@ -80,7 +80,9 @@ fn firmware_and_ipxe_get_boot_options_and_never_addresses() {
     if !have_ipv6() {
         return;
     }
-    let proxy = start("");
+    // TFTP on another host: named in the port-4011 Reply only, as the Advertise names the
+    // server EDK2 sends that Request to.
+    let proxy = start("tftp_server6 = \"2001:db8::69\"");
     let server: SocketAddr = (Ipv6Addr::LOCALHOST, proxy.dhcpv6_port.unwrap()).into();
     let socket = client6("[::1]:0");
 
@@ -119,7 +121,7 @@ fn firmware_and_ipxe_get_boot_options_and_never_addresses() {
         &reply,
         &request,
         MessageType::Reply,
-        "tftp://[2001:db8::1]/snponly.efi",
+        "tftp://[2001:db8::69]/snponly.efi",
     );
 
     // The snponly.efi this machine was just handed asks statelessly: the script URL.
@@ -226,11 +228,13 @@ fn relayed_solicits_are_answered_to_the_relay_agent() {
     assert_eq!(reply.header, forward.header);
     assert_eq!(reply.interface_id(), Some(&b"vlan5"[..]));
     let advertise = reply.relayed().unwrap();
+    // The Advertise names this server, where EDK2 sends its port-4011 Request next; only
+    // that Reply names `tftp_server6`.
     assert_boot_only(
         advertise,
         &solicit,
         MessageType::Advertise,
-        "tftp://[2001:db8::69]/snponly-arm64.efi",
+        &format!("tftp://[{SERVER6}]/snponly-arm64.efi"),
     );
 }
 
