@@ -26,6 +26,7 @@ const PROTOCOL_CRATES: &[&str] = &[
     "netboot-tftp",
     "netboot-ipxe",
     "netboot-peerdist",
+    "netboot-pccr",
     "netboot-token",
 ];
 

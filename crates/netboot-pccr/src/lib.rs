@@ -15,7 +15,9 @@
 //! received. Block encryption is RustCrypto's `aes` and `cbc`.
 //!
 //! What iPXE 2.0.0 sends and accepts, which shaped both modules, is recorded in their module
-//! documentation and in `docs/branchcache-peer.md`.
+//! documentation.
+
+#![deny(missing_docs)]
 
 pub mod discovery;
 pub mod retrieval;
